@@ -1,0 +1,80 @@
+import minimist from 'minimist'
+import { UsageError } from './errors.ts'
+
+// Flag parsing for the scripts: declared flags only, every value checked for presence. Mistakes
+// end in a UsageError (exit 2) before anything is touched; unknown flags read exactly as the bash
+// runner's did ("Unknown arg: --x").
+
+export interface FlagSpec {
+  name: string
+  kind: 'string' | 'boolean' | 'list'
+  /** Placeholder in help ("HOST"). */
+  value?: string
+  description: string
+  default?: string
+}
+
+export type FlagValues = Record<string, string | boolean | string[] | undefined>
+
+/** A UsageError that also prints the usage (unknown flags, missing target). */
+export class UsageWithHelpError extends UsageError {}
+
+/** Parses argv against the specs; defaults applied; lists always arrays. */
+export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): FlagValues {
+  const unknown: string[] = []
+  const positional: string[] = []
+  const parsed = minimist([...argv], {
+    string: specs.filter((s) => s.kind !== 'boolean').map((s) => s.name),
+    boolean: specs.filter((s) => s.kind === 'boolean').map((s) => s.name),
+    unknown: (arg) => {
+      ;(arg.startsWith('-') ? unknown : positional).push(arg)
+      return false
+    },
+  })
+  if (unknown.length) throw new UsageWithHelpError(`Unknown arg: ${unknown[0]!.replace(/=.*/, '')}`)
+  if (positional.length) throw new UsageWithHelpError(`Unexpected argument: ${positional[0]} (flags take the form --name value)`)
+
+  const values: FlagValues = {}
+  for (const spec of specs) {
+    const raw = parsed[spec.name] as string | boolean | string[] | undefined
+    const given = argv.some((a) => a === `--${spec.name}` || a.startsWith(`--${spec.name}=`))
+    if (spec.kind === 'boolean') {
+      values[spec.name] = Boolean(raw)
+      continue
+    }
+    const list = raw === undefined ? [] : Array.isArray(raw) ? raw.map(String) : [String(raw)]
+    if (given && list.some((v) => v.trim() === '')) {
+      throw new UsageError(`--${spec.name} needs a value${spec.value ? ` (${spec.value})` : ''}; it was empty or missing.`)
+    }
+    if (spec.kind === 'list') values[spec.name] = list
+    else if (list.length > 1) throw new UsageError(`--${spec.name} was given ${list.length} times; give it once.`)
+    else values[spec.name] = list[0] ?? spec.default
+  }
+  return values
+}
+
+/** The options section of --help, aligned. */
+export function formatFlags(specs: readonly FlagSpec[]): string {
+  const left = specs.map((s) => `  --${s.name}${s.kind === 'boolean' ? '' : ` ${s.value ?? 'VALUE'}`}`)
+  const width = Math.max(...left.map((l) => l.length)) + 2
+  return specs
+    .map((s, i) => {
+      const extra = [s.kind === 'list' ? 'repeatable' : '', s.default !== undefined ? `default: ${s.default}` : '']
+        .filter(Boolean)
+        .join('; ')
+      return `${left[i]!.padEnd(width)}${s.description}${extra ? ` (${extra})` : ''}`
+    })
+    .join('\n')
+}
+
+/** A string flag's value (after parseFlags, defaults applied). */
+export function stringFlag(values: FlagValues, name: string): string | undefined {
+  const value = values[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+/** A list flag's values. */
+export function listFlag(values: FlagValues, name: string): string[] {
+  const value = values[name]
+  return Array.isArray(value) ? value : []
+}

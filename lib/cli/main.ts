@@ -1,0 +1,58 @@
+import { createLogger, type Logger } from '../log.ts'
+import { runCleanups } from './cleanup.ts'
+import { ExitCode, RemoteEvalError, exitCodeOf } from './errors.ts'
+import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from './flags.ts'
+
+// The whole life of a script: read flags, print help, call one run(), print its JSON on stdout,
+// map errors to exit codes, clean up on every way out (Ctrl-C included).
+
+export interface CliSpec {
+  /** Full --help text (usage line, description, options, exit codes). */
+  help: string
+  flags: readonly FlagSpec[]
+  run: (flags: FlagValues, context: { logger: Logger; signal: AbortSignal }) => Promise<unknown>
+}
+
+/** Runs a script's CLI; sets process.exitCode, never calls process.exit on the normal path. */
+export async function runCli(spec: CliSpec, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const logger = createLogger()
+  const abort = new AbortController()
+  let interrupted = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted++
+    if (interrupted > 1) process.exit(ExitCode.interrupted)
+    logger.step('error', `${signal === 'SIGINT' ? 'Interrupted (Ctrl-C)' : `Got ${signal}`}: cleaning up; press Ctrl-C again to quit at once.`)
+    abort.abort()
+    void runCleanups().finally(() => process.exit(ExitCode.interrupted))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  process.on('SIGHUP', onSignal)
+  try {
+    const flags = parseFlags(argv, spec.flags)
+    if (flags.help) {
+      process.stdout.write(spec.help.endsWith('\n') ? spec.help : `${spec.help}\n`)
+      return
+    }
+    const result = await spec.run(flags, { logger, signal: abort.signal })
+    if (result !== undefined) process.stdout.write(`${logger.redact(JSON.stringify(result, null, 2))}\n`)
+  } catch (error) {
+    reportError(logger, error, spec.help)
+    process.exitCode = exitCodeOf(error)
+  } finally {
+    await runCleanups()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    process.off('SIGHUP', onSignal)
+  }
+}
+
+function reportError(logger: Logger, error: unknown, help: string): void {
+  if (error instanceof RemoteEvalError) {
+    logger.step('error', error.message)
+    if (error instanceof UsageWithHelpError) process.stderr.write(`\n${help.split('\nOptions:')[0]!.trim()}\nRun with --help for all options.\n`)
+    return
+  }
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error)
+  logger.step('error', `Unexpected failure (a bug in this tool; please report it with this output):\n${detail}`)
+}

@@ -1,0 +1,95 @@
+import pc from 'picocolors'
+
+// Everything but the final JSON goes to stderr, one line per message, prefixed with its step.
+// Every line passes through redaction first, so a secret that reaches a log (even one the remote
+// printed) is shown as *** instead.
+
+export type Step =
+  | 'preflight'
+  | 'sync'
+  | 'deps'
+  | 'models'
+  | 'datasets'
+  | 'run'
+  | 'fetch'
+  | 'done'
+  | 'error'
+  | 'warn'
+  | 'ssh'
+  | 'kubectl'
+
+export interface Logger {
+  /** One line under a step prefix. Multi-line text becomes several prefixed lines. */
+  step(step: Step, message: string): void
+  /** Adds values to hide from now on (tokens read later, e.g. from a .env file). */
+  addSecrets(values: Iterable<string>): void
+  /** Redacts a text with the secrets known so far (for text that is not logged, e.g. stdout). */
+  redact(text: string): string
+}
+
+export interface LoggerOptions {
+  stream?: NodeJS.WritableStream
+  secrets?: Iterable<string>
+  color?: boolean
+}
+
+const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/i
+const MIN_SECRET_LENGTH = 4
+
+/** Values of environment variables named like secrets (HF_TOKEN, AWS_SECRET_ACCESS_KEY, ...). */
+export function secretValuesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return Object.entries(env)
+    .filter(([name, value]) => SECRET_NAME.test(name) && value !== undefined)
+    .map(([, value]) => value as string)
+}
+
+/** Replaces every occurrence of each secret (longest first) with ***. */
+export function redact(text: string, secrets: Iterable<string>): string {
+  const values = [...new Set(secrets)].filter((s) => s.length >= MIN_SECRET_LENGTH)
+  values.sort((a, b) => b.length - a.length)
+  let out = text
+  for (const value of values) out = out.split(value).join('***')
+  return out
+}
+
+const paint: Record<Step, (s: string) => string> = {
+  preflight: pc.cyan,
+  sync: pc.cyan,
+  deps: pc.cyan,
+  models: pc.magenta,
+  datasets: pc.magenta,
+  run: pc.blue,
+  fetch: pc.cyan,
+  done: pc.green,
+  error: pc.red,
+  warn: pc.yellow,
+  ssh: pc.gray,
+  kubectl: pc.gray,
+}
+
+/** A logger that writes step-prefixed, redacted lines to stderr (or the given stream). */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const stream = options.stream ?? process.stderr
+  const color = options.color ?? (pc.isColorSupported && Boolean((stream as { isTTY?: boolean }).isTTY))
+  const secrets = new Set<string>([...secretValuesFromEnv(), ...(options.secrets ?? [])])
+  const redactKnown = (text: string) => redact(text, secrets)
+  return {
+    step(step, message) {
+      const prefix = `[${step}]`
+      const shown = color ? paint[step](prefix) : prefix
+      const lines = redactKnown(message).split('\n')
+      stream.write(lines.map((line) => `${shown} ${line}`).join('\n') + '\n')
+    },
+    addSecrets(values) {
+      for (const value of values) secrets.add(value)
+    },
+    redact: redactKnown,
+  }
+}
+
+/** A logger that drops everything (for library calls and tests that do not care). */
+export const silentLogger: Logger = {
+  step() {},
+  addSecrets() {},
+  redact: (text) => text,
+}

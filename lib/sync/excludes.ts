@@ -1,0 +1,101 @@
+import { TOOL_DIR } from '../layout.ts'
+
+// The one list of paths a sync never ships and never deletes on the target. It holds everything
+// the documented bash runner excluded, plus what a TypeScript + Python repo must never send:
+// dependencies, caches, build metadata, secrets. It is applied to the file selection here, and the
+// same rules are rendered for rsync and for tar so the transfer tools enforce them a second time.
+//
+// Semantics follow gitignore/rsync for the subset used: a rule matches a path component by glob
+// (`*`, `?`), at any depth unless anchored to the project root; `dirOnly` rules match directories.
+// `reports/` and `baselines/` are anchored: they are the eval's outputs at the root, and a Python
+// package named `reports/` deeper in the tree is code that must ship.
+
+export interface ExcludeRule {
+  glob: string
+  dirOnly: boolean
+  anchored: boolean
+  why: string
+}
+
+const rule = (pattern: string, why: string): ExcludeRule => ({
+  glob: pattern.replace(/^\//, '').replace(/\/$/, ''),
+  dirOnly: pattern.endsWith('/'),
+  anchored: pattern.startsWith('/'),
+  why,
+})
+
+export const EXCLUDES: readonly ExcludeRule[] = [
+  // From the documented bash runner.
+  rule('.git/', 'version control'),
+  rule('.env*', 'secrets: HF_TOKEN lives in .env.eval on the remote only'),
+  rule('.venv/', 'Python environment, built on the target by uv'),
+  rule('.eval_cache/', 'eval cache'),
+  rule('.models/', 'models: never synced, prepared on the target'),
+  rule('.datasets/', 'datasets: never synced, prepared on the target'),
+  rule('/reports/', 'eval outputs'),
+  rule('/baselines/', 'baseline outputs'),
+  rule('__pycache__/', 'Python bytecode'),
+  rule('.pytest_cache/', 'pytest cache'),
+  // Added: a TypeScript + Python repo.
+  rule('node_modules/', 'npm packages, local only'),
+  rule(`${TOOL_DIR}/`, "this tool's own state on the target"),
+  rule('*.pyc', 'Python bytecode'),
+  rule('*.pyo', 'Python bytecode'),
+  rule('.mypy_cache/', 'type checker cache'),
+  rule('.ruff_cache/', 'linter cache'),
+  rule('.tox/', 'test environments'),
+  rule('.nox/', 'test environments'),
+  rule('.hypothesis/', 'test cache'),
+  rule('.ipynb_checkpoints/', 'notebook autosaves'),
+  rule('*.egg-info/', 'build metadata'),
+  rule('.coverage', 'coverage data'),
+  rule('htmlcov/', 'coverage report'),
+  rule('wandb/', 'experiment tracker runs'),
+  rule('mlruns/', 'experiment tracker runs'),
+  rule('.DS_Store', 'macOS metadata'),
+  rule('.netrc', 'credentials'),
+  rule('.npmrc', 'may hold a registry token'),
+  rule('*.pem', 'private keys'),
+  rule('id_rsa*', 'private keys'),
+  rule('id_ed25519*', 'private keys'),
+]
+
+/** Glob match for one path component: `*` and `?` never cross `/`. */
+function globMatch(glob: string, name: string): boolean {
+  const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')
+  return new RegExp(`^${source}$`).test(name)
+}
+
+/**
+ * Whether a path relative to the project root is excluded: itself or any directory above it
+ * matches a rule. `isDir` says whether the last component is a directory.
+ */
+export function isExcluded(relPath: string, isDir = false, rules: readonly ExcludeRule[] = EXCLUDES): boolean {
+  const parts = relPath.split('/').filter((p) => p !== '' && p !== '.')
+  return parts.some((name, index) => {
+    const componentIsDir = index < parts.length - 1 || isDir
+    return rules.some(
+      (r) => (!r.anchored || index === 0) && (!r.dirOnly || componentIsDir) && globMatch(r.glob, name),
+    )
+  })
+}
+
+/** The rule that excludes a path, for messages ("excluded: .env*"). */
+export function excludingRule(relPath: string, isDir = false): ExcludeRule | undefined {
+  return EXCLUDES.find((r) => isExcluded(relPath, isDir, [r]))
+}
+
+/** rsync filter arguments: `--exclude=/reports/` for anchored rules, `--exclude=.venv/` for others. */
+export function rsyncExcludeArgs(rules: readonly ExcludeRule[] = EXCLUDES): string[] {
+  return rules.map((r) => `--exclude=${r.anchored ? '/' : ''}${r.glob}${r.dirOnly ? '/' : ''}`)
+}
+
+/**
+ * GNU tar arguments. tar has no directory-only patterns, and archive names may start with `./`,
+ * so an anchored rule is given in both spellings under --anchored.
+ */
+export function tarExcludeArgs(rules: readonly ExcludeRule[] = EXCLUDES): string[] {
+  const anchored = rules.filter((r) => r.anchored).flatMap((r) => [`--exclude=./${r.glob}`, `--exclude=${r.glob}`])
+  const floating = rules.filter((r) => !r.anchored).map((r) => `--exclude=${r.glob}`)
+  return ['--anchored', ...anchored, '--no-anchored', ...floating]
+}

@@ -1,0 +1,130 @@
+import { hostname } from 'node:os'
+import { RemotePrerequisiteError, UsageError } from '../cli/errors.ts'
+import { LAYOUT_VARS } from '../layout.ts'
+import { callFunction, loadBashLibrary } from '../transport/script.ts'
+import { lastLine } from '../transport/tree.ts'
+import type { Transport } from '../transport/types.ts'
+import { isExcluded } from './excludes.ts'
+
+// Which remote directories a sync may write to, and delete from. A directory becomes ours (a marker
+// file in it) when it is missing, empty, or holds only paths a sync never touches (a .env.eval the
+// user created, .venv/, reports/). Anything else is somebody's work and is refused unless the user
+// says --adopt-remote-dir. Deletions only ever remove files an earlier push put there.
+
+const SAFE_PATH = /^[A-Za-z0-9._/@+=,-]+$/
+const SYSTEM_DIRS = new Set(
+  ['bin', 'boot', 'dev', 'etc', 'home', 'lib', 'lib32', 'lib64', 'media', 'mnt', 'opt', 'proc', 'root', 'run', 'sbin', 'srv', 'sys', 'tmp', 'usr', 'var', 'workdir', 'Users', 'Volumes'].map((d) => `/${d}`),
+)
+
+/** Checks a remote directory given on the command line; returns it normalized (no trailing /). */
+export function validateRemoteDir(dir: string, flag: string): string {
+  if (dir.trim() === '') throw new UsageError(`${flag} is empty. Give an absolute directory on the target, e.g. ${flag} /home/you/guardrails.`)
+  if (dir.startsWith('~')) {
+    throw new UsageError(
+      `${flag} ${JSON.stringify(dir)} starts with ~, which would be expanded on this machine, not the target. ` +
+        `Write the absolute path, e.g. ${flag} /home/you/${dir.replace(/^~[^/]*\/?/, '') || 'guardrails'}.`,
+    )
+  }
+  if (!dir.startsWith('/')) {
+    throw new UsageError(`${flag} ${JSON.stringify(dir)} is a relative path. Give an absolute path, e.g. ${flag} /home/you/guardrails.`)
+  }
+  if (!SAFE_PATH.test(dir)) {
+    throw new UsageError(
+      `${flag} ${JSON.stringify(dir)} contains characters that are not allowed. Use only letters, digits and . _ - / + @ , =`,
+    )
+  }
+  const parts = dir.split('/').filter(Boolean)
+  if (parts.some((p) => p === '.' || p === '..')) {
+    throw new UsageError(`${flag} ${JSON.stringify(dir)} contains . or .. components. Give the plain absolute path.`)
+  }
+  const normalized = `/${parts.join('/')}`
+  if (normalized === '/' || SYSTEM_DIRS.has(normalized)) {
+    throw new UsageError(
+      `${flag} ${normalized} is a system directory; syncing there could delete files. Use a directory of its own, e.g. ${flag} /home/you/guardrails.`,
+    )
+  }
+  return normalized
+}
+
+export interface RemoteDirFacts {
+  home: string
+  kind: 'missing' | 'dir' | 'notdir'
+  /** Physical path, symlinks resolved (only when it exists). */
+  real: string | null
+  writable: boolean
+  owned: boolean
+  stampMatches: boolean
+  /** The state file's text, when owned and the stamp differs. */
+  state: string | undefined
+  /** Top-level names (directories end in /) of a directory that is not ours yet. */
+  entries: string[]
+  tools: { rsync: boolean; gzip: boolean; tar: boolean }
+}
+
+const INSPECT_SCRIPT = callFunction(loadBashLibrary(new URL('./remote-dir.sh', import.meta.url)), 'inspect_remote_dir', LAYOUT_VARS)
+
+/** One read-only round trip: what is at `dir` on the target, and whether its stamp equals `stamp`. */
+export async function inspectRemoteDir(transport: Transport, dir: string, stamp: string): Promise<RemoteDirFacts> {
+  const result = await transport.run(INSPECT_SCRIPT, [dir, stamp])
+  if (result.exitCode !== 0) {
+    throw new RemotePrerequisiteError(
+      `Could not inspect ${dir} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. ` +
+        'The target needs bash and coreutils.',
+    )
+  }
+  const facts: RemoteDirFacts = {
+    home: '', kind: 'missing', real: null, writable: false, owned: false, stampMatches: false,
+    state: undefined, entries: [], tools: { rsync: false, gzip: false, tar: false },
+  }
+  for (const record of result.stdout.split('\0')) {
+    const eq = record.indexOf('=')
+    if (eq < 0) continue
+    const key = record.slice(0, eq)
+    const value = record.slice(eq + 1)
+    if (key === 'home') facts.home = value
+    else if (key === 'kind') facts.kind = value as RemoteDirFacts['kind']
+    else if (key === 'real') facts.real = value
+    else if (key === 'writable') facts.writable = true
+    else if (key === 'owned') facts.owned = true
+    else if (key === 'stamp') facts.stampMatches = true
+    else if (key === 'state') facts.state = value
+    else if (key === 'entry') facts.entries.push(value)
+    else if (key === 'more') facts.entries.push('...')
+    else if (key === 'rsync' || key === 'gzip' || key === 'tar') facts.tools[key] = true
+  }
+  return facts
+}
+
+/**
+ * Applies the ownership rule; throws a UsageError (nothing has been touched yet) when the directory
+ * must not be synced into. Returns whether this push claims it.
+ */
+export function decideOwnership(facts: RemoteDirFacts, dir: string, flag: string, adopt: boolean, target: string): { claim: boolean } {
+  if (facts.kind === 'notdir') throw new UsageError(`${flag} ${dir} exists on ${target} but is not a directory. Choose another path.`)
+  const real = facts.real ?? dir
+  if (real === '/' || (facts.home && real === facts.home)) {
+    throw new UsageError(
+      `${flag} ${dir} is ${real === '/' ? 'the root directory' : 'the home directory'} on ${target}. ` +
+        `Use a directory of its own, e.g. ${flag} ${facts.home || '/home/you'}/guardrails.`,
+    )
+  }
+  if (!facts.writable) {
+    throw new UsageError(
+      `${flag} ${dir} ${facts.kind === 'missing' ? 'cannot be created' : 'is not writable'} by the login user on ${target}. ` +
+        `Choose a directory that user can write, e.g. under ${facts.home || 'its home'}.`,
+    )
+  }
+  if (facts.owned) return { claim: false }
+  const foreign = facts.entries.filter((e) => e === '...' || !isExcluded(e.replace(/\/$/, ''), e.endsWith('/')))
+  if (foreign.length === 0 || adopt) return { claim: true }
+  throw new UsageError(
+    `${flag} ${dir} on ${target} already holds files this tool did not put there: ${foreign.slice(0, 8).join(', ')}` +
+      `${foreign.length > 8 ? ', ...' : ''}. Point ${flag} at a new or empty directory, or pass --adopt-remote-dir ` +
+      'to sync into it anyway (same-named files are overwritten; nothing else there is deleted).',
+  )
+}
+
+/** The owner marker's content: who claimed the directory, and when. */
+export function ownerMarker(projectDir: string): string {
+  return JSON.stringify({ tool: 'guardrails-remote-eval', claimed_at: new Date().toISOString(), from_host: hostname(), project: projectDir })
+}

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { readlink } from 'node:fs/promises'
+import path from 'node:path'
+import { isExcluded } from './excludes.ts'
+import type { FileEntry } from './select.ts'
+
+// What the target holds after a push, recorded on the target itself (.remote-eval/sync-state), so
+// that any machine can push next: which paths we put there (the only ones we ever delete), and
+// their size, mtime, mode and content hash (so unchanged files are not sent again).
+
+export interface StateEntry {
+  path: string
+  size: number
+  mtimeMs: number
+  mode: number
+  /** Content hash; null when the push that wrote the entry did not need one (rsync compares itself). */
+  sha256: string | null
+}
+
+const HEADER = { format: 'remote-eval-sync-state', version: 1 }
+
+/** JSON lines: a header, then one `[path, size, mtimeMs, mode, sha256]` per file, sorted by path. */
+export function formatState(entries: readonly StateEntry[]): string {
+  const lines = [JSON.stringify(HEADER)]
+  for (const e of [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    lines.push(JSON.stringify([e.path, e.size, e.mtimeMs, e.mode, e.sha256]))
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** Reads a state file's text; anything unreadable counts as "nothing known" (everything is sent). */
+export function parseState(text: string | undefined): Map<string, StateEntry> {
+  const state = new Map<string, StateEntry>()
+  if (!text) return state
+  const [head, ...rows] = text.split('\n').filter(Boolean)
+  try {
+    const header = JSON.parse(head ?? '') as typeof HEADER
+    if (header.format !== HEADER.format || header.version !== HEADER.version) return state
+    for (const row of rows) {
+      const [p, size, mtimeMs, mode, sha256] = JSON.parse(row) as [string, number, number, number, string | null]
+      if (typeof p === 'string' && isPlainRelative(p)) state.set(p, { path: p, size, mtimeMs, mode, sha256 })
+    }
+  } catch {
+    return new Map()
+  }
+  return state
+}
+
+/** A relative path with no empty, `.` or `..` component: the only kind we ever write or delete. */
+export function isPlainRelative(p: string): boolean {
+  return p !== '' && !p.startsWith('/') && p.split('/').every((part) => part !== '' && part !== '.' && part !== '..')
+}
+
+/**
+ * Fingerprint of a selection: changes when any selected path, size, mtime or mode changes, or the
+ * target directory does. Equal to the target's stamp means there is nothing to push.
+ */
+export function fingerprint(files: readonly FileEntry[], remoteDir: string): string {
+  const hash = createHash('sha256')
+  hash.update(JSON.stringify([HEADER, remoteDir]))
+  for (const f of files) hash.update(`\n${JSON.stringify([f.path, f.size, f.mtimeMs, f.mode])}`)
+  return hash.digest('hex')
+}
+
+/** sha256 of a file's content, or of a symlink's target text. */
+export async function hashFile(root: string, entry: FileEntry): Promise<string> {
+  const full = path.join(root, entry.path)
+  const hash = createHash('sha256')
+  if (entry.isSymlink) return hash.update(await readlink(full)).digest('hex')
+  for await (const chunk of createReadStream(full)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+export interface TransferPlan {
+  send: string[]
+  remove: string[]
+  next: StateEntry[]
+}
+
+/**
+ * Compares the selection with the target's state. A file is sent when it is new, or its size or
+ * mode changed, or its mtime changed and (with `compareContent`) its content hash did too.
+ * Without `compareContent` (rsync, which compares by itself) an mtime change is enough.
+ * Paths we pushed before that are gone locally are removed, unless the exclude list covers them.
+ */
+export async function planTransfer(options: {
+  root: string
+  files: readonly FileEntry[]
+  previous: ReadonlyMap<string, StateEntry>
+  compareContent: boolean
+}): Promise<TransferPlan> {
+  const { root, files, previous, compareContent } = options
+  const send: string[] = []
+  const next: StateEntry[] = []
+  for (const file of files) {
+    const before = previous.get(file.path)
+    const unchangedStat = before && before.size === file.size && before.mode === file.mode
+    let sha256: string | null = null
+    let changed = true
+    if (unchangedStat && before.mtimeMs === file.mtimeMs) {
+      changed = false
+      sha256 = before.sha256
+    } else if (compareContent) {
+      sha256 = await hashFile(root, file)
+      changed = !(unchangedStat && before.sha256 === sha256)
+    }
+    if (changed) send.push(file.path)
+    next.push({ path: file.path, size: file.size, mtimeMs: file.mtimeMs, mode: file.mode, sha256 })
+  }
+  const selected = new Set(files.map((f) => f.path))
+  const remove = [...previous.keys()].filter((p) => !selected.has(p) && !isExcluded(p)).sort()
+  return { send, remove, next }
+}

@@ -1,0 +1,40 @@
+import { constants } from 'node:os'
+import { TransportError } from '../cli/errors.ts'
+import { type InputPart, spawnProcess } from '../process.ts'
+import { frameScript } from './script.ts'
+import type { RunOptions, RunResult } from './types.ts'
+
+/**
+ * Starts `command commandArgs` (which ends in `bash -s` on the target) with the framed script, and
+ * any data after it, on stdin. Every transport's run goes through here; only the command differs.
+ */
+export async function runFramed(
+  command: string,
+  commandArgs: string[],
+  script: string,
+  args: readonly string[],
+  options: RunOptions,
+  target: string,
+): Promise<RunResult> {
+  const input: InputPart[] = [frameScript(script, args, options.env)]
+  if (options.stdin !== undefined) input.push(options.stdin)
+  const result = await spawnProcess(command, commandArgs, {
+    input,
+    stdout: options.stdoutSink ?? 'collect',
+    onStderrLine: options.onStderrLine,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+  }).catch((error: NodeJS.ErrnoException) => {
+    throw new TransportError(`Cannot start ${command} for ${target}: ${error.message}`, { cause: error })
+  })
+  if (result.timedOut) {
+    throw new TransportError(`${target}: no answer within ${Math.round((options.timeoutMs ?? 0) / 1000)} s; gave up.`)
+  }
+  const signalCode = result.signal ? (constants.signals[result.signal] ?? 0) : 0
+  return {
+    exitCode: result.exitCode ?? 128 + signalCode,
+    stdout: result.stdout,
+    stderrTail: result.stderrTail,
+    bytesSent: result.bytesIn,
+  }
+}

@@ -1,0 +1,218 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { $ } from 'zx'
+import { TransportError, UsageError } from '../cli/errors.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import { spawnProcess } from '../process.ts'
+import { rsyncExcludeArgs } from '../sync/excludes.ts'
+import { SYNC_STATE } from '../layout.ts'
+import { requireLocalTools } from './prereq.ts'
+import { runFramed } from './run.ts'
+import { REMOTE_COMMAND } from './script.ts'
+import { BEGIN_SCRIPT, COMMIT_SCRIPT, lastLine, tarPull, tarPush } from './tree.ts'
+import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Transport } from './types.ts'
+
+// One OpenSSH master connection carries the whole run: every script and every rsync rides it, so a
+// session opens exactly one TCP connection and authenticates once. The user's ~/.ssh/config still
+// applies (host aliases, keys, jump hosts); our -o options only add to it.
+
+export interface SshTransportOptions {
+  /** Host as ssh understands it: an alias from ~/.ssh/config, host, or user@host. */
+  host: string
+  /** Extra `-o Key=Value` options, given before ours so they win (ssh keeps the first value). */
+  sshOptions?: readonly string[]
+  /** An ssh_config file to use instead of ~/.ssh/config (ssh -F). */
+  configFile?: string
+  connectTimeoutSec?: number
+  /** How long the master stays up with no session, should this process die without closing it. */
+  controlPersistSec?: number
+  logger?: Logger
+}
+
+const HOST_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.@%+-]*$/
+const OPTION_PATTERN = /^[A-Za-z][A-Za-z0-9]*[= ]\S.*$/
+
+/** Refuses a host or ssh option that ssh would read as something else (an option, a command). */
+export function validateSshTarget(host: string, sshOptions: readonly string[] = []): void {
+  if (!HOST_PATTERN.test(host)) {
+    throw new UsageError(
+      `--host ${JSON.stringify(host)} is not a host name. Use an alias from ~/.ssh/config, host or user@host ` +
+        '(letters, digits and . _ - @ % + only).',
+    )
+  }
+  for (const option of sshOptions) {
+    if (!OPTION_PATTERN.test(option) || option.includes("'") || /[\n\r]/.test(option)) {
+      throw new UsageError(
+        `--ssh-option ${JSON.stringify(option)} is not an ssh option. Give it as Key=Value, e.g. --ssh-option Port=2222.`,
+      )
+    }
+  }
+}
+
+export class SshTransport implements Transport {
+  readonly kind = 'ssh' as const
+  readonly target: string
+  private readonly options: SshTransportOptions
+  private readonly logger: Logger
+  private controlDir: string | null = null
+  private hasRemoteRsync: boolean | null = null
+
+  private constructor(options: SshTransportOptions) {
+    this.options = options
+    this.target = `ssh ${options.host}`
+    this.logger = options.logger ?? silentLogger
+  }
+
+  /** Checks local tools, then opens the master connection. Exit 5 with ssh's own message on failure. */
+  static async open(options: SshTransportOptions): Promise<SshTransport> {
+    validateSshTarget(options.host, options.sshOptions)
+    await requireLocalTools(['ssh', 'rsync'], `to reach ${options.host} over SSH`)
+    const transport = new SshTransport(options)
+    await transport.startMaster()
+    return transport
+  }
+
+  /** Options shared by the master and every client: the control socket, the user's, ours. */
+  private commonArgs(): string[] {
+    const args = ['-o', `ControlPath=${this.controlPath()}`]
+    if (this.options.configFile) args.push('-F', this.options.configFile)
+    for (const option of this.options.sshOptions ?? []) args.push('-o', option)
+    args.push(
+      '-o', 'BatchMode=yes',
+      '-o', `ConnectTimeout=${this.options.connectTimeoutSec ?? 15}`,
+      '-o', 'ServerAliveInterval=15',
+      '-o', 'ServerAliveCountMax=4',
+    )
+    return args
+  }
+
+  /** Arguments of a session over the master (never a second connection while the master lives). */
+  private clientArgs(): string[] {
+    return ['-o', 'ControlMaster=no', ...this.commonArgs()]
+  }
+
+  private controlPath(): string {
+    if (!this.controlDir) throw new Error('SSH transport used before open() or after close()')
+    return path.join(this.controlDir, 'cm')
+  }
+
+  private async startMaster(): Promise<void> {
+    // Unix socket paths are short (~104 bytes): keep the private dir in /tmp, not a long $TMPDIR.
+    this.controlDir = await mkdtemp(path.join(existsSync('/tmp') ? '/tmp' : tmpdir(), 'gre-'))
+    const log = path.join(this.controlDir, 'master.log')
+    const args = [
+      '-M', '-N', '-f', '-E', log,
+      '-o', 'ControlMaster=yes',
+      '-o', `ControlPersist=${this.options.controlPersistSec ?? 300}`,
+      ...this.commonArgs(),
+      '--', this.options.host,
+    ]
+    // -f keeps inherited descriptors open in the background master: give it none, read -E's log.
+    const started = await $({ stdio: 'ignore', nothrow: true, quiet: true })`ssh ${args}`
+    if (started.exitCode !== 0) {
+      const message = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean)
+      await this.removeControlDir()
+      throw new TransportError(`Cannot connect to ${this.options.host}: ${explainSshError(lastLine(message))}`)
+    }
+    this.logger.step('ssh', `connected to ${this.options.host} (one connection for the whole run)`)
+  }
+
+  async run(script: string, args: readonly string[] = [], options: RunOptions = {}): Promise<RunResult> {
+    const sshArgs = [...this.clientArgs(), '-T', '--', this.options.host, ...REMOTE_COMMAND]
+    const result = await runFramed('ssh', sshArgs, script, args, options, this.target)
+    if (result.exitCode === 255) {
+      throw new TransportError(`Lost the connection to ${this.options.host}: ${explainSshError(lastLine(result.stderrTail))}`)
+    }
+    return result
+  }
+
+  async push(plan: PushPlan): Promise<PushReport> {
+    this.hasRemoteRsync = plan.remoteTools.rsync
+    if (!plan.remoteTools.rsync) {
+      await requireLocalTools(['tar'], `to push to ${this.options.host}, which has no rsync`)
+      return tarPush(this, plan, plan.remoteTools.gzip)
+    }
+    let bytesSent = 0
+    const step = async (script: string, args: string[]) => {
+      const result = await this.run(script, args)
+      bytesSent += result.bytesSent
+      if (result.exitCode !== 0) {
+        throw new TransportError(`Preparing ${plan.remoteDir} on ${this.options.host} failed: ${lastLine(result.stderrTail)}`)
+      }
+    }
+    await step(BEGIN_SCRIPT, [plan.remoteDir, plan.claimMarker ?? '', ...plan.remove])
+    if (plan.send.length) {
+      const sent = await this.rsync(
+        ['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', `${this.options.host}:${plan.remoteDir}/`],
+        plan.send.map((p) => `${p}\0`).join(''),
+        plan.localRoot,
+      )
+      bytesSent += sent.bytesSent
+    }
+    const state = await this.rsync(['-az', plan.stateFile, `${this.options.host}:${plan.remoteDir}/${SYNC_STATE}`])
+    bytesSent += state.bytesSent
+    await step(COMMIT_SCRIPT, [plan.remoteDir, plan.stamp])
+    return { method: 'rsync', filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent }
+  }
+
+  async pull(remoteDir: string, localDir: string): Promise<PullReport> {
+    if (this.hasRemoteRsync === null) {
+      const probe = await this.run('command -v rsync >/dev/null 2>&1')
+      this.hasRemoteRsync = probe.exitCode === 0
+    }
+    if (!this.hasRemoteRsync) {
+      await requireLocalTools(['tar'], `to pull from ${this.options.host}, which has no rsync`)
+      return tarPull(this, remoteDir, localDir)
+    }
+    const stats = await this.rsync(['-az', `${this.options.host}:${remoteDir}/`, `${localDir}/`])
+    return { files: stats.regularFiles, bytes: stats.totalFileSize }
+  }
+
+  /** rsync over the master; parses its --stats. */
+  private async rsync(args: string[], input?: string, cwd?: string) {
+    const shell = ['ssh', ...this.clientArgs()].map(quoteForRsync).join(' ')
+    const result = await spawnProcess('rsync', ['--stats', '--no-human-readable', '-e', shell, ...args], {
+      cwd,
+      input: input === undefined ? [] : [input],
+    })
+    if (result.exitCode !== 0) {
+      throw new TransportError(`rsync with ${this.options.host} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
+    }
+    const count = (pattern: RegExp) => Number(pattern.exec(result.stdout)?.[1] ?? 0)
+    return {
+      bytesSent: count(/^Total bytes sent: (\d+)/m),
+      regularFiles: count(/^Number of files: .*reg: (\d+)/m),
+      totalFileSize: count(/^Total file size: (\d+)/m),
+    }
+  }
+
+  /** Closes the master (also on errors and Ctrl-C); safe to call twice. */
+  async close(): Promise<void> {
+    if (!this.controlDir) return
+    await $({ stdio: 'ignore', nothrow: true, quiet: true })`ssh ${['-O', 'exit', ...this.commonArgs(), '--', this.options.host]}`
+    await this.removeControlDir()
+  }
+
+  private async removeControlDir(): Promise<void> {
+    if (this.controlDir) await rm(this.controlDir, { recursive: true, force: true })
+    this.controlDir = null
+  }
+}
+
+/** rsync splits its -e command on spaces and honours single quotes. */
+function quoteForRsync(arg: string): string {
+  return /^[A-Za-z0-9_=/.:,@%+-]+$/.test(arg) ? arg : `'${arg}'`
+}
+
+/** ssh's message, plus what to do for the failures people hit most. */
+function explainSshError(message: string): string {
+  if (/Host key verification failed/i.test(message)) {
+    return `${message} (the host key is unknown or changed: connect once with plain ssh to accept it, or check ~/.ssh/known_hosts)`
+  }
+  if (/Permission denied/i.test(message)) {
+    return `${message} (key login failed: BatchMode is on, so no password prompt; load your key with ssh-add or set IdentityFile)`
+  }
+  return message
+}

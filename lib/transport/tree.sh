@@ -1,0 +1,58 @@
+# File-tree operations on the target. Sent with a caller line appended; needs bash, coreutils, tar.
+# The caller sets the layout variables of lib/layout.ts (tool_dir, state_file, stamp_file).
+set -euo pipefail
+
+# Claims the directory (when a marker is given), invalidates the stamp, deletes what we pushed before.
+tree_begin() { # dir marker removals...
+  local dir=$1 marker=$2 rel parent
+  shift 2
+  mkdir -p -- "$dir/$tool_dir"
+  if [ -n "$marker" ]; then
+    printf '%s\n' "$marker" > "$dir/$tool_dir/owner.tmp"
+    mv -f -- "$dir/$tool_dir/owner.tmp" "$dir/$tool_dir/owner"
+  fi
+  rm -f -- "$dir/$stamp_file"
+  for rel in "$@"; do
+    case "/$rel/" in
+      *//*|*/./*|*/../*) printf 'refusing to delete %s: not a plain relative path\n' "$rel" >&2; return 65 ;;
+      "/$tool_dir/"*) continue ;;
+    esac
+    if [ -d "$dir/$rel" ] && [ ! -L "$dir/$rel" ]; then continue; fi
+    rm -f -- "$dir/$rel"
+    parent=$rel
+    while [ "${parent%/*}" != "$parent" ]; do
+      parent=${parent%/*}
+      rmdir -- "$dir/$parent" 2>/dev/null || break
+    done
+  done
+}
+
+# Records a complete push: the stamp is written last.
+tree_commit() { # dir stamp
+  printf '%s\n' "$2" > "$1/$stamp_file.tmp"
+  mv -f -- "$1/$stamp_file.tmp" "$1/$stamp_file"
+}
+
+# A whole tar push in one round trip; the tar stream follows the script on stdin.
+tree_apply_tar() { # dir marker stamp state gzip removals...
+  local dir=$1 marker=$2 stamp=$3 state=$4 gzip=$5
+  shift 5
+  tree_begin "$dir" "$marker" "$@"
+  if [ "$gzip" = 1 ]; then tar -x -z -o -f - -C "$dir"; else tar -x -o -f - -C "$dir"; fi
+  printf '%s' "$state" > "$dir/$state_file.tmp"
+  mv -f -- "$dir/$state_file.tmp" "$dir/$state_file"
+  tree_commit "$dir" "$stamp"
+}
+
+# Regular files under dir as NUL-terminated "size path" records.
+tree_list() { # dir
+  [ -d "$1" ] || { printf 'no such directory on the target: %s\n' "$1" >&2; return 66; }
+  cd -- "$1"
+  find . -type f -printf '%s %P\0'
+}
+
+# dir as a tar archive on stdout.
+tree_tar_create() { # dir
+  cd -- "$1"
+  tar -c -f - .
+}

@@ -1,0 +1,103 @@
+import { mkdir, readFile, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { PassThrough } from 'node:stream'
+import { TransportError } from '../cli/errors.ts'
+import { LAYOUT_VARS } from '../layout.ts'
+import { startProcess } from '../process.ts'
+import { tarExcludeArgs } from '../sync/excludes.ts'
+import { callFunction, loadBashLibrary } from './script.ts'
+import type { PullReport, PushPlan, PushReport, Transport } from './types.ts'
+
+// File-tree operations on the target, as bash scripts that any transport runs. The tar variants
+// need nothing but bash and tar on the target, so they serve the local and kubectl transports and
+// SSH targets without rsync.
+
+const TREE_SH = loadBashLibrary(new URL('./tree.sh', import.meta.url))
+const treeScript = (fn: string) => callFunction(TREE_SH, fn, LAYOUT_VARS)
+
+/** rsync push, before the transfer: `dir marker removals...`. */
+export const BEGIN_SCRIPT = treeScript('tree_begin')
+/** rsync push, after the transfer: `dir stamp`. */
+export const COMMIT_SCRIPT = treeScript('tree_commit')
+/** tar push in one round trip: `dir marker stamp state gzip removals...`, the tar stream on stdin. */
+export const TAR_APPLY_SCRIPT = treeScript('tree_apply_tar')
+/** `dir`: NUL-terminated "size path" records. */
+export const LIST_SCRIPT = treeScript('tree_list')
+/** `dir`: a tar archive on stdout. */
+export const TAR_CREATE_SCRIPT = treeScript('tree_tar_create')
+
+/** Pushes plan.send as one tar stream (gzip-compressed when asked), with deletions and state. */
+export async function tarPush(transport: Transport, plan: PushPlan, compress: boolean): Promise<PushReport> {
+  const state = await readFile(plan.stateFile, 'utf8')
+  const tarArgs = ['-c', '-f', '-', ...(compress ? ['-z'] : []), ...tarExcludeArgs(), '--no-recursion']
+  tarArgs.push('-C', plan.localRoot, '--null', '-T', '-')
+  const producer = startProcess('tar', tarArgs, {
+    input: [plan.send.map((p) => `${p}\0`).join('')],
+    stdout: 'stream',
+    env: { ...process.env, COPYFILE_DISABLE: '1' },
+  })
+  const args = [plan.remoteDir, plan.claimMarker ?? '', plan.stamp, state, compress ? '1' : '0', ...plan.remove]
+  const [result, local] = await Promise.all([
+    transport.run(TAR_APPLY_SCRIPT, args, { stdin: producer.stdout }),
+    producer.result,
+  ])
+  if (local.exitCode !== 0) {
+    throw new TransportError(`Local tar failed while packing files: ${local.stderrTail.join(' ') || 'no message'}`)
+  }
+  if (result.exitCode !== 0) {
+    throw new TransportError(
+      `Applying the push in ${plan.remoteDir} on ${transport.target} failed (exit ${result.exitCode}): ` +
+        lastLine(result.stderrTail),
+    )
+  }
+  return { method: 'tar', filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent: result.bytesSent }
+}
+
+/** Lists remoteDir's files with sizes (for checking a pull). */
+export async function listRemoteFiles(transport: Transport, remoteDir: string): Promise<Map<string, number>> {
+  const result = await transport.run(LIST_SCRIPT, [remoteDir])
+  if (result.exitCode !== 0) {
+    throw new TransportError(`Cannot list ${remoteDir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  }
+  const files = new Map<string, number>()
+  for (const record of result.stdout.split('\0').filter(Boolean)) {
+    const space = record.indexOf(' ')
+    files.set(record.slice(space + 1), Number(record.slice(0, space)))
+  }
+  return files
+}
+
+/** Pulls remoteDir as a tar stream into localDir, then checks every listed file arrived whole. */
+export async function tarPull(transport: Transport, remoteDir: string, localDir: string): Promise<PullReport> {
+  const expected = await listRemoteFiles(transport, remoteDir)
+  await mkdir(localDir, { recursive: true })
+  const pipe = new PassThrough()
+  const extractor = startProcess('tar', ['-x', '-o', '-f', '-', '-C', localDir], { input: [pipe] })
+  const result = await transport.run(TAR_CREATE_SCRIPT, [remoteDir], { stdoutSink: pipe })
+  pipe.end()
+  const local = await extractor.result
+  if (result.exitCode !== 0) {
+    throw new TransportError(`Streaming ${remoteDir} from ${transport.target} failed: ${lastLine(result.stderrTail)}`)
+  }
+  if (local.exitCode !== 0) {
+    throw new TransportError(`Local tar could not unpack ${remoteDir}: ${lastLine(local.stderrTail)}`)
+  }
+  let bytes = 0
+  const problems: string[] = []
+  for (const [rel, size] of expected) {
+    const got = await stat(path.join(localDir, rel)).catch(() => null)
+    if (!got) problems.push(`${rel} is missing`)
+    else if (got.size !== size) problems.push(`${rel} has ${got.size} bytes, expected ${size}`)
+    bytes += size
+  }
+  if (problems.length) {
+    throw new TransportError(`Pulled ${remoteDir} incompletely: ${problems.slice(0, 5).join('; ')}`)
+  }
+  return { files: expected.size, bytes }
+}
+
+/** The most useful line of a failure's stderr. */
+export function lastLine(lines: readonly string[]): string {
+  return lines.filter((l) => l.trim()).at(-1)?.trim() ?? 'no message'
+}
+

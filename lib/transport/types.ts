@@ -1,0 +1,76 @@
+import type { Readable, Writable } from 'node:stream'
+
+// The one interface every target implements: run a bash script, push a chosen file tree, pull a
+// tree back. Local, SSH and kubectl differ only in how bytes reach the target.
+
+export type TransportKind = 'local' | 'ssh' | 'kubectl'
+
+export interface RunOptions {
+  /** Data sent on stdin after the script; the script reads it (e.g. with `tar -x -f -`). */
+  stdin?: Readable | Buffer | string
+  /** When given, the script's stdout is piped here instead of being returned. */
+  stdoutSink?: Writable
+  /** Called once per line the script writes to stderr, as it arrives. */
+  onStderrLine?: (line: string) => void
+  /** Exported for the script (travels on stdin, never in argv). */
+  env?: Record<string, string>
+  /** Gives up (and reports a transport error) after this many milliseconds. */
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+export interface RunResult {
+  exitCode: number
+  /** The script's stdout ('' when a stdoutSink was given). */
+  stdout: string
+  /** The last lines of its stderr. */
+  stderrTail: string[]
+  /** Bytes written to the transport's stdin (script + data). */
+  bytesSent: number
+}
+
+/** What a push must do; decided locally by lib/sync from the selection and the remote's state. */
+export interface PushPlan {
+  /** Local directory the paths are relative to. */
+  localRoot: string
+  /** Absolute directory on the target. */
+  remoteDir: string
+  /** Relative paths to send (new or changed). */
+  send: string[]
+  /** Relative paths to delete on the target (pushed before, gone locally now). */
+  remove: string[]
+  /** Marker content to write when this push makes the directory ours; null when it is already. */
+  claimMarker: string | null
+  /** Local file holding the new sync state, to become `.remote-eval/sync-state` on the target. */
+  stateFile: string
+  /** Fingerprint of the local selection, written last as `.remote-eval/sync-stamp`. */
+  stamp: string
+  /** Tools found on the target: rsync (the SSH transport prefers it), gzip (compresses tar streams). */
+  remoteTools: { rsync: boolean; gzip: boolean }
+}
+
+export interface PushReport {
+  method: 'rsync' | 'tar'
+  filesSent: number
+  filesRemoved: number
+  /** Bytes this side wrote towards the target for the push (scripts, file data, protocol). */
+  bytesSent: number
+}
+
+export interface PullReport {
+  files: number
+  bytes: number
+}
+
+export interface Transport {
+  readonly kind: TransportKind
+  /** Human name of the target for messages: "ssh gpu-box", "pod ml/eval-0". */
+  readonly target: string
+  /** Runs `script` with `args` as `bash -s` on the target. */
+  run(script: string, args?: readonly string[], options?: RunOptions): Promise<RunResult>
+  push(plan: PushPlan): Promise<PushReport>
+  /** Copies remoteDir's contents into localDir (created if needed). */
+  pull(remoteDir: string, localDir: string): Promise<PullReport>
+  /** Releases connections and temp files; safe to call twice. */
+  close(): Promise<void>
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env -S node --import tsx
+// The test command: starts the real parts the tests share (sshd with its zsh test user, the
+// kubectl double's state directory), runs Node's test runner over test/**/*.test.ts (or the files
+// given), then stops everything, also on Ctrl-C. Its summary is node --test's own.
+import { spawn } from 'node:child_process'
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startSshd, TEST_USER } from './support/sshd.ts'
+import type { Harness } from './support/harness.ts'
+
+const testDir = path.dirname(fileURLToPath(import.meta.url))
+
+async function findTests(dir: string): Promise<string[]> {
+  const found: string[] = []
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name)
+    if (entry.isDirectory() && entry.name !== 'fixtures') found.push(...(await findTests(full)))
+    else if (entry.name.endsWith('.test.ts')) found.push(full)
+  }
+  return found.sort()
+}
+
+/** Kills every pod sandbox the kubectl double started (their namespaces die with them). */
+async function stopPods(root: string): Promise<void> {
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const full = path.join(dir, entry.name)
+      if (entry.isDirectory()) await walk(full)
+      else if (entry.name === '.sandbox.info') {
+        const pid = Number(/"child-pid": *(\d+)/.exec(await readFile(full, 'utf8'))?.[1])
+        if (pid) {
+          try {
+            process.kill(pid, 'SIGKILL')
+          } catch {
+            // already gone
+          }
+        }
+      }
+    }
+  }
+  await walk(root)
+}
+
+const work = await mkdtemp('/tmp/gre-test-')
+await chmod(work, 0o755)
+const { info: sshd, stop } = await startSshd(path.join(work, 'sshd'))
+const remoteScratch = path.join(sshd.home, 'runs', path.basename(work))
+await mkdir(remoteScratch, { recursive: true })
+const uid = Number((await readFile('/etc/passwd', 'utf8')).split('\n').find((l) => l.startsWith(`${TEST_USER}:`))?.split(':')[2])
+for (let dir = remoteScratch; dir.startsWith(sshd.home) && dir !== sshd.home; dir = path.dirname(dir)) await chown(dir, uid, uid)
+const kubeRoot = path.join(work, 'kube')
+await mkdir(kubeRoot, { recursive: true })
+
+const harness: Harness = { sshd, remoteScratch, kubeRoot, fixturesBin: path.join(testDir, 'fixtures', 'bin'), work }
+const files = process.argv.length > 2 ? process.argv.slice(2) : await findTests(testDir)
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, GR_TEST_HARNESS: JSON.stringify(harness) },
+})
+const forward = (signal: NodeJS.Signals) => child.kill(signal)
+process.on('SIGINT', forward)
+process.on('SIGTERM', forward)
+const code = await new Promise<number>((resolve) => child.on('close', (c, s) => resolve(c ?? (s ? 130 : 1))))
+await stopPods(kubeRoot)
+await stop()
+await rm(remoteScratch, { recursive: true, force: true })
+await rm(work, { recursive: true, force: true })
+process.exitCode = code

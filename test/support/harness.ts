@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { $ } from 'zx'
+import { SshTransport } from '../../lib/transport/ssh.ts'
+import { KubectlTransport } from '../../lib/transport/kubectl.ts'
+import type { SshdInfo } from './sshd.ts'
+
+// What test/run.ts started, and small builders the tests share.
+
+export interface Harness {
+  sshd: SshdInfo
+  /** A directory in the test user's home for this run's remote dirs. */
+  remoteScratch: string
+  /** State directory of the kubectl double. */
+  kubeRoot: string
+  /** test/fixtures/bin: the doubles (kubectl). */
+  fixturesBin: string
+  work: string
+}
+
+/** The running harness; tests must be started through `npm test` (test/run.ts). */
+export function harness(): Harness {
+  const raw = process.env.GR_TEST_HARNESS
+  if (!raw) throw new Error('No test harness: run the tests with `npm test` (test/run.ts starts sshd and the doubles).')
+  return JSON.parse(raw) as Harness
+}
+
+export const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`
+
+/** A fresh absolute path on the SSH target (not created). */
+export function remoteDir(name = 'r'): string {
+  return path.join(harness().remoteScratch, unique(name))
+}
+
+/** Opens an SshTransport to the test user, optionally through a different port (a proxy). */
+export function openTestSsh(extraOptions: string[] = []): Promise<SshTransport> {
+  const { sshd } = harness()
+  return SshTransport.open({ host: sshd.alias, configFile: sshd.configFile, sshOptions: extraOptions })
+}
+
+/** ssh options and flags a script needs to reach the test user. */
+export function sshFlags(extraOptions: string[] = []): string[] {
+  const { sshd } = harness()
+  return ['--host', sshd.alias, '--ssh-config', sshd.configFile, ...extraOptions.flatMap((o) => ['--ssh-option', o])]
+}
+
+export interface TestPod {
+  context: string
+  namespace: string
+  pod: string
+  /** Host path of each container's /workdir. */
+  workdir: (container?: string) => string
+  containers: string[]
+}
+
+/** Creates a pod for the kubectl double and points this process's PATH and env at the double. */
+export async function makePod(containers: string[] = ['main']): Promise<TestPod> {
+  const h = harness()
+  process.env.KUBECTL_DOUBLE_ROOT = h.kubeRoot
+  if (!process.env.PATH?.startsWith(h.fixturesBin)) process.env.PATH = `${h.fixturesBin}:${process.env.PATH}`
+  const context = unique('ctx')
+  const namespace = 'ml'
+  const pod = unique('eval')
+  const podDir = path.join(h.kubeRoot, 'contexts', context, 'namespaces', namespace, 'pods', pod)
+  for (const c of containers) await mkdir(path.join(podDir, 'containers', c, 'workdir'), { recursive: true })
+  return {
+    context,
+    namespace,
+    pod,
+    containers,
+    workdir: (container = containers[0]!) => path.join(podDir, 'containers', container, 'workdir'),
+  }
+}
+
+export function openTestPod(pod: TestPod, container?: string): Promise<KubectlTransport> {
+  return KubectlTransport.open({ context: pod.context, namespace: pod.namespace, pod: pod.pod, container })
+}
+
+/** Lines the kubectl double logged for a pod: one per exec, with the bytes it read on stdin. */
+export async function podExecs(pod: TestPod): Promise<Array<{ container: string; stdinBytes: number }>> {
+  const { readFile } = await import('node:fs/promises')
+  const log = await readFile(path.join(harness().kubeRoot, 'exec.log'), 'utf8').catch(() => '')
+  return log
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f[0] === pod.context && f[2] === pod.pod)
+    .map((f) => ({ container: f[3]!, stdinBytes: Number(f[4]) }))
+}
+
+/** Writes a project tree; `git: true` makes it a repository with everything committed. */
+export async function makeProject(files: Record<string, string | Buffer>, options: { git?: boolean } = {}): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'gre-proj-'))
+  for (const [rel, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, rel)), { recursive: true })
+    await writeFile(path.join(dir, rel), content)
+  }
+  await chmod(dir, 0o755)
+  if (options.git) {
+    await $({ cwd: dir, quiet: true })`git init -q && git add -A && git -c user.email=t@e -c user.name=t commit -q -m init`
+  }
+  return dir
+}
+
+/** Lists files under a directory (relative, sorted), skipping nothing. */
+export async function listTree(dir: string): Promise<string[]> {
+  const out = await $({ cwd: dir, quiet: true, nothrow: true })`find . -mindepth 1 \( -type f -o -type l \) -printf '%P\n'`
+  return out.stdout.split('\n').filter(Boolean).sort()
+}
+
+/** The scripts/ directory, for running them as a user would. */
+export const SCRIPTS = fileURLToPath(new URL('../../scripts', import.meta.url))

@@ -1,0 +1,139 @@
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { createServer, connect } from 'node:net'
+import path from 'node:path'
+import { $ } from 'zx'
+import { startProcess, type StartedProcess } from '../../lib/process.ts'
+
+// A real OpenSSH sshd on 127.0.0.1 and a free high port, with a generated host key, key-only login
+// and a dedicated test user whose login shell is zsh. Started once per test run (test/run.ts).
+
+export interface SshdInfo {
+  /** ssh_config Host alias that reaches the test user (use with ssh -F configFile). */
+  alias: string
+  configFile: string
+  user: string
+  home: string
+  port: number
+  /** sshd's own log (LogLevel VERBOSE): one "Connection from" line per TCP connection. */
+  logFile: string
+}
+
+export const TEST_USER = 'gr-eval-test'
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
+async function waitForPort(port: number, sshd: StartedProcess, logFile: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1')
+      socket.once('connect', () => (socket.destroy(), resolve(true)))
+      socket.once('error', () => resolve(false))
+    })
+    if (open) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  sshd.kill()
+  throw new Error(`sshd did not listen on ${port}: ${await readFile(logFile, 'utf8').catch(() => '')}`)
+}
+
+/** Creates (or refreshes) the zsh test user; needs root, as useradd does. */
+async function ensureTestUser(): Promise<string> {
+  const zsh = (await $`command -v zsh`.nothrow().quiet()).stdout.trim()
+  if (!zsh) throw new Error('zsh is not installed; run .ci/run or: apt-get install -y zsh')
+  const exists = await $`id -u ${TEST_USER}`.nothrow().quiet()
+  if (exists.exitCode !== 0) await $`useradd --create-home --shell ${zsh} ${TEST_USER}`.quiet()
+  // useradd leaves the password field locked ("!"), and sshd without PAM refuses locked accounts.
+  await $`usermod --shell ${zsh} --password '*' ${TEST_USER}`.quiet()
+  const home = (await $`getent passwd ${TEST_USER}`.quiet()).stdout.split(':')[5] ?? ''
+  // Something a careless runner would trip over: the login shell prints on every command.
+  await writeFile(path.join(home, '.zshenv'), 'print -u2 -- "zshenv of the test user was read"\n')
+  return home
+}
+
+/** Starts sshd in `dir`; returns how to reach it and a stop function. */
+export async function startSshd(dir: string): Promise<{ info: SshdInfo; stop: () => Promise<void> }> {
+  if (process.getuid?.() !== 0) {
+    throw new Error('The test harness creates a zsh test user and runs sshd: run the tests as root (CI does), e.g. sudo npm test.')
+  }
+  const sshdBin = (await $`command -v sshd || ls /usr/sbin/sshd`.nothrow().quiet()).stdout.trim().split('\n')[0]
+  if (!sshdBin) throw new Error('sshd is not installed; run .ci/run or: apt-get install -y openssh-server')
+  const home = await ensureTestUser()
+  await mkdir(dir, { recursive: true })
+  // sshd reads authorized_keys as the user it logs in: dir (and the caller's dirs above it) must
+  // let that user through.
+  await chmod(dir, 0o755)
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 })
+  const hostKey = path.join(dir, 'host_ed25519')
+  const clientKey = path.join(dir, 'client_ed25519')
+  await $`ssh-keygen -q -t ed25519 -N '' -C gr-test-host -f ${hostKey}`.quiet()
+  await $`ssh-keygen -q -t ed25519 -N '' -C gr-test-client -f ${clientKey}`.quiet()
+  const authorized = path.join(dir, 'authorized_keys')
+  await writeFile(authorized, await readFile(`${clientKey}.pub`))
+  await chmod(authorized, 0o644)
+
+  const port = await freePort()
+  const logFile = path.join(dir, 'sshd.log')
+  const sshdConfig = path.join(dir, 'sshd_config')
+  await writeFile(
+    sshdConfig,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKey}`,
+      `PidFile ${path.join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${authorized}`,
+      'StrictModes no',
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      `AllowUsers ${TEST_USER}`,
+      'LogLevel VERBOSE',
+      'MaxSessions 64',
+      'MaxStartups 64',
+      '',
+    ].join('\n'),
+  )
+  await $`${sshdBin} -t -f ${sshdConfig}`.quiet()
+  const sshd = startProcess(sshdBin, ['-D', '-f', sshdConfig, '-E', logFile])
+  await waitForPort(port, sshd, logFile)
+
+  const knownHosts = path.join(dir, 'known_hosts')
+  const hostPub = (await readFile(`${hostKey}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ')
+  await writeFile(knownHosts, `gr-test-sshd ${hostPub}\n`)
+  const configFile = path.join(dir, 'ssh_config')
+  await writeFile(
+    configFile,
+    [
+      'Host gr-test',
+      '  HostName 127.0.0.1',
+      `  Port ${port}`,
+      `  User ${TEST_USER}`,
+      `  IdentityFile ${clientKey}`,
+      '  IdentitiesOnly yes',
+      '  HostKeyAlias gr-test-sshd',
+      `  UserKnownHostsFile ${knownHosts}`,
+      '  GlobalKnownHostsFile /dev/null',
+      '  StrictHostKeyChecking yes',
+      '  LogLevel ERROR',
+      '',
+    ].join('\n'),
+  )
+  return {
+    info: { alias: 'gr-test', configFile, user: TEST_USER, home, port, logFile },
+    stop: async () => {
+      sshd.kill('SIGTERM')
+      await sshd.result
+    },
+  }
+}
