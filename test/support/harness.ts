@@ -106,9 +106,38 @@ export async function makeProject(files: Record<string, string | Buffer>, option
 
 /** Lists files under a directory (relative, sorted), skipping nothing. */
 export async function listTree(dir: string): Promise<string[]> {
-  const out = await $({ cwd: dir, quiet: true, nothrow: true })`find . -mindepth 1 \( -type f -o -type l \) -printf '%P\n'`
+  const out = await $({ cwd: dir, quiet: true, nothrow: true })`find . -mindepth 1 \\( -type f -o -type l \\) -printf '%P\\n'`
   return out.stdout.split('\n').filter(Boolean).sort()
 }
 
 /** The scripts/ directory, for running them as a user would. */
 export const SCRIPTS = fileURLToPath(new URL('../../scripts', import.meta.url))
+
+export interface ScriptResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs a script under scripts/ as a user would (its shebang, from the repo root). */
+export async function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ScriptResult> {
+  const { spawnProcess } = await import('../../lib/process.ts')
+  const stderr: string[] = []
+  const result = await spawnProcess(path.join(SCRIPTS, script), args, {
+    cwd: path.dirname(SCRIPTS),
+    env,
+    onStderrLine: (line) => stderr.push(line),
+  })
+  return { code: result.exitCode, stdout: result.stdout, stderr: stderr.join('\n') }
+}
+
+/** A PATH holding only node, git and the named tools (to show what happens when others are missing). */
+export async function pathWith(tools: string[]): Promise<string> {
+  const { symlink } = await import('node:fs/promises')
+  const dir = await mkdtemp(path.join(tmpdir(), 'gre-path-'))
+  for (const tool of ['node', 'git', 'env', ...tools]) {
+    const found = (await $`command -v ${tool}`.nothrow().quiet()).stdout.trim()
+    if (found) await symlink(found, path.join(dir, path.basename(tool)))
+  }
+  return dir
+}

@@ -6,6 +6,8 @@ import { createServer, connect, type Socket } from 'node:net'
 export interface CountingProxy {
   port: number
   connections: number
+  /** Client connections open right now. */
+  active: number
   bytesUp: number
   bytesDown: number
   /** Source ports of the proxy's connections to the upstream, as sshd logs them. */
@@ -19,6 +21,7 @@ export async function startCountingProxy(upstreamPort: number): Promise<Counting
   const proxy: CountingProxy = {
     port: 0,
     connections: 0,
+    active: 0,
     bytesUp: 0,
     bytesDown: 0,
     upstreamPorts: [],
@@ -36,6 +39,7 @@ export async function startCountingProxy(upstreamPort: number): Promise<Counting
   }
   const server = createServer((client) => {
     proxy.connections++
+    proxy.active++
     const upstream = connect(upstreamPort, '127.0.0.1')
     sockets.add(client).add(upstream)
     upstream.once('connect', () => proxy.upstreamPorts.push(upstream.localPort ?? 0))
@@ -43,7 +47,10 @@ export async function startCountingProxy(upstreamPort: number): Promise<Counting
     upstream.on('data', (chunk: Buffer) => (proxy.bytesDown += chunk.length))
     client.pipe(upstream)
     upstream.pipe(client)
+    let ended = false
     const end = () => {
+      if (!ended) proxy.active--
+      ended = true
       client.destroy()
       upstream.destroy()
       sockets.delete(client)

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { describe, test } from 'node:test'
+import { $ } from 'zx'
+import { EXCLUDES, isExcluded, rsyncExcludeArgs, tarExcludeArgs } from '../../lib/sync/excludes.ts'
+import { selectFiles } from '../../lib/sync/select.ts'
+import { listTree, makeProject } from '../support/harness.ts'
+
+const BASH_RUNNER_EXCLUDES = ['.git/', '.env*', '.venv/', '.eval_cache/', '.models/', '.datasets/', 'reports/', 'baselines/', '__pycache__/', '.pytest_cache/']
+
+describe('the exclude list', () => {
+  test('holds every path the bash runner excluded, plus node_modules/', () => {
+    const rendered = rsyncExcludeArgs().map((a) => a.replace('--exclude=', '').replace(/^\//, ''))
+    for (const rule of [...BASH_RUNNER_EXCLUDES, 'node_modules/']) assert.ok(rendered.includes(rule), rule)
+  })
+
+  const cases: Array<[string, boolean, boolean]> = [
+    ['.env', false, true],
+    ['.env.eval', false, true],
+    ['.env.local', false, true],
+    ['config/.env.prod', false, true],
+    ['src/app.py', false, false],
+    ['.venv/lib/site.py', false, true],
+    ['pkg/__pycache__/m.cpython-311.pyc', false, true],
+    ['pkg/m.pyc', false, true],
+    ['reports/evaluations/x.json', false, true],
+    ['app/eval/reports/__init__.py', false, false],
+    ['baselines/b.json', false, true],
+    ['.models/x.bin', false, true],
+    ['.datasets', true, true],
+    ['node_modules/zx/index.js', false, true],
+    ['web/node_modules/a.js', false, true],
+    ['.remote-eval/owner', false, true],
+    ['.git', true, true],
+    ['.gitignore', false, false],
+    ['envs/dev.yaml', false, false],
+    ['keys/id_ed25519', false, true],
+  ]
+  for (const [rel, isDir, expected] of cases) {
+    test(`${rel} is ${expected ? '' : 'not '}excluded`, () => assert.equal(isExcluded(rel, isDir), expected))
+  }
+
+  test('rsync and tar, given the rendered rules, leave out exactly what the selection leaves out', async () => {
+    const files: Record<string, string> = {}
+    for (const rel of cases.filter(([, isDir]) => !isDir).map(([rel]) => rel)) files[rel] = rel
+    Object.assign(files, { '.datasets/d.parquet': 'd', '.git/HEAD': 'h', 'src/deep/.env.test': 's', 'src/ok/reports.py': 'r' })
+    const project = await makeProject(files)
+    const selected = (await selectFiles(project)).files.map((f) => f.path).sort()
+    assert.ok(selected.includes('src/app.py') && !selected.includes('.env'))
+
+    const viaRsync = await mkdtemp(path.join(tmpdir(), 'gre-rsync-'))
+    await $`rsync -a ${rsyncExcludeArgs()} ${project + '/'} ${viaRsync + '/'}`.quiet()
+    assert.deepEqual(await listTree(viaRsync), selected)
+
+    const viaTar = await mkdtemp(path.join(tmpdir(), 'gre-tar-'))
+    await $`tar -c -f - ${tarExcludeArgs()} -C ${project} . | tar -x -f - -C ${viaTar}`.quiet()
+    assert.deepEqual(await listTree(viaTar), selected)
+  })
+
+  test('every rule says why it is there', () => {
+    for (const rule of EXCLUDES) assert.ok(rule.why.length > 3, rule.glob)
+  })
+})

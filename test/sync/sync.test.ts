@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { appendFile, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { $ } from 'zx'
+import { syncProject } from '../../lib/sync/sync.ts'
+import type { Transport } from '../../lib/transport/types.ts'
+import { harness, listTree, makePod, makeProject, openTestPod, openTestSsh, podExecs, remoteDir, type TestPod } from '../support/harness.ts'
+import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
+
+// Code sync over the real sshd (through a counting TCP proxy) and into a pod of the kubectl double.
+
+const BIG = 512 * 1024
+
+/** A project with a large incompressible file, so resending it would show in the byte counts. */
+async function sampleProject(): Promise<string> {
+  return makeProject(
+    {
+      '.gitignore': 'logs/*\n!logs/keep.txt\n',
+      'app/eval/cli.py': 'print("eval")\n',
+      'app/eval/reports/__init__.py': '# a package named reports: code, ships\n',
+      'configs/policy.yaml': 'recognizers: []\n',
+      'logs/keep.txt': 'kept by a negation\n',
+      'logs/drop.txt': 'ignored\n',
+      'weights_stub.bin': randomBytes(BIG),
+      '.env': 'HF_TOKEN=hf_local_secret\n',
+      '.env.eval': 'HF_TOKEN=hf_local_secret\n',
+      '.env.local': 'X=1\n',
+      '.venv/bin/python': 'venv\n',
+      '.models/m.bin': 'model\n',
+      '.datasets/d.parquet': 'data\n',
+      'reports/evaluations/old/report.json': '{}\n',
+      'baselines/b.json': '{}\n',
+      'app/__pycache__/cli.cpython-311.pyc': 'pyc',
+      '.pytest_cache/v': 'c',
+      '.eval_cache/e': 'c',
+      'node_modules/zx/index.js': 'js',
+    },
+    { git: true },
+  )
+}
+
+const EXPECTED = ['.gitignore', 'app/eval/cli.py', 'app/eval/reports/__init__.py', 'configs/policy.yaml', 'logs/keep.txt', 'weights_stub.bin']
+const withoutTool = (files: string[]) => files.filter((f) => !f.startsWith('.remote-eval/'))
+
+/** Bumps a file's mtime without changing its content (what a git checkout does). */
+const touch = (file: string) => utimes(file, new Date(), new Date(Date.now() + 5000))
+
+describe('sync over ssh', () => {
+  let proxy: CountingProxy
+  let ssh: Transport
+  let project: string
+  let dir: string
+  before(async () => {
+    proxy = await startCountingProxy(harness().sshd.port)
+    ssh = await openTestSsh([`Port=${proxy.port}`])
+    project = await sampleProject()
+    dir = remoteDir('sync')
+  })
+  after(async () => {
+    await ssh.close()
+    await proxy.close()
+  })
+
+  test('the first push sends the selection and nothing excluded', async () => {
+    const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
+    assert.equal(report.method, 'rsync')
+    assert.equal(report.filesSent, EXPECTED.length)
+    assert.deepEqual(withoutTool(await listTree(dir)), EXPECTED)
+    assert.deepEqual(await readFile(path.join(dir, 'weights_stub.bin')), await readFile(path.join(project, 'weights_stub.bin')))
+  })
+
+  test('a second push of an unchanged tree sends under 64 KB (measured on the wire)', async () => {
+    proxy.reset()
+    const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
+    assert.equal(report.unchanged, true)
+    assert.ok(proxy.bytesUp < 64 * 1024, `${proxy.bytesUp} bytes sent`)
+    assert.ok(proxy.bytesUp < 8 * 1024, `${proxy.bytesUp} bytes sent`)
+  })
+
+  test('after one file changes, only that file is sent', async () => {
+    await appendFile(path.join(project, 'app/eval/cli.py'), 'print("changed")\n')
+    proxy.reset()
+    const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
+    assert.equal(report.filesSent, 1)
+    assert.ok(proxy.bytesUp < BIG / 4, `${proxy.bytesUp} bytes sent: more than one small file's worth`)
+    assert.equal(await readFile(path.join(dir, 'app/eval/cli.py'), 'utf8'), 'print("eval")\nprint("changed")\n')
+  })
+
+  test('files deleted locally are deleted on the target; files the push never sent stay', async () => {
+    await writeFile(path.join(dir, 'made-on-remote.txt'), 'the eval wrote this')
+    await mkdir(path.join(dir, 'reports/evaluations/r9'), { recursive: true })
+    await writeFile(path.join(dir, 'reports/evaluations/r9/report.json'), '{}')
+    await writeFile(path.join(dir, '.env.eval'), 'HF_TOKEN=remote_only\n')
+    await $`chown -R ${harness().sshd.user}: ${dir}`.quiet()
+    await rm(path.join(project, 'configs'), { recursive: true })
+    const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
+    assert.equal(report.filesRemoved, 1)
+    const remote = await listTree(dir)
+    assert.ok(!remote.includes('configs/policy.yaml'))
+    assert.ok(!(await $`test -d ${path.join(dir, 'configs')}`.nothrow()).ok, 'the emptied directory is removed too')
+    for (const kept of ['made-on-remote.txt', 'reports/evaluations/r9/report.json', '.env.eval']) assert.ok(remote.includes(kept), kept)
+    assert.equal(await readFile(path.join(dir, '.env.eval'), 'utf8'), 'HF_TOKEN=remote_only\n')
+  })
+
+  test('a whole session (push, several scripts, pull) opens exactly one SSH connection', async () => {
+    proxy.reset()
+    const logBefore = (await readFile(harness().sshd.logFile, 'utf8')).length
+    const session = await openTestSsh([`Port=${proxy.port}`])
+    try {
+      await appendFile(path.join(project, 'app/eval/cli.py'), '# again\n')
+      await syncProject({ transport: session, projectDir: project, remoteDir: dir })
+      for (let i = 0; i < 3; i++) assert.equal((await session.run('echo "$1"', [`script ${i}`])).stdout, `script ${i}\n`)
+      const local = await mkdtemp(path.join(tmpdir(), 'gre-pull-'))
+      const pulled = await session.pull(path.join(dir, 'app'), local)
+      assert.equal(pulled.files, 2)
+      assert.equal(await readFile(path.join(local, 'eval/cli.py'), 'utf8'), await readFile(path.join(project, 'app/eval/cli.py'), 'utf8'))
+    } finally {
+      await session.close()
+    }
+    assert.equal(proxy.connections, 1)
+    const log = (await readFile(harness().sshd.logFile, 'utf8')).slice(logBefore)
+    const accepted = log.split('\n').filter((line) => proxy.upstreamPorts.some((p) => line.includes(`Connection from 127.0.0.1 port ${p} `)))
+    assert.equal(accepted.length, 1, log)
+  })
+
+  test('close() ends the master connection', async () => {
+    proxy.reset()
+    const openBefore = proxy.active
+    const session = await openTestSsh([`Port=${proxy.port}`])
+    await session.run('true')
+    assert.equal(proxy.active, openBefore + 1)
+    await session.close()
+    for (let i = 0; i < 50 && proxy.active > openBefore; i++) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(proxy.connections, 1)
+    assert.equal(proxy.active, openBefore)
+  })
+})
+
+describe('sync into a pod (kubectl double)', () => {
+  let pod: TestPod
+  let kube: Transport
+  let project: string
+  const dir = '/workdir/guardrails'
+  const hostDir = () => path.join(pod.workdir(), 'guardrails')
+  const execsSince = async (n: number) => (await podExecs(pod)).slice(n)
+
+  before(async () => {
+    pod = await makePod()
+    kube = await openTestPod(pod)
+    project = await sampleProject()
+  })
+
+  test('the first push sends the selection as one tar stream, nothing excluded', async () => {
+    const report = await syncProject({ transport: kube, projectDir: project, remoteDir: dir })
+    assert.equal(report.method, 'tar')
+    assert.deepEqual(withoutTool(await listTree(hostDir())), EXPECTED)
+    assert.deepEqual(await readFile(path.join(hostDir(), 'weights_stub.bin')), await readFile(path.join(project, 'weights_stub.bin')))
+  })
+
+  test('a second push of an unchanged tree sends no file bodies', async () => {
+    const n = (await podExecs(pod)).length
+    const report = await syncProject({ transport: kube, projectDir: project, remoteDir: dir })
+    assert.equal(report.unchanged, true)
+    const execs = await execsSince(n)
+    assert.equal(execs.length, 1, 'one exec: the inspection')
+    assert.ok(execs[0]!.stdinBytes < 8 * 1024, `${execs[0]!.stdinBytes} bytes`)
+  })
+
+  test('touched but unchanged files are compared by content and not sent', async () => {
+    await touch(path.join(project, 'weights_stub.bin'))
+    const n = (await podExecs(pod)).length
+    const report = await syncProject({ transport: kube, projectDir: project, remoteDir: dir })
+    assert.equal(report.filesSent, 0)
+    const sent = (await execsSince(n)).reduce((sum, e) => sum + e.stdinBytes, 0)
+    assert.ok(sent < BIG / 4, `${sent} bytes`)
+  })
+
+  test('after one file changes, only that file is sent', async () => {
+    await appendFile(path.join(project, 'app/eval/cli.py'), 'print("changed")\n')
+    const n = (await podExecs(pod)).length
+    const report = await syncProject({ transport: kube, projectDir: project, remoteDir: dir })
+    assert.equal(report.filesSent, 1)
+    const sent = (await execsSince(n)).reduce((sum, e) => sum + e.stdinBytes, 0)
+    assert.ok(sent < BIG / 4, `${sent} bytes`)
+    assert.equal(await readFile(path.join(hostDir(), 'app/eval/cli.py'), 'utf8'), 'print("eval")\nprint("changed")\n')
+  })
+
+  test('deletions reach the pod; excluded and foreign files there stay', async () => {
+    await writeFile(path.join(hostDir(), '.env.eval'), 'HF_TOKEN=pod_only\n')
+    await writeFile(path.join(hostDir(), 'made-in-pod.txt'), 'x')
+    await rm(path.join(project, 'logs/keep.txt'))
+    const report = await syncProject({ transport: kube, projectDir: project, remoteDir: dir })
+    assert.equal(report.filesRemoved, 1)
+    const remote = await listTree(hostDir())
+    assert.ok(!remote.includes('logs/keep.txt'))
+    assert.ok(remote.includes('.env.eval') && remote.includes('made-in-pod.txt'))
+  })
+
+  test('pull brings a tree back, checked against its listing', async () => {
+    const local = await mkdtemp(path.join(tmpdir(), 'gre-pull-'))
+    const pulled = await kube.pull(`${dir}/app`, local)
+    assert.equal(pulled.files, 2)
+    assert.deepEqual(await listTree(local), ['eval/cli.py', 'eval/reports/__init__.py'])
+  })
+
+  test('pulling a directory that does not exist is an error, and nothing is written', async () => {
+    const local = path.join(await mkdtemp(path.join(tmpdir(), 'gre-pull-')), 'dest')
+    await assert.rejects(kube.pull(`${dir}/no-such-run`, local), /no such directory on the target/)
+  })
+
+  test('--container picks the container; each has its own /workdir', async () => {
+    const twin = await makePod(['main', 'sidecar'])
+    const side = await openTestPod(twin, 'sidecar')
+    await syncProject({ transport: side, projectDir: project, remoteDir: dir })
+    assert.ok((await listTree(path.join(twin.workdir('sidecar'), 'guardrails'))).includes('app/eval/cli.py'))
+    assert.deepEqual(await listTree(twin.workdir('main')), [])
+  })
+})
