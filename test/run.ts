@@ -3,7 +3,7 @@
 // kubectl double's state directory), runs Node's test runner over test/**/*.test.ts (or the files
 // given), then stops everything, also on Ctrl-C. Its summary is node --test's own.
 import { spawn } from 'node:child_process'
-import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { chown, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startSshd, TEST_USER } from './support/sshd.ts'
@@ -43,8 +43,7 @@ async function stopPods(root: string): Promise<void> {
 }
 
 const work = await mkdtemp('/tmp/gre-test-')
-await chmod(work, 0o755)
-const { info: sshd, stop } = await startSshd(path.join(work, 'sshd'))
+const { info: sshd, stop } = await startSshd()
 const remoteScratch = path.join(sshd.home, 'runs', path.basename(work))
 await mkdir(remoteScratch, { recursive: true })
 const uid = Number((await readFile('/etc/passwd', 'utf8')).split('\n').find((l) => l.startsWith(`${TEST_USER}:`))?.split(':')[2])

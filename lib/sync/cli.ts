@@ -4,7 +4,7 @@ import { UsageWithHelpError, formatFlags, type FlagSpec, type FlagValues } from 
 import { EXIT_CODES_HELP } from '../cli/help.ts'
 import { K8S_FLAGS, SSH_FLAGS, SYNC_FLAGS, kubeTargetFrom, openKubeTarget, openSshTarget, projectDirFrom, sizeLimitsFrom, sshTargetFrom } from '../cli/targets.ts'
 import type { Logger } from '../log.ts'
-import { syncProject } from './sync.ts'
+import { prepareSync, pushPrepared } from './sync.ts'
 
 // scripts/remote_eval/sync_code.ts: push the code only, to an SSH host or a pod. The eval runners
 // do the same as their sync step; this is for iterating on code between runs.
@@ -53,20 +53,21 @@ function targetKind(argv: readonly string[]): 'ssh' | 'k8s' {
 /** The run() of sync_code.ts: check everything, connect, sync, return the summary. */
 export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }, argv = process.argv.slice(2)) {
   const kind = targetKind(argv)
-  if (kind === 'ssh') sshTargetFrom(flags)
-  else kubeTargetFrom(flags)
+  const remoteDir = kind === 'ssh' ? sshTargetFrom(flags).remoteDir : kubeTargetFrom(flags).remoteDir
   const limits = sizeLimitsFrom(flags)
   const projectDir = projectDirFrom(flags)
   if (!statSync(projectDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--project-dir ${projectDir} is not a directory. Run from the eval repo or pass --project-dir.`)
   }
-  const target = kind === 'ssh' ? await openSshTarget(flags, logger) : await openKubeTarget(flags, logger)
-  const report = await syncProject({
+  // Choosing files needs no connection: do it while the connection opens.
+  const [target, prepared] = await bothOrFirstError(
+    kind === 'ssh' ? openSshTarget(flags, logger) : openKubeTarget(flags, logger),
+    prepareSync({ projectDir, remoteDir, limits, logger }),
+  )
+  const report = await pushPrepared({
     transport: target.transport,
-    projectDir,
-    remoteDir: target.remoteDir,
+    prepared,
     remoteDirFlag: target.remoteDirFlag,
-    limits,
     adopt: flags['adopt-remote-dir'] === true,
     full: flags['full-sync'] === true,
     logger,
@@ -84,4 +85,12 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
     files_removed: report.filesRemoved,
     bytes_sent: report.bytesSent,
   }
+}
+
+/** Awaits both; when either fails, throws the local one's error first (it is the user's to fix). */
+export async function bothOrFirstError<A, B>(remote: Promise<A>, local: Promise<B>): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled([remote, local])
+  if (b.status === 'rejected') throw b.reason
+  if (a.status === 'rejected') throw a.reason
+  return [a.value, b.value]
 }

@@ -60,10 +60,36 @@ export const EXCLUDES: readonly ExcludeRule[] = [
   rule('id_ed25519*', 'private keys'),
 ]
 
-/** Glob match for one path component: `*` and `?` never cross `/`. */
-function globMatch(glob: string, name: string): boolean {
-  const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')
-  return new RegExp(`^${source}$`).test(name)
+/** One glob of a path component as regex source: `*` and `?` never cross `/`. */
+const globSource = (glob: string) => glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')
+
+interface CompiledRules {
+  anyDepth: RegExp
+  anyDepthDir: RegExp
+  root: RegExp
+  rootDir: RegExp
+}
+
+const NEVER = /$^/
+const compiledRules = new WeakMap<readonly ExcludeRule[], CompiledRules>()
+
+/** The rules as four alternations (by anchoring and directory-only), compiled once per list. */
+function compile(rules: readonly ExcludeRule[]): CompiledRules {
+  let compiled = compiledRules.get(rules)
+  if (!compiled) {
+    const alternation = (pick: (r: ExcludeRule) => boolean) => {
+      const picked = rules.filter(pick).map((r) => globSource(r.glob))
+      return picked.length ? new RegExp(`^(?:${picked.join('|')})$`) : NEVER
+    }
+    compiled = {
+      anyDepth: alternation((r) => !r.anchored && !r.dirOnly),
+      anyDepthDir: alternation((r) => !r.anchored && r.dirOnly),
+      root: alternation((r) => r.anchored && !r.dirOnly),
+      rootDir: alternation((r) => r.anchored && r.dirOnly),
+    }
+    compiledRules.set(rules, compiled)
+  }
+  return compiled
 }
 
 /**
@@ -71,18 +97,13 @@ function globMatch(glob: string, name: string): boolean {
  * matches a rule. `isDir` says whether the last component is a directory.
  */
 export function isExcluded(relPath: string, isDir = false, rules: readonly ExcludeRule[] = EXCLUDES): boolean {
+  const { anyDepth, anyDepthDir, root, rootDir } = compile(rules)
   const parts = relPath.split('/').filter((p) => p !== '' && p !== '.')
   return parts.some((name, index) => {
     const componentIsDir = index < parts.length - 1 || isDir
-    return rules.some(
-      (r) => (!r.anchored || index === 0) && (!r.dirOnly || componentIsDir) && globMatch(r.glob, name),
-    )
+    if (anyDepth.test(name) || (componentIsDir && anyDepthDir.test(name))) return true
+    return index === 0 && (root.test(name) || (componentIsDir && rootDir.test(name)))
   })
-}
-
-/** The rule that excludes a path, for messages ("excluded: .env*"). */
-export function excludingRule(relPath: string, isDir = false): ExcludeRule | undefined {
-  return EXCLUDES.find((r) => isExcluded(relPath, isDir, [r]))
 }
 
 /** rsync filter arguments: `--exclude=/reports/` for anchored rules, `--exclude=.venv/` for others. */

@@ -1,11 +1,16 @@
-# A read-only look at the target directory before a push; prints NUL-terminated key=value records.
-# The caller sets the layout variables of lib/layout.ts.
+# A look at the target directory before a push; prints NUL-terminated key=value records. It
+# changes nothing there, with two exceptions that save a round trip and that the local rules would
+# decide the same way: a missing directory that can be created is created and claimed (when a
+# marker is given), and in a directory that is ours a stamp that differs from the local
+# fingerprint is removed, since a transfer follows and only a complete one may stamp.
+# The caller sets the layout variables of lib/layout.ts. Builtins only where it can: this runs on
+# every push, and each fork costs a few milliseconds on a busy host.
 
-inspect_remote_dir() { # dir stamp
+inspect_remote_dir() { # dir stamp marker
   set -uo pipefail
-  local dir=$1 stamp=$2 parent entry count=0
+  local dir=$1 stamp=$2 marker=$3 parent entry count=0 stored=''
   say() { printf '%s\0' "$1"; }
-  say "home=$(cd ~ 2>/dev/null && pwd -P)"
+  if cd -P -- ~ 2>/dev/null; then say "home=$PWD"; fi
   command -v rsync >/dev/null 2>&1 && say rsync=1
   command -v gzip >/dev/null 2>&1 && say gzip=1
   command -v tar >/dev/null 2>&1 && say tar=1
@@ -13,19 +18,26 @@ inspect_remote_dir() { # dir stamp
     say kind=missing
     parent=$dir
     while [ ! -e "$parent" ]; do parent=${parent%/*}; parent=${parent:-/}; done
-    [ -d "$parent" ] && [ -w "$parent" ] && say writable=1
+    if [ -d "$parent" ] && [ -w "$parent" ]; then
+      say writable=1
+      if [ -n "$marker" ] && mkdir -p -- "$dir/$tool_dir" && printf '%s\n' "$marker" > "$dir/$owner_file"; then
+        say claimed=1
+      fi
+    fi
     return 0
   fi
   [ -d "$dir" ] || { say kind=notdir; return 0; }
   say kind=dir
-  say "real=$(cd -- "$dir" && pwd -P)"
+  cd -P -- "$dir" && say "real=$PWD"
   [ -w "$dir" ] && say writable=1
   if [ -f "$dir/$owner_file" ]; then
     say owned=1
-    if [ -n "$stamp" ] && [ "$(cat -- "$dir/$stamp_file" 2>/dev/null)" = "$stamp" ]; then
+    [ -f "$dir/$stamp_file" ] && IFS= read -r stored < "$dir/$stamp_file"
+    if [ -n "$stamp" ] && [ "$stored" = "$stamp" ]; then
       say stamp=match
-    elif [ -f "$dir/$state_file" ]; then
-      printf 'state='; cat -- "$dir/$state_file"; printf '\0'
+    else
+      rm -f -- "$dir/$stamp_file"
+      if [ -f "$dir/$state_file" ]; then printf 'state='; cat -- "$dir/$state_file"; printf '\0'; fi
     fi
     return 0
   fi

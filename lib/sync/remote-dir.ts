@@ -53,6 +53,8 @@ export interface RemoteDirFacts {
   real: string | null
   writable: boolean
   owned: boolean
+  /** The directory was missing, and the inspection created and claimed it. */
+  claimed: boolean
   stampMatches: boolean
   /** The state file's text, when owned and the stamp differs. */
   state: string | undefined
@@ -63,9 +65,12 @@ export interface RemoteDirFacts {
 
 const INSPECT_SCRIPT = callFunction(loadBashLibrary(new URL('./remote-dir.sh', import.meta.url)), 'inspect_remote_dir', LAYOUT_VARS)
 
-/** One read-only round trip: what is at `dir` on the target, and whether its stamp equals `stamp`. */
-export async function inspectRemoteDir(transport: Transport, dir: string, stamp: string): Promise<RemoteDirFacts> {
-  const result = await transport.run(INSPECT_SCRIPT, [dir, stamp])
+/**
+ * One round trip: what is at `dir` on the target, and whether its stamp equals `stamp`. A missing
+ * directory is created and claimed with `marker` when one is given (see remote-dir.sh).
+ */
+export async function inspectRemoteDir(transport: Transport, dir: string, stamp: string, marker = ''): Promise<RemoteDirFacts> {
+  const result = await transport.run(INSPECT_SCRIPT, [dir, stamp, marker])
   if (result.exitCode !== 0) {
     throw new RemotePrerequisiteError(
       `Could not inspect ${dir} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. ` +
@@ -73,7 +78,7 @@ export async function inspectRemoteDir(transport: Transport, dir: string, stamp:
     )
   }
   const facts: RemoteDirFacts = {
-    home: '', kind: 'missing', real: null, writable: false, owned: false, stampMatches: false,
+    home: '', kind: 'missing', real: null, writable: false, owned: false, claimed: false, stampMatches: false,
     state: undefined, entries: [], tools: { rsync: false, gzip: false, tar: false },
   }
   for (const record of result.stdout.split('\0')) {
@@ -86,6 +91,7 @@ export async function inspectRemoteDir(transport: Transport, dir: string, stamp:
     else if (key === 'real') facts.real = value
     else if (key === 'writable') facts.writable = true
     else if (key === 'owned') facts.owned = true
+    else if (key === 'claimed') facts.claimed = true
     else if (key === 'stamp') facts.stampMatches = true
     else if (key === 'state') facts.state = value
     else if (key === 'entry') facts.entries.push(value)
@@ -97,7 +103,7 @@ export async function inspectRemoteDir(transport: Transport, dir: string, stamp:
 
 /**
  * Applies the ownership rule; throws a UsageError (nothing has been touched yet) when the directory
- * must not be synced into. Returns whether this push claims it.
+ * must not be synced into. Returns whether this push must still write the marker.
  */
 export function decideOwnership(facts: RemoteDirFacts, dir: string, flag: string, adopt: boolean, target: string): { claim: boolean } {
   if (facts.kind === 'notdir') throw new UsageError(`${flag} ${dir} exists on ${target} but is not a directory. Choose another path.`)
@@ -114,7 +120,7 @@ export function decideOwnership(facts: RemoteDirFacts, dir: string, flag: string
         `Choose a directory that user can write, e.g. under ${facts.home || 'its home'}.`,
     )
   }
-  if (facts.owned) return { claim: false }
+  if (facts.owned || facts.claimed) return { claim: false }
   const foreign = facts.entries.filter((e) => e === '...' || !isExcluded(e.replace(/\/$/, ''), e.endsWith('/')))
   if (foreign.length === 0 || adopt) return { claim: true }
   throw new UsageError(

@@ -1,26 +1,52 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import { RemotePrerequisiteError, UsageError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
 import { decideOwnership, inspectRemoteDir, ownerMarker } from './remote-dir.ts'
-import { selectFiles } from './select.ts'
+import { listUnselected, selectFiles, type Selection } from './select.ts'
 import { fingerprint, formatState, parseState, planTransfer } from './state.ts'
 
 // Code sync: select (git's rules + the exclude list), guard sizes, look at the target once, then
 // send only what changed, delete only what we pushed before, and record what the target now holds.
+// The local half (prepareSync) needs no connection, so callers run it while the connection opens.
 
-export interface SyncOptions {
-  transport: Transport
-  projectDir: string
-  /** Absolute, already validated (validateRemoteDir). */
+export interface PreparedSync {
+  selection: Selection
+  totalBytes: number
+  /** Fingerprint of the selection for this remote directory. */
+  stamp: string
   remoteDir: string
-  /** The flag that named remoteDir, for messages (--remote-dir, --workdir). */
-  remoteDirFlag?: string
+}
+
+/** Selects the files, applies the size guard and fingerprints the selection; touches no target. */
+export async function prepareSync(options: {
+  projectDir: string
+  remoteDir: string
   limits?: SizeLimits
+  logger?: Logger
+}): Promise<PreparedSync> {
+  const logger = options.logger ?? silentLogger
+  const selection = await selectFiles(options.projectDir)
+  if (selection.files.length === 0) {
+    throw new UsageError(`Nothing to sync: no files selected in ${selection.root}. Run from the eval repo or pass --project-dir.`)
+  }
+  const totalBytes = selection.files.reduce((sum, f) => sum + f.size, 0)
+  const excluded = selection.excluded
+  logger.step(
+    'sync',
+    `${selection.files.length} files (${formatBytes(totalBytes)}) selected ${selection.source === 'git' ? "by git's rules" : 'from the directory'}` +
+      (excluded.length ? `; ${excluded.length} excluded (${excluded.slice(0, 3).join(', ')}${excluded.length > 3 ? ', ...' : ''})` : ''),
+  )
+  checkSizes(selection.files, options.limits ?? DEFAULT_LIMITS)
+  return { selection, totalBytes, stamp: fingerprint(selection.files, options.remoteDir), remoteDir: options.remoteDir }
+}
+
+export interface PushOptions {
+  transport: Transport
+  prepared: PreparedSync
+  /** The flag that named the remote directory, for messages (--remote-dir, --workdir). */
+  remoteDirFlag?: string
   /** Sync into a non-empty directory this tool did not create (--adopt-remote-dir). */
   adopt?: boolean
   /** Ignore the stamp and compare every file with the target's state (--full-sync). */
@@ -42,67 +68,81 @@ export interface SyncReport {
   bytesSent: number
 }
 
-/** Pushes the project's code to remoteDir on the transport's target. */
-export async function syncProject(options: SyncOptions): Promise<SyncReport> {
-  const { transport, remoteDir } = options
-  const flag = options.remoteDirFlag ?? '--remote-dir'
+/** Above this many changed files, and half the selection, a whole-tree transfer beats a file list. */
+const WHOLE_TREE_MIN_FILES = 200
+/** Up to this many changed files and bytes, one tar round trip beats rsync over SSH. */
+const ONE_ROUND_TRIP_MAX_FILES = 100
+const ONE_ROUND_TRIP_MAX_BYTES = 2 * 1024 ** 2
+
+function fitsOneRoundTrip(send: readonly string[], selection: Selection): boolean {
+  if (send.length > ONE_ROUND_TRIP_MAX_FILES) return false
+  const sizes = new Map(selection.files.map((f) => [f.path, f.size]))
+  return send.reduce((sum, p) => sum + (sizes.get(p) ?? 0), 0) <= ONE_ROUND_TRIP_MAX_BYTES
+}
+
+/** Pushes a prepared selection to its remote directory on the transport's target. */
+export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
+  const { transport, prepared } = options
+  const { selection, remoteDir, stamp } = prepared
   const logger = options.logger ?? silentLogger
-
-  const selection = await selectFiles(options.projectDir)
-  if (selection.files.length === 0) {
-    throw new UsageError(`Nothing to sync: no files selected in ${selection.root}. Run from the eval repo or pass --project-dir.`)
-  }
-  const totalBytes = selection.files.reduce((sum, f) => sum + f.size, 0)
-  logger.step(
-    'sync',
-    `${selection.files.length} files (${formatBytes(totalBytes)}) selected ${selection.source === 'git' ? "by git's rules" : 'from the directory'}` +
-      (selection.excluded.length ? `; ${selection.excluded.length} excluded (${selection.excluded.slice(0, 3).join(', ')}${selection.excluded.length > 3 ? ', ...' : ''})` : ''),
-  )
-  checkSizes(selection.files, options.limits ?? DEFAULT_LIMITS)
-
-  const stamp = fingerprint(selection.files, remoteDir)
-  const facts = await inspectRemoteDir(transport, remoteDir, options.full ? '' : stamp)
-  const { claim } = decideOwnership(facts, remoteDir, flag, options.adopt ?? false, transport.target)
+  const inspecting = inspectRemoteDir(transport, remoteDir, options.full ? '' : stamp, ownerMarker(selection.root))
+  // While the target answers: the walk a whole-tree rsync may need (cheap next to the round trip).
+  const unselected = selection.files.length > WHOLE_TREE_MIN_FILES && transport.kind === 'ssh' ? listUnselected(selection) : null
+  const facts = await inspecting
+  const { claim } = decideOwnership(facts, remoteDir, options.remoteDirFlag ?? '--remote-dir', options.adopt ?? false, transport.target)
+  const claimed = claim || facts.claimed
   const report: SyncReport = {
-    remoteDir, source: selection.source, files: selection.files.length, totalBytes,
-    unchanged: false, claimed: claim, method: null, filesSent: 0, filesRemoved: 0, bytesSent: 0,
+    remoteDir, source: selection.source, files: selection.files.length, totalBytes: prepared.totalBytes,
+    unchanged: false, claimed, method: null, filesSent: 0, filesRemoved: 0, bytesSent: 0,
   }
   if (facts.owned && facts.stampMatches) {
     logger.step('sync', `${remoteDir} on ${transport.target} is up to date; nothing sent`)
     return { ...report, unchanged: true }
   }
 
-  const useRsync = transport.kind === 'ssh' && facts.tools.rsync
-  if (!useRsync && !facts.tools.tar) {
+  const canRsync = transport.kind === 'ssh' && facts.tools.rsync
+  if (!canRsync && !facts.tools.tar) {
     throw new RemotePrerequisiteError(`${transport.target} has neither rsync nor tar; install one of them there (tar: apt-get install tar).`)
   }
-  const plan = await planTransfer({
-    root: selection.root,
-    files: selection.files,
-    previous: parseState(facts.state),
-    compareContent: !useRsync,
-  })
-  const stage = await mkdtemp(path.join(tmpdir(), 'gre-sync-'))
-  try {
-    const stateFile = path.join(stage, 'sync-state')
-    await writeFile(stateFile, formatState(plan.next))
-    const pushed = await transport.push({
-      localRoot: selection.root,
-      remoteDir,
-      send: plan.send,
-      remove: plan.remove,
-      claimMarker: claim ? ownerMarker(selection.root) : null,
-      stateFile,
-      stamp,
-      remoteTools: { rsync: facts.tools.rsync, gzip: facts.tools.gzip },
-    })
-    logger.step(
-      'sync',
-      `${claim ? 'claimed ' + remoteDir + '; ' : ''}sent ${pushed.filesSent} changed file(s), removed ${pushed.filesRemoved} ` +
-        `(${pushed.method}, ${formatBytes(pushed.bytesSent)} sent)`,
-    )
-    return { ...report, method: pushed.method, filesSent: pushed.filesSent, filesRemoved: pushed.filesRemoved, bytesSent: pushed.bytesSent }
-  } finally {
-    await rm(stage, { recursive: true, force: true })
+  const previous = parseState(facts.state)
+  const base = { root: selection.root, files: selection.files, previous }
+  let plan = await planTransfer({ ...base, compareContent: !canRsync })
+  let method: 'tar' | 'rsync' = canRsync ? 'rsync' : 'tar'
+  if (canRsync && facts.tools.tar && fitsOneRoundTrip(plan.send, selection)) {
+    // A few small files: one tar round trip beats rsync's extra sessions; hashes skip touched files.
+    plan = await planTransfer({ ...base, compareContent: true })
+    method = 'tar'
   }
+  const wholeTree = plan.send.length > WHOLE_TREE_MIN_FILES && plan.send.length * 2 > selection.files.length
+  const pushed = await transport.push({
+    localRoot: selection.root,
+    remoteDir,
+    send: plan.send,
+    remove: plan.remove,
+    claimMarker: claim ? ownerMarker(selection.root) : null,
+    state: formatState(plan.next),
+    stamp,
+    method,
+    compress: facts.tools.gzip,
+    unselected: method === 'rsync' && wholeTree ? unselected : null,
+  })
+  logger.step(
+    'sync',
+    `${claimed ? `claimed ${remoteDir}; ` : ''}sent ${pushed.filesSent} changed file(s), removed ${pushed.filesRemoved} ` +
+      `(${pushed.method}, ${formatBytes(pushed.bytesSent)} sent)`,
+  )
+  return { ...report, method: pushed.method, filesSent: pushed.filesSent, filesRemoved: pushed.filesRemoved, bytesSent: pushed.bytesSent }
+}
+
+export interface SyncOptions extends Omit<PushOptions, 'prepared'> {
+  projectDir: string
+  /** Absolute, already validated (validateRemoteDir). */
+  remoteDir: string
+  limits?: SizeLimits
+}
+
+/** prepareSync, then pushPrepared: the whole sync for callers that already hold a transport. */
+export async function syncProject(options: SyncOptions): Promise<SyncReport> {
+  const prepared = await prepareSync(options)
+  return pushPrepared({ ...options, prepared })
 }

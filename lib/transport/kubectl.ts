@@ -90,7 +90,7 @@ export class KubectlTransport implements Transport {
   }
 
   push(plan: PushPlan): Promise<PushReport> {
-    return tarPush(this, plan, plan.remoteTools.gzip)
+    return tarPush(this, plan, plan.compress)
   }
 
   pull(remoteDir: string, localDir: string): Promise<PullReport> {

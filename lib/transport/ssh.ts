@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { gzipSync } from 'node:zlib'
 import path from 'node:path'
 import { $ } from 'zx'
 import { TransportError, UsageError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { spawnProcess } from '../process.ts'
 import { rsyncExcludeArgs } from '../sync/excludes.ts'
-import { SYNC_STATE } from '../layout.ts'
 import { requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND } from './script.ts'
@@ -129,31 +129,36 @@ export class SshTransport implements Transport {
   }
 
   async push(plan: PushPlan): Promise<PushReport> {
-    this.hasRemoteRsync = plan.remoteTools.rsync
-    if (!plan.remoteTools.rsync) {
-      await requireLocalTools(['tar'], `to push to ${this.options.host}, which has no rsync`)
-      return tarPush(this, plan, plan.remoteTools.gzip)
+    if (plan.method === 'tar') {
+      await requireLocalTools(['tar'], `to push to ${this.options.host} with tar`)
+      return tarPush(this, plan, plan.compress)
     }
+    this.hasRemoteRsync = true
     let bytesSent = 0
-    const step = async (script: string, args: string[]) => {
-      const result = await this.run(script, args)
+    const step = async (script: string, args: string[], stdin?: Buffer | string) => {
+      const result = await this.run(script, args, { stdin })
       bytesSent += result.bytesSent
       if (result.exitCode !== 0) {
         throw new TransportError(`Preparing ${plan.remoteDir} on ${this.options.host} failed: ${lastLine(result.stderrTail)}`)
       }
     }
-    await step(BEGIN_SCRIPT, [plan.remoteDir, plan.claimMarker ?? '', ...plan.remove])
-    if (plan.send.length) {
-      const sent = await this.rsync(
-        ['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', `${this.options.host}:${plan.remoteDir}/`],
-        plan.send.map((p) => `${p}\0`).join(''),
-        plan.localRoot,
-      )
-      bytesSent += sent.bytesSent
+    // Deleting first lets a path that turned from a directory into a file (or back) arrive cleanly.
+    if (plan.claimMarker !== null || plan.remove.length) {
+      await step(BEGIN_SCRIPT, [plan.remoteDir, plan.claimMarker ?? '', ...plan.remove])
     }
-    const state = await this.rsync(['-az', plan.stateFile, `${this.options.host}:${plan.remoteDir}/${SYNC_STATE}`])
-    bytesSent += state.bytesSent
-    await step(COMMIT_SCRIPT, [plan.remoteDir, plan.stamp])
+    const destination = `${this.options.host}:${plan.remoteDir}/`
+    if (plan.unselected) {
+      // Most files change (a first push): walk the tree as plain rsync does, which beats a file
+      // list; the exclude list plus what git leaves out makes it send exactly the selection.
+      const skip = plan.unselected.map((p) => `/${p}\0`).join('')
+      // --from0 must come before --exclude-from: rsync reads the rules as it parses the option.
+      const options = ['--prune-empty-dirs', '--no-inc-recursive', ...rsyncExcludeArgs(), '--from0', '--exclude-from=-']
+      bytesSent += (await this.rsync(['-az', ...options, './', destination], skip, plan.localRoot)).bytesSent
+    } else if (plan.send.length) {
+      const list = plan.send.map((p) => `${p}\0`).join('')
+      bytesSent += (await this.rsync(['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], list, plan.localRoot)).bytesSent
+    }
+    await step(COMMIT_SCRIPT, [plan.remoteDir, plan.stamp, plan.compress ? '1' : '0'], plan.compress ? gzipSync(plan.state) : plan.state)
     return { method: 'rsync', filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent }
   }
 

@@ -28,20 +28,28 @@ tree_begin() { # dir marker removals...
 }
 
 # Records a complete push: the stamp is written last.
-tree_commit() { # dir stamp
+tree_stamp() { # dir stamp
   printf '%s\n' "$2" > "$1/$stamp_file.tmp"
   mv -f -- "$1/$stamp_file.tmp" "$1/$stamp_file"
 }
 
-# A whole tar push in one round trip; the tar stream follows the script on stdin.
-tree_apply_tar() { # dir marker stamp state gzip removals...
-  local dir=$1 marker=$2 stamp=$3 state=$4 gzip=$5
-  shift 5
+# After an rsync push: the new state arrives on stdin (gzip-compressed when asked), then the stamp.
+# Bulk data travels after the script, never in arguments: bash reads a script one byte at a time.
+tree_commit() { # dir stamp gzip
+  if [ "$3" = 1 ]; then gzip -dc > "$1/$state_file.tmp"; else cat > "$1/$state_file.tmp"; fi
+  mv -f -- "$1/$state_file.tmp" "$1/$state_file"
+  tree_stamp "$1" "$2"
+}
+
+# A whole tar push in one round trip; the tar stream follows the script on stdin and carries the
+# new state as $tool_dir/incoming-state.
+tree_apply_tar() { # dir marker stamp gzip removals...
+  local dir=$1 marker=$2 stamp=$3 gzip=$4
+  shift 4
   tree_begin "$dir" "$marker" "$@"
   if [ "$gzip" = 1 ]; then tar -x -z -o -f - -C "$dir"; else tar -x -o -f - -C "$dir"; fi
-  printf '%s' "$state" > "$dir/$state_file.tmp"
-  mv -f -- "$dir/$state_file.tmp" "$dir/$state_file"
-  tree_commit "$dir" "$stamp"
+  mv -f -- "$dir/$tool_dir/incoming-state" "$dir/$state_file"
+  tree_stamp "$dir" "$stamp"
 }
 
 # Regular files under dir as NUL-terminated "size path" records.

@@ -1,8 +1,10 @@
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { TransportError } from '../cli/errors.ts'
-import { LAYOUT_VARS } from '../layout.ts'
+import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
 import { startProcess } from '../process.ts'
 import { tarExcludeArgs } from '../sync/excludes.ts'
 import { callFunction, loadBashLibrary } from './script.ts'
@@ -15,42 +17,49 @@ import type { PullReport, PushPlan, PushReport, Transport } from './types.ts'
 const TREE_SH = loadBashLibrary(new URL('./tree.sh', import.meta.url))
 const treeScript = (fn: string) => callFunction(TREE_SH, fn, LAYOUT_VARS)
 
-/** rsync push, before the transfer: `dir marker removals...`. */
+/** rsync push, before the transfer when it claims the directory or deletes: `dir marker removals...`. */
 export const BEGIN_SCRIPT = treeScript('tree_begin')
-/** rsync push, after the transfer: `dir stamp`. */
+/** rsync push, after the transfer: `dir stamp gzip`, the new state on stdin. */
 export const COMMIT_SCRIPT = treeScript('tree_commit')
-/** tar push in one round trip: `dir marker stamp state gzip removals...`, the tar stream on stdin. */
+/** tar push in one round trip: `dir marker stamp gzip removals...`, the tar stream on stdin. */
 export const TAR_APPLY_SCRIPT = treeScript('tree_apply_tar')
 /** `dir`: NUL-terminated "size path" records. */
 export const LIST_SCRIPT = treeScript('tree_list')
 /** `dir`: a tar archive on stdout. */
 export const TAR_CREATE_SCRIPT = treeScript('tree_tar_create')
 
-/** Pushes plan.send as one tar stream (gzip-compressed when asked), with deletions and state. */
+/**
+ * Pushes plan.send as one tar stream (gzip-compressed when asked), with deletions and the new
+ * state, in one round trip. The state rides in the stream under a one-off name that no exclude
+ * rule matches, renamed into the tool's directory inside the archive.
+ */
 export async function tarPush(transport: Transport, plan: PushPlan, compress: boolean): Promise<PushReport> {
-  const state = await readFile(plan.stateFile, 'utf8')
-  const tarArgs = ['-c', '-f', '-', ...(compress ? ['-z'] : []), ...tarExcludeArgs(), '--no-recursion']
-  tarArgs.push('-C', plan.localRoot, '--null', '-T', '-')
-  const producer = startProcess('tar', tarArgs, {
-    input: [plan.send.map((p) => `${p}\0`).join('')],
-    stdout: 'stream',
-    env: { ...process.env, COPYFILE_DISABLE: '1' },
-  })
-  const args = [plan.remoteDir, plan.claimMarker ?? '', plan.stamp, state, compress ? '1' : '0', ...plan.remove]
-  const [result, local] = await Promise.all([
-    transport.run(TAR_APPLY_SCRIPT, args, { stdin: producer.stdout }),
-    producer.result,
-  ])
-  if (local.exitCode !== 0) {
-    throw new TransportError(`Local tar failed while packing files: ${local.stderrTail.join(' ') || 'no message'}`)
+  const stage = await mkdtemp(path.join(tmpdir(), 'gre-push-'))
+  try {
+    const staged = `remote-eval-state-${randomBytes(8).toString('hex')}`
+    await writeFile(path.join(stage, staged), plan.state)
+    const tarArgs = ['-c', '-f', '-', ...(compress ? ['-z'] : []), ...tarExcludeArgs(), '--no-recursion']
+    tarArgs.push(`--transform=s,^${staged}$,${TOOL_DIR}/incoming-state,`)
+    tarArgs.push('-C', plan.localRoot, '--null', '-T', '-', '-C', stage, staged)
+    const producer = startProcess('tar', tarArgs, {
+      input: [plan.send.map((p) => `${p}\0`).join('')],
+      stdout: 'stream',
+      env: { ...process.env, COPYFILE_DISABLE: '1' },
+    })
+    const args = [plan.remoteDir, plan.claimMarker ?? '', plan.stamp, compress ? '1' : '0', ...plan.remove]
+    const [result, local] = await Promise.all([transport.run(TAR_APPLY_SCRIPT, args, { stdin: producer.stdout }), producer.result])
+    if (local.exitCode !== 0) {
+      throw new TransportError(`Local tar failed while packing files: ${local.stderrTail.join(' ') || 'no message'}`)
+    }
+    if (result.exitCode !== 0) {
+      throw new TransportError(
+        `Applying the push in ${plan.remoteDir} on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`,
+      )
+    }
+    return { method: 'tar', filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent: result.bytesSent }
+  } finally {
+    await rm(stage, { recursive: true, force: true })
   }
-  if (result.exitCode !== 0) {
-    throw new TransportError(
-      `Applying the push in ${plan.remoteDir} on ${transport.target} failed (exit ${result.exitCode}): ` +
-        lastLine(result.stderrTail),
-    )
-  }
-  return { method: 'tar', filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent: result.bytesSent }
 }
 
 /** Lists remoteDir's files with sizes (for checking a pull). */

@@ -41,12 +41,23 @@ export interface PushPlan {
   remove: string[]
   /** Marker content to write when this push makes the directory ours; null when it is already. */
   claimMarker: string | null
-  /** Local file holding the new sync state, to become `.remote-eval/sync-state` on the target. */
-  stateFile: string
+  /** The new sync state (SYNC_STATE's text), written on the target once the files are there. */
+  state: string
   /** Fingerprint of the local selection, written last as `.remote-eval/sync-stamp`. */
   stamp: string
-  /** Tools found on the target: rsync (the SSH transport prefers it), gzip (compresses tar streams). */
-  remoteTools: { rsync: boolean; gzip: boolean }
+  /**
+   * How files travel: 'tar', one round trip on any transport; or 'rsync' (SSH targets with rsync
+   * only), deltas and fastest for many files. Local and kubectl transports always use tar.
+   */
+  method: 'tar' | 'rsync'
+  /** The target has gzip: compress what we send. */
+  compress: boolean
+  /**
+   * rsync only, when most of the selection is to be sent: the paths under localRoot that exist but
+   * are not selected (directories end in /), so rsync may walk the whole tree, skipping these,
+   * instead of reading a list of every file. null: send exactly `send`.
+   */
+  unselected: string[] | null
 }
 
 export interface PushReport {

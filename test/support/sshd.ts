@@ -1,4 +1,6 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { createServer, connect } from 'node:net'
 import path from 'node:path'
 import { $ } from 'zx'
@@ -60,17 +62,16 @@ async function ensureTestUser(): Promise<string> {
   return home
 }
 
-/** Starts sshd in `dir`; returns how to reach it and a stop function. */
-export async function startSshd(dir: string): Promise<{ info: SshdInfo; stop: () => Promise<void> }> {
+/** Starts sshd with its keys and config in a fresh directory; stop() ends it and removes them. */
+export async function startSshd(): Promise<{ info: SshdInfo; stop: () => Promise<void> }> {
   if (process.getuid?.() !== 0) {
     throw new Error('The test harness creates a zsh test user and runs sshd: run the tests as root (CI does), e.g. sudo npm test.')
   }
   const sshdBin = (await $`command -v sshd || ls /usr/sbin/sshd`.nothrow().quiet()).stdout.trim().split('\n')[0]
   if (!sshdBin) throw new Error('sshd is not installed; run .ci/run or: apt-get install -y openssh-server')
   const home = await ensureTestUser()
-  await mkdir(dir, { recursive: true })
-  // sshd reads authorized_keys as the user it logs in: dir (and the caller's dirs above it) must
-  // let that user through.
+  const dir = await mkdtemp(path.join(existsSync('/tmp') ? '/tmp' : tmpdir(), 'gre-sshd-'))
+  // sshd reads authorized_keys as the user it logs in: that user must get through the directory.
   await chmod(dir, 0o755)
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 })
   const hostKey = path.join(dir, 'host_ed25519')
@@ -134,6 +135,7 @@ export async function startSshd(dir: string): Promise<{ info: SshdInfo; stop: ()
     stop: async () => {
       sshd.kill('SIGTERM')
       await sshd.result
+      await rm(dir, { recursive: true, force: true })
     },
   }
 }

@@ -41,6 +41,9 @@ export async function startCountingProxy(upstreamPort: number): Promise<Counting
     proxy.connections++
     proxy.active++
     const upstream = connect(upstreamPort, '127.0.0.1')
+    // ssh sets TCP_NODELAY on its own sockets; a proxy without it would add Nagle's delays.
+    client.setNoDelay(true)
+    upstream.setNoDelay(true)
     sockets.add(client).add(upstream)
     upstream.once('connect', () => proxy.upstreamPorts.push(upstream.localPort ?? 0))
     client.on('data', (chunk: Buffer) => (proxy.bytesUp += chunk.length))
@@ -63,4 +66,50 @@ export async function startCountingProxy(upstreamPort: number): Promise<Counting
   const address = server.address()
   proxy.port = typeof address === 'object' && address ? address.port : 0
   return proxy
+}
+
+export interface ProxyCounts {
+  connections: number
+  bytesUp: number
+  bytesDown: number
+}
+
+export interface CountingProxyProcess {
+  port: number
+  counts(): Promise<ProxyCounts>
+  reset(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * The same proxy in a child process, for timing: in-process, its event loop would compete with
+ * the code being measured and add latency to every round trip of it.
+ */
+export async function startCountingProxyProcess(upstreamPort: number): Promise<CountingProxyProcess> {
+  const { fork } = await import('node:child_process')
+  const child = fork(new URL(import.meta.url).pathname, ['--serve', String(upstreamPort)], { execArgv: ['--import', 'tsx'] })
+  const ask = <T>(cmd: string) =>
+    new Promise<T>((resolve) => {
+      child.once('message', (reply) => resolve(reply as T))
+      child.send(cmd)
+    })
+  const { port } = await new Promise<{ port: number }>((resolve) => child.once('message', (m) => resolve(m as { port: number })))
+  return {
+    port,
+    counts: () => ask<ProxyCounts>('counts'),
+    reset: () => ask<void>('reset'),
+    close: async () => {
+      child.kill()
+      await new Promise((resolve) => child.once('exit', resolve))
+    },
+  }
+}
+
+if (process.argv[2] === '--serve' && process.send) {
+  const proxy = await startCountingProxy(Number(process.argv[3]))
+  process.send({ port: proxy.port })
+  process.on('message', (cmd) => {
+    if (cmd === 'reset') proxy.reset()
+    process.send!(cmd === 'counts' ? { connections: proxy.connections, bytesUp: proxy.bytesUp, bytesDown: proxy.bytesDown } : {})
+  })
 }

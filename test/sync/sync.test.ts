@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { $ } from 'zx'
+import { selectFiles } from '../../lib/sync/select.ts'
 import { syncProject } from '../../lib/sync/sync.ts'
 import type { Transport } from '../../lib/transport/types.ts'
 import { harness, listTree, makePod, makeProject, openTestPod, openTestSsh, podExecs, remoteDir, type TestPod } from '../support/harness.ts'
@@ -65,9 +66,9 @@ describe('sync over ssh', () => {
     await proxy.close()
   })
 
-  test('the first push sends the selection and nothing excluded', async () => {
+  test('the first push sends the selection and nothing excluded (a few files: one tar round trip)', async () => {
     const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
-    assert.equal(report.method, 'rsync')
+    assert.equal(report.method, 'tar')
     assert.equal(report.filesSent, EXPECTED.length)
     assert.deepEqual(withoutTool(await listTree(dir)), EXPECTED)
     assert.deepEqual(await readFile(path.join(dir, 'weights_stub.bin')), await readFile(path.join(project, 'weights_stub.bin')))
@@ -83,9 +84,10 @@ describe('sync over ssh', () => {
 
   test('after one file changes, only that file is sent', async () => {
     await appendFile(path.join(project, 'app/eval/cli.py'), 'print("changed")\n')
+    await touch(path.join(project, 'weights_stub.bin'))
     proxy.reset()
     const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
-    assert.equal(report.filesSent, 1)
+    assert.equal(report.filesSent, 1, 'the touched but unchanged file is compared by content')
     assert.ok(proxy.bytesUp < BIG / 4, `${proxy.bytesUp} bytes sent: more than one small file's worth`)
     assert.equal(await readFile(path.join(dir, 'app/eval/cli.py'), 'utf8'), 'print("eval")\nprint("changed")\n')
   })
@@ -137,6 +139,55 @@ describe('sync over ssh', () => {
     for (let i = 0; i < 50 && proxy.active > openBefore; i++) await new Promise((r) => setTimeout(r, 20))
     assert.equal(proxy.connections, 1)
     assert.equal(proxy.active, openBefore)
+  })
+})
+
+describe('sync of a larger tree over ssh: rsync', () => {
+  let ssh: Transport
+  let project: string
+  const dir = remoteDir('tree')
+  const FILES = 320
+  before(async () => {
+    ssh = await openTestSsh()
+    const files: Record<string, string> = {
+      '.gitignore': '/data/\n*.ckpt\nbuild/\n!build/keep.me\n',
+      'data/train.jsonl': 'ignored by /data/',
+      'src/data/schema.json': '{"nested": "kept"}',
+      'src/model.ckpt': 'ignored by *.ckpt',
+      'build/out.o': 'ignored',
+      '.env.eval': 'HF_TOKEN=hf_never',
+    }
+    for (let i = 0; i < FILES; i++) files[`pkg${i % 9}/mod_${i}.py`] = `value = ${i}\n`.repeat(20)
+    project = await makeProject(files, { git: true })
+    await mkdir(path.join(project, 'empty_dir'))
+    await mkdir(path.join(project, 'vendor/lib'), { recursive: true })
+    await writeFile(path.join(project, 'vendor/lib/code.py'), 'a nested repository: git does not list its files')
+    await $({ cwd: path.join(project, 'vendor/lib'), quiet: true })`git init -q`
+    await writeFile(path.join(project, 'untracked.py'), 'untracked, not ignored: ships')
+  })
+  after(() => ssh.close())
+  const expected = async () => (await selectFiles(project)).files.map((f) => f.path)
+
+  test('a first push walks the tree with excludes and sends exactly the selection', async () => {
+    const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
+    assert.equal(report.method, 'rsync')
+    const selected = await expected()
+    assert.equal(report.filesSent, selected.length)
+    assert.equal(selected.length, FILES + 3, selected.filter((f) => !f.startsWith('pkg')).join(' '))
+    assert.ok(selected.includes('src/data/schema.json') && !selected.includes('vendor/lib/code.py'))
+    assert.deepEqual(withoutTool(await listTree(dir)), selected)
+    assert.ok(!(await $`test -e ${path.join(dir, 'empty_dir')}`.nothrow()).ok, 'no empty directory git would not have')
+  })
+
+  test('many changed files go as an rsync file list; deletions happen first', async () => {
+    for (let i = 0; i < 150; i++) await appendFile(path.join(project, `pkg${i % 9}/mod_${i}.py`), '# changed\n')
+    await rm(path.join(project, 'pkg0'), { recursive: true })
+    await writeFile(path.join(project, 'pkg0'), 'pkg0 is a file now')
+    const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
+    assert.equal(report.method, 'rsync')
+    assert.ok(report.filesRemoved > 30)
+    assert.deepEqual(withoutTool(await listTree(dir)), await expected())
+    assert.equal(await readFile(path.join(dir, 'pkg0'), 'utf8'), 'pkg0 is a file now')
   })
 })
 
