@@ -93,8 +93,9 @@ export function kubeTargetFrom(flags: FlagValues) {
 /** Opens the SSH transport (closed on every way out). */
 export async function openSshTarget(flags: FlagValues, logger: Logger): Promise<SyncTarget> {
   const { remoteDir, ...options } = sshTargetFrom(flags)
-  const transport = await SshTransport.open({ ...options, logger })
+  const transport = await SshTransport.create({ ...options, logger })
   onCleanup(() => transport.close())
+  await transport.connect()
   return { transport, remoteDir, remoteDirFlag: '--remote-dir' }
 }
 

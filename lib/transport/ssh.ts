@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { gzipSync } from 'node:zlib'
 import path from 'node:path'
-import { $ } from 'zx'
+import { $, type ProcessPromise } from 'zx'
 import { TransportError, UsageError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { spawnProcess } from '../process.ts'
@@ -57,6 +57,8 @@ export class SshTransport implements Transport {
   private readonly options: SshTransportOptions
   private readonly logger: Logger
   private controlDir: string | null = null
+  private starting: ProcessPromise | null = null
+  private closed = false
   private hasRemoteRsync: boolean | null = null
 
   private constructor(options: SshTransportOptions) {
@@ -65,12 +67,25 @@ export class SshTransport implements Transport {
     this.logger = options.logger ?? silentLogger
   }
 
-  /** Checks local tools, then opens the master connection. Exit 5 with ssh's own message on failure. */
-  static async open(options: SshTransportOptions): Promise<SshTransport> {
+  /**
+   * Checks the target and local tools; connects nothing yet. Register close() for every way out,
+   * then call connect(): a Ctrl-C while connecting must stop the master that is being started.
+   */
+  static async create(options: SshTransportOptions): Promise<SshTransport> {
     validateSshTarget(options.host, options.sshOptions)
     await requireLocalTools(['ssh', 'rsync'], `to reach ${options.host} over SSH`)
-    const transport = new SshTransport(options)
-    await transport.startMaster()
+    return new SshTransport(options)
+  }
+
+  /** create() then connect(), closing again if the connection fails. */
+  static async open(options: SshTransportOptions): Promise<SshTransport> {
+    const transport = await SshTransport.create(options)
+    try {
+      await transport.connect()
+    } catch (error) {
+      await transport.close()
+      throw error
+    }
     return transport
   }
 
@@ -98,10 +113,13 @@ export class SshTransport implements Transport {
     return path.join(this.controlDir, 'cm')
   }
 
-  private async startMaster(): Promise<void> {
+  /** Opens the master connection. Exit 5 with ssh's own message when it cannot. */
+  async connect(): Promise<void> {
     // Unix socket paths are short (~104 bytes): keep the private dir in /tmp, not a long $TMPDIR.
-    this.controlDir = await mkdtemp(path.join(existsSync('/tmp') ? '/tmp' : tmpdir(), 'gre-'))
-    const log = path.join(this.controlDir, 'master.log')
+    const dir = await mkdtemp(path.join(existsSync('/tmp') ? '/tmp' : tmpdir(), 'gre-'))
+    if (this.closed) return void (await rm(dir, { recursive: true, force: true }))
+    this.controlDir = dir
+    const log = path.join(dir, 'master.log')
     const args = [
       '-M', '-N', '-f', '-E', log,
       '-o', 'ControlMaster=yes',
@@ -110,10 +128,12 @@ export class SshTransport implements Transport {
       '--', this.options.host,
     ]
     // -f keeps inherited descriptors open in the background master: give it none, read -E's log.
-    const started = await $({ stdio: 'ignore', nothrow: true, quiet: true })`ssh ${args}`
+    this.starting = $({ stdio: 'ignore', nothrow: true, quiet: true })`ssh ${args}`
+    const started = await this.starting
+    this.starting = null
+    if (this.closed) return
     if (started.exitCode !== 0) {
       const message = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean)
-      await this.removeControlDir()
       throw new TransportError(`Cannot connect to ${this.options.host}: ${explainSshError(lastLine(message))}`)
     }
     this.logger.step('ssh', `connected to ${this.options.host} (one connection for the whole run)`)
@@ -193,9 +213,15 @@ export class SshTransport implements Transport {
     }
   }
 
-  /** Closes the master (also on errors and Ctrl-C); safe to call twice. */
+  /** Closes the master, or stops it while it is still connecting; safe to call twice, or early. */
   async close(): Promise<void> {
+    this.closed = true
+    if (this.starting) {
+      void this.starting.kill('SIGTERM').catch(() => {})
+      await this.starting
+    }
     if (!this.controlDir) return
+    // Also after a kill: the master may have authenticated and gone to the background just before.
     await $({ stdio: 'ignore', nothrow: true, quiet: true })`ssh ${['-O', 'exit', ...this.commonArgs(), '--', this.options.host]}`
     await this.removeControlDir()
   }

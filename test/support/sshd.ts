@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { tmpdir, userInfo } from 'node:os'
 import { createServer, connect } from 'node:net'
 import path from 'node:path'
 import { $ } from 'zx'
@@ -62,18 +62,34 @@ async function ensureTestUser(): Promise<string> {
   return home
 }
 
+export interface SshdOptions {
+  /**
+   * 'zsh-test-user' (tests; needs root): the dedicated user whose login shell is zsh.
+   * 'current': whoever runs this, root or not (the demo); sshd then runs as that user when not root.
+   */
+  login?: 'zsh-test-user' | 'current'
+}
+
+/** What to install when sshd is missing: the message names the package. */
+export const SSHD_MISSING =
+  'sshd (the OpenSSH server) is not installed. Install it: `sudo apt-get install openssh-server` (Debian/Ubuntu); ' +
+  'on macOS use the built-in one (/usr/sbin/sshd).'
+
 /** Starts sshd with its keys and config in a fresh directory; stop() ends it and removes them. */
-export async function startSshd(): Promise<{ info: SshdInfo; stop: () => Promise<void> }> {
-  if (process.getuid?.() !== 0) {
+export async function startSshd(options: SshdOptions = {}): Promise<{ info: SshdInfo; stop: () => Promise<void> }> {
+  const login = options.login ?? 'zsh-test-user'
+  const root = process.getuid?.() === 0
+  if (login === 'zsh-test-user' && !root) {
     throw new Error('The test harness creates a zsh test user and runs sshd: run the tests as root (CI does), e.g. sudo npm test.')
   }
   const sshdBin = (await $`command -v sshd || ls /usr/sbin/sshd`.nothrow().quiet()).stdout.trim().split('\n')[0]
-  if (!sshdBin) throw new Error('sshd is not installed; run .ci/run or: apt-get install -y openssh-server')
-  const home = await ensureTestUser()
+  if (!sshdBin) throw new Error(SSHD_MISSING)
+  const user = login === 'current' ? userInfo().username : TEST_USER
+  const home = login === 'current' ? userInfo().homedir : await ensureTestUser()
   const dir = await mkdtemp(path.join(existsSync('/tmp') ? '/tmp' : tmpdir(), 'gre-sshd-'))
   // sshd reads authorized_keys as the user it logs in: that user must get through the directory.
   await chmod(dir, 0o755)
-  await mkdir('/run/sshd', { recursive: true, mode: 0o755 })
+  if (root) await mkdir('/run/sshd', { recursive: true, mode: 0o755 })
   const hostKey = path.join(dir, 'host_ed25519')
   const clientKey = path.join(dir, 'client_ed25519')
   await $`ssh-keygen -q -t ed25519 -N '' -C gr-test-host -f ${hostKey}`.quiet()
@@ -98,7 +114,8 @@ export async function startSshd(): Promise<{ info: SshdInfo; stop: () => Promise
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'UsePAM no',
-      `AllowUsers ${TEST_USER}`,
+      `AllowUsers ${user}`,
+      ...(user === 'root' ? ['PermitRootLogin prohibit-password'] : []),
       'LogLevel VERBOSE',
       'MaxSessions 64',
       'MaxStartups 64',
@@ -119,7 +136,7 @@ export async function startSshd(): Promise<{ info: SshdInfo; stop: () => Promise
       'Host gr-test',
       '  HostName 127.0.0.1',
       `  Port ${port}`,
-      `  User ${TEST_USER}`,
+      `  User ${user}`,
       `  IdentityFile ${clientKey}`,
       '  IdentitiesOnly yes',
       '  HostKeyAlias gr-test-sshd',
@@ -131,7 +148,7 @@ export async function startSshd(): Promise<{ info: SshdInfo; stop: () => Promise
     ].join('\n'),
   )
   return {
-    info: { alias: 'gr-test', configFile, user: TEST_USER, home, port, logFile },
+    info: { alias: 'gr-test', configFile, user, home, port, logFile },
     stop: async () => {
       sshd.kill('SIGTERM')
       await sshd.result

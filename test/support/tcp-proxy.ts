@@ -16,7 +16,8 @@ export interface CountingProxy {
   close(): Promise<void>
 }
 
-export async function startCountingProxy(upstreamPort: number): Promise<CountingProxy> {
+/** `delayMs` holds each chunk sent towards the upstream that long: a slow link. */
+export async function startCountingProxy(upstreamPort: number, options: { delayMs?: number } = {}): Promise<CountingProxy> {
   const sockets = new Set<Socket>()
   const proxy: CountingProxy = {
     port: 0,
@@ -48,7 +49,14 @@ export async function startCountingProxy(upstreamPort: number): Promise<Counting
     upstream.once('connect', () => proxy.upstreamPorts.push(upstream.localPort ?? 0))
     client.on('data', (chunk: Buffer) => (proxy.bytesUp += chunk.length))
     upstream.on('data', (chunk: Buffer) => (proxy.bytesDown += chunk.length))
-    client.pipe(upstream)
+    if (options.delayMs) {
+      let chain = Promise.resolve()
+      client.on('data', (chunk: Buffer) => {
+        chain = chain.then(() => new Promise((resolve) => setTimeout(resolve, options.delayMs))).then(() => void upstream.write(chunk))
+      })
+    } else {
+      client.pipe(upstream)
+    }
     upstream.pipe(client)
     let ended = false
     const end = () => {
