@@ -143,7 +143,7 @@ export class SshTransport implements Transport {
     const sshArgs = [...this.clientArgs(), '-T', '--', this.options.host, ...REMOTE_COMMAND]
     const result = await runFramed('ssh', sshArgs, script, args, options, this.target)
     if (result.exitCode === 255) {
-      throw new TransportError(`Lost the connection to ${this.options.host}: ${explainSshError(lastLine(result.stderrTail))}`)
+      throw new TransportError(`Lost the connection to ${this.options.host}: ${explainSshError(sshErrorLine(result.stderrTail))}`)
     }
     return result
   }
@@ -235,6 +235,13 @@ export class SshTransport implements Transport {
 /** rsync splits its -e command on spaces and honours single quotes. */
 function quoteForRsync(arg: string): string {
   return /^[A-Za-z0-9_=/.:,@%+-]+$/.test(arg) ? arg : `'${arg}'`
+}
+
+const SSH_MESSAGE = /^(ssh:|mux_client|control ?socket|connection |client_loop:|timeout|host key|permission denied|kex_|packet_write)|closed by remote host|broken pipe/i
+
+/** ssh's own complaint among the remote's stderr lines (which may be anything, e.g. a chatty .zshenv). */
+function sshErrorLine(lines: readonly string[]): string {
+  return [...lines].reverse().find((line) => SSH_MESSAGE.test(line.trim()))?.trim() ?? 'the connection closed (ssh exited with 255 and no message)'
 }
 
 /** ssh's message, plus what to do for the failures people hit most. */
