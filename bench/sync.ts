@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
 // Benchmark (not a test): our push against a plain `rsync -az` with the documented bash runner's
 // excludes, on a generated 5,000-file git repo, over the real sshd, in the same run. Bytes are
 // counted on the wire by a TCP proxy in front of sshd; each case is timed end to end as a user

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
 // `make demo`: the tool end to end on this machine, with no network. It starts a throwaway sshd for
 // the current user on a free loopback port, pushes this repository to a fresh directory over it with
 // scripts/remote_eval/sync_code.ts (as you would to a GPU host), pushes again to show that an

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
 // The test command: starts the real parts the tests share (sshd with its zsh test user, the
 // kubectl double's state directory), runs Node's test runner over test/**/*.test.ts (or the files
 // given), then stops everything, also on Ctrl-C. Its summary is node --test's own.
@@ -8,6 +8,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startSshd, TEST_USER } from './support/sshd.ts'
 import type { Harness } from './support/harness.ts'
+import { writeHubRepos } from './support/hub-fixtures.ts'
+import { ensureTestVenv } from './support/python.ts'
 
 const testDir = path.dirname(fileURLToPath(import.meta.url))
 
@@ -51,7 +53,12 @@ for (let dir = remoteScratch; dir.startsWith(sshd.home) && dir !== sshd.home; di
 const kubeRoot = path.join(work, 'kube')
 await mkdir(kubeRoot, { recursive: true })
 
-const harness: Harness = { sshd, remoteScratch, kubeRoot, fixturesBin: path.join(testDir, 'fixtures', 'bin'), work }
+// Hugging Face's real Python clients in a venv (from the wheelhouse), and the Hub double's repos.
+const venv = await ensureTestVenv()
+const hubRepos = path.join(work, 'hub-repos')
+await writeHubRepos(hubRepos, path.join(venv, 'bin', 'python'))
+
+const harness: Harness = { sshd, remoteScratch, kubeRoot, fixturesBin: path.join(testDir, 'fixtures', 'bin'), work, venv, hubRepos }
 const files = process.argv.length > 2 ? process.argv.slice(2) : await findTests(testDir)
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...files], {
   stdio: 'inherit',

@@ -19,6 +19,10 @@ export interface Harness {
   /** test/fixtures/bin: the doubles (kubectl). */
   fixturesBin: string
   work: string
+  /** A venv with huggingface_hub and datasets (world-readable). */
+  venv: string
+  /** The Hub double's fixture repos (read-only for tests: copy before changing). */
+  hubRepos: string
 }
 
 /** The running harness; tests must be started through `npm test` (test/run.ts). */
@@ -135,9 +139,38 @@ export async function runScript(script: string, args: string[], env: NodeJS.Proc
 export async function pathWith(tools: string[]): Promise<string> {
   const { symlink } = await import('node:fs/promises')
   const dir = await mkdtemp(path.join(tmpdir(), 'gre-path-'))
-  for (const tool of ['node', 'git', 'env', ...tools]) {
+  // The scripts' shebang needs env, sh, dirname and readlink; node runs them.
+  for (const tool of ['node', 'git', 'env', 'sh', 'dirname', 'readlink', ...tools]) {
     const found = (await $`command -v ${tool}`.nothrow().quiet()).stdout.trim()
     if (found) await symlink(found, path.join(dir, path.basename(tool)))
   }
   return dir
+}
+
+/** An eval repo as the asset scripts expect it: pyproject with extras, policy, suites. */
+export async function makeEvalProject(options: { models?: string[]; datasets?: Record<string, string>; env?: string } = {}): Promise<string> {
+  const models = options.models ?? ['org/tiny-ner']
+  const datasets = options.datasets ?? { pii_a: 'org/pii-ru-a', pii_b: 'org/pii-ru-b' }
+  const policy = ['recognizer_definitions:', '  phone_regex:', '    type: regex', '    params: {pattern: "\\\\+7"}']
+  models.forEach((m, i) => policy.push(`  ner_${i}:`, '    type: token_classifier', '    params:', `      model_name: ${m}`))
+  const suites = ['suites:', '  guardrails_ru:', '    splits: [fast, full]', `    datasets: [${Object.keys(datasets).join(', ')}]`, 'datasets:']
+  for (const [id, hf] of Object.entries(datasets)) suites.push(`  ${id}:`, `    hf_id: ${hf}`)
+  return makeProject({
+    'pyproject.toml': '[project]\nname = "guardrails-fixture"\nversion = "0.1.0"\n\n[project.optional-dependencies]\neval = ["datasets", "huggingface_hub"]\ncuda = []\n',
+    'configs/policy.yaml': policy.join('\n') + '\n',
+    'configs/eval/suites.yaml': suites.join('\n') + '\n',
+    ...(options.env ? { '.env.eval': options.env } : {}),
+  })
+}
+
+/** Runs a make target of this repo, as a user would from the repo root. */
+export async function runMake(target: string, vars: Record<string, string>, env: NodeJS.ProcessEnv = process.env): Promise<ScriptResult> {
+  const { spawnProcess } = await import('../../lib/process.ts')
+  const stderr: string[] = []
+  const result = await spawnProcess('make', ['-s', target, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)], {
+    cwd: path.dirname(SCRIPTS),
+    env,
+    onStderrLine: (line) => stderr.push(line),
+  })
+  return { code: result.exitCode, stdout: result.stdout, stderr: stderr.join('\n') }
 }

@@ -1,0 +1,151 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { parse as parseDotenv } from 'dotenv'
+import { ExitCode, RemoteEvalError, UsageError } from '../cli/errors.ts'
+import { formatFlags, listFlag, stringFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
+import { EXIT_CODES_HELP } from '../cli/help.ts'
+import { projectDirFrom } from '../cli/targets.ts'
+import type { Logger } from '../log.ts'
+import { LocalTransport } from '../transport/local.ts'
+import { findPythonEnv } from '../uv.ts'
+import { checkPreparedDir, downloadDatasets, downloadModels } from './prepare.ts'
+import { DEFAULT_POLICY, DEFAULT_SPLITS, DEFAULT_SUITE, DEFAULT_SUITES, readDatasetNeeds, readModelNeeds } from './registry.ts'
+import { describeReport, isComplete, type VerifyReport } from './verify.ts'
+
+// scripts/download_models.ts and scripts/download_datasets.ts (and make download-*/check-*):
+// prepare a models or datasets directory on this machine, or check one against its manifest.
+
+const COMMON: readonly FlagSpec[] = [
+  { name: 'project-dir', kind: 'string', value: 'DIR', description: 'the eval repo (default: the current directory)' },
+  { name: 'venv', kind: 'string', value: 'DIR', description: 'a prebuilt venv with huggingface_hub and datasets (default: uv run --extra eval)' },
+  { name: 'jobs', kind: 'string', value: 'N', description: 'repos fetched at once', default: '4' },
+  { name: 'check', kind: 'boolean', description: 'only check the directory against its manifest; download nothing' },
+  { name: 'verify-checksums', kind: 'boolean', description: 'with --check: also compare every file\'s sha256 (reads all data)' },
+  { name: 'help', kind: 'boolean', description: 'print this help' },
+]
+
+export const MODELS_FLAGS: readonly FlagSpec[] = [
+  { name: 'models-dir', kind: 'string', value: 'DIR', description: 'the models directory to prepare or check (required)' },
+  { name: 'policy', kind: 'string', value: 'FILE', description: 'policy file listing the token_classifier recognizers', default: DEFAULT_POLICY },
+  { name: 'model', kind: 'list', value: 'ORG/NAME[@REV]', description: 'another model to fetch' },
+  ...COMMON,
+]
+
+export const DATASETS_FLAGS: readonly FlagSpec[] = [
+  { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'the datasets directory to prepare or check (required)' },
+  { name: 'suite', kind: 'string', value: 'NAME', description: 'eval suite whose datasets to prepare', default: DEFAULT_SUITE },
+  { name: 'splits', kind: 'string', value: 'A,B', description: 'splits to prepare', default: DEFAULT_SPLITS.join(',') },
+  { name: 'suites', kind: 'string', value: 'FILE', description: 'suites file mapping suites to datasets', default: DEFAULT_SUITES },
+  ...COMMON,
+]
+
+export const MODELS_USAGE = `Usage: scripts/download_models.ts --models-dir DIR [options]
+       make download-models MODELS_DIR=DIR      make check-models MODELS_DIR=DIR
+
+Downloads every token_classifier model of configs/policy.yaml (and each --model) with
+huggingface_hub's snapshot_download into DIR/token_classifier/<org>__<name>, pinned to the commit
+the revision resolves to, then writes DIR/manifest.json (last, atomically). Models already complete
+at that commit are not fetched again; an interrupted run resumes. HF_TOKEN comes from the
+environment or from .env.eval; HF_ENDPOINT (a mirror) is honoured. With --check, nothing is
+downloaded: the directory is checked against its manifest (exit 10 when incomplete).
+
+Options:
+${formatFlags(MODELS_FLAGS)}
+
+${EXIT_CODES_HELP}
+`
+
+export const DATASETS_USAGE = `Usage: scripts/download_datasets.ts --datasets-dir DIR [options]
+       make download-datasets DATASETS_DIR=DIR  make check-datasets DATASETS_DIR=DIR
+
+Prepares every split of the suite's datasets (configs/eval/suites.yaml: suites.<suite>.datasets,
+mapped through datasets.<id>.hf_id) with datasets.load_dataset under DIR/hf_cache, so that the eval
+loads each split offline by repo id with HF_HOME=DIR/hf_cache, then writes DIR/manifest.json
+(last, atomically). With --check, nothing is downloaded: the directory is checked against its
+manifest (exit 11 when incomplete).
+
+Options:
+${formatFlags(DATASETS_FLAGS)}
+
+${EXIT_CODES_HELP}
+`
+
+/** HF_TOKEN from the environment, else from the eval repo's .env.eval; never from argv. */
+export function hfTokenFrom(projectDir: string): string | undefined {
+  if (process.env.HF_TOKEN) return process.env.HF_TOKEN
+  try {
+    return parseDotenv(readFileSync(path.join(projectDir, '.env.eval'))).HF_TOKEN || undefined
+  } catch {
+    return undefined
+  }
+}
+
+function requiredDir(flags: FlagValues, name: string): string {
+  const value = stringFlag(flags, name)
+  if (value === undefined) throw new UsageError(`--${name} is required: the directory to prepare or check, e.g. --${name} /data/${name.replace('-dir', '')}.`)
+  return path.resolve(value)
+}
+
+function jobsFrom(flags: FlagValues): number {
+  const text = stringFlag(flags, 'jobs') ?? '4'
+  const jobs = Number(text)
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 32) throw new UsageError(`--jobs ${JSON.stringify(text)} must be a whole number from 1 to 32.`)
+  return jobs
+}
+
+/** Prints the check report; throws with the exit code when the directory is not complete. */
+function concludeCheck(report: VerifyReport, logger: Logger, fix: string) {
+  const step = report.kind === 'models' ? 'models' : 'datasets'
+  logger.step(step, describeReport(report))
+  const summary = {
+    dir: report.dir, complete: isComplete(report), no_manifest: report.noManifest ?? null, checksums: report.checksums,
+    missing: report.problems.missing, truncated: report.problems.truncated, mismatched: report.problems.mismatched, uncovered: report.uncovered,
+  }
+  if (!isComplete(report)) {
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
+    throw new RemoteEvalError(`${report.kind} in ${report.dir} are not complete. Fix: ${fix}`, report.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing)
+  }
+  return summary
+}
+
+/** The run() of download_models.ts. */
+export async function modelsCommand(flags: FlagValues, { logger }: { logger: Logger }) {
+  const projectDir = projectDirFrom(flags)
+  const modelsDir = requiredDir(flags, 'models-dir')
+  const policyPath = path.resolve(projectDir, stringFlag(flags, 'policy') ?? DEFAULT_POLICY)
+  const needs = readModelNeeds({ policyPath, extraModels: listFlag(flags, 'model') })
+  const jobs = jobsFrom(flags)
+  const transport = new LocalTransport()
+  if (flags.check) {
+    const report = await checkPreparedDir({ transport, dir: modelsDir, kind: 'models', checksums: flags['verify-checksums'] === true, needs: { models: needs } })
+    return concludeCheck(report, logger, `make download-models MODELS_DIR=${modelsDir}`)
+  }
+  if (needs.length === 0) logger.step('models', `${policyPath} lists no token_classifier recognizer and no --model was given: nothing to download`)
+  const token = hfTokenFrom(projectDir)
+  if (token) logger.addSecrets([token])
+  const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
+  const manifest = await downloadModels({ transport, python, modelsDir, needs, policyPath, concurrency: jobs, token, logger })
+  logger.step('done', `models ready in ${modelsDir}`)
+  return { models_dir: modelsDir, manifest: path.join(modelsDir, 'manifest.json'), models: manifest.token_classifier_models }
+}
+
+/** The run() of download_datasets.ts. */
+export async function datasetsCommand(flags: FlagValues, { logger }: { logger: Logger }) {
+  const projectDir = projectDirFrom(flags)
+  const datasetsDir = requiredDir(flags, 'datasets-dir')
+  const suitesPath = path.resolve(projectDir, stringFlag(flags, 'suites') ?? DEFAULT_SUITES)
+  const splits = (stringFlag(flags, 'splits') ?? DEFAULT_SPLITS.join(',')).split(',').map((s) => s.trim()).filter(Boolean)
+  const needs = readDatasetNeeds({ suitesPath, suite: stringFlag(flags, 'suite') ?? DEFAULT_SUITE, splits })
+  const jobs = jobsFrom(flags)
+  const transport = new LocalTransport()
+  if (flags.check) {
+    const report = await checkPreparedDir({ transport, dir: datasetsDir, kind: 'datasets', checksums: flags['verify-checksums'] === true, needs: { datasets: needs } })
+    return concludeCheck(report, logger, `make download-datasets DATASETS_DIR=${datasetsDir}`)
+  }
+  const token = hfTokenFrom(projectDir)
+  if (token) logger.addSecrets([token])
+  const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
+  const manifest = await downloadDatasets({ transport, python, datasetsDir, needs, concurrency: jobs, token, logger })
+  logger.step('done', `datasets ready in ${datasetsDir}`)
+  return { datasets_dir: datasetsDir, manifest: path.join(datasetsDir, 'manifest.json'), suite: manifest.suite, datasets: manifest.datasets }
+}

@@ -1,0 +1,209 @@
+import { readFileSync } from 'node:fs'
+import { ExitCode, RemoteEvalError, TransportError, UsageError } from '../cli/errors.ts'
+import type { Logger, Step } from '../log.ts'
+import { shellQuote } from '../transport/script.ts'
+import { lastLine } from '../transport/tree.ts'
+import type { Transport } from '../transport/types.ts'
+import { formatBytes } from '../units.ts'
+import { pythonCommand, type PythonEnv } from '../uv.ts'
+import type { ManifestFile } from './manifest.ts'
+
+// Running fetch.py on the target: one Python process per repo, several at once (a bounded pool),
+// progress turned into one line per repo, results and failures turned into messages. Completion
+// records (.remote-eval/complete/<kind>/<key>.json) are written as each repo finishes, so a run
+// that was cut short resumes without fetching finished repos again.
+
+const FETCH_PY = readFileSync(new URL('./fetch.py', import.meta.url), 'utf8')
+export const RECORDS_DIR = '.remote-eval/complete'
+
+export interface FetchJob {
+  /** Unique within its kind; names the completion record. */
+  key: string
+  /** For messages: "org/name@main". */
+  label: string
+  /** fetch.py's arguments after the mode. */
+  args: string[]
+  repoId: string
+}
+
+export interface FetchResult {
+  status: 'fetched' | 'skipped'
+  sha: string
+  files?: ManifestFile[]
+  rows?: Record<string, number>
+  seconds?: number
+}
+
+export interface FetchOutcome {
+  job: FetchJob
+  result?: FetchResult
+  error?: RemoteEvalError
+  seconds: number
+}
+
+/** Environment for Hugging Face's clients: quiet, no telemetry, the mirror and token when set. */
+export function hubEnv(extra: Record<string, string>, token: string | undefined): Record<string, string> {
+  return {
+    HF_HUB_DISABLE_PROGRESS_BARS: '1',
+    HF_DATASETS_DISABLE_PROGRESS_BARS: '1',
+    HF_HUB_DISABLE_TELEMETRY: '1',
+    HF_UPDATE_DOWNLOAD_COUNTS: '0',
+    ...(process.env.HF_ENDPOINT ? { HF_ENDPOINT: process.env.HF_ENDPOINT } : {}),
+    ...(token ? { HF_TOKEN: token } : {}),
+    ...extra,
+  }
+}
+
+/** Runs `python - mode args...` with fetch.py on stdin; progress lines go to onProgress. */
+async function runFetch(
+  transport: Transport,
+  python: PythonEnv,
+  mode: 'model' | 'dataset',
+  job: FetchJob,
+  env: Record<string, string>,
+  onProgress: (bytes: number) => void,
+  onOther: (line: string) => void,
+): Promise<FetchResult> {
+  const command = pythonCommand(python, ['-', mode, ...job.args])
+  const result = await transport.run('exec "$@"', command, {
+    env,
+    stdin: FETCH_PY,
+    onStderrLine: (line) => {
+      const progress = /^@@progress (.*)$/.exec(line)
+      if (progress) onProgress((JSON.parse(progress[1]!) as { bytes: number }).bytes)
+      else if (line.trim()) onOther(line)
+    },
+  })
+  const answer = result.stdout.trim().split('\n').at(-1) ?? ''
+  let parsed: { status?: string; kind?: string; message?: string } & Partial<FetchResult>
+  try {
+    parsed = JSON.parse(answer)
+  } catch {
+    throw new TransportError(
+      `Python on ${transport.target} did not answer for ${job.label} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`,
+    )
+  }
+  if (parsed.status === 'fetched' || parsed.status === 'skipped') return parsed as FetchResult
+  throw fetchError(mode, job, parsed.kind ?? 'other', parsed.message ?? 'no message', transport.target)
+}
+
+/** A fetch failure as the user should read it, with its exit code. */
+function fetchError(mode: 'model' | 'dataset', job: FetchJob, kind: string, message: string, target: string): RemoteEvalError {
+  const code = mode === 'model' ? ExitCode.modelsMissing : ExitCode.datasetsMissing
+  switch (kind) {
+    case 'gated':
+    case 'auth':
+      return new RemoteEvalError(
+        `${job.repoId} needs a Hugging Face token with access to it (${message}). Set HF_TOKEN in the environment ` +
+          'or put HF_TOKEN=hf_... in .env.eval, and request access on the repo page if it is gated.',
+        code,
+      )
+    case 'not_found':
+      return new RemoteEvalError(`${job.repoId} was not found on the Hub, or is private (${message}). Check the name; for a private repo set HF_TOKEN (or HF_TOKEN=... in .env.eval).`, code)
+    case 'revision':
+      return new RemoteEvalError(`${job.label}: no such revision on the Hub (${message}). Use a branch, tag or commit sha that exists.`, code)
+    case 'network':
+      return new TransportError(`Could not reach the Hub from ${target} for ${job.label} (${message}). Check the network, or HF_ENDPOINT if you use a mirror.`)
+    case 'missing_package':
+      return new RemoteEvalError(`The Python environment on ${target} lacks Hugging Face's clients: ${message}.`, ExitCode.remotePrereq)
+    case 'usage':
+      return new UsageError(message)
+    default:
+      return new RemoteEvalError(`Fetching ${job.label} failed on ${target}: ${message}`, code)
+  }
+}
+
+/** Runs every job, at most `concurrency` at a time; a failed job does not stop the others. */
+export async function fetchAll(options: {
+  transport: Transport
+  python: PythonEnv
+  mode: 'model' | 'dataset'
+  jobs: FetchJob[]
+  env: (job: FetchJob) => Record<string, string>
+  concurrency: number
+  logger: Logger
+  step: Step
+}): Promise<FetchOutcome[]> {
+  const { logger, step } = options
+  const outcomes: FetchOutcome[] = []
+  let next = 0
+  const worker = async () => {
+    while (next < options.jobs.length) {
+      const job = options.jobs[next++]!
+      const started = Date.now()
+      let lastShown = 0
+      const onProgress = (bytes: number) => {
+        const now = Date.now()
+        if (now - lastShown < 2000) return
+        lastShown = now
+        const seconds = (now - started) / 1000
+        logger.step(step, `${job.label}: ${formatBytes(bytes)} at ${formatBytes(bytes / Math.max(seconds, 0.001))}/s`)
+      }
+      logger.step(step, `${job.label}: checking`)
+      try {
+        const result = await runFetch(options.transport, options.python, options.mode, job, options.env(job), onProgress, (line) => logger.step(step, `${job.label}: ${line}`))
+        outcomes.push({ job, result, seconds: (Date.now() - started) / 1000 })
+      } catch (error) {
+        const wrapped = error instanceof RemoteEvalError ? error : new RemoteEvalError(String(error), 1, { cause: error })
+        logger.step(step, `${job.label}: failed: ${wrapped.message}`)
+        outcomes.push({ job, error: wrapped, seconds: (Date.now() - started) / 1000 })
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, options.jobs.length)) }, worker))
+  return options.jobs.map((job) => outcomes.find((o) => o.job === job)!)
+}
+
+/** Reads every completion record of one kind in a prepared directory: key -> parsed JSON. */
+export async function readRecords(transport: Transport, dir: string, kind: 'models' | 'datasets'): Promise<Map<string, unknown>> {
+  const result = await transport.run(
+    'cd -- "$1/$2" 2>/dev/null || exit 0; for f in *.json; do [ -f "$f" ] && { printf "%s\\0" "${f%.json}"; cat -- "$f"; printf "\\0"; }; done; exit 0',
+    [dir, `${RECORDS_DIR}/${kind}`],
+  )
+  const parts = result.stdout.split('\0')
+  const records = new Map<string, unknown>()
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    try {
+      records.set(parts[i]!, JSON.parse(parts[i + 1]!))
+    } catch {
+      // A record cut short by a crash is no record: that repo is fetched again.
+    }
+  }
+  return records
+}
+
+/** Writes one completion record atomically. */
+export async function writeRecord(transport: Transport, dir: string, kind: 'models' | 'datasets', key: string, record: unknown): Promise<void> {
+  const script = 'set -e; d="$1/$2"; mkdir -p -- "$d"; cat > "$d/.$3.tmp"; mv -f -- "$d/.$3.tmp" "$d/$3.json"'
+  const result = await transport.run(script, [dir, `${RECORDS_DIR}/${kind}`, key], { stdin: JSON.stringify(record) })
+  if (result.exitCode !== 0) throw new TransportError(`Cannot record progress in ${dir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+}
+
+/** A file-name-safe key for a repo at a revision. */
+export function recordKey(repoId: string, revision: string): string {
+  return `${repoId.replace('/', '__')}@${encodeURIComponent(revision)}`
+}
+
+/** Creates the directory if needed and checks it is writable; a UsageError (exit 2) otherwise. */
+export async function prepareAssetDir(transport: Transport, dir: string, flag: string): Promise<void> {
+  const result = await transport.run(
+    '[ -e "$1" ] && [ ! -d "$1" ] && { echo "exists and is not a directory" >&2; exit 3; }; mkdir -p -- "$1" 2>/dev/null || { echo "cannot be created" >&2; exit 3; }; [ -w "$1" ] || { echo "is not writable" >&2; exit 3; }',
+    [dir],
+  )
+  if (result.exitCode === 3) {
+    throw new UsageError(`${flag} ${dir} ${lastLine(result.stderrTail)} on ${transport.target}. Choose a directory you can write, or fix its permissions (ls -ld ${shellQuote(dir)}).`)
+  }
+  if (result.exitCode !== 0) throw new TransportError(`Cannot prepare ${dir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+}
+
+/** The final table: one row per repo with what happened, its size and time. */
+export function summaryTable(rows: Array<{ label: string; status: string; bytes: number; seconds: number }>): string {
+  const width = Math.max(10, ...rows.map((r) => r.label.length))
+  const lines = [`${'repo'.padEnd(width)}  ${'status'.padEnd(8)}  ${'size'.padStart(10)}  ${'time'.padStart(8)}`]
+  for (const row of rows) {
+    lines.push(`${row.label.padEnd(width)}  ${row.status.padEnd(8)}  ${formatBytes(row.bytes).padStart(10)}  ${`${row.seconds.toFixed(1)} s`.padStart(8)}`)
+  }
+  const count = (status: string) => rows.filter((r) => r.status === status).length
+  lines.push(`${count('fetched')} fetched, ${count('skipped')} skipped (already complete), ${count('failed')} failed`)
+  return lines.join('\n')
+}

@@ -1,0 +1,183 @@
+import { RemoteEvalError } from '../cli/errors.ts'
+import { silentLogger, type Logger } from '../log.ts'
+import type { Transport } from '../transport/types.ts'
+import type { PythonEnv } from '../uv.ts'
+import { fetchAll, hubEnv, prepareAssetDir, readRecords, recordKey, summaryTable, writeRecord, type FetchJob, type FetchOutcome } from './fetch.ts'
+import {
+  MANIFEST_NAME, SCHEMA_VERSION, parseManifest, readManifestText, removeManifest, utcNow, writeManifest,
+  type DatasetsManifest, type Manifest, type ManifestFile, type ModelsManifest,
+} from './manifest.ts'
+import { modelDirName, type DatasetNeeds, type ModelRef } from './registry.ts'
+import { checkFiles, listPreparedDir, uncoveredDatasets, uncoveredModels, type Listing, type VerifyReport } from './verify.ts'
+
+// The asset engine: download what a suite needs into a models or datasets directory over any
+// transport, then write its manifest last; or check a directory against its manifest. The same
+// code serves the make targets (local transport) and the runners (SSH, kubectl).
+
+/** Where the datasets cache lives inside a datasets dir, and the variables that point at it. */
+export const DATASETS_CACHE = 'hf_cache'
+
+export function datasetsCacheEnv(datasetsDir: string): Record<string, string> {
+  const home = `${datasetsDir}/${DATASETS_CACHE}`
+  return { HF_HOME: home, HUGGINGFACE_HUB_CACHE: `${home}/hub`, HF_DATASETS_CACHE: `${home}/datasets` }
+}
+
+interface ModelRecord {
+  model_name: string
+  revision: string
+  sha: string
+  path: string
+  files: ManifestFile[]
+}
+
+interface DatasetRecord {
+  hf_id: string
+  revision: string
+  sha: string
+  rows: Record<string, number>
+  files: ManifestFile[]
+}
+
+interface Common {
+  transport: Transport
+  python: PythonEnv
+  /** Repos fetched at once. */
+  concurrency?: number
+  token?: string
+  logger?: Logger
+}
+
+/** A record counts only when every file it lists is there at its size. */
+const intact = (files: readonly ManifestFile[], listing: Listing | null) => listing !== null && files.every((f) => listing.sizes.get(f.path) === f.size)
+
+/** What to tell when some repos failed: the table is printed; the first failure decides the exit. */
+function finish(outcomes: FetchOutcome[], bytesOf: (o: FetchOutcome) => number, logger: Logger, step: 'models' | 'datasets') {
+  logger.step(step, summaryTable(outcomes.map((o) => ({
+    label: o.job.label,
+    status: o.error ? 'failed' : o.result!.status,
+    bytes: o.error ? 0 : bytesOf(o),
+    seconds: o.seconds,
+  }))))
+  const failed = outcomes.find((o) => o.error)
+  if (failed) throw failed.error as RemoteEvalError
+}
+
+/** Downloads the models the policy needs into modelsDir/token_classifier/<org>__<name>, then its manifest. */
+export async function downloadModels(options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string }): Promise<ModelsManifest> {
+  const { transport, modelsDir: dir } = options
+  const logger = options.logger ?? silentLogger
+  await prepareAssetDir(transport, dir, '--models-dir')
+  const records = (await readRecords(transport, dir, 'models')) as Map<string, ModelRecord>
+  const listing = await listPreparedDir(transport, dir, null)
+  const jobs: FetchJob[] = options.needs.map((need) => {
+    const key = recordKey(need.repoId, need.revision)
+    const record = records.get(key)
+    const knownSha = record && intact(record.files, listing) ? record.sha : ''
+    return { key, label: `${need.repoId}@${need.revision}`, repoId: need.repoId, args: [need.repoId, need.revision, `${dir}/${modelDirName(need.repoId)}`, knownSha] }
+  })
+  // From here on the directory may change: a manifest must not vouch for it until the end.
+  await removeManifest(transport, dir)
+  const outcomes = await fetchAll({
+    ...options, mode: 'model', jobs, logger, step: 'models', concurrency: options.concurrency ?? 4,
+    env: () => hubEnv({ HF_HOME: `${dir}/.cache/huggingface` }, options.token),
+  })
+  for (const { job, result } of outcomes) {
+    if (result?.status !== 'fetched') continue
+    const need = options.needs[jobs.indexOf(job)]!
+    const path = modelDirName(need.repoId)
+    const record: ModelRecord = { model_name: need.repoId, revision: need.revision, sha: result.sha, path, files: (result.files ?? []).map((f) => ({ ...f, path: `${path}/${f.path}` })) }
+    records.set(job.key, record)
+    await writeRecord(transport, dir, 'models', job.key, record)
+  }
+  finish(outcomes, (o) => (records.get(o.job.key)?.files ?? []).reduce((sum, f) => sum + f.size, 0), logger, 'models')
+
+  const entries = jobs.map((job) => records.get(job.key)!)
+  const files = entries.flatMap((r) => r.files)
+  const manifest: ModelsManifest = {
+    schema_version: SCHEMA_VERSION,
+    kind: 'models',
+    generated_at_utc: utcNow(),
+    policy_path: options.policyPath,
+    token_classifier_models: entries.map(({ model_name, revision, sha, path }) => ({ model_name, revision, sha, path })),
+    checksums: Object.fromEntries(files.map((f) => [f.path, f.sha256])),
+    files,
+  }
+  await writeManifest(transport, dir, manifest)
+  logger.step('models', `wrote ${dir}/${MANIFEST_NAME} (${entries.length} models, ${files.length} files)`)
+  return manifest
+}
+
+/** Prepares every split of the suite's datasets under datasetsDir/hf_cache, then its manifest. */
+export async function downloadDatasets(options: Common & { datasetsDir: string; needs: DatasetNeeds }): Promise<DatasetsManifest> {
+  const { transport, datasetsDir: dir, needs } = options
+  const logger = options.logger ?? silentLogger
+  await prepareAssetDir(transport, dir, '--datasets-dir')
+  const records = (await readRecords(transport, dir, 'datasets')) as Map<string, DatasetRecord>
+  const listing = await listPreparedDir(transport, dir, null)
+  const jobs: FetchJob[] = needs.datasets.map((dataset) => {
+    const key = recordKey(dataset.hfId, dataset.revision)
+    const record = records.get(key)
+    const hasSplits = record && needs.splits.every((split) => record.rows[split] !== undefined)
+    const knownSha = record && hasSplits && intact(record.files, listing) ? record.sha : ''
+    const args = [dataset.hfId, dataset.revision, needs.splits.join(','), `${dir}/${DATASETS_CACHE}`, knownSha]
+    return { key, label: `${dataset.hfId}@${dataset.revision}`, repoId: dataset.hfId, args }
+  })
+  await removeManifest(transport, dir)
+  const outcomes = await fetchAll({
+    ...options, mode: 'dataset', jobs, logger, step: 'datasets', concurrency: options.concurrency ?? 4,
+    env: () => hubEnv(datasetsCacheEnv(dir), options.token),
+  })
+  for (const { job, result } of outcomes) {
+    if (result?.status !== 'fetched') continue
+    const dataset = needs.datasets[jobs.indexOf(job)]!
+    const before = records.get(job.key)
+    const record: DatasetRecord = {
+      hf_id: dataset.hfId, revision: dataset.revision, sha: result.sha,
+      rows: { ...(before?.sha === result.sha ? before.rows : {}), ...result.rows },
+      files: (result.files ?? []).map((f) => ({ ...f, path: `${DATASETS_CACHE}/${f.path}` })),
+    }
+    records.set(job.key, record)
+    await writeRecord(transport, dir, 'datasets', job.key, record)
+  }
+  finish(outcomes, (o) => (records.get(o.job.key)?.files ?? []).reduce((sum, f) => sum + f.size, 0), logger, 'datasets')
+
+  const entries = jobs.map((job) => records.get(job.key)!)
+  const seen = new Set<string>()
+  const manifest: DatasetsManifest = {
+    schema_version: SCHEMA_VERSION,
+    kind: 'datasets',
+    generated_at_utc: utcNow(),
+    registry_path: needs.suitesPath,
+    suite: needs.suite,
+    splits: needs.splits,
+    datasets: entries.flatMap((r) => needs.splits.map((split) => ({ hf_id: r.hf_id, split, sha: r.sha, rows: r.rows[split] ?? 0, cache_root: DATASETS_CACHE }))),
+    files: entries.flatMap((r) => r.files).filter((f) => !seen.has(f.path) && seen.add(f.path)),
+  }
+  await writeManifest(transport, dir, manifest)
+  logger.step('datasets', `wrote ${dir}/${MANIFEST_NAME} (${manifest.datasets.length} splits, ${manifest.files.length} files)`)
+  return manifest
+}
+
+/** Checks a prepared directory against its manifest (sizes; content too with checksums) and coverage. */
+export async function checkPreparedDir(options: {
+  transport: Transport
+  dir: string
+  kind: Manifest['kind']
+  checksums: boolean
+  needs: { models?: ModelRef[]; datasets?: DatasetNeeds }
+}): Promise<VerifyReport> {
+  const { transport, dir, kind } = options
+  const report: VerifyReport = { dir, kind, problems: { missing: [], truncated: [], mismatched: [] }, uncovered: [], checkedFiles: 0, checkedBytes: 0, checksums: options.checksums }
+  const text = await readManifestText(transport, dir)
+  if (text === null) return { ...report, noManifest: `no ${MANIFEST_NAME} (the directory was never prepared, or a download did not finish)` }
+  const manifest = parseManifest(text, kind)
+  if ('invalid' in manifest) return { ...report, noManifest: `${MANIFEST_NAME} is not usable: ${manifest.invalid}` }
+  const listing = await listPreparedDir(transport, dir, options.checksums ? manifest.files.map((f) => f.path) : null)
+  if (!listing) return { ...report, noManifest: 'the directory does not exist' }
+  report.problems = checkFiles(manifest, listing)
+  report.checkedFiles = manifest.files.length
+  report.checkedBytes = manifest.files.reduce((sum, f) => sum + f.size, 0)
+  if (manifest.kind === 'models' && options.needs.models) report.uncovered = uncoveredModels(manifest, options.needs.models)
+  if (manifest.kind === 'datasets' && options.needs.datasets) report.uncovered = uncoveredDatasets(manifest, options.needs.datasets)
+  return report
+}

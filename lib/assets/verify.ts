@@ -1,0 +1,107 @@
+import { LAYOUT_VARS } from '../layout.ts'
+import { callFunction, loadBashLibrary } from '../transport/script.ts'
+import { lastLine } from '../transport/tree.ts'
+import type { Transport } from '../transport/types.ts'
+import { TransportError } from '../cli/errors.ts'
+import { formatBytes } from '../units.ts'
+import type { DatasetsManifest, Manifest, ModelsManifest } from './manifest.ts'
+import type { DatasetNeeds, ModelRef } from './registry.ts'
+
+// Checks a models or datasets directory against its manifest from a live listing gathered over
+// any transport: sizes always (find), content only with --verify-checksums (sha256sum on the
+// target, in parallel). Then whether the manifest covers what the suite needs.
+
+export interface Listing {
+  sizes: Map<string, number>
+  hashes: Map<string, string> | null
+}
+
+const LIST_SCRIPT = callFunction(loadBashLibrary(new URL('./verify.sh', import.meta.url)), 'list_prepared_dir', LAYOUT_VARS)
+
+/** Sizes of every file under dir, and sha256 of `hashPaths` when given; null when dir is missing. */
+export async function listPreparedDir(transport: Transport, dir: string, hashPaths: readonly string[] | null): Promise<Listing | null> {
+  const result = await transport.run(LIST_SCRIPT, [dir, hashPaths ? '1' : '0'], {
+    stdin: hashPaths ? hashPaths.map((p) => `${p}\0`).join('') : undefined,
+  })
+  if (result.exitCode === 66) return null
+  if (result.exitCode !== 0) throw new TransportError(`Cannot list ${dir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  const listing: Listing = { sizes: new Map(), hashes: hashPaths ? new Map() : null }
+  for (const record of result.stdout.split('\0')) {
+    const hashed = /^([0-9a-f]{64}) [ *](.*)$/s.exec(record)
+    if (hashed) {
+      listing.hashes?.set(hashed[2]!, hashed[1]!)
+    } else if (record.startsWith('S ')) {
+      const space = record.indexOf(' ', 2)
+      listing.sizes.set(record.slice(space + 1), Number(record.slice(2, space)))
+    }
+  }
+  return listing
+}
+
+export interface FileProblems {
+  missing: string[]
+  truncated: Array<{ path: string; expected: number; actual: number }>
+  mismatched: string[]
+}
+
+/** Compares the manifest's files with a listing. */
+export function checkFiles(manifest: Manifest, listing: Listing): FileProblems {
+  const problems: FileProblems = { missing: [], truncated: [], mismatched: [] }
+  for (const file of manifest.files) {
+    const size = listing.sizes.get(file.path)
+    if (size === undefined) problems.missing.push(file.path)
+    else if (size !== file.size) problems.truncated.push({ path: file.path, expected: file.size, actual: size })
+    else if (listing.hashes && listing.hashes.get(file.path) !== file.sha256) problems.mismatched.push(file.path)
+  }
+  return problems
+}
+
+/** Models the policy needs that the manifest does not hold (at the revision asked for). */
+export function uncoveredModels(manifest: ModelsManifest, needs: readonly ModelRef[]): string[] {
+  return needs
+    .filter((need) => !manifest.token_classifier_models.some((m) => m.model_name === need.repoId && (m.revision === need.revision || m.sha.startsWith(need.revision))))
+    .map((need) => `${need.repoId}@${need.revision}`)
+}
+
+/** Dataset splits the suite needs that the manifest does not hold. */
+export function uncoveredDatasets(manifest: DatasetsManifest, needs: DatasetNeeds): string[] {
+  const missing: string[] = []
+  for (const dataset of needs.datasets) {
+    for (const split of needs.splits) {
+      if (!manifest.datasets.some((d) => d.hf_id === dataset.hfId && d.split === split)) missing.push(`${dataset.hfId} (split ${split})`)
+    }
+  }
+  return missing
+}
+
+export interface VerifyReport {
+  dir: string
+  kind: Manifest['kind']
+  /** Why there is no usable manifest (missing directory, no manifest, invalid one). */
+  noManifest?: string
+  problems: FileProblems
+  uncovered: string[]
+  checkedFiles: number
+  checkedBytes: number
+  checksums: boolean
+}
+
+export const isComplete = (r: VerifyReport) =>
+  !r.noManifest && !r.problems.missing.length && !r.problems.truncated.length && !r.problems.mismatched.length && !r.uncovered.length
+
+/** A report for people: what is wrong, file by file (the first few), and what is not covered. */
+export function describeReport(report: VerifyReport): string {
+  const { problems } = report
+  if (report.noManifest) return `${report.kind} in ${report.dir}: ${report.noManifest}`
+  if (isComplete(report)) {
+    return `${report.kind} in ${report.dir}: complete (${report.checkedFiles} files, ${formatBytes(report.checkedBytes)}` +
+      `${report.checksums ? ', checksums verified' : ', sizes checked'})`
+  }
+  const lines = [`${report.kind} in ${report.dir} are incomplete:`]
+  const some = <T>(items: T[], show: (item: T) => string) => items.slice(0, 10).map((i) => `  ${show(i)}`).concat(items.length > 10 ? [`  ... and ${items.length - 10} more`] : [])
+  lines.push(...some(problems.missing, (p) => `missing: ${p}`))
+  lines.push(...some(problems.truncated, (t) => `truncated: ${t.path} (${t.actual} of ${t.expected} bytes)`))
+  lines.push(...some(problems.mismatched, (p) => `checksum mismatch: ${p}`))
+  lines.push(...some(report.uncovered, (u) => `not in the manifest: ${u}`))
+  return lines.join('\n')
+}

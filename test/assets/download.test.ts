@@ -1,0 +1,251 @@
+import assert from 'node:assert/strict'
+import { cp, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { $ } from 'zx'
+import { datasetsCacheEnv } from '../../lib/assets/prepare.ts'
+import { startProcess } from '../../lib/process.ts'
+import { DATASETS, GATED_MODEL_REPO, MODEL_REPO, SECOND_MODEL_REPO, WEIGHTS_BYTES } from '../support/hub-fixtures.ts'
+import { startHub, type HubServer } from '../support/hub-server.ts'
+import { SCRIPTS, harness, makeEvalProject, runMake, runScript } from '../support/harness.ts'
+
+// make download-models / download-datasets / check-* against the Hub double, with Hugging Face's
+// real Python clients, then the prepared directories used offline by a separate Python process.
+
+const TOKEN = 'hf_test_token_4f2a9c'
+const DATASET_IDS = Object.keys(DATASETS)
+
+/** Opens the models under GR_MODEL_DIR and loads every split by repo id, offline. */
+const OFFLINE_USE = String.raw`
+import json, os, sys, datasets
+datasets.disable_progress_bars()
+models_dir = os.environ["GR_MODEL_DIR"]
+manifest = json.load(open(os.path.join(models_dir, "manifest.json")))
+out = {"models": {}, "rows": {}}
+for entry in manifest["token_classifier_models"]:
+    folder = os.path.join(models_dir, entry["path"])
+    config = json.load(open(os.path.join(folder, "config.json")))
+    out["models"][entry["model_name"]] = {"labels": len(config["id2label"]), "weights": os.path.getsize(os.path.join(folder, "model.safetensors"))}
+for hf_id in sys.argv[1:]:
+    for split in ("fast", "full"):
+        out["rows"][hf_id + ":" + split] = datasets.load_dataset(hf_id, split=split).num_rows
+print(json.dumps(out))
+`
+
+async function useOffline(modelsDir: string, datasetsDir: string) {
+  const env = {
+    ...process.env, ...datasetsCacheEnv(datasetsDir), GR_MODEL_DIR: modelsDir,
+    HF_HUB_OFFLINE: '1', HF_DATASETS_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9', HF_UPDATE_DOWNLOAD_COUNTS: '0',
+  }
+  const out = await $({ env, quiet: true, cwd: tmpdir() })`${harness().venv}/bin/python -c ${OFFLINE_USE} ${DATASET_IDS}`
+  return JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { models: Record<string, { labels: number; weights: number }>; rows: Record<string, number> }
+}
+
+/** make turns any failure into its own exit 2 and names the recipe's code ("Error 10"). */
+function assertMakeFailed(result: { code: number | null; stderr: string }, scriptCode: number) {
+  assert.equal(result.code, 2, result.stderr)
+  assert.match(result.stderr, new RegExp(`\\] Error ${scriptCode}$`, 'm'))
+}
+
+const expectedRows = Object.fromEntries(Object.entries(DATASETS).flatMap(([id, splits]) => Object.entries(splits).map(([split, rows]) => [`${id}:${split}`, rows])))
+
+describe('model and dataset directories', () => {
+  let hub: HubServer
+  let project: string
+  let scratch: string
+  let env: NodeJS.ProcessEnv
+  const dirs = () => ({ MODELS_DIR: path.join(scratch, 'models'), DATASETS_DIR: path.join(scratch, 'datasets'), PROJECT_DIR: project })
+
+  before(async () => {
+    hub = await startHub({ root: harness().hubRepos, tokens: [TOKEN], access: { [GATED_MODEL_REPO]: { gated: 'manual', allowed: [TOKEN] } } })
+    project = await makeEvalProject()
+    scratch = await mkdtemp(path.join(tmpdir(), 'gre-assets-'))
+    // uv is found on PATH: the uv double, on the prebuilt test venv.
+    env = { ...process.env, HF_ENDPOINT: hub.endpoint, PATH: `${harness().fixturesBin}:${process.env.PATH}`, UV_DOUBLE_VENV: harness().venv, UV_DOUBLE_LOG: path.join(scratch, 'uv.log') }
+  })
+  after(() => hub.stop())
+
+  test('make download-models and download-datasets prepare directories that load offline', async () => {
+    const models = await runMake('download-models', { MODELS_DIR: dirs().MODELS_DIR, PROJECT_DIR: project }, env)
+    assert.equal(models.code, 0, models.stderr)
+    assert.match(models.stderr, /org\/tiny-ner@main\s+fetched\s+3\.0 MiB/)
+    const datasets = await runMake('download-datasets', { DATASETS_DIR: dirs().DATASETS_DIR, PROJECT_DIR: project }, env)
+    assert.equal(datasets.code, 0, datasets.stderr)
+    assert.match(await readFile(path.join(scratch, 'uv.log'), 'utf8'), /^run \S+ python$/m, 'went through uv run')
+
+    const used = await useOffline(dirs().MODELS_DIR, dirs().DATASETS_DIR)
+    assert.deepEqual(used.models, { [MODEL_REPO]: { labels: 5, weights: WEIGHTS_BYTES } })
+    assert.deepEqual(used.rows, expectedRows)
+
+    const manifest = JSON.parse(await readFile(path.join(dirs().MODELS_DIR, 'manifest.json'), 'utf8'))
+    assert.equal(manifest.schema_version, 1)
+    for (const key of ['generated_at_utc', 'policy_path', 'token_classifier_models', 'checksums', 'files']) assert.ok(key in manifest, key)
+    assert.match(manifest.token_classifier_models[0].sha, /^[0-9a-f]{40}$/)
+    assert.ok(manifest.files.every((f: { path: string }) => !f.path.startsWith('/')), 'paths are relative')
+    const dsManifest = JSON.parse(await readFile(path.join(dirs().DATASETS_DIR, 'manifest.json'), 'utf8'))
+    for (const key of ['generated_at_utc', 'registry_path', 'suite', 'splits', 'datasets', 'files']) assert.ok(key in dsManifest, key)
+    assert.deepEqual(dsManifest.datasets.map((d: { hf_id: string; split: string; rows: number; cache_root: string }) => [`${d.hf_id}:${d.split}`, d.rows, d.cache_root]), Object.entries(expectedRows).map(([k, rows]) => [k, rows, 'hf_cache']))
+  })
+
+  test('running both again downloads no file and says everything was skipped', async () => {
+    const before = hub.fileDownloads().length
+    const models = await runMake('download-models', { MODELS_DIR: dirs().MODELS_DIR, PROJECT_DIR: project }, env)
+    const datasets = await runMake('download-datasets', { DATASETS_DIR: dirs().DATASETS_DIR, PROJECT_DIR: project }, env)
+    assert.equal(models.code, 0, models.stderr)
+    assert.equal(datasets.code, 0, datasets.stderr)
+    assert.equal(hub.fileDownloads().length, before, 'no file was requested from the Hub')
+    assert.match(models.stderr, /0 fetched, 1 skipped/)
+    assert.match(datasets.stderr, /0 fetched, 2 skipped/)
+  })
+
+  test('copied to another path, both directories check and load there', async () => {
+    const elsewhere = await mkdtemp(path.join(tmpdir(), 'gre-mounted-'))
+    const moved = { MODELS_DIR: path.join(elsewhere, 'mnt-models'), DATASETS_DIR: path.join(elsewhere, 'mnt-datasets') }
+    await cp(dirs().MODELS_DIR, moved.MODELS_DIR, { recursive: true, verbatimSymlinks: true })
+    await cp(dirs().DATASETS_DIR, moved.DATASETS_DIR, { recursive: true, verbatimSymlinks: true })
+    await rm(scratch + '-gone', { force: true })
+    for (const target of ['check-models', 'check-datasets']) {
+      const checked = await runMake(target, { ...moved, PROJECT_DIR: project, CHECKSUMS: '1' }, env)
+      assert.equal(checked.code, 0, checked.stderr)
+      assert.match(checked.stderr, /complete \(\d+ files, .*checksums verified\)/)
+    }
+    const used = await useOffline(moved.MODELS_DIR, moved.DATASETS_DIR)
+    assert.deepEqual(used.rows, expectedRows)
+  })
+
+  test('a missing or truncated file fails the check and is named; checksums catch a same-size change', async () => {
+    const copy = path.join(await mkdtemp(path.join(tmpdir(), 'gre-broken-')), 'models')
+    await cp(dirs().MODELS_DIR, copy, { recursive: true })
+    const weights = path.join(copy, 'token_classifier/org__tiny-ner/model.safetensors')
+    const config = path.join(copy, 'token_classifier/org__tiny-ner/config.json')
+
+    await truncate(weights, 1000)
+    let checked = await runMake('check-models', { MODELS_DIR: copy, PROJECT_DIR: project }, env)
+    assertMakeFailed(checked, 10)
+    assert.match(checked.stderr, /truncated: token_classifier\/org__tiny-ner\/model\.safetensors \(1000 of 3145728 bytes\)/)
+    assert.match(checked.stderr, /Fix: make download-models MODELS_DIR=/)
+
+    await rm(config)
+    checked = await runMake('check-models', { MODELS_DIR: copy, PROJECT_DIR: project }, env)
+    assert.match(checked.stderr, /missing: token_classifier\/org__tiny-ner\/config\.json/)
+
+    const copy2 = path.join(path.dirname(copy), 'models2')
+    await cp(dirs().MODELS_DIR, copy2, { recursive: true })
+    const target = path.join(copy2, 'token_classifier/org__tiny-ner/vocab.txt')
+    const original = await readFile(target)
+    await writeFile(target, Buffer.from(original.map((b) => (b === 0x0a ? b : b ^ 1))))
+    const sizesOnly = await runMake('check-models', { MODELS_DIR: copy2, PROJECT_DIR: project }, env)
+    assert.equal(sizesOnly.code, 0, 'sizes alone cannot see it')
+    const hashed = await runMake('check-models', { MODELS_DIR: copy2, PROJECT_DIR: project, CHECKSUMS: '1' }, env)
+    assertMakeFailed(hashed, 10)
+    assert.match(hashed.stderr, /checksum mismatch: token_classifier\/org__tiny-ner\/vocab\.txt/)
+
+    const dsCopy = path.join(path.dirname(copy), 'datasets')
+    await cp(dirs().DATASETS_DIR, dsCopy, { recursive: true, verbatimSymlinks: true })
+    const cacheRoot = path.join(dsCopy, 'hf_cache/datasets/org___pii-ru-b/default/0.0.0')
+    const [shaDir] = await readdir(cacheRoot)
+    await rm(path.join(cacheRoot, shaDir!, 'pii-ru-b-full.arrow'))
+    const dsChecked = await runMake('check-datasets', { DATASETS_DIR: dsCopy, PROJECT_DIR: project }, env)
+    assertMakeFailed(dsChecked, 11)
+    assert.match(dsChecked.stderr, /missing: hf_cache\/datasets\/org___pii-ru-b\/default\/0\.0\.0\/[0-9a-f]{40}\/pii-ru-b-full\.arrow/)
+  })
+
+  test('a suite split that the manifest lacks is reported as not covered', async () => {
+    const other = await makeEvalProject({ datasets: { pii_a: 'org/pii-ru-a', pii_c: 'org/pii-ru-c' } })
+    const checked = await runScript('download_datasets.ts', ['--check', '--datasets-dir', dirs().DATASETS_DIR, '--project-dir', other], env)
+    assert.equal(checked.code, 11, 'the script itself exits with the contract code')
+    assert.match(checked.stderr, /not in the manifest: org\/pii-ru-c \(split fast\)/)
+  })
+
+  test('a gated repo without a token fails naming HF_TOKEN and .env.eval; the token travels only in the Authorization header', async () => {
+    const gated = await makeEvalProject({ models: [GATED_MODEL_REPO] })
+    const modelsDir = path.join(scratch, 'gated-models')
+    const noToken = { ...env, HF_TOKEN: '' }
+    const refused = await runScript('download_models.ts', ['--models-dir', modelsDir, '--project-dir', gated, '--venv', harness().venv], noToken)
+    assert.equal(refused.code, 10, refused.stderr)
+    assert.match(refused.stderr, /org\/gated-ner needs a Hugging Face token .*Set HF_TOKEN in the environment or put HF_TOKEN=hf_\.\.\. in \.env\.eval/)
+
+    // Now the token is in .env.eval only; watch every process's argv while the download runs.
+    await writeFile(path.join(gated, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
+    const seenArgv = new Set<string>()
+    const runner = startProcess(path.join(SCRIPTS, 'download_models.ts'), ['--models-dir', modelsDir, '--project-dir', gated, '--venv', harness().venv], {
+      cwd: path.dirname(SCRIPTS), env: noToken,
+    })
+    let running = true
+    const watcher = (async () => {
+      while (running) {
+        for (const pid of await readdir('/proc').catch(() => [])) {
+          if (/^\d+$/.test(pid)) seenArgv.add(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''))
+        }
+        await new Promise((r) => setTimeout(r, 25))
+      }
+    })()
+    const result = await runner.result
+    running = false
+    await watcher
+    assert.equal(result.exitCode, 0, result.stderrTail.join('\n'))
+    assert.ok([...seenArgv].some((argv) => argv.includes('python')), 'the watcher saw the Python process')
+    assert.ok(![...seenArgv].some((argv) => argv.includes(TOKEN)), 'no process had the token in its argv')
+    assert.ok(!result.stdout.includes(TOKEN) && !result.stderrTail.join('\n').includes(TOKEN), 'no log shows the token')
+    const authorized = hub.requests.filter((r) => r.repo === GATED_MODEL_REPO && r.authorization === `Bearer ${TOKEN}`)
+    assert.ok(authorized.length > 0, 'the token reached the Hub in the Authorization header')
+    assert.ok(!hub.requests.some((r) => r.path.includes(TOKEN)), 'never in a URL')
+    assert.ok(!hub.requests.some((r) => r.host === '127.0.0.2' && r.authorization), 'never sent to the file host')
+  })
+
+  test('bad input ends with exit code 2 and says what to fix', async () => {
+    const broken = await makeEvalProject()
+    await writeFile(path.join(broken, 'configs/eval/suites.yaml'), 'suites:\n  guardrails_ru: [unclosed\n')
+    const cases: Array<[string, string[], RegExp]> = [
+      ['unknown suite', ['download_datasets.ts', '--datasets-dir', path.join(scratch, 'd'), '--project-dir', project, '--suite', 'nope'], /Suite "nope" is not in .*suites\.yaml\. Known suites: guardrails_ru/],
+      ['unknown split', ['download_datasets.ts', '--datasets-dir', path.join(scratch, 'd'), '--project-dir', project, '--splits', 'fast,huge'], /Split\(s\) huge not declared for suite guardrails_ru/],
+      ['missing policy file', ['download_models.ts', '--models-dir', path.join(scratch, 'm'), '--project-dir', scratch], /The policy file not found: .*configs\/policy\.yaml\. Run from the eval repo, pass --project-dir, or point --policy/],
+      ['malformed YAML', ['download_datasets.ts', '--datasets-dir', path.join(scratch, 'd'), '--project-dir', broken], /suites\.yaml is not valid YAML: .*Fix the file/],
+      ['unwritable directory', ['download_models.ts', '--models-dir', '/proc/gre-models', '--project-dir', project, '--venv', harness().venv], /--models-dir \/proc\/gre-models cannot be created .* Choose a directory you can write/],
+      ['bad --model', ['download_models.ts', '--models-dir', path.join(scratch, 'm'), '--project-dir', project, '--model', 'a/b/c'], /--model "a\/b\/c" is not a model repo id/],
+      ['no --models-dir', ['download_models.ts', '--project-dir', project], /--models-dir is required/],
+    ]
+    for (const [name, [script, ...args], message] of cases) {
+      const result = await runScript(script!, args, env)
+      assert.equal(result.code, 2, `${name}: ${result.stderr}`)
+      assert.match(result.stderr, message, name)
+    }
+  })
+})
+
+describe('a download cut off by a dying server', () => {
+  let hub: HubServer
+  let dieOnSecond = true
+  before(async () => {
+    hub = await startHub({
+      root: harness().hubRepos,
+      // Dies when the second model's weights are requested, after the first model completed.
+      dieWhen: (method, p) => dieOnSecond && method === 'HEAD' && p.includes(`/${SECOND_MODEL_REPO}/resolve/`) && p.endsWith('model.safetensors'),
+    })
+  })
+  after(() => hub.stop())
+
+  test('leaves no manifest, and a rerun does not fetch the repos that had finished', async () => {
+    const project = await makeEvalProject({ models: [MODEL_REPO, SECOND_MODEL_REPO] })
+    const modelsDir = path.join(await mkdtemp(path.join(tmpdir(), 'gre-cut-')), 'models')
+    const args = ['--models-dir', modelsDir, '--project-dir', project, '--venv', harness().venv, '--jobs', '1']
+    const env = { ...process.env, HF_ENDPOINT: hub.endpoint }
+    const cut = await runScript('download_models.ts', args, env)
+    assert.notEqual(cut.code, 0, 'the cut-off run fails')
+    assert.match(cut.stderr, /org\/tiny-ner@main\s+fetched/)
+    assert.match(cut.stderr, /org\/tiny-ner-2@main\s+failed/)
+    await assert.rejects(readFile(path.join(modelsDir, 'manifest.json')), 'no manifest is left behind')
+
+    dieOnSecond = false
+    await hub.start()
+    const firstBefore = hub.fileDownloads(MODEL_REPO).length
+    const rerun = await runScript('download_models.ts', args, env)
+    assert.equal(rerun.code, 0, rerun.stderr)
+    assert.match(rerun.stderr, /org\/tiny-ner@main\s+skipped/)
+    assert.match(rerun.stderr, /org\/tiny-ner-2@main\s+fetched/)
+    assert.equal(hub.fileDownloads(MODEL_REPO).length, firstBefore, 'the finished repo was not fetched again')
+    const manifest = JSON.parse(await readFile(path.join(modelsDir, 'manifest.json'), 'utf8'))
+    assert.deepEqual(manifest.token_classifier_models.map((m: { model_name: string }) => m.model_name), [MODEL_REPO, SECOND_MODEL_REPO])
+  })
+})
