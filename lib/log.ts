@@ -27,6 +27,16 @@ export interface Logger {
   redact(text: string): string
 }
 
+/** A copy of a JSON-like value with every string redacted (keys, numbers and structure untouched). */
+export function redactStrings<T>(value: T, redactText: (text: string) => string): T {
+  if (typeof value === 'string') return redactText(value) as T
+  if (Array.isArray(value)) return value.map((item) => redactStrings(item, redactText)) as T
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactStrings(v, redactText)])) as T
+  }
+  return value
+}
+
 export interface LoggerOptions {
   stream?: NodeJS.WritableStream
   secrets?: Iterable<string>
@@ -34,7 +44,9 @@ export interface LoggerOptions {
 }
 
 const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/i
-const MIN_SECRET_LENGTH = 4
+/** Shorter values, or plain words like "true", are settings rather than secrets: hiding them would garble output. */
+const MIN_SECRET_LENGTH = 8
+const looksLikeASecret = (value: string) => value.length >= MIN_SECRET_LENGTH && !/^(true|false|yes|no|none|null|\d+)$/i.test(value)
 
 /** Values of environment variables named like secrets (HF_TOKEN, AWS_SECRET_ACCESS_KEY, ...). */
 export function secretValuesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -45,7 +57,7 @@ export function secretValuesFromEnv(env: NodeJS.ProcessEnv = process.env): strin
 
 /** Replaces every occurrence of each secret (longest first) with ***. */
 export function redact(text: string, secrets: Iterable<string>): string {
-  const values = [...new Set(secrets)].filter((s) => s.length >= MIN_SECRET_LENGTH)
+  const values = [...new Set(secrets)].filter(looksLikeASecret)
   values.sort((a, b) => b.length - a.length)
   let out = text
   for (const value of values) out = out.split(value).join('***')

@@ -127,14 +127,19 @@ export function startProcess(command: string, args: string[], options: SpawnOpti
 }
 
 async function writeInput(stdin: Writable, parts: InputPart[], count: (n: number) => void) {
+  // Stops as soon as the child's stdin is gone (the child exited or closed it): waiting for a
+  // drain that never comes would hang, and a stream left unread would stall whatever feeds it.
+  const gone = () => stdin.destroyed || stdin.writableEnded
   try {
     for (const part of parts) {
+      if (gone()) break
       if (typeof part === 'string' || Buffer.isBuffer(part)) {
         const buf = typeof part === 'string' ? Buffer.from(part) : part
         count(buf.length)
         if (!stdin.write(buf)) await onceDrainOrClose(stdin)
       } else {
         for await (const chunk of part) {
+          if (gone()) break // leaving the loop destroys the source stream, which stops its producer
           const buf = chunk as Buffer
           count(buf.length)
           if (!stdin.write(buf)) await onceDrainOrClose(stdin)
@@ -144,11 +149,13 @@ async function writeInput(stdin: Writable, parts: InputPart[], count: (n: number
   } catch {
     // A broken pipe ends the input early; the exit code tells the caller what happened.
   } finally {
-    stdin.end()
+    if (!stdin.destroyed) stdin.end()
+    for (const part of parts) if (typeof part === 'object' && !Buffer.isBuffer(part) && !part.destroyed) part.destroy()
   }
 }
 
 function onceDrainOrClose(stream: Writable): Promise<void> {
+  if (stream.destroyed || stream.writableEnded) return Promise.resolve()
   return new Promise((resolve) => {
     const done = () => {
       stream.off('drain', done)

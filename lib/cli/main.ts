@@ -1,4 +1,4 @@
-import { createLogger, type Logger } from '../log.ts'
+import { createLogger, redactStrings, type Logger } from '../log.ts'
 import { runCleanups } from './cleanup.ts'
 import { ExitCode, RemoteEvalError, exitCodeOf } from './errors.ts'
 import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from './flags.ts'
@@ -35,7 +35,7 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
       return
     }
     const result = await spec.run(flags, { logger, signal: abort.signal })
-    if (result !== undefined) process.stdout.write(`${logger.redact(JSON.stringify(result, null, 2))}\n`)
+    if (result !== undefined) process.stdout.write(`${JSON.stringify(redactStrings(result, logger.redact), null, 2)}\n`)
   } catch (error) {
     reportError(logger, error, spec.help)
     process.exitCode = exitCodeOf(error)

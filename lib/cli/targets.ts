@@ -74,7 +74,9 @@ export function sshTargetFrom(flags: FlagValues) {
   const sshOptions = listFlag(flags, 'ssh-option')
   validateSshTarget(host, sshOptions)
   const remoteDir = validateRemoteDir(required(flags, 'remote-dir', 'the absolute directory on the host that receives the code'), '--remote-dir')
-  return { host, sshOptions, configFile: stringFlag(flags, 'ssh-config'), remoteDir }
+  // Absolute, because rsync's ssh runs from the project directory, not from where we were started.
+  const configFile = stringFlag(flags, 'ssh-config')
+  return { host, sshOptions, configFile: configFile === undefined ? undefined : path.resolve(configFile), remoteDir }
 }
 
 /** Checks every Kubernetes target flag without contacting the cluster. */

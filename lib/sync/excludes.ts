@@ -112,11 +112,23 @@ export function rsyncExcludeArgs(rules: readonly ExcludeRule[] = EXCLUDES): stri
 }
 
 /**
- * GNU tar arguments. tar has no directory-only patterns, and archive names may start with `./`,
- * so an anchored rule is given in both spellings under --anchored.
+ * An rsync exclude pattern that matches exactly this relative path (a directory when it ends in /),
+ * anchored at the transfer root. rsync reads `*`, `?` and `[` as wildcards, and then a backslash
+ * as an escape: a name holding any of them is escaped, or it would match other names, or not its own.
+ */
+export function rsyncExactPattern(relPath: string): string {
+  const escaped = /[*?[]/.test(relPath) ? relPath.replace(/[\\*?[]/g, '\\$&') : relPath
+  return `/${escaped}`
+}
+
+/**
+ * GNU tar arguments. tar has no directory-only patterns: a directory rule becomes `name/*`, which
+ * matches what lies under such a directory but not a file of that name. Archive names may start
+ * with `./`, so an anchored rule is given in both spellings under --anchored.
  */
 export function tarExcludeArgs(rules: readonly ExcludeRule[] = EXCLUDES): string[] {
-  const anchored = rules.filter((r) => r.anchored).flatMap((r) => [`--exclude=./${r.glob}`, `--exclude=${r.glob}`])
-  const floating = rules.filter((r) => !r.anchored).map((r) => `--exclude=${r.glob}`)
+  const glob = (r: ExcludeRule) => (r.dirOnly ? `${r.glob}/*` : r.glob)
+  const anchored = rules.filter((r) => r.anchored).flatMap((r) => [`--exclude=./${glob(r)}`, `--exclude=${glob(r)}`])
+  const floating = rules.filter((r) => !r.anchored).map((r) => `--exclude=${glob(r)}`)
   return ['--anchored', ...anchored, '--no-anchored', ...floating]
 }

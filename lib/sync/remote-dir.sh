@@ -6,9 +6,9 @@
 # The caller sets the layout variables of lib/layout.ts. Builtins only where it can: this runs on
 # every push, and each fork costs a few milliseconds on a busy host.
 
-inspect_remote_dir() { # dir stamp marker
+inspect_remote_dir() { # dir stamp marker project_fragment
   set -uo pipefail
-  local dir=$1 stamp=$2 marker=$3 parent entry count=0 stored=''
+  local dir=$1 stamp=$2 marker=$3 project=$4 parent entry count=0 stored='' owner=''
   say() { printf '%s\0' "$1"; }
   if cd -P -- ~ 2>/dev/null; then say "home=$PWD"; fi
   command -v rsync >/dev/null 2>&1 && say rsync=1
@@ -32,11 +32,15 @@ inspect_remote_dir() { # dir stamp marker
   [ -w "$dir" ] && say writable=1
   if [ -f "$dir/$owner_file" ]; then
     say owned=1
+    IFS= read -r owner < "$dir/$owner_file" && say "owner=$owner"
     [ -f "$dir/$stamp_file" ] && IFS= read -r stored < "$dir/$stamp_file"
     if [ -n "$stamp" ] && [ "$stored" = "$stamp" ]; then
       say stamp=match
     else
-      rm -f -- "$dir/$stamp_file"
+      # Only for this project's push (or an old marker without one): another project's directory
+      # is about to be refused, untouched.
+      case $owner in *'"project_id":'*) case $owner in *"$project"*) ;; *) project='' ;; esac ;; esac
+      if [ -n "$project" ]; then rm -f -- "$dir/$stamp_file"; fi
       if [ -f "$dir/$state_file" ]; then printf 'state='; cat -- "$dir/$state_file"; printf '\0'; fi
     fi
     return 0

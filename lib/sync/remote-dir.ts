@@ -53,6 +53,8 @@ export interface RemoteDirFacts {
   real: string | null
   writable: boolean
   owned: boolean
+  /** The owner marker's project_id, when it has one. */
+  ownerProject: string | null
   /** The directory was missing, and the inspection created and claimed it. */
   claimed: boolean
   stampMatches: boolean
@@ -67,10 +69,13 @@ const INSPECT_SCRIPT = callFunction(loadBashLibrary(new URL('./remote-dir.sh', i
 
 /**
  * One round trip: what is at `dir` on the target, and whether its stamp equals `stamp`. A missing
- * directory is created and claimed with `marker` when one is given (see remote-dir.sh).
+ * directory is created and claimed with `marker` when one is given; a stale stamp of this
+ * project's push is removed (see remote-dir.sh).
  */
-export async function inspectRemoteDir(transport: Transport, dir: string, stamp: string, marker = ''): Promise<RemoteDirFacts> {
-  const result = await transport.run(INSPECT_SCRIPT, [dir, stamp, marker])
+export async function inspectRemoteDir(transport: Transport, dir: string, stamp: string, marker = '', projectId = ''): Promise<RemoteDirFacts> {
+  // The marker's own JSON spelling of the project, for the script's plain substring match.
+  const fragment = projectId ? `"project_id":${JSON.stringify(projectId)}` : ''
+  const result = await transport.run(INSPECT_SCRIPT, [dir, stamp, marker, fragment])
   if (result.exitCode !== 0) {
     throw new RemotePrerequisiteError(
       `Could not inspect ${dir} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. ` +
@@ -78,7 +83,7 @@ export async function inspectRemoteDir(transport: Transport, dir: string, stamp:
     )
   }
   const facts: RemoteDirFacts = {
-    home: '', kind: 'missing', real: null, writable: false, owned: false, claimed: false, stampMatches: false,
+    home: '', kind: 'missing', real: null, writable: false, owned: false, ownerProject: null, claimed: false, stampMatches: false,
     state: undefined, entries: [], tools: { rsync: false, gzip: false, tar: false },
   }
   for (const record of result.stdout.split('\0')) {
@@ -91,6 +96,7 @@ export async function inspectRemoteDir(transport: Transport, dir: string, stamp:
     else if (key === 'real') facts.real = value
     else if (key === 'writable') facts.writable = true
     else if (key === 'owned') facts.owned = true
+    else if (key === 'owner') facts.ownerProject = projectIdOf(value)
     else if (key === 'claimed') facts.claimed = true
     else if (key === 'stamp') facts.stampMatches = true
     else if (key === 'state') facts.state = value
@@ -105,7 +111,13 @@ export async function inspectRemoteDir(transport: Transport, dir: string, stamp:
  * Applies the ownership rule; throws a UsageError (nothing has been touched yet) when the directory
  * must not be synced into. Returns whether this push must still write the marker.
  */
-export function decideOwnership(facts: RemoteDirFacts, dir: string, flag: string, adopt: boolean, target: string): { claim: boolean } {
+export function decideOwnership(
+  facts: RemoteDirFacts,
+  dir: string,
+  flag: string,
+  options: { adopt: boolean; target: string; projectId: string },
+): { claim: boolean } {
+  const { adopt, target } = options
   if (facts.kind === 'notdir') throw new UsageError(`${flag} ${dir} exists on ${target} but is not a directory. Choose another path.`)
   const real = facts.real ?? dir
   if (real === '/' || (facts.home && real === facts.home)) {
@@ -120,7 +132,14 @@ export function decideOwnership(facts: RemoteDirFacts, dir: string, flag: string
         `Choose a directory that user can write, e.g. under ${facts.home || 'its home'}.`,
     )
   }
-  if (facts.owned || facts.claimed) return { claim: false }
+  if (facts.claimed) return { claim: false }
+  if (facts.owned) {
+    if (!facts.ownerProject || facts.ownerProject === options.projectId || adopt) return { claim: facts.ownerProject !== options.projectId }
+    throw new UsageError(
+      `${flag} ${dir} on ${target} holds code pushed from another project (${facts.ownerProject}); pushing this one ` +
+        `(${options.projectId}) there would delete that project's files. Use another ${flag}, or pass --adopt-remote-dir to replace it.`,
+    )
+  }
   const foreign = facts.entries.filter((e) => e === '...' || !isExcluded(e.replace(/\/$/, ''), e.endsWith('/')))
   if (foreign.length === 0 || adopt) return { claim: true }
   throw new UsageError(
@@ -130,7 +149,16 @@ export function decideOwnership(facts: RemoteDirFacts, dir: string, flag: string
   )
 }
 
-/** The owner marker's content: who claimed the directory, and when. */
-export function ownerMarker(projectDir: string): string {
-  return JSON.stringify({ tool: 'guardrails-remote-eval', claimed_at: new Date().toISOString(), from_host: hostname(), project: projectDir })
+function projectIdOf(marker: string): string | null {
+  try {
+    const id = (JSON.parse(marker) as { project_id?: unknown }).project_id
+    return typeof id === 'string' ? id : null
+  } catch {
+    return null
+  }
+}
+
+/** The owner marker's content (one line of JSON): who claimed the directory, for which project, when. */
+export function ownerMarker(projectDir: string, projectId: string): string {
+  return JSON.stringify({ tool: 'guardrails-remote-eval', project_id: projectId, claimed_at: new Date().toISOString(), from_host: hostname(), project: projectDir })
 }

@@ -1,6 +1,7 @@
-import { lstatSync, readdirSync, type Stats } from 'node:fs'
+import { existsSync, lstatSync, readdirSync, type Stats } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
+import { LocalPrerequisiteError } from '../cli/errors.ts'
 import { spawnProcess } from '../process.ts'
 import { isExcluded } from './excludes.ts'
 
@@ -25,27 +26,54 @@ export interface Selection {
   source: 'git' | 'walk'
   /** Candidates dropped by the exclude list (e.g. a tracked .env). */
   excluded: string[]
+  /**
+   * Which project this is, the same on every clone: the repository's first commit(s) and the
+   * project's path inside it; outside git, the directory's name.
+   */
+  projectId: string
 }
 
 /** Lists the files to sync from projectDir, sorted by path. */
 export async function selectFiles(projectDir: string): Promise<Selection> {
   const root = path.resolve(projectDir)
-  const gitPaths = await listWithGit(root)
+  const [gitPaths, projectId] = await Promise.all([listWithGit(root), identify(root)])
   const candidates = gitPaths ?? (await walk(root))
   const excluded: string[] = []
   const kept: string[] = []
   for (const rel of [...new Set(candidates)].sort()) (isExcluded(rel) ? excluded : kept).push(rel)
   const files = kept.map((rel) => describe(root, rel)).filter((entry): entry is FileEntry => entry !== null)
-  return { root, files, source: gitPaths ? 'git' : 'walk', excluded }
+  return { root, files, source: gitPaths ? 'git' : 'walk', excluded, projectId }
 }
 
-/** git's own listing, or null when projectDir is not inside a work tree (or git is absent). */
+/** The top of the git work tree holding dir, judged without git (a .git entry here or above). */
+function gitTopLevel(dir: string): string | null {
+  for (let at = dir; ; at = path.dirname(at)) {
+    if (existsSync(path.join(at, '.git'))) return at
+    if (path.dirname(at) === at) return null
+  }
+}
+
+async function identify(root: string): Promise<string> {
+  const top = gitTopLevel(root)
+  if (!top) return `dir:${path.basename(root)}`
+  const first = await spawnProcess('git', ['rev-list', '--max-parents=0', 'HEAD'], { cwd: root }).catch(() => null)
+  const commits = first?.exitCode === 0 ? first.stdout.split('\n').filter(Boolean).sort().join(',') : 'no-commits'
+  return `git:${commits}:${path.relative(top, root).split(path.sep).join('/')}`
+}
+
+/**
+ * git's own listing, or null outside a work tree. Never falls back to a plain walk inside one:
+ * that would ship what .gitignore keeps out (secrets, data).
+ */
 async function listWithGit(root: string): Promise<string[] | null> {
   const listed = await spawnProcess('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root }).catch(() => null)
-  if (!listed) return null
+  if (!listed) {
+    if (!gitTopLevel(root)) return null
+    throw new LocalPrerequisiteError(`${root} is in a git work tree, but git is not installed; without it .gitignore cannot be honoured. Install git (sudo apt-get install git, or brew install git).`)
+  }
   if (listed.exitCode !== 0) {
     if (listed.stderrTail.some((line) => /not a git repository/i.test(line))) return null
-    throw new Error(`git ls-files failed in ${root}: ${listed.stderrTail.join(' ')}`)
+    throw new LocalPrerequisiteError(`git could not list the files of ${root}: ${listed.stderrTail.filter(Boolean).join(' ')} Fix what git says, then run again.`)
   }
   return listed.stdout.split('\0').filter(Boolean)
 }

@@ -1,5 +1,6 @@
 import { RemotePrerequisiteError, UsageError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
+import { gnuTar } from '../transport/prereq.ts'
 import type { PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
@@ -85,11 +86,16 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   const { transport, prepared } = options
   const { selection, remoteDir, stamp } = prepared
   const logger = options.logger ?? silentLogger
-  const inspecting = inspectRemoteDir(transport, remoteDir, options.full ? '' : stamp, ownerMarker(selection.root))
+  const marker = ownerMarker(selection.root, selection.projectId)
+  const inspecting = inspectRemoteDir(transport, remoteDir, options.full ? '' : stamp, marker, selection.projectId)
   // While the target answers: the walk a whole-tree rsync may need (cheap next to the round trip).
   const unselected = selection.files.length > WHOLE_TREE_MIN_FILES && transport.kind === 'ssh' ? listUnselected(selection) : null
   const facts = await inspecting
-  const { claim } = decideOwnership(facts, remoteDir, options.remoteDirFlag ?? '--remote-dir', options.adopt ?? false, transport.target)
+  const { claim } = decideOwnership(facts, remoteDir, options.remoteDirFlag ?? '--remote-dir', {
+    adopt: options.adopt ?? false,
+    target: transport.target,
+    projectId: selection.projectId,
+  })
   const claimed = claim || facts.claimed
   const report: SyncReport = {
     remoteDir, source: selection.source, files: selection.files.length, totalBytes: prepared.totalBytes,
@@ -108,7 +114,8 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   const base = { root: selection.root, files: selection.files, previous }
   let plan = await planTransfer({ ...base, compareContent: !canRsync })
   let method: 'tar' | 'rsync' = canRsync ? 'rsync' : 'tar'
-  if (canRsync && facts.tools.tar && fitsOneRoundTrip(plan.send, selection)) {
+  const hasGnuTar = await gnuTar().then(() => true, () => false)
+  if (canRsync && facts.tools.tar && hasGnuTar && fitsOneRoundTrip(plan.send, selection)) {
     // A few small files: one tar round trip beats rsync's extra sessions; hashes skip touched files.
     plan = await planTransfer({ ...base, compareContent: true })
     method = 'tar'
@@ -119,7 +126,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     remoteDir,
     send: plan.send,
     remove: plan.remove,
-    claimMarker: claim ? ownerMarker(selection.root) : null,
+    claimMarker: claim ? marker : null,
     state: formatState(plan.next),
     stamp,
     method,

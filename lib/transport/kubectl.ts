@@ -1,6 +1,6 @@
-import { TransportError, UsageError } from '../cli/errors.ts'
+import { RemotePrerequisiteError, TransportError, UsageError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
-import { requireLocalTools } from './prereq.ts'
+import { gnuTar, requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND } from './script.ts'
 import { lastLine, tarPull, tarPush } from './tree.ts'
@@ -55,8 +55,12 @@ export class KubectlTransport implements Transport {
   static async open(options: KubectlTransportOptions): Promise<KubectlTransport> {
     validateKubeTarget(options)
     await requireLocalTools(['kubectl', 'tar'], `to reach pod ${options.pod} with kubectl exec`)
+    await gnuTar()
     const transport = new KubectlTransport(options)
     const probe = await transport.run('exit 0')
+    if (probe.exitCode === 126 || probe.exitCode === 127) {
+      throw new RemotePrerequisiteError(`bash is not available in ${transport.target} (exit ${probe.exitCode}): ${lastLine(probe.stderrTail)}. Use an image with bash, or pick its container with --container.`)
+    }
     if (probe.exitCode !== 0) {
       throw new TransportError(`${transport.target} answered with exit ${probe.exitCode}: ${lastLine(probe.stderrTail)}`)
     }

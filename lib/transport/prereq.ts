@@ -1,5 +1,6 @@
 import { which } from 'zx'
 import { LocalPrerequisiteError } from '../cli/errors.ts'
+import { spawnProcess } from '../process.ts'
 
 // Local programs each transport needs, checked before anything runs, with how to get them.
 
@@ -22,4 +23,24 @@ export async function requireLocalTools(tools: readonly string[], purpose: strin
   throw new LocalPrerequisiteError(
     `${missing.join(', ')} not found on this machine (needed ${purpose}).\n${hints.join('\n')}`,
   )
+}
+
+let gnuTarCommand: Promise<string> | null = null
+
+/**
+ * The GNU tar command: `tar` when it is GNU tar, else `gtar`. The tar transfers use GNU options
+ * (--null -T, --transform, --anchored) that bsdtar, macOS's tar, does not have.
+ */
+export function gnuTar(): Promise<string> {
+  gnuTarCommand ??= (async () => {
+    for (const candidate of ['tar', 'gtar']) {
+      const version = await spawnProcess(candidate, ['--version']).catch(() => null)
+      if (version?.exitCode === 0 && /GNU tar/.test(version.stdout)) return candidate
+    }
+    throw new LocalPrerequisiteError(
+      'GNU tar not found on this machine (tar here is not GNU tar, and there is no gtar). ' +
+        'Install it: `brew install gnu-tar` (macOS), `sudo apt-get install tar` (Debian/Ubuntu).',
+    )
+  })()
+  return gnuTarCommand
 }

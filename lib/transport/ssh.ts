@@ -7,7 +7,7 @@ import { $, type ProcessPromise } from 'zx'
 import { TransportError, UsageError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { spawnProcess } from '../process.ts'
-import { rsyncExcludeArgs } from '../sync/excludes.ts'
+import { rsyncExactPattern, rsyncExcludeArgs } from '../sync/excludes.ts'
 import { requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND } from './script.ts'
@@ -150,7 +150,6 @@ export class SshTransport implements Transport {
 
   async push(plan: PushPlan): Promise<PushReport> {
     if (plan.method === 'tar') {
-      await requireLocalTools(['tar'], `to push to ${this.options.host} with tar`)
       return tarPush(this, plan, plan.compress)
     }
     this.hasRemoteRsync = true
@@ -167,19 +166,23 @@ export class SshTransport implements Transport {
       await step(BEGIN_SCRIPT, [plan.remoteDir, plan.claimMarker ?? '', ...plan.remove])
     }
     const destination = `${this.options.host}:${plan.remoteDir}/`
+    let method: PushReport['method'] = 'rsync-list'
     if (plan.unselected) {
       // Most files change (a first push): walk the tree as plain rsync does, which beats a file
-      // list; the exclude list plus what git leaves out makes it send exactly the selection.
-      const skip = plan.unselected.map((p) => `/${p}\0`).join('')
+      // list; the exclude list plus what git leaves out makes it send exactly the selection. The
+      // sources are the top-level entries, not ./, so the target directory keeps its own mode.
+      method = 'rsync-tree'
+      const tops = [...new Set(plan.send.map((p) => p.split('/')[0]!))].sort()
+      const skip = plan.unselected.map((p) => `${rsyncExactPattern(p)}\0`).join('')
       // --from0 must come before --exclude-from: rsync reads the rules as it parses the option.
       const options = ['--prune-empty-dirs', '--no-inc-recursive', ...rsyncExcludeArgs(), '--from0', '--exclude-from=-']
-      bytesSent += (await this.rsync(['-az', ...options, './', destination], skip, plan.localRoot)).bytesSent
+      bytesSent += (await this.rsync(['-az', ...options, '--', ...tops, destination], skip, plan.localRoot)).bytesSent
     } else if (plan.send.length) {
       const list = plan.send.map((p) => `${p}\0`).join('')
       bytesSent += (await this.rsync(['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], list, plan.localRoot)).bytesSent
     }
     await step(COMMIT_SCRIPT, [plan.remoteDir, plan.stamp, plan.compress ? '1' : '0'], plan.compress ? gzipSync(plan.state) : plan.state)
-    return { method: 'rsync', filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent }
+    return { method, filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent }
   }
 
   async pull(remoteDir: string, localDir: string): Promise<PullReport> {
@@ -188,7 +191,6 @@ export class SshTransport implements Transport {
       this.hasRemoteRsync = probe.exitCode === 0
     }
     if (!this.hasRemoteRsync) {
-      await requireLocalTools(['tar'], `to pull from ${this.options.host}, which has no rsync`)
       return tarPull(this, remoteDir, localDir)
     }
     const stats = await this.rsync(['-az', `${this.options.host}:${remoteDir}/`, `${localDir}/`])

@@ -4,7 +4,8 @@ set -euo pipefail
 
 # Claims the directory (when a marker is given), invalidates the stamp, deletes what we pushed before.
 tree_begin() { # dir marker removals...
-  local dir=$1 marker=$2 rel parent
+  local dir=$1 marker=$2 rel parent real physical
+  local -A inside=()
   shift 2
   mkdir -p -- "$dir/$tool_dir"
   if [ -n "$marker" ]; then
@@ -18,6 +19,18 @@ tree_begin() { # dir marker removals...
       "/$tool_dir/"*) continue ;;
     esac
     if [ -d "$dir/$rel" ] && [ ! -L "$dir/$rel" ]; then continue; fi
+    # Never through a symlink: a synced directory replaced by a link to elsewhere (shared storage)
+    # must not lose files there. Checked once per parent directory.
+    parent=.; [ "${rel%/*}" != "$rel" ] && parent=${rel%/*}
+    if [ -z "${inside[$parent]+set}" ]; then
+      real=${real:-$(cd -P -- "$dir" && pwd)}
+      physical=$(cd -P -- "$dir/$parent" 2>/dev/null && pwd) || physical=''
+      case "$physical/" in "$real"/*) inside[$parent]=1 ;; *) inside[$parent]=0 ;; esac
+    fi
+    if [ "${inside[$parent]}" != 1 ]; then
+      printf 'not deleting %s: its directory is missing or leads outside %s\n' "$rel" "$dir" >&2
+      continue
+    fi
     rm -f -- "$dir/$rel"
     parent=$rel
     while [ "${parent%/*}" != "$parent" ]; do

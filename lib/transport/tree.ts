@@ -7,6 +7,7 @@ import { TransportError } from '../cli/errors.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
 import { startProcess } from '../process.ts'
 import { tarExcludeArgs } from '../sync/excludes.ts'
+import { gnuTar } from './prereq.ts'
 import { callFunction, loadBashLibrary } from './script.ts'
 import type { PullReport, PushPlan, PushReport, Transport } from './types.ts'
 
@@ -41,14 +42,20 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
     const tarArgs = ['-c', '-f', '-', ...(compress ? ['-z'] : []), ...tarExcludeArgs(), '--no-recursion']
     tarArgs.push(`--transform=s,^${staged}$,${TOOL_DIR}/incoming-state,`)
     tarArgs.push('-C', plan.localRoot, '--null', '-T', '-', '-C', stage, staged)
-    const producer = startProcess('tar', tarArgs, {
-      input: [plan.send.map((p) => `${p}\0`).join('')],
+    const producer = startProcess(await gnuTar(), tarArgs, {
+      input: [withParentDirs(plan.send).map((p) => `${p}\0`).join('')],
       stdout: 'stream',
       env: { ...process.env, COPYFILE_DISABLE: '1' },
     })
     const args = [plan.remoteDir, plan.claimMarker ?? '', plan.stamp, compress ? '1' : '0', ...plan.remove]
-    const [result, local] = await Promise.all([transport.run(TAR_APPLY_SCRIPT, args, { stdin: producer.stdout }), producer.result])
-    if (local.exitCode !== 0) {
+    const applying = transport.run(TAR_APPLY_SCRIPT, args, { stdin: producer.stdout })
+    // Whichever side fails first, the other must not be left waiting on a pipe.
+    applying.catch(() => producer.kill('SIGKILL'))
+    const [applied, packed] = await Promise.allSettled([applying, producer.result])
+    if (applied.status === 'rejected') throw applied.reason
+    if (packed.status === 'rejected') throw new TransportError(`Cannot run tar on this machine: ${(packed.reason as Error).message}`, { cause: packed.reason })
+    const [result, local] = [applied.value, packed.value]
+    if (result.exitCode === 0 && local.exitCode !== 0) {
       throw new TransportError(`Local tar failed while packing files: ${local.stderrTail.join(' ') || 'no message'}`)
     }
     if (result.exitCode !== 0) {
@@ -60,6 +67,16 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
   } finally {
     await rm(stage, { recursive: true, force: true })
   }
+}
+
+/**
+ * The paths with every parent directory listed before them. With directory entries in the stream,
+ * tar replaces a directory that became a symlink on the target instead of writing through it.
+ */
+export function withParentDirs(paths: readonly string[]): string[] {
+  const dirs = new Set<string>()
+  for (const p of paths) for (let at = p.indexOf('/'); at >= 0; at = p.indexOf('/', at + 1)) dirs.add(p.slice(0, at))
+  return [...[...dirs].sort(), ...paths]
 }
 
 /** Lists remoteDir's files with sizes (for checking a pull). */
@@ -81,15 +98,23 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
   const expected = await listRemoteFiles(transport, remoteDir)
   await mkdir(localDir, { recursive: true })
   const pipe = new PassThrough()
-  const extractor = startProcess('tar', ['-x', '-o', '-f', '-', '-C', localDir], { input: [pipe] })
-  const result = await transport.run(TAR_CREATE_SCRIPT, [remoteDir], { stdoutSink: pipe })
+  const stop = new AbortController()
+  const extractor = startProcess(await gnuTar(), ['-x', '-o', '-f', '-', '-C', localDir], { input: [pipe] })
+  // A local tar that dies (or cannot start) must stop the remote one rather than leave it blocked.
+  const extracted = extractor.result.then(
+    (r) => (r.exitCode !== 0 && stop.abort(), r),
+    (error: Error) => (stop.abort(), error),
+  )
+  const result = await transport.run(TAR_CREATE_SCRIPT, [remoteDir], { stdoutSink: pipe, signal: stop.signal }).catch((error: unknown) => {
+    extractor.kill('SIGKILL')
+    throw error
+  })
   pipe.end()
-  const local = await extractor.result
+  const local = await extracted
+  if (local instanceof Error) throw new TransportError(`Cannot run tar on this machine: ${local.message}`, { cause: local })
+  if (local.exitCode !== 0) throw new TransportError(`Local tar could not unpack ${remoteDir}: ${lastLine(local.stderrTail)}`)
   if (result.exitCode !== 0) {
     throw new TransportError(`Streaming ${remoteDir} from ${transport.target} failed: ${lastLine(result.stderrTail)}`)
-  }
-  if (local.exitCode !== 0) {
-    throw new TransportError(`Local tar could not unpack ${remoteDir}: ${lastLine(local.stderrTail)}`)
   }
   let bytes = 0
   const problems: string[] = []

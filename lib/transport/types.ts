@@ -61,7 +61,8 @@ export interface PushPlan {
 }
 
 export interface PushReport {
-  method: 'rsync' | 'tar'
+  /** tar: one round trip; rsync-list: rsync given the changed files; rsync-tree: rsync over the whole tree. */
+  method: 'tar' | 'rsync-list' | 'rsync-tree'
   filesSent: number
   filesRemoved: number
   /** Bytes this side wrote towards the target for the push (scripts, file data, protocol). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import { freePort } from '../support/sshd.ts'
@@ -80,6 +80,14 @@ describe('sync_code.ts, run as a user would', () => {
       assert.match(result.stderr, new RegExp(`${tool}: Install ${tool === 'ssh' ? 'the OpenSSH client' : tool}`))
     })
   }
+
+  test('a tar that is not GNU tar (macOS bsdtar) ends with exit code 3 naming GNU tar', async () => {
+    const bin = await pathWith([path.join(harness().fixturesBin, 'kubectl')])
+    await writeFile(path.join(bin, 'tar'), '#!/bin/sh\necho "bsdtar 3.6.2 - libarchive 3.6.2"\n', { mode: 0o755 })
+    const result = await runScript(SCRIPT, ['--context', 'c', '--namespace', 'ml', '--pod', 'p'], { ...process.env, PATH: bin })
+    assert.equal(result.code, 3, result.stderr)
+    assert.match(result.stderr, /GNU tar not found on this machine .*brew install gnu-tar/)
+  })
 
   const bad: Array<[string, string[], RegExp]> = [
     ['relative --remote-dir', ['--host', 'gpu', '--remote-dir', 'eval'], /--remote-dir "eval" is a relative path/],

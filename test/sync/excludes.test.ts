@@ -42,21 +42,38 @@ describe('the exclude list', () => {
     test(`${rel} is ${expected ? '' : 'not '}excluded`, () => assert.equal(isExcluded(rel, isDir), expected))
   }
 
+  /** rsync and tar, given the rendered rules, must keep exactly what the selection keeps. */
+  async function assertRenderingsAgree(files: Record<string, string>) {
+    const project = await makeProject(files)
+    const selected = (await selectFiles(project)).files.map((f) => f.path).sort()
+
+    const viaRsync = await mkdtemp(path.join(tmpdir(), 'gre-rsync-'))
+    await $`rsync -a ${rsyncExcludeArgs()} ${project + '/'} ${viaRsync + '/'}`.quiet()
+    assert.deepEqual(await listTree(viaRsync), selected, 'rsync over the whole tree')
+
+    const viaTar = await mkdtemp(path.join(tmpdir(), 'gre-tar-'))
+    await $`tar -c -f - ${tarExcludeArgs()} -C ${project} . | tar -x -f - -C ${viaTar}`.quiet()
+    assert.deepEqual(await listTree(viaTar), selected, 'tar over the whole tree')
+
+    // As the tar push runs it: every file listed (-T), the rules applied again; nothing may drop out.
+    const listed = await mkdtemp(path.join(tmpdir(), 'gre-tar-list-'))
+    const all = (await listTree(project)).map((p) => `${p}\0`).join('')
+    await $({ input: all })`tar -c -f - ${tarExcludeArgs()} --no-recursion -C ${project} --null -T - | tar -x -f - -C ${listed}`.quiet()
+    assert.deepEqual(await listTree(listed), selected, 'tar over a file list')
+    return selected
+  }
+
   test('rsync and tar, given the rendered rules, leave out exactly what the selection leaves out', async () => {
     const files: Record<string, string> = {}
     for (const rel of cases.filter(([, isDir]) => !isDir).map(([rel]) => rel)) files[rel] = rel
     Object.assign(files, { '.datasets/d.parquet': 'd', '.git/HEAD': 'h', 'src/deep/.env.test': 's', 'src/ok/reports.py': 'r' })
-    const project = await makeProject(files)
-    const selected = (await selectFiles(project)).files.map((f) => f.path).sort()
+    const selected = await assertRenderingsAgree(files)
     assert.ok(selected.includes('src/app.py') && !selected.includes('.env'))
+  })
 
-    const viaRsync = await mkdtemp(path.join(tmpdir(), 'gre-rsync-'))
-    await $`rsync -a ${rsyncExcludeArgs()} ${project + '/'} ${viaRsync + '/'}`.quiet()
-    assert.deepEqual(await listTree(viaRsync), selected)
-
-    const viaTar = await mkdtemp(path.join(tmpdir(), 'gre-tar-'))
-    await $`tar -c -f - ${tarExcludeArgs()} -C ${project} . | tar -x -f - -C ${viaTar}`.quiet()
-    assert.deepEqual(await listTree(viaTar), selected)
+  test('files named like excluded directories are files, and ship through every rendering', async () => {
+    const selected = await assertRenderingsAgree({ reports: 'a file', baselines: 'a file', 'lib/wandb': 'f', 'lib/node_modules': 'f', 'x/.venv': 'f', 'x/pkg.egg-info': 'f', 'x/.git': 'f' })
+    assert.deepEqual(selected, ['baselines', 'lib/node_modules', 'lib/wandb', 'reports', 'x/.git', 'x/.venv', 'x/pkg.egg-info'])
   })
 
   test('every rule says why it is there', () => {

@@ -95,6 +95,26 @@ describe('the ownership marker rule, over ssh', () => {
     await assert.rejects(syncProject({ transport: ssh, projectDir: project, remoteDir: link }), /is the home directory/)
   })
 
+  test('a directory holding another project\'s push is refused; --adopt-remote-dir replaces it', async () => {
+    const dir = remoteDir('two-projects')
+    await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
+    const other = await makeProject({ 'other.py': 'x' }, { git: true })
+    const before = await snapshot(dir)
+    await assert.rejects(
+      syncProject({ transport: ssh, projectDir: other, remoteDir: dir }),
+      (e: unknown) => e instanceof UsageError && /holds code pushed from another project .* would delete that project's files/.test(e.message),
+    )
+    assert.equal(await snapshot(dir), before, 'nothing touched')
+    // A subdirectory of the same repository is another project too (its push would delete the rest).
+    const repo = await makeProject({ 'svc/a.py': 'a', 'lib/b.py': 'b' }, { git: true })
+    const whole = remoteDir('whole-repo')
+    await syncProject({ transport: ssh, projectDir: repo, remoteDir: whole })
+    await assert.rejects(syncProject({ transport: ssh, projectDir: path.join(repo, 'svc'), remoteDir: whole }), /holds code pushed from another project/)
+    const replaced = await syncProject({ transport: ssh, projectDir: other, remoteDir: dir, adopt: true })
+    assert.equal(replaced.filesRemoved, 2)
+    assert.deepEqual((await listTree(dir)).filter((f) => !f.startsWith('.remote-eval/')), ['other.py'])
+  })
+
   test('a directory the remote user cannot write is refused before anything is sent', async () => {
     await assert.rejects(syncProject({ transport: ssh, projectDir: project, remoteDir: '/opt/not-yours' }), /cannot be created by the login user/)
   })

@@ -3,6 +3,7 @@ import { rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import { $ } from 'zx'
+import { LocalPrerequisiteError } from '../../lib/cli/errors.ts'
 import { selectFiles } from '../../lib/sync/select.ts'
 import { makeProject } from '../support/harness.ts'
 
@@ -55,5 +56,18 @@ describe('file selection', () => {
   test('a project in a subdirectory of a repository selects only its own files, relative to itself', async () => {
     const repo = await makeProject({ 'other/x.py': 'x', 'evalrepo/app.py': 'a', 'evalrepo/.gitignore': 'out/\n', 'evalrepo/out/o': 'o' }, { git: true })
     assert.deepEqual(await paths(path.join(repo, 'evalrepo')), ['.gitignore', 'app.py'])
+  })
+})
+
+describe('file selection without git', () => {
+  test('inside a git work tree, a missing git is an error (exit 3), never a walk that ships ignored files', async () => {
+    const project = await makeProject({ '.gitignore': 'secret.key\n', 'app.py': 'a', 'secret.key': 'k' }, { git: true })
+    const saved = process.env.PATH
+    process.env.PATH = '/nonexistent'
+    try {
+      await assert.rejects(selectFiles(project), (e: unknown) => e instanceof LocalPrerequisiteError && /git is not installed/.test((e as Error).message))
+    } finally {
+      process.env.PATH = saved
+    }
   })
 })
