@@ -1,4 +1,4 @@
-import { RemoteEvalError } from '../cli/errors.ts'
+import { ExitCode, RemoteEvalError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { Transport } from '../transport/types.ts'
 import type { PythonEnv } from '../uv.ts'
@@ -8,7 +8,7 @@ import {
   type DatasetsManifest, type Manifest, type ManifestFile, type ModelsManifest,
 } from './manifest.ts'
 import { modelDirName, type DatasetNeeds, type ModelRef } from './registry.ts'
-import { checkFiles, listPreparedDir, uncoveredDatasets, uncoveredModels, type Listing, type VerifyReport } from './verify.ts'
+import { checkFiles, describeReport, isComplete, listPreparedDir, uncoveredDatasets, uncoveredModels, type Listing, type VerifyReport } from './verify.ts'
 
 // The asset engine: download what a suite needs into a models or datasets directory over any
 // transport, then write its manifest last; or check a directory against its manifest. The same
@@ -104,6 +104,7 @@ export async function downloadModels(options: Common & { modelsDir: string; need
   }
   await writeManifest(transport, dir, manifest)
   logger.step('models', `wrote ${dir}/${MANIFEST_NAME} (${entries.length} models, ${files.length} files)`)
+  await verifyWritten({ transport, dir, kind: 'models', needs: { models: options.needs } }, logger)
   return manifest
 }
 
@@ -155,7 +156,17 @@ export async function downloadDatasets(options: Common & { datasetsDir: string; 
   }
   await writeManifest(transport, dir, manifest)
   logger.step('datasets', `wrote ${dir}/${MANIFEST_NAME} (${manifest.datasets.length} splits, ${manifest.files.length} files)`)
+  await verifyWritten({ transport, dir, kind: 'datasets', needs: { datasets: needs } }, logger)
   return manifest
+}
+
+/** After a download: the directory, read back, matches the manifest just written (sizes and coverage). */
+async function verifyWritten(options: Omit<Parameters<typeof checkPreparedDir>[0], 'checksums'>, logger: Logger) {
+  const report = await checkPreparedDir({ ...options, checksums: false })
+  logger.step(options.kind, `verified: ${describeReport(report)}`)
+  if (!isComplete(report)) {
+    throw new RemoteEvalError(describeReport(report), options.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing)
+  }
 }
 
 /** Checks a prepared directory against its manifest (sizes; content too with checksums) and coverage. */

@@ -70,6 +70,7 @@ describe('model and dataset directories', () => {
     const models = await runMake('download-models', { MODELS_DIR: dirs().MODELS_DIR, PROJECT_DIR: project }, env)
     assert.equal(models.code, 0, models.stderr)
     assert.match(models.stderr, /org\/tiny-ner@main\s+fetched\s+3\.0 MiB/)
+    assert.match(models.stderr, /\[models\] verified: models in .* complete \(5 files, 3\.0 MiB, sizes checked\)/)
     const datasets = await runMake('download-datasets', { DATASETS_DIR: dirs().DATASETS_DIR, PROJECT_DIR: project }, env)
     assert.equal(datasets.code, 0, datasets.stderr)
     assert.match(await readFile(path.join(scratch, 'uv.log'), 'utf8'), /^run \S+ python$/m, 'went through uv run')
