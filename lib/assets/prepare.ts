@@ -44,6 +44,8 @@ interface Common {
   /** Repos fetched at once. */
   concurrency?: number
   token?: string
+  /** More environment for fetch.py on the target (GR_ENV_FILE: where a remote .env.eval is). */
+  extraEnv?: Record<string, string>
   logger?: Logger
 }
 
@@ -79,7 +81,7 @@ export async function downloadModels(options: Common & { modelsDir: string; need
   await removeManifest(transport, dir)
   const outcomes = await fetchAll({
     ...options, mode: 'model', jobs, logger, step: 'models', concurrency: options.concurrency ?? 4,
-    env: () => hubEnv({ HF_HOME: `${dir}/.cache/huggingface` }, options.token),
+    env: () => hubEnv({ HF_HOME: `${dir}/.cache/huggingface`, ...options.extraEnv }, options.token),
   })
   for (const { job, result } of outcomes) {
     if (result?.status !== 'fetched') continue
@@ -126,7 +128,7 @@ export async function downloadDatasets(options: Common & { datasetsDir: string; 
   await removeManifest(transport, dir)
   const outcomes = await fetchAll({
     ...options, mode: 'dataset', jobs, logger, step: 'datasets', concurrency: options.concurrency ?? 4,
-    env: () => hubEnv(datasetsCacheEnv(dir), options.token),
+    env: () => hubEnv({ ...datasetsCacheEnv(dir), ...options.extraEnv }, options.token),
   })
   for (const { job, result } of outcomes) {
     if (result?.status !== 'fetched') continue

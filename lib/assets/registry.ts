@@ -108,7 +108,8 @@ export function readModelNeeds(options: { policyPath: string; extraModels?: read
 }
 
 /** The datasets a suite lists, mapped through `datasets.<id>.hf_id`, and the splits asked for. */
-export function readDatasetNeeds(options: { suitesPath: string; suite: string; splits: readonly string[] }): DatasetNeeds {
+export function readDatasetNeeds(options: { suitesPath: string; suite: string; splits: readonly string[]; splitFlag?: string }): DatasetNeeds {
+  const splitFlag = options.splitFlag ?? '--splits'
   const file = options.suitesPath
   const config = readYaml(file, 'The suites file', '--suites')
   if (!isRecord(config) || !isRecord(config.suites)) throw new UsageError(`${file} has no "suites:" mapping. Fix the file.`)
@@ -118,11 +119,11 @@ export function readDatasetNeeds(options: { suitesPath: string; suite: string; s
     throw new UsageError(`Suite "${options.suite}" is not in ${file}. Known suites: ${known}. Pass one of them with --suite.`)
   }
   const bad = options.splits.find((s) => !SPLIT.test(s))
-  if (bad !== undefined || options.splits.length === 0) throw new UsageError(`--splits ${JSON.stringify(options.splits.join(','))} is not a list of split names, e.g. fast,full.`)
+  if (bad !== undefined || options.splits.length === 0) throw new UsageError(`${splitFlag} ${JSON.stringify(options.splits.join(','))} is not a list of split names, e.g. fast,full.`)
   if (Array.isArray(suite.splits)) {
     const declared = suite.splits.map(String)
     const unknown = options.splits.filter((s) => !declared.includes(s))
-    if (unknown.length) throw new UsageError(`Split(s) ${unknown.join(', ')} not declared for suite ${options.suite} in ${file}. Known splits: ${declared.join(', ')}.`)
+    if (unknown.length) throw new UsageError(`Split(s) ${unknown.join(', ')} not declared for suite ${options.suite} in ${file}. Known splits: ${declared.join(', ')}; pass one with ${splitFlag}.`)
   }
   if (!Array.isArray(suite.datasets) || suite.datasets.length === 0) {
     throw new UsageError(`${file}: suites.${options.suite}.datasets must list at least one dataset id. Fix the file.`)

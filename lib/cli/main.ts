@@ -6,6 +6,14 @@ import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from '
 // The whole life of a script: read flags, print help, call one run(), print its JSON on stdout,
 // map errors to exit codes, clean up on every way out (Ctrl-C included).
 
+/** What run() returns to print JSON and still exit non-zero (an eval that failed but reported). */
+export class CliResult {
+  constructor(
+    readonly output: unknown,
+    readonly exitCode: number,
+  ) {}
+}
+
 export interface CliSpec {
   /** Full --help text (usage line, description, options, exit codes). */
   help: string
@@ -35,7 +43,9 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
       return
     }
     const result = await spec.run(flags, { logger, signal: abort.signal })
-    if (result !== undefined) process.stdout.write(`${JSON.stringify(redactStrings(result, logger.redact), null, 2)}\n`)
+    const output = result instanceof CliResult ? result.output : result
+    if (output !== undefined) process.stdout.write(`${JSON.stringify(redactStrings(output, logger.redact), null, 2)}\n`)
+    if (result instanceof CliResult) process.exitCode = result.exitCode
   } catch (error) {
     reportError(logger, error, spec.help)
     process.exitCode = exitCodeOf(error)

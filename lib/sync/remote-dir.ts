@@ -65,7 +65,7 @@ export interface RemoteDirFacts {
   tools: { rsync: boolean; gzip: boolean; tar: boolean }
 }
 
-const INSPECT_SCRIPT = callFunction(loadBashLibrary(new URL('./remote-dir.sh', import.meta.url)), 'inspect_remote_dir', LAYOUT_VARS)
+export const INSPECT_SCRIPT = callFunction(loadBashLibrary(new URL('./remote-dir.sh', import.meta.url)), 'inspect_remote_dir', LAYOUT_VARS)
 
 /**
  * One round trip: what is at `dir` on the target, and whether its stamp equals `stamp`. A missing

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { gzipSync } from 'node:zlib'
 import path from 'node:path'
@@ -193,6 +193,8 @@ export class SshTransport implements Transport {
     if (!this.hasRemoteRsync) {
       return tarPull(this, remoteDir, localDir)
     }
+    // rsync creates only the last component of the destination.
+    await mkdir(localDir, { recursive: true })
     const stats = await this.rsync(['-az', `${this.options.host}:${remoteDir}/`, `${localDir}/`])
     return { files: stats.regularFiles, bytes: stats.totalFileSize }
   }

@@ -174,3 +174,41 @@ export async function runMake(target: string, vars: Record<string, string>, env:
   })
   return { code: result.exitCode, stdout: result.stdout, stderr: stderr.join('\n') }
 }
+
+/** A copy of examples/guardrails-mini to run evals on (the original stays clean). */
+export async function copyExample(): Promise<string> {
+  const { cp } = await import('node:fs/promises')
+  const dir = await mkdtemp(path.join(tmpdir(), 'gre-example-'))
+  await cp(path.join(path.dirname(SCRIPTS), 'examples', 'guardrails-mini'), dir, {
+    recursive: true,
+    filter: (src) => !/\/(reports|\.venv|\.models|\.datasets)(\/|$)/.test(src),
+  })
+  await chmod(dir, 0o755)
+  return dir
+}
+
+/** The example's Hub content (served by the Hub double in tests, laid out by the demo). */
+export const EXAMPLE_HUB = fileURLToPath(new URL('../../examples/hub-repos', import.meta.url))
+
+/** Puts the uv double in the SSH test user's ~/.local/bin (not on PATH), on the test venv. */
+export async function installUvForTestUser(): Promise<void> {
+  const { sshd, fixturesBin, venv } = harness()
+  await $`install -D -m 755 -o ${sshd.user} ${path.join(fixturesBin, 'uv')} ${path.join(sshd.home, '.local/bin/uv')}`.quiet()
+  await mkdir(path.join(sshd.home, '.config/uv-double'), { recursive: true })
+  await writeFile(path.join(sshd.home, '.config/uv-double/venv'), `${venv}\n`)
+  await $`chown -R ${sshd.user}: ${path.join(sshd.home, '.config')} ${path.join(sshd.home, '.local')}`.quiet()
+}
+
+/** Removes the uv double from the SSH test user (for the prebuilt-venv runs). */
+export async function removeUvForTestUser(): Promise<void> {
+  const { sshd } = harness()
+  await $`rm -f ${path.join(sshd.home, '.local/bin/uv')}`.quiet()
+}
+
+/** Writes a file on the SSH target as the test user would own it. */
+export async function writeAsTestUser(file: string, content: string): Promise<void> {
+  const { sshd } = harness()
+  await mkdir(path.dirname(file), { recursive: true })
+  await writeFile(file, content)
+  await $`chown -R ${sshd.user}: ${path.dirname(file)}`.quiet()
+}

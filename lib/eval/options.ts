@@ -1,0 +1,164 @@
+import { statSync } from 'node:fs'
+import path from 'node:path'
+import { DEFAULT_SUITES, readDatasetNeeds, readModelNeeds, DEFAULT_POLICY, type DatasetNeeds, type ModelRef } from '../assets/registry.ts'
+import { UsageError } from '../cli/errors.ts'
+import { formatFlags, listFlag, stringFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
+import { EXIT_CODES_HELP } from '../cli/help.ts'
+import { DEFAULT_WORKDIR, K8S_FLAGS, SSH_FLAGS, SYNC_FLAGS, kubeTargetFrom, projectDirFrom, sizeLimitsFrom, sshTargetFrom } from '../cli/targets.ts'
+import { validateRemoteDir } from '../sync/remote-dir.ts'
+import type { SizeLimits } from '../sync/guard.ts'
+import { parseSize } from '../units.ts'
+
+// The runners' flags: the documented bash interface (same names, same defaults), plus ours. Every
+// value is checked here, before anything connects; a mistake is exit 2 naming the flag.
+
+export const DEFAULT_SUITE = 'guardrails_ru'
+export const DEFAULT_SPLIT = 'fast'
+export const DEFAULT_EVAL_MODULE = 'app.eval.cli'
+export const OUTPUT_DIR = 'reports/evaluations'
+
+const EVAL_FLAGS: readonly FlagSpec[] = [
+  { name: 'runtime', kind: 'string', value: 'cpu|cuda', description: 'where the eval runs; cuda checks nvidia-smi on the target', default: 'cuda' },
+  { name: 'suite', kind: 'string', value: 'NAME', description: 'eval suite (configs/eval/suites.yaml)', default: DEFAULT_SUITE },
+  { name: 'split', kind: 'string', value: 'NAME', description: 'split of the suite', default: DEFAULT_SPLIT },
+  { name: 'remote-has-internet', kind: 'string', value: 'yes|no', description: 'yes: download missing models/datasets there; no: require prepared ones', default: 'yes' },
+  { name: 'models-dir', kind: 'string', value: 'DIR', description: 'models directory on the target (default: <remote dir>/.models)' },
+  { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'datasets directory on the target (default: <remote dir>/.datasets)' },
+  { name: 'eval-module', kind: 'string', value: 'MODULE', description: 'the eval CLI, run as python -m MODULE', default: DEFAULT_EVAL_MODULE },
+  { name: 'eval-arg', kind: 'list', value: 'ARG', description: 'an argument passed through to the eval CLI' },
+  { name: 'gpus', kind: 'string', value: 'IDS', description: 'GPUs for the eval, e.g. 0 or 0,1 (sets CUDA_VISIBLE_DEVICES)' },
+  { name: 'workers', kind: 'string', value: 'N', description: 'worker processes for the eval (passed as --workers N)' },
+  { name: 'venv', kind: 'string', value: 'DIR', description: 'a prebuilt venv on the target instead of uv' },
+  { name: 'min-free-disk', kind: 'string', value: 'SIZE', description: 'refuse to start with less free space on the target', default: '1G' },
+  { name: 'dry-run', kind: 'boolean', description: 'print each step and the exact remote scripts; touch nothing' },
+]
+
+const HELP_FLAG: FlagSpec = { name: 'help', kind: 'boolean', description: 'print this help' }
+
+export const SSH_EVAL_FLAGS: readonly FlagSpec[] = [...SSH_FLAGS, ...EVAL_FLAGS, ...SYNC_FLAGS, HELP_FLAG]
+export const K8S_EVAL_FLAGS: readonly FlagSpec[] = [...K8S_FLAGS, ...EVAL_FLAGS, ...SYNC_FLAGS, HELP_FLAG]
+
+const PIPELINE_TEXT = `Runs the eval suite on the target: checks this machine and the target in one round trip, syncs
+the code only (never models, datasets or .env files), runs uv sync when pyproject.toml, uv.lock or
+the extras changed, downloads missing models and datasets there (--remote-has-internet yes) or
+checks the prepared ones (no: exit 10 or 11 before any GPU work), runs
+  python -m app.eval.cli --suite S --split P --env-file .env.eval --output-dir reports/evaluations
+with its stderr streamed live, fetches the run's directory into reports/evaluations/<run_id>/ here,
+prints the metrics table on stderr and the eval's JSON (plus local_run_dir) on stdout.`
+
+export const SSH_EVAL_USAGE = `Usage: scripts/remote_eval/ssh_eval.ts --host HOST --remote-dir DIR [--runtime cpu|cuda] [--suite S]
+         [--split P] [--remote-has-internet yes|no] [--models-dir DIR] [--datasets-dir DIR] [options]
+
+${PIPELINE_TEXT}
+One SSH connection carries the whole run.
+
+Options:
+${formatFlags(SSH_EVAL_FLAGS)}
+
+${EXIT_CODES_HELP}
+`
+
+export const K8S_EVAL_USAGE = `Usage: scripts/remote_eval/k8s_eval.ts --context C --namespace NS --pod POD [--container NAME]
+         [--workdir DIR] [--runtime cpu|cuda] [--suite S] [--split P] [--remote-has-internet yes|no]
+         [--models-dir DIR] [--datasets-dir DIR] [options]
+
+${PIPELINE_TEXT}
+Everything goes through kubectl exec; the pod needs bash and tar, not rsync.
+
+Options:
+${formatFlags(K8S_EVAL_FLAGS)}
+
+${EXIT_CODES_HELP}
+`
+
+export interface EvalOptions {
+  target: { kind: 'ssh'; host: string; sshOptions: string[]; configFile?: string } | { kind: 'k8s'; context: string; namespace: string; pod: string; container?: string }
+  remoteDir: string
+  remoteDirFlag: '--remote-dir' | '--workdir'
+  projectDir: string
+  runtime: 'cpu' | 'cuda'
+  suite: string
+  split: string
+  online: boolean
+  modelsDir: string
+  datasetsDir: string
+  evalModule: string
+  evalArgs: string[]
+  gpus?: string
+  workers?: number
+  venv?: string
+  minFreeBytes: number
+  dryRun: boolean
+  limits: SizeLimits
+  adopt: boolean
+  fullSync: boolean
+  models: ModelRef[]
+  datasets: DatasetNeeds
+}
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
+const MODULE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/
+
+function oneOf<T extends string>(flags: FlagValues, name: string, choices: readonly T[]): T {
+  const value = stringFlag(flags, name) ?? ''
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`--${name} ${JSON.stringify(value)} is not one of ${choices.join(', ')}.`)
+  }
+  return value as T
+}
+
+function named(flags: FlagValues, name: string, fallback: string): string {
+  const value = stringFlag(flags, name) ?? fallback
+  if (!NAME.test(value)) throw new UsageError(`--${name} ${JSON.stringify(value)} is not a name (letters, digits, _ . - only).`)
+  return value
+}
+
+/** Every flag of ssh_eval.ts or k8s_eval.ts, checked; reads the local registry for suite and split. */
+export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOptions {
+  let target: EvalOptions['target']
+  let remoteDir: string
+  if (kind === 'ssh') {
+    const ssh = sshTargetFrom(flags)
+    target = { kind, host: ssh.host, sshOptions: ssh.sshOptions, configFile: ssh.configFile }
+    remoteDir = ssh.remoteDir
+  } else {
+    const k8s = kubeTargetFrom(flags)
+    target = { kind, context: k8s.context, namespace: k8s.namespace, pod: k8s.pod, container: k8s.container }
+    remoteDir = k8s.remoteDir
+  }
+  const runtime = oneOf(flags, 'runtime', ['cpu', 'cuda'] as const)
+  const online = oneOf(flags, 'remote-has-internet', ['yes', 'no'] as const) === 'yes'
+  const suite = named(flags, 'suite', DEFAULT_SUITE)
+  const split = named(flags, 'split', DEFAULT_SPLIT)
+  const modelsDir = validateRemoteDir(stringFlag(flags, 'models-dir') ?? `${remoteDir}/.models`, '--models-dir')
+  const datasetsDir = validateRemoteDir(stringFlag(flags, 'datasets-dir') ?? `${remoteDir}/.datasets`, '--datasets-dir')
+  const venv = stringFlag(flags, 'venv') === undefined ? undefined : validateRemoteDir(stringFlag(flags, 'venv')!, '--venv')
+  const evalModule = stringFlag(flags, 'eval-module') ?? DEFAULT_EVAL_MODULE
+  if (!MODULE.test(evalModule)) throw new UsageError(`--eval-module ${JSON.stringify(evalModule)} is not a Python module name, e.g. app.eval.cli.`)
+  const evalArgs = listFlag(flags, 'eval-arg')
+  const badArg = evalArgs.find((a) => /[\n\r\0]/.test(a))
+  if (badArg !== undefined) throw new UsageError(`--eval-arg ${JSON.stringify(badArg)} holds a line break; give one argument per --eval-arg.`)
+  const gpus = stringFlag(flags, 'gpus')
+  if (gpus !== undefined && !/^\d+(,\d+)*$/.test(gpus)) throw new UsageError(`--gpus ${JSON.stringify(gpus)} is not a list of GPU indices, e.g. 0 or 0,1.`)
+  const workersText = stringFlag(flags, 'workers')
+  const workers = workersText === undefined ? undefined : Number(workersText)
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 1024)) {
+    throw new UsageError(`--workers ${JSON.stringify(workersText)} is not a whole number of workers, e.g. 4.`)
+  }
+  const minFree = parseSize(stringFlag(flags, 'min-free-disk') ?? '1G')
+  if (minFree === null) throw new UsageError(`--min-free-disk ${JSON.stringify(stringFlag(flags, 'min-free-disk'))} is not a size, e.g. 1G or 500M.`)
+  const projectDir = projectDirFrom(flags)
+  if (!statSync(projectDir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`--project-dir ${projectDir} is not a directory. Run from the eval repo or pass --project-dir.`)
+  }
+  // The suite and split must exist in the local registry; the models come from the policy.
+  const datasets = readDatasetNeeds({ suitesPath: path.join(projectDir, DEFAULT_SUITES), suite, splits: [split], splitFlag: '--split' })
+  const models = readModelNeeds({ policyPath: path.join(projectDir, DEFAULT_POLICY) })
+  return {
+    target, remoteDir, remoteDirFlag: kind === 'ssh' ? '--remote-dir' : '--workdir', projectDir, runtime, suite, split, online,
+    modelsDir, datasetsDir, evalModule, evalArgs, gpus, workers, venv, minFreeBytes: minFree, dryRun: flags['dry-run'] === true,
+    limits: sizeLimitsFrom(flags), adopt: flags['adopt-remote-dir'] === true, fullSync: flags['full-sync'] === true, models, datasets,
+  }
+}
+
+export { DEFAULT_WORKDIR }

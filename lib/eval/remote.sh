@@ -1,0 +1,80 @@
+# Remote steps of an eval run. Sent with a caller line appended; each function prints what the
+# local side decides on, never secrets. The caller sets the layout variables of lib/layout.ts.
+
+# One round trip of facts: NUL-terminated key=value records.
+eval_preflight() { # remote_dir venv runtime online(1|0) models_dir datasets_dir
+  local dir=$1 venv=$2 runtime=$3 online=$4 models=$5 datasets=$6 candidate found='' at line free
+  say() { printf '%s\0' "$1"; }
+  say "bash=${BASH_VERSION}"
+  if [ -n "$venv" ]; then
+    if [ -x "$venv/bin/python" ]; then say "venv=$venv/bin/python"; found=venv; else say "novenv=$venv"; fi
+  else
+    for candidate in "$(command -v uv 2>/dev/null)" "$HOME/.local/bin/uv" "$HOME/.cargo/bin/uv"; do
+      if [ -n "$candidate" ] && [ -x "$candidate" ]; then say "uv=$candidate"; found=uv; break; fi
+    done
+  fi
+  if [ "$found" = venv ]; then
+    say "python=$("$venv/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)"
+  elif [ -x "$dir/.venv/bin/python" ]; then
+    say "python=$("$dir/.venv/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)"
+  fi
+  # Free space where the code, models and datasets go (the nearest existing parent of each).
+  for at in "$dir" "$models" "$datasets"; do
+    while [ ! -e "$at" ]; do at=${at%/*}; at=${at:-/}; done
+    line=$(df -Pk -- "$at" 2>/dev/null | tail -n 1)
+    read -r _ _ _ free _ <<< "$line"
+    say "free=${free:-0} $at"
+  done
+  if [ "$runtime" = cuda ]; then
+    if command -v nvidia-smi >/dev/null 2>&1; then
+      say "gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
+    else
+      say nvidia-smi=missing
+    fi
+  fi
+  if [ "$online" = 1 ]; then
+    if [ -n "${HF_TOKEN:-}" ]; then say token=environment
+    elif [ -f "$dir/.env.eval" ] && grep -Eq '^[[:space:]]*(export[[:space:]]+)?HF_TOKEN[[:space:]]*=[[:space:]]*[^[:space:]#]' "$dir/.env.eval"; then say token=env-file
+    else say token=none
+    fi
+  fi
+  return 0
+}
+
+# uv sync, unless pyproject.toml, uv.lock and the extras are what the last successful sync saw.
+eval_deps() { # remote_dir stamp -- uv sync ...
+  local dir=$1 stamp=$2 stored=''
+  shift 3
+  [ -f "$dir/$tool_dir/deps-stamp" ] && IFS= read -r stored < "$dir/$tool_dir/deps-stamp"
+  if [ "$stored" = "$stamp" ] && [ -d "$dir/.venv" ]; then echo unchanged; return 0; fi
+  cd -- "$dir" || return 66
+  "$@" >&2 || return $?
+  printf '%s\n' "$stamp" > "$dir/$tool_dir/deps-stamp.tmp" && mv -f -- "$dir/$tool_dir/deps-stamp.tmp" "$dir/$tool_dir/deps-stamp"
+  echo synced
+}
+
+# Runs the eval in remote_dir; its stdout (the JSON) and stderr pass straight through.
+eval_run() { # remote_dir datasets_cache overlay -- command...
+  local dir=$1 cache=$2 overlay=$3
+  shift 4
+  cd -- "$dir" || return 66
+  if [ -d "$cache" ] && [ ! -w "$cache" ]; then
+    # datasets writes lock files into its cache even offline. For a cache mounted read-only, a
+    # writable tree of directories with links to the read-only files lets it, copying no data.
+    rm -rf -- "$overlay" && mkdir -p -- "$overlay" && cp -rs -- "$cache/." "$overlay/" || return 67
+    export HF_DATASETS_CACHE=$overlay
+    printf 'the datasets cache %s is read-only: the eval uses %s, links to its files\n' "$cache" "$overlay" >&2
+  fi
+  "$@"
+}
+
+# Prints the physical path of run_dir if it lies strictly inside output_dir; fails otherwise.
+eval_run_dir() { # output_dir run_dir
+  local out real
+  out=$(cd -P -- "$1" 2>/dev/null && pwd) || { echo "the output directory $1 does not exist" >&2; return 67; }
+  real=$(cd -P -- "$2" 2>/dev/null && pwd) || { echo "run_dir $2 does not exist" >&2; return 68; }
+  case "$real/" in
+    "$out"/?*/) printf '%s' "$real" ;;
+    *) echo "run_dir $2 resolves to $real, outside $out" >&2; return 69 ;;
+  esac
+}

@@ -1,0 +1,214 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { checkPreparedDir, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, downloadModels } from '../assets/prepare.ts'
+import { describeReport, isComplete } from '../assets/verify.ts'
+import { ExitCode, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
+import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
+import type { Logger } from '../log.ts'
+import { callFunction, loadBashLibrary } from '../transport/script.ts'
+import { lastLine } from '../transport/tree.ts'
+import type { Transport } from '../transport/types.ts'
+import { formatBytes } from '../units.ts'
+import { INSTALL_UV_HINT, pythonCommand, syncCommand, type PythonEnv } from '../uv.ts'
+import { OUTPUT_DIR, type EvalOptions } from './options.ts'
+
+// The remote steps of a run, each one round trip (but the downloads): preflight, deps, assets,
+// the eval itself, and the check of the run directory before it is fetched.
+
+const REMOTE_SH = loadBashLibrary(new URL('./remote.sh', import.meta.url))
+export const SCRIPTS = {
+  preflight: callFunction(REMOTE_SH, 'eval_preflight', LAYOUT_VARS),
+  deps: callFunction(REMOTE_SH, 'eval_deps', LAYOUT_VARS),
+  run: callFunction(REMOTE_SH, 'eval_run', LAYOUT_VARS),
+  runDir: callFunction(REMOTE_SH, 'eval_run_dir', LAYOUT_VARS),
+}
+
+/** The eval's extras: eval, plus cuda on a GPU. */
+export const extrasFor = (options: EvalOptions) => (options.runtime === 'cuda' ? ['eval', 'cuda'] : ['eval'])
+
+export function preflightArgs(options: EvalOptions): string[] {
+  return [options.remoteDir, options.venv ?? '', options.runtime, options.online ? '1' : '0', options.modelsDir, options.datasetsDir]
+}
+
+/** One round trip: bash, uv or the venv, Python, free disk, GPU, token. Exit 4 naming what to install. */
+export async function remotePreflight(transport: Transport, options: EvalOptions, logger: Logger): Promise<PythonEnv> {
+  const result = await transport.run(SCRIPTS.preflight, preflightArgs(options))
+  if (result.exitCode !== 0) {
+    throw new RemotePrerequisiteError(`The preflight on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`)
+  }
+  const facts = new Map<string, string[]>()
+  for (const record of result.stdout.split('\0').filter(Boolean)) {
+    const eq = record.indexOf('=')
+    facts.set(record.slice(0, eq), [...(facts.get(record.slice(0, eq)) ?? []), record.slice(eq + 1)])
+  }
+  const one = (key: string) => facts.get(key)?.[0]
+  const problems: string[] = []
+  let python: PythonEnv | null = null
+  if (one('venv')) python = { kind: 'venv', python: one('venv')! }
+  else if (one('uv')) python = { kind: 'uv', uv: one('uv')!, projectDir: options.remoteDir, extras: extrasFor(options) }
+  else if (one('novenv')) problems.push(`--venv ${one('novenv')} has no executable bin/python on ${transport.target}.`)
+  else problems.push(`uv is not on ${transport.target}'s PATH, nor in ~/.local/bin or ~/.cargo/bin. ${INSTALL_UV_HINT}`)
+  for (const entry of facts.get('free') ?? []) {
+    const [kb, where] = [Number(entry.split(' ')[0]), entry.slice(entry.indexOf(' ') + 1)]
+    if (kb * 1024 < options.minFreeBytes) {
+      problems.push(`only ${formatBytes(kb * 1024)} free in ${where} on ${transport.target}; at least ${formatBytes(options.minFreeBytes)} is needed (--min-free-disk). Free some space.`)
+    }
+  }
+  if (one('nvidia-smi') === 'missing') problems.push(`--runtime cuda, but nvidia-smi is not on ${transport.target}: install the NVIDIA driver there, or run with --runtime cpu.`)
+  if (one('token') === 'none') {
+    problems.push(
+      `HF_TOKEN is not set on ${transport.target}: export it in the remote login environment, or put HF_TOKEN=hf_... in ` +
+        `${options.remoteDir}/.env.eval (the local one never travels). Or prepare the directories and pass --remote-has-internet no.`,
+    )
+  }
+  if (problems.length) throw new RemotePrerequisiteError(problems.length === 1 ? problems[0]! : `The target is not ready:\n- ${problems.join('\n- ')}`)
+  const version = one('python') ? `, Python ${one('python')}` : ''
+  const gpus = one('gpus') !== undefined ? `, ${one('gpus')} GPU(s)` : ''
+  const token = one('token') ? `, HF_TOKEN from the ${one('token') === 'environment' ? 'environment' : '.env.eval there'}` : ''
+  logger.step('preflight', `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${python!.uv}` : `venv ${python!.python}`}${version}${gpus}${token}`)
+  return python!
+}
+
+/** What decides whether uv sync must run: pyproject.toml, uv.lock and the extras. */
+export function depsStamp(projectDir: string, extras: readonly string[]): string {
+  const hash = createHash('sha256').update(JSON.stringify(extras))
+  for (const file of ['pyproject.toml', 'uv.lock']) {
+    try {
+      hash.update(`\n${file}\n`).update(readFileSync(path.join(projectDir, file)))
+    } catch {
+      hash.update(`\n${file} absent\n`)
+    }
+  }
+  return hash.digest('hex')
+}
+
+/** uv sync with the extras, skipped when the stamp on the target says nothing changed. */
+export async function syncDeps(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger): Promise<'synced' | 'unchanged' | 'venv'> {
+  const command = syncCommand(python)
+  if (!command) {
+    logger.step('deps', `prebuilt venv ${python.kind === 'venv' ? python.python : ''}: no uv sync`)
+    return 'venv'
+  }
+  const stamp = depsStamp(options.projectDir, extrasFor(options))
+  const result = await transport.run(SCRIPTS.deps, [options.remoteDir, stamp, '--', ...command], { onStderrLine: (line) => logger.step('deps', line) })
+  if (result.exitCode !== 0) {
+    throw new RemotePrerequisiteError(`uv sync failed on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. Fix the eval repo's dependencies, or pass --venv with a prebuilt environment.`)
+  }
+  const outcome = result.stdout.trim() === 'unchanged' ? 'unchanged' : 'synced'
+  logger.step('deps', outcome === 'unchanged' ? 'pyproject.toml, uv.lock and extras unchanged since the last sync: skipped' : `uv sync --extra ${extrasFor(options).join(' --extra ')}: done`)
+  return outcome
+}
+
+/** The command that would prepare a directory where there is internet, then copy it over. */
+function fixCommand(options: EvalOptions, kind: 'models' | 'datasets'): string {
+  const dir = kind === 'models' ? options.modelsDir : options.datasetsDir
+  const make = kind === 'models' ? `make download-models MODELS_DIR=/tmp/models` : `make download-datasets DATASETS_DIR=/tmp/datasets SUITE=${options.suite}`
+  const copy = options.target.kind === 'ssh'
+    ? `rsync -a /tmp/${kind}/ ${options.target.host}:${dir}/`
+    : `kubectl --context ${options.target.context} -n ${options.target.namespace} cp /tmp/${kind} ${options.target.pod}:${dir}`
+  return `on a machine with internet: ${make} && ${copy} (or run with --remote-has-internet yes)`
+}
+
+/** Online: fetch what the directories lack, on the target. Air-gapped: check them; exit 10 or 11. */
+export async function prepareAssets(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger): Promise<void> {
+  if (options.online) {
+    // The token stays on the target: fetch.py reads it from there (environment or .env.eval).
+    const common = { transport, python, logger, extraEnv: { GR_ENV_FILE: `${options.remoteDir}/.env.eval` } }
+    await downloadModels({ ...common, modelsDir: options.modelsDir, needs: options.models, policyPath: path.join(options.projectDir, 'configs/policy.yaml') })
+    await downloadDatasets({ ...common, datasetsDir: options.datasetsDir, needs: options.datasets })
+    return
+  }
+  for (const kind of ['models', 'datasets'] as const) {
+    const report = await checkPreparedDir({
+      transport, kind, checksums: false,
+      dir: kind === 'models' ? options.modelsDir : options.datasetsDir,
+      needs: kind === 'models' ? { models: options.models } : { datasets: options.datasets },
+    })
+    logger.step(kind, describeReport(report))
+    if (!isComplete(report)) {
+      throw new RemoteEvalError(
+        `The ${kind} on ${transport.target} are not complete (air-gapped: nothing is downloaded there), so the eval was not started. Fix: ${fixCommand(options, kind)}`,
+        kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing,
+      )
+    }
+  }
+}
+
+/** The environment of DESIGN.md for the eval on the target. */
+export function evalEnvironment(options: EvalOptions): Record<string, string> {
+  const env: Record<string, string> = {
+    GR_RUNTIME_MODE: options.runtime,
+    GR_MODEL_DIR: options.modelsDir,
+    ...datasetsCacheEnv(options.datasetsDir),
+    HF_HUB_DISABLE_TELEMETRY: '1',
+  }
+  if (!options.online) Object.assign(env, { GR_OFFLINE_MODE: 'true', HF_HUB_OFFLINE: '1', HF_DATASETS_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' })
+  if (process.env.HF_ENDPOINT) env.HF_ENDPOINT = process.env.HF_ENDPOINT
+  if (options.gpus !== undefined) env.CUDA_VISIBLE_DEVICES = options.gpus
+  return env
+}
+
+/** The eval's command line on the target: uv run (no sync: deps did it) or the venv's python. */
+export function evalCommand(options: EvalOptions, python: PythonEnv): string[] {
+  const args = ['-m', options.evalModule, '--suite', options.suite, '--split', options.split, '--env-file', '.env.eval', '--output-dir', OUTPUT_DIR]
+  if (options.workers !== undefined) args.push('--workers', String(options.workers))
+  return pythonCommand(python, [...args, ...options.evalArgs], { sync: false })
+}
+
+export function runArgs(options: EvalOptions, python: PythonEnv): string[] {
+  const cache = `${options.datasetsDir}/${DATASETS_CACHE}/datasets`
+  return [options.remoteDir, cache, `${options.remoteDir}/${TOOL_DIR}/datasets-cache`, '--', ...evalCommand(options, python)]
+}
+
+export interface EvalOutcome {
+  exitCode: number
+  json: Record<string, unknown> | null
+}
+
+/** Runs the eval with its stderr streamed as [run] lines; returns its exit code and JSON. */
+export async function runEval(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, signal?: AbortSignal): Promise<EvalOutcome> {
+  logger.step('run', `${evalCommand(options, python).join(' ')}  (in ${options.remoteDir} on ${transport.target})`)
+  const result = await transport.run(SCRIPTS.run, runArgs(options, python), {
+    env: evalEnvironment(options),
+    onStderrLine: (line) => logger.step('run', line),
+    signal,
+  })
+  return { exitCode: result.exitCode, json: parseEvalJson(result.stdout) }
+}
+
+/** The eval prints one JSON object on stdout; tolerate other lines before it. */
+export function parseEvalJson(stdout: string): Record<string, unknown> | null {
+  const candidates = [stdout.trim(), ...stdout.trim().split('\n').reverse()]
+  for (const text of candidates) {
+    if (!text.startsWith('{')) continue
+    try {
+      const value = JSON.parse(text) as unknown
+      if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>
+    } catch {
+      // not this one
+    }
+  }
+  return null
+}
+
+const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/
+
+/**
+ * The run directory to fetch, checked: a non-empty absolute path strictly inside the remote output
+ * directory, symlinks resolved on the target. Anything else is an error, never a fetch.
+ */
+export async function checkRunDir(transport: Transport, options: EvalOptions, json: Record<string, unknown>): Promise<{ remote: string; runId: string }> {
+  const output = `${options.remoteDir}/${OUTPUT_DIR}`
+  const claimed = json.run_dir
+  const refuse = (why: string) => new RemoteEvalError(`Not fetching the report: ${why}. The eval's run_dir must be a directory inside ${output}.`, ExitCode.evalFailed)
+  if (typeof claimed !== 'string' || claimed.trim() === '') throw refuse(`the eval printed ${claimed === undefined ? 'no run_dir' : `run_dir ${JSON.stringify(claimed)}`}`)
+  const absolute = path.posix.resolve(options.remoteDir, claimed)
+  if (!absolute.startsWith(`${output}/`) || absolute === output) throw refuse(`run_dir ${JSON.stringify(claimed)} is outside ${output}`)
+  const result = await transport.run(SCRIPTS.runDir, [output, absolute])
+  if (result.exitCode === 67 || result.exitCode === 68 || result.exitCode === 69) throw refuse(lastLine(result.stderrTail))
+  if (result.exitCode !== 0) throw new TransportError(`Cannot check run_dir on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  const runId = path.posix.basename(result.stdout)
+  if (!RUN_ID.test(runId)) throw refuse(`its name ${JSON.stringify(runId)} is not a plain directory name`)
+  return { remote: result.stdout, runId }
+}

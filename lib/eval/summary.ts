@@ -1,0 +1,44 @@
+// The end of a run, for people: the metrics table (stderr), from the fetched metrics.csv.
+
+/** Parses CSV as Python's csv module writes it (quotes around fields with commas or quotes). */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = []
+  let row: string[] = []
+  let field = ''
+  let quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (field += '"'), i++
+      else if (c === '"') quoted = false
+      else field += c
+    } else if (c === '"') quoted = true
+    else if (c === ',') row.push(field), (field = '')
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++
+      row.push(field), rows.push(row), (row = []), (field = '')
+    } else field += c
+  }
+  if (field !== '' || row.length) row.push(field), rows.push(row)
+  return rows.filter((r) => r.some((f) => f !== ''))
+}
+
+const COLUMNS = [
+  ['task', 'task'],
+  ['scope', 'scope'],
+  ['metric_family', 'metric family'],
+  ['precision', 'precision'],
+  ['recall', 'recall'],
+  ['f1', 'f1'],
+] as const
+
+/** The table of metrics.csv: task, scope, metric family, precision, recall, f1. */
+export function metricsTable(csv: string): string {
+  const [header, ...rows] = parseCsv(csv)
+  if (!header) return '(metrics.csv is empty)'
+  const index = COLUMNS.map(([name]) => header.indexOf(name))
+  const cells = [COLUMNS.map(([, title]) => title), ...rows.map((r) => index.map((i) => (i >= 0 ? (r[i] ?? '') : '')))]
+  const widths = COLUMNS.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)))
+  const numeric = (c: number) => c >= 3
+  return cells.map((r) => r.map((v, c) => (numeric(c) ? v.padStart(widths[c]!) : v.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n')
+}
