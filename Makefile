@@ -9,7 +9,7 @@ help:
 	@echo "make install      install dependencies (npm ci)"
 	@echo "make test         run the test suite (starts its own sshd and pod sandboxes; needs root)"
 	@echo "make lint         type check and lint"
-	@echo "make demo         push this repository to a throwaway local sshd, twice"
+	@echo "make demo         run the example eval over SSH on a throwaway local sshd (no network, no uv)"
 	@echo "make bench-sync   our push against plain rsync on a 5,000-file tree (needs root)"
 	@echo "make sync HOST=gpu-box REMOTE_DIR=/home/me/guardrails   push the code only"
 	@echo "make download-models MODELS_DIR=/data/models [VENV=...]   fetch the policy's models + manifest"

@@ -1,18 +1,28 @@
 #!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
-// `make demo`: the tool end to end on this machine, with no network. It starts a throwaway sshd for
-// the current user on a free loopback port, pushes this repository to a fresh directory over it with
-// scripts/remote_eval/sync_code.ts (as you would to a GPU host), pushes again to show that an
-// unchanged tree sends nothing, then stops sshd and removes everything it made.
+// `make demo`: the main job end to end on this machine, with no network and no uv. It starts a
+// throwaway sshd for the current user on a free loopback port, lays out the example's model and
+// dataset directories (with manifests), makes a bare Python venv (the prebuilt-venv mode), and runs
+// scripts/remote_eval/ssh_eval.ts air-gapped on examples/guardrails-mini, as you would against a
+// GPU host. It ends with the eval's metrics table; the report lands in
+// examples/guardrails-mini/reports/evaluations/. sshd and the scratch directory are removed after.
 import { mkdtemp, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { which } from 'zx'
+import { $, which } from 'zx'
 import { spawnProcess } from '../lib/process.ts'
 import { SSHD_MISSING, startSshd } from '../test/support/sshd.ts'
+import { layOutExampleAssets } from './demo-assets.ts'
 
 const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
+const example = path.join(repo, 'examples', 'guardrails-mini')
+const say = (line: string) => console.error(`[demo] ${line}`)
 
-for (const [tool, hint] of [['ssh', 'sudo apt-get install openssh-client'], ['rsync', 'sudo apt-get install rsync']] as const) {
+const needs: Array<[string, string]> = [
+  ['ssh', 'sudo apt-get install openssh-client'],
+  ['rsync', 'sudo apt-get install rsync'],
+  ['python3', 'sudo apt-get install python3 python3-venv'],
+]
+for (const [tool, hint] of needs) {
   if (!(await which(tool, { nothrow: true }))) {
     console.error(`[error] ${tool} is not installed. Install it: \`${hint}\``)
     process.exit(3)
@@ -23,25 +33,36 @@ if (!(await which('sshd', { nothrow: true })) && !(await which('/usr/sbin/sshd',
   process.exit(3)
 }
 
-const { info, stop } = await startSshd({ login: 'current' })
 const scratch = await mkdtemp('/tmp/gre-demo-')
-const remoteDir = path.join(scratch, 'remote', 'guardrails')
+const { info, stop } = await startSshd({ login: 'current' })
+let code = 1
 try {
-  console.error(`[demo] throwaway sshd for ${info.user} on 127.0.0.1:${info.port}; pushing ${repo} to ${remoteDir}`)
-  const push = async (label: string) => {
-    console.error(`\n[demo] ${label}: scripts/remote_eval/sync_code.ts --host ${info.alias} --remote-dir ${remoteDir}`)
-    const result = await spawnProcess(
-      path.join(repo, 'scripts/remote_eval/sync_code.ts'),
-      ['--host', info.alias, '--ssh-config', info.configFile, '--remote-dir', remoteDir, '--project-dir', repo],
-      { cwd: repo, onStderrLine: (line) => console.error(line) },
-    )
-    process.stdout.write(result.stdout)
-    if (result.exitCode !== 0) throw new Error(`sync_code.ts exited with ${result.exitCode}`)
+  const models = path.join(scratch, 'models')
+  const datasets = path.join(scratch, 'datasets')
+  const venv = path.join(scratch, 'venv')
+  say(`throwaway sshd for ${info.user} on 127.0.0.1:${info.port}`)
+  await layOutExampleAssets(path.join(repo, 'examples', 'hub-repos'), models, datasets, 'guardrails_ru', ['fast', 'full'])
+  say(`prepared ${models} and ${datasets} (manifests written; the host is treated as air-gapped)`)
+  const made = await $`python3 -m venv ${venv}`.nothrow().quiet()
+  if (made.exitCode !== 0) {
+    console.error(`[error] python3 -m venv failed (${made.stderr.trim()}). Install it: \`sudo apt-get install python3-venv\``)
+    process.exit(3)
   }
-  await push('first push')
-  await push('second push, nothing changed')
-  console.error('\n[demo] done: the second push sent nothing. Next: the same flags against your GPU host.')
+  say(`prebuilt venv ${venv} (standard library only: the example eval needs nothing more)`)
+  const args = [
+    '--host', info.alias, '--ssh-config', info.configFile,
+    '--remote-dir', path.join(scratch, 'remote', 'guardrails'),
+    '--runtime', 'cpu', '--suite', 'guardrails_ru', '--split', 'fast',
+    '--remote-has-internet', 'no', '--models-dir', models, '--datasets-dir', datasets,
+    '--venv', venv, '--project-dir', example,
+  ]
+  say(`scripts/remote_eval/ssh_eval.ts ${args.join(' ')}\n`)
+  const result = await spawnProcess(path.join(repo, 'scripts/remote_eval/ssh_eval.ts'), args, { cwd: repo, onStderrLine: (line) => console.error(line) })
+  process.stdout.write(result.stdout)
+  code = result.exitCode ?? 1
+  if (code === 0) say('done: the report is in the local_run_dir above. Next: the same flags against your GPU host.')
 } finally {
   await stop()
   await rm(scratch, { recursive: true, force: true })
 }
+process.exitCode = code

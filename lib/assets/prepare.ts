@@ -8,7 +8,7 @@ import {
   type DatasetsManifest, type Manifest, type ManifestFile, type ModelsManifest,
 } from './manifest.ts'
 import { modelDirName, type DatasetNeeds, type ModelRef } from './registry.ts'
-import { checkFiles, describeReport, isComplete, listPreparedDir, uncoveredDatasets, uncoveredModels, type Listing, type VerifyReport } from './verify.ts'
+import { checkFiles, describeReport, isComplete, listPreparedDir, listPreparedDirs, uncoveredDatasets, uncoveredModels, type Listing, type VerifyReport } from './verify.ts'
 
 // The asset engine: download what a suite needs into a models or datasets directory over any
 // transport, then write its manifest last; or check a directory against its manifest. The same
@@ -171,26 +171,40 @@ async function verifyWritten(options: Omit<Parameters<typeof checkPreparedDir>[0
   }
 }
 
-/** Checks a prepared directory against its manifest (sizes; content too with checksums) and coverage. */
-export async function checkPreparedDir(options: {
-  transport: Transport
+interface CheckRequest {
   dir: string
   kind: Manifest['kind']
-  checksums: boolean
   needs: { models?: ModelRef[]; datasets?: DatasetNeeds }
-}): Promise<VerifyReport> {
-  const { transport, dir, kind } = options
-  const report: VerifyReport = { dir, kind, problems: { missing: [], truncated: [], mismatched: [] }, uncovered: [], checkedFiles: 0, checkedBytes: 0, checksums: options.checksums }
-  const text = await readManifestText(transport, dir)
+}
+
+/** The report for one directory from its manifest text and listing (the reading is done elsewhere). */
+function reportFor(request: CheckRequest, text: string | null, listing: Listing | null, checksums: boolean): VerifyReport {
+  const { dir, kind, needs } = request
+  const report: VerifyReport = { dir, kind, problems: { missing: [], truncated: [], mismatched: [] }, uncovered: [], checkedFiles: 0, checkedBytes: 0, checksums }
+  if (!listing) return { ...report, noManifest: 'the directory does not exist' }
   if (text === null) return { ...report, noManifest: `no ${MANIFEST_NAME} (the directory was never prepared, or a download did not finish)` }
   const manifest = parseManifest(text, kind)
   if ('invalid' in manifest) return { ...report, noManifest: `${MANIFEST_NAME} is not usable: ${manifest.invalid}` }
-  const listing = await listPreparedDir(transport, dir, options.checksums ? manifest.files.map((f) => f.path) : null)
-  if (!listing) return { ...report, noManifest: 'the directory does not exist' }
   report.problems = checkFiles(manifest, listing)
   report.checkedFiles = manifest.files.length
   report.checkedBytes = manifest.files.reduce((sum, f) => sum + f.size, 0)
-  if (manifest.kind === 'models' && options.needs.models) report.uncovered = uncoveredModels(manifest, options.needs.models)
-  if (manifest.kind === 'datasets' && options.needs.datasets) report.uncovered = uncoveredDatasets(manifest, options.needs.datasets)
+  if (manifest.kind === 'models' && needs.models) report.uncovered = uncoveredModels(manifest, needs.models)
+  if (manifest.kind === 'datasets' && needs.datasets) report.uncovered = uncoveredDatasets(manifest, needs.datasets)
   return report
+}
+
+/** Checks a prepared directory against its manifest (sizes; content too with checksums) and coverage. */
+export async function checkPreparedDir(options: CheckRequest & { transport: Transport; checksums: boolean }): Promise<VerifyReport> {
+  const { transport, dir, checksums } = options
+  if (!checksums) return (await checkPreparedDirs(transport, [options]))[0]!
+  const text = await readManifestText(transport, dir)
+  const manifest = text === null ? null : parseManifest(text, options.kind)
+  const hashPaths = manifest && !('invalid' in manifest) ? manifest.files.map((f) => f.path) : []
+  return reportFor(options, text, await listPreparedDir(transport, dir, hashPaths), true)
+}
+
+/** Checks several directories by size, in one round trip. */
+export async function checkPreparedDirs(transport: Transport, requests: readonly CheckRequest[]): Promise<VerifyReport[]> {
+  const read = await listPreparedDirs(transport, requests.map((r) => r.dir))
+  return requests.map((request, i) => reportFor(request, read[i]!.manifest, read[i]!.listing, false))
 }

@@ -19,3 +19,18 @@ list_prepared_dir() { # dir hash(0/1)
   fi
   return 0
 }
+
+# Several directories at once, sizes only, each with its manifest: "D <index>", then "M <manifest>"
+# when there is one, then its "S" records (or "X" when the directory is missing). One round trip
+# for the runners' checks, however many directories.
+list_prepared_dirs() { # dir...
+  local index=0 dir
+  for dir in "$@"; do
+    printf 'D %s\0' "$index"
+    index=$((index + 1))
+    [ -d "$dir" ] || { printf 'X\0'; continue; }
+    if [ -f "$dir/manifest.json" ]; then printf 'M '; cat -- "$dir/manifest.json"; printf '\0'; fi
+    ( cd -- "$dir" && find . -type f -printf 'S %s %P\0' )
+  done
+  return 0
+}

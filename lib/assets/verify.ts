@@ -16,7 +16,28 @@ export interface Listing {
   hashes: Map<string, string> | null
 }
 
-const LIST_SCRIPT = callFunction(loadBashLibrary(new URL('./verify.sh', import.meta.url)), 'list_prepared_dir', LAYOUT_VARS)
+const VERIFY_SH = loadBashLibrary(new URL('./verify.sh', import.meta.url))
+const LIST_SCRIPT = callFunction(VERIFY_SH, 'list_prepared_dir', LAYOUT_VARS)
+const LIST_MANY_SCRIPT = callFunction(VERIFY_SH, 'list_prepared_dirs', LAYOUT_VARS)
+
+/** Each directory's manifest text (null: none) and size listing (null: no such directory), in one round trip. */
+export async function listPreparedDirs(transport: Transport, dirs: readonly string[]): Promise<Array<{ manifest: string | null; listing: Listing | null }>> {
+  const result = await transport.run(LIST_MANY_SCRIPT, [...dirs])
+  if (result.exitCode !== 0) throw new TransportError(`Cannot list ${dirs.join(', ')} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  const found = dirs.map(() => ({ manifest: null as string | null, listing: { sizes: new Map<string, number>(), hashes: null } as Listing | null }))
+  let current: (typeof found)[number] | undefined
+  for (const record of result.stdout.split('\0')) {
+    if (record.startsWith('D ')) current = found[Number(record.slice(2))]
+    else if (!current) continue
+    else if (record === 'X') current.listing = null
+    else if (record.startsWith('M ')) current.manifest = record.slice(2)
+    else if (record.startsWith('S ')) {
+      const space = record.indexOf(' ', 2)
+      current.listing?.sizes.set(record.slice(space + 1), Number(record.slice(2, space)))
+    }
+  }
+  return found
+}
 
 /** Sizes of every file under dir, and sha256 of `hashPaths` when given; null when dir is missing. */
 export async function listPreparedDir(transport: Transport, dir: string, hashPaths: readonly string[] | null): Promise<Listing | null> {

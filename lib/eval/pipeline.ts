@@ -5,7 +5,7 @@ import { CliResult } from '../cli/main.ts'
 import { onCleanup } from '../cli/cleanup.ts'
 import type { Logger, Step } from '../log.ts'
 import { bothOrFirstError } from '../sync/cli.ts'
-import { prepareSync, pushPrepared } from '../sync/sync.ts'
+import { inspectionFor, prepareSync, pushPrepared } from '../sync/sync.ts'
 import { KubectlTransport } from '../transport/kubectl.ts'
 import { frameScript } from '../transport/script.ts'
 import { SshTransport } from '../transport/ssh.ts'
@@ -14,7 +14,6 @@ import { pythonCommand, type PythonEnv } from '../uv.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 import { checkRunDir, evalCommand, evalEnvironment, extrasFor, preflightArgs, prepareAssets, remotePreflight, runArgs, runEval, SCRIPTS, syncDeps } from './steps.ts'
 import { metricsTable } from './summary.ts'
-import { INSPECT_SCRIPT } from '../sync/remote-dir.ts'
 import { syncCommand } from '../uv.ts'
 
 // The run, the same for SSH and kubectl: preflight, sync, deps, assets, run, fetch, summary.
@@ -40,8 +39,8 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
     openTarget(options, logger),
     prepareSync({ projectDir: options.projectDir, remoteDir: options.remoteDir, limits: options.limits, logger }),
   )
-  const python = await remotePreflight(transport, options, logger)
-  await pushPrepared({ transport, prepared, remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, logger })
+  const { python, remoteDir } = await remotePreflight(transport, options, logger, inspectionFor(prepared, options.fullSync))
+  await pushPrepared({ transport, prepared, facts: remoteDir, remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, logger })
   await syncDeps(transport, options, python, logger)
   await prepareAssets(transport, options, python, logger)
   const outcome = await runEval(transport, options, python, logger, signal)
@@ -84,8 +83,8 @@ async function dryRun(options: EvalOptions, logger: Logger): Promise<CliResult> 
     logger.step(step, `[dry-run] ${does}`)
   }
   add('preflight', `local: ${prepared.selection.files.length} files to sync, suite ${options.suite} split ${options.split} found in the registry`)
-  add('preflight', `${target}: bash, ${options.venv ? `the venv ${options.venv}` : 'uv'}, Python, free disk${options.runtime === 'cuda' ? ', nvidia-smi' : ''}${options.online ? ', HF_TOKEN' : ''}`, SCRIPTS.preflight, preflightArgs(options))
-  add('sync', `inspect ${options.remoteDir}; then send only what its state says changed`, INSPECT_SCRIPT, [options.remoteDir, prepared.stamp, '<owner marker>', '<project>'])
+  add('preflight', `${target}: bash, ${options.venv ? `the venv ${options.venv}` : 'uv'}, Python, free disk${options.runtime === 'cuda' ? ', nvidia-smi' : ''}${options.online ? ', HF_TOKEN' : ''}; and the inspection of ${options.remoteDir} for the sync`, SCRIPTS.preflight, [...preflightArgs(options), ...inspectionFor(prepared, options.fullSync)])
+  add('sync', `send only what the state in ${options.remoteDir} says changed (rsync or one tar stream)`)
   const sync = syncCommand(python)
   if (sync) add('deps', `${sync.join(' ')}, unless pyproject.toml, uv.lock and the extras are unchanged`, SCRIPTS.deps, [options.remoteDir, '<stamp>', '--', ...sync])
   else add('deps', `prebuilt venv: no uv sync`)

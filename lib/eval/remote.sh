@@ -78,3 +78,12 @@ eval_run_dir() { # output_dir run_dir
     *) echo "run_dir $2 resolves to $real, outside $out" >&2; return 69 ;;
   esac
 }
+
+# The preflight and the code sync's inspection in one round trip: every session costs a login
+# shell, and ML hosts' shells are often slow to start (pyenv, conda in .bashrc).
+eval_preflight_and_inspect() { # six preflight arguments, then inspect_remote_dir's four
+  eval_preflight "$1" "$2" "$3" "$4" "$5" "$6"
+  shift 6
+  printf '@@inspect\0'
+  ( inspect_remote_dir "$@" )
+}

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { checkPreparedDir, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, downloadModels } from '../assets/prepare.ts'
+import { checkPreparedDirs, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, downloadModels } from '../assets/prepare.ts'
 import { describeReport, isComplete } from '../assets/verify.ts'
 import { ExitCode, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
+import { INSPECT_LIBRARY, parseInspection, type RemoteDirFacts } from '../sync/remote-dir.ts'
 import type { Logger } from '../log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
 import { lastLine } from '../transport/tree.ts'
@@ -18,7 +19,7 @@ import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 
 const REMOTE_SH = loadBashLibrary(new URL('./remote.sh', import.meta.url))
 export const SCRIPTS = {
-  preflight: callFunction(REMOTE_SH, 'eval_preflight', LAYOUT_VARS),
+  preflight: callFunction(`${REMOTE_SH}\n${INSPECT_LIBRARY}`, 'eval_preflight_and_inspect', LAYOUT_VARS),
   deps: callFunction(REMOTE_SH, 'eval_deps', LAYOUT_VARS),
   run: callFunction(REMOTE_SH, 'eval_run', LAYOUT_VARS),
   runDir: callFunction(REMOTE_SH, 'eval_run_dir', LAYOUT_VARS),
@@ -31,14 +32,18 @@ export function preflightArgs(options: EvalOptions): string[] {
   return [options.remoteDir, options.venv ?? '', options.runtime, options.online ? '1' : '0', options.modelsDir, options.datasetsDir]
 }
 
-/** One round trip: bash, uv or the venv, Python, free disk, GPU, token. Exit 4 naming what to install. */
-export async function remotePreflight(transport: Transport, options: EvalOptions, logger: Logger): Promise<PythonEnv> {
-  const result = await transport.run(SCRIPTS.preflight, preflightArgs(options))
+/**
+ * One round trip: bash, uv or the venv, Python, free disk, GPU, token (exit 4 naming what to
+ * install), and the code sync's inspection of the remote dir (`inspection`: its arguments).
+ */
+export async function remotePreflight(transport: Transport, options: EvalOptions, logger: Logger, inspection: string[]): Promise<{ python: PythonEnv; remoteDir: RemoteDirFacts }> {
+  const result = await transport.run(SCRIPTS.preflight, [...preflightArgs(options), ...inspection])
   if (result.exitCode !== 0) {
     throw new RemotePrerequisiteError(`The preflight on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`)
   }
+  const [preflightOutput = '', inspectOutput = ''] = result.stdout.split('@@inspect\0')
   const facts = new Map<string, string[]>()
-  for (const record of result.stdout.split('\0').filter(Boolean)) {
+  for (const record of preflightOutput.split('\0').filter(Boolean)) {
     const eq = record.indexOf('=')
     facts.set(record.slice(0, eq), [...(facts.get(record.slice(0, eq)) ?? []), record.slice(eq + 1)])
   }
@@ -67,7 +72,7 @@ export async function remotePreflight(transport: Transport, options: EvalOptions
   const gpus = one('gpus') !== undefined ? `, ${one('gpus')} GPU(s)` : ''
   const token = one('token') ? `, HF_TOKEN from the ${one('token') === 'environment' ? 'environment' : '.env.eval there'}` : ''
   logger.step('preflight', `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${python!.uv}` : `venv ${python!.python}`}${version}${gpus}${token}`)
-  return python!
+  return { python: python!, remoteDir: parseInspection(inspectOutput) }
 }
 
 /** What decides whether uv sync must run: pyproject.toml, uv.lock and the extras. */
@@ -119,17 +124,16 @@ export async function prepareAssets(transport: Transport, options: EvalOptions, 
     await downloadDatasets({ ...common, datasetsDir: options.datasetsDir, needs: options.datasets })
     return
   }
-  for (const kind of ['models', 'datasets'] as const) {
-    const report = await checkPreparedDir({
-      transport, kind, checksums: false,
-      dir: kind === 'models' ? options.modelsDir : options.datasetsDir,
-      needs: kind === 'models' ? { models: options.models } : { datasets: options.datasets },
-    })
-    logger.step(kind, describeReport(report))
+  const reports = await checkPreparedDirs(transport, [
+    { dir: options.modelsDir, kind: 'models', needs: { models: options.models } },
+    { dir: options.datasetsDir, kind: 'datasets', needs: { datasets: options.datasets } },
+  ])
+  for (const report of reports) logger.step(report.kind, describeReport(report))
+  for (const report of reports) {
     if (!isComplete(report)) {
       throw new RemoteEvalError(
-        `The ${kind} on ${transport.target} are not complete (air-gapped: nothing is downloaded there), so the eval was not started. Fix: ${fixCommand(options, kind)}`,
-        kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing,
+        `The ${report.kind} on ${transport.target} are not complete (air-gapped: nothing is downloaded there), so the eval was not started. Fix: ${fixCommand(options, report.kind)}`,
+        report.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing,
       )
     }
   }

@@ -65,28 +65,21 @@ export interface RemoteDirFacts {
   tools: { rsync: boolean; gzip: boolean; tar: boolean }
 }
 
-export const INSPECT_SCRIPT = callFunction(loadBashLibrary(new URL('./remote-dir.sh', import.meta.url)), 'inspect_remote_dir', LAYOUT_VARS)
+export const INSPECT_LIBRARY = loadBashLibrary(new URL('./remote-dir.sh', import.meta.url))
+export const INSPECT_SCRIPT = callFunction(INSPECT_LIBRARY, 'inspect_remote_dir', LAYOUT_VARS)
 
-/**
- * One round trip: what is at `dir` on the target, and whether its stamp equals `stamp`. A missing
- * directory is created and claimed with `marker` when one is given; a stale stamp of this
- * project's push is removed (see remote-dir.sh).
- */
-export async function inspectRemoteDir(transport: Transport, dir: string, stamp: string, marker = '', projectId = ''): Promise<RemoteDirFacts> {
-  // The marker's own JSON spelling of the project, for the script's plain substring match.
-  const fragment = projectId ? `"project_id":${JSON.stringify(projectId)}` : ''
-  const result = await transport.run(INSPECT_SCRIPT, [dir, stamp, marker, fragment])
-  if (result.exitCode !== 0) {
-    throw new RemotePrerequisiteError(
-      `Could not inspect ${dir} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. ` +
-        'The target needs bash and coreutils.',
-    )
-  }
+/** inspect_remote_dir's arguments; the marker's own JSON spelling of the project lets the script match it. */
+export function inspectionArgs(dir: string, stamp: string, marker = '', projectId = ''): string[] {
+  return [dir, stamp, marker, projectId ? `"project_id":${JSON.stringify(projectId)}` : '']
+}
+
+/** Reads inspect_remote_dir's NUL-terminated records (other records in the same output are ignored). */
+export function parseInspection(stdout: string): RemoteDirFacts {
   const facts: RemoteDirFacts = {
     home: '', kind: 'missing', real: null, writable: false, owned: false, ownerProject: null, claimed: false, stampMatches: false,
     state: undefined, entries: [], tools: { rsync: false, gzip: false, tar: false },
   }
-  for (const record of result.stdout.split('\0')) {
+  for (const record of stdout.split('\0')) {
     const eq = record.indexOf('=')
     if (eq < 0) continue
     const key = record.slice(0, eq)
@@ -105,6 +98,22 @@ export async function inspectRemoteDir(transport: Transport, dir: string, stamp:
     else if (key === 'rsync' || key === 'gzip' || key === 'tar') facts.tools[key] = true
   }
   return facts
+}
+
+/**
+ * One round trip: what is at `dir` on the target, and whether its stamp equals `stamp`. A missing
+ * directory is created and claimed with `marker` when one is given; a stale stamp of this
+ * project's push is removed (see remote-dir.sh).
+ */
+export async function inspectRemoteDir(transport: Transport, dir: string, stamp: string, marker = '', projectId = ''): Promise<RemoteDirFacts> {
+  const result = await transport.run(INSPECT_SCRIPT, inspectionArgs(dir, stamp, marker, projectId))
+  if (result.exitCode !== 0) {
+    throw new RemotePrerequisiteError(
+      `Could not inspect ${dir} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. ` +
+        'The target needs bash and coreutils.',
+    )
+  }
+  return parseInspection(result.stdout)
 }
 
 /**

@@ -4,7 +4,7 @@ import { gnuTar } from '../transport/prereq.ts'
 import type { PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
-import { decideOwnership, inspectRemoteDir, ownerMarker } from './remote-dir.ts'
+import { decideOwnership, inspectRemoteDir, inspectionArgs, ownerMarker, type RemoteDirFacts } from './remote-dir.ts'
 import { listUnselected, selectFiles, type Selection } from './select.ts'
 import { fingerprint, formatState, parseState, planTransfer } from './state.ts'
 
@@ -15,6 +15,8 @@ import { fingerprint, formatState, parseState, planTransfer } from './state.ts'
 export interface PreparedSync {
   selection: Selection
   totalBytes: number
+  /** The owner marker a push would write (made once: it holds the time it was made). */
+  marker: string
   /** Fingerprint of the selection for this remote directory. */
   stamp: string
   remoteDir: string
@@ -40,7 +42,10 @@ export async function prepareSync(options: {
       (excluded.length ? `; ${excluded.length} excluded (${excluded.slice(0, 3).join(', ')}${excluded.length > 3 ? ', ...' : ''})` : ''),
   )
   checkSizes(selection.files, options.limits ?? DEFAULT_LIMITS)
-  return { selection, totalBytes, stamp: fingerprint(selection.files, options.remoteDir), remoteDir: options.remoteDir }
+  return {
+    selection, totalBytes, marker: ownerMarker(selection.root, selection.projectId),
+    stamp: fingerprint(selection.files, options.remoteDir), remoteDir: options.remoteDir,
+  }
 }
 
 export interface PushOptions {
@@ -52,7 +57,14 @@ export interface PushOptions {
   adopt?: boolean
   /** Ignore the stamp and compare every file with the target's state (--full-sync). */
   full?: boolean
+  /** The inspection's answer, when the caller already ran it in a round trip of its own (inspectionFor). */
+  facts?: RemoteDirFacts
   logger?: Logger
+}
+
+/** The inspection of a push's target directory, as arguments of inspect_remote_dir. */
+export function inspectionFor(prepared: PreparedSync, full = false): string[] {
+  return inspectionArgs(prepared.remoteDir, full ? '' : prepared.stamp, prepared.marker, prepared.selection.projectId)
 }
 
 export interface SyncReport {
@@ -86,11 +98,14 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   const { transport, prepared } = options
   const { selection, remoteDir, stamp } = prepared
   const logger = options.logger ?? silentLogger
-  const marker = ownerMarker(selection.root, selection.projectId)
-  const inspecting = inspectRemoteDir(transport, remoteDir, options.full ? '' : stamp, marker, selection.projectId)
+  const marker = prepared.marker
+  const inspecting = options.facts
+    ? Promise.resolve(options.facts)
+    : inspectRemoteDir(transport, remoteDir, options.full ? '' : stamp, marker, selection.projectId)
   // While the target answers: the walk a whole-tree rsync may need (cheap next to the round trip).
   const unselected = selection.files.length > WHOLE_TREE_MIN_FILES && transport.kind === 'ssh' ? listUnselected(selection) : null
   const facts = await inspecting
+  transport.noteRemoteTools?.(facts.tools)
   const { claim } = decideOwnership(facts, remoteDir, options.remoteDirFlag ?? '--remote-dir', {
     adopt: options.adopt ?? false,
     target: transport.target,

@@ -43,9 +43,10 @@ export function validateSshTarget(host: string, sshOptions: readonly string[] = 
     )
   }
   for (const option of sshOptions) {
-    if (!OPTION_PATTERN.test(option) || option.includes("'") || /[\n\r]/.test(option)) {
+    if (!OPTION_PATTERN.test(option) || /[;&|$`<>\\'"\n\r]/.test(option)) {
       throw new UsageError(
-        `--ssh-option ${JSON.stringify(option)} is not an ssh option. Give it as Key=Value, e.g. --ssh-option Port=2222.`,
+        `--ssh-option ${JSON.stringify(option)} is not an ssh option without shell characters. Give it as Key=Value, ` +
+          'e.g. --ssh-option Port=2222; put anything fancier (a ProxyCommand with pipes) in your ~/.ssh/config.',
       )
     }
   }
@@ -183,6 +184,10 @@ export class SshTransport implements Transport {
     }
     await step(COMMIT_SCRIPT, [plan.remoteDir, plan.stamp, plan.compress ? '1' : '0'], plan.compress ? gzipSync(plan.state) : plan.state)
     return { method, filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent }
+  }
+
+  noteRemoteTools(tools: { rsync: boolean }): void {
+    this.hasRemoteRsync = tools.rsync
   }
 
   async pull(remoteDir: string, localDir: string): Promise<PullReport> {

@@ -85,4 +85,6 @@ export interface Transport {
   pull(remoteDir: string, localDir: string): Promise<PullReport>
   /** Releases connections and temp files; safe to call twice. */
   close(): Promise<void>
+  /** What an inspection learnt of the target's tools (spares the transport a probe of its own). */
+  noteRemoteTools?(tools: { rsync: boolean }): void
 }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { readFile, readdir } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, readdir, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
-import { EXAMPLE_HUB, copyExample, harness, installUvForTestUser, remoteDir, runScript, sshFlags, writeAsTestUser } from '../support/harness.ts'
+import { $ } from 'zx'
+import { EXAMPLE_HUB, copyExample, harness, installUvForTestUser, removeUvForTestUser, remoteDir, runScript, sshFlags, writeAsTestUser } from '../support/harness.ts'
 import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
 // ssh_eval.ts as a user runs it, against the real sshd (the test user's login shell is zsh, and
@@ -65,5 +66,105 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.match(result.stderr, /0 fetched, 2 skipped/)
     assert.equal(hub.fileDownloads().length, before, 'no file downloaded again')
     assert.ok(!existsSync(path.join(project, '.env.eval')), 'the remote .env.eval never came back')
+  })
+
+  const evalStarted = (stderr: string) => /^\[run\] \[guardrails-mini\]/m.test(stderr)
+  const remoteRuns = async () => (await readdir(path.join(dir, 'reports/evaluations')).catch(() => [])).length
+
+  test('air-gapped with complete directories: runs, with the offline environment', async () => {
+    const result = await runScript(SCRIPT, [...args(), '--remote-has-internet', 'no'], { ...env, HF_ENDPOINT: 'http://127.0.0.1:9' })
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /^\[models\] models in .*: complete/m)
+    assert.match(result.stderr, /^\[run\] \[guardrails-mini\] runtime cpu, offline true/m)
+    const report = JSON.parse(await readFile(path.join(JSON.parse(result.stdout).local_run_dir, 'report.json'), 'utf8'))
+    assert.equal(report.offline, true)
+  })
+
+  test('air-gapped with models missing: exit 10, the fix, and the eval never started', async () => {
+    const before = await remoteRuns()
+    const result = await runScript(SCRIPT, [...args(), '--remote-has-internet', 'no', '--models-dir', `${dir}/no-models-here`], env)
+    assert.equal(result.code, 10, result.stderr)
+    assert.match(result.stderr, /models in .*no-models-here: the directory does not exist/)
+    assert.match(result.stderr, /Fix: on a machine with internet: make download-models MODELS_DIR=\/tmp\/models && rsync -a \/tmp\/models\/ gr-test:.*no-models-here\//)
+    assert.ok(!evalStarted(result.stderr))
+    assert.equal(await remoteRuns(), before)
+  })
+
+  test('air-gapped with a datasets split missing: exit 11, and the eval never started', async () => {
+    const before = await remoteRuns()
+    // The online runs prepared split fast only; the full split is not there.
+    const result = await runScript(SCRIPT, [...args(), '--remote-has-internet', 'no', '--split', 'full'], env)
+    assert.equal(result.code, 11, result.stderr)
+    assert.match(result.stderr, /not in the manifest: org\/ru-pii-chat \(split full\)/)
+    assert.ok(!evalStarted(result.stderr))
+    assert.equal(await remoteRuns(), before)
+  })
+
+  test('asset directories the remote user can read but not write: the air-gapped run works', async () => {
+    const shared = await mkdtemp('/srv/gre-shared-')
+    await cp(`${dir}/.models`, `${shared}/models`, { recursive: true })
+    await cp(`${dir}/.datasets`, `${shared}/datasets`, { recursive: true, verbatimSymlinks: true })
+    await $`chown -R root:root ${shared} && chmod -R a+rX,go-w ${shared}`.quiet()
+    const result = await runScript(SCRIPT, [...args(), '--remote-has-internet', 'no', '--models-dir', `${shared}/models`, '--datasets-dir', `${shared}/datasets`], env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /the datasets cache .* is read-only: the eval uses .*datasets-cache, links to its files/)
+    assert.match(result.stderr, /org\/ru-pii-chat split fast: 12 rows/)
+  })
+
+  test('an eval that fails after printing its JSON: exit 1, and its report is fetched', async () => {
+    const result = await runScript(SCRIPT, [...args(), '--eval-arg=--fail-after-report'], env)
+    assert.equal(result.code, 1, result.stderr)
+    const out = JSON.parse(result.stdout)
+    assert.equal(out.status, 'failed')
+    assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+  })
+
+  for (const [name, claim] of [['empty', ''], ['outside', '/etc'], ['a path going up', 'reports/evaluations/../../..'], ['a symlink out', 'reports/evaluations/evil']] as const) {
+    test(`an eval whose run_dir is ${name}: an error, and nothing is fetched`, async () => {
+      if (name === 'a symlink out') {
+        await symlink('/etc', path.join(dir, 'reports/evaluations/evil')).catch(() => {})
+      }
+      const localBefore = await readdir(path.join(project, 'reports/evaluations'))
+      const result = await runScript(SCRIPT, [...args(), `--eval-arg=--claim-run-dir=${claim}`], env)
+      assert.equal(result.code, 1, result.stderr)
+      assert.match(result.stderr, /^\[error\] Not fetching the report: /m)
+      assert.equal(JSON.parse(result.stdout).local_run_dir, null)
+      assert.deepEqual(await readdir(path.join(project, 'reports/evaluations')), localBefore, 'nothing fetched')
+    })
+  }
+
+  test('--dry-run prints every step and its remote script, and touches nothing', async () => {
+    const snapshot = async () => (await $`cd ${dir} && find . -printf '%P %s %T@\n' | sort`.quiet()).stdout
+    const before = await snapshot()
+    proxy.reset()
+    const result = await runScript(SCRIPT, [...args(), '--dry-run'], env)
+    assert.equal(result.code, 0, result.stderr)
+    const plan = JSON.parse(result.stdout)
+    assert.deepEqual([...new Set(plan.steps.map((s: { step: string }) => s.step))], ['preflight', 'sync', 'deps', 'models', 'datasets', 'run', 'fetch'])
+    const run = plan.steps.find((s: { step: string }) => s.step === 'run')
+    assert.match(run.script, /^set -- .*'-m' 'app\.eval\.cli' '--suite' 'guardrails_ru' '--split' 'fast'/m)
+    assert.match(run.script, /^export GR_MODEL_DIR=/m)
+    assert.equal(proxy.connections, 0, 'no connection at all')
+    assert.equal(await snapshot(), before)
+  })
+})
+
+describe('ssh_eval.ts with a prebuilt venv and no uv anywhere', () => {
+  test('runs air-gapped with --venv', async () => {
+    await removeUvForTestUser()
+    const project = await copyExample()
+    const dir = remoteDir('venv')
+    const { venv } = harness()
+    // Directories prepared by an earlier online run are reused through absolute paths.
+    const prepared = (await readdir(harness().remoteScratch)).find((d) => d.startsWith('eval-'))!
+    const assets = path.join(harness().remoteScratch, prepared)
+    const result = await runScript(SCRIPT, [
+      ...sshFlags(), '--remote-dir', dir, '--runtime', 'cpu', '--project-dir', project, '--venv', venv,
+      '--remote-has-internet', 'no', '--models-dir', `${assets}/.models`, '--datasets-dir', `${assets}/.datasets`,
+    ])
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, new RegExp(`venv ${venv}/bin/python`))
+    assert.match(result.stderr, /^\[deps\] prebuilt venv .*: no uv sync$/m)
+    assert.ok(!(await $`su -s /bin/bash ${harness().sshd.user} -c 'command -v uv; ls ~/.local/bin/uv'`.nothrow().quiet()).ok, 'no uv anywhere')
   })
 })

@@ -61,7 +61,7 @@ export interface TestPod {
 }
 
 /** Creates a pod for the kubectl double and points this process's PATH and env at the double. */
-export async function makePod(containers: string[] = ['main']): Promise<TestPod> {
+export async function makePod(containers: string[] = ['main'], options: { binds?: string[] } = {}): Promise<TestPod> {
   const h = harness()
   process.env.KUBECTL_DOUBLE_ROOT = h.kubeRoot
   if (!process.env.PATH?.startsWith(h.fixturesBin)) process.env.PATH = `${h.fixturesBin}:${process.env.PATH}`
@@ -69,7 +69,10 @@ export async function makePod(containers: string[] = ['main']): Promise<TestPod>
   const namespace = 'ml'
   const pod = unique('eval')
   const podDir = path.join(h.kubeRoot, 'contexts', context, 'namespaces', namespace, 'pods', pod)
-  for (const c of containers) await mkdir(path.join(podDir, 'containers', c, 'workdir'), { recursive: true })
+  for (const c of containers) {
+    await mkdir(path.join(podDir, 'containers', c, 'workdir'), { recursive: true })
+    if (options.binds) await writeFile(path.join(podDir, 'containers', c, 'binds'), options.binds.join('\n') + '\n')
+  }
   return {
     context,
     namespace,

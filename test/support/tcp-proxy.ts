@@ -115,6 +115,7 @@ export async function startCountingProxyProcess(upstreamPort: number): Promise<C
 
 if (process.argv[2] === '--serve' && process.send) {
   const proxy = await startCountingProxy(Number(process.argv[3]))
+  process.on('disconnect', () => process.exit(0)) // the parent is gone: so are we
   process.send({ port: proxy.port })
   process.on('message', (cmd) => {
     if (cmd === 'reset') proxy.reset()

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict'
+import { before, describe, test } from 'node:test'
+import { $ } from 'zx'
+import { copyExample, remoteDir, runScript, sshFlags } from '../support/harness.ts'
+
+// Bad input to ssh_eval.ts: exit 2, a message naming the flag, and the remote directory exactly as
+// it was (contents, sizes, times, modes), checked before and after every case.
+
+describe('ssh_eval.ts refuses bad input before touching the remote', () => {
+  let project: string
+  let dir: string
+  const snapshot = async () => (await $`cd ${dir} && find . -printf '%P %s %T@ %m %U\\n' | sort`.quiet()).stdout
+
+  before(async () => {
+    project = await copyExample()
+    dir = remoteDir('untouched')
+    // A remote dir with a previous push in it, as it would be after an earlier run.
+    const pushed = await runScript('remote_eval/sync_code.ts', [...sshFlags(), '--remote-dir', dir, '--project-dir', project])
+    assert.equal(pushed.code, 0, pushed.stderr)
+  })
+
+  const cases: Array<[string, string[], RegExp]> = [
+    ['missing --host', ['--host'], /--host needs a value/],
+    ['empty --host', ['--host', ''], /--host needs a value/],
+    ['metacharacters in --host', ['--host', 'gr-test;touch /tmp/x'], /--host "gr-test;touch \/tmp\/x" is not a host name/],
+    ['missing --remote-dir', ['--remote-dir'], /--remote-dir needs a value/],
+    ['relative --remote-dir', ['--remote-dir', 'eval'], /--remote-dir "eval" is a relative path/],
+    ['/ as --remote-dir', ['--remote-dir', '/'], /--remote-dir \/ is a system directory/],
+    ['~ in --remote-dir', ['--remote-dir', '~/eval'], /--remote-dir "~\/eval" starts with ~/],
+    ['metacharacters in --remote-dir', ['--remote-dir', '/tmp/a$(id)'], /--remote-dir .* contains characters that are not allowed/],
+    ['bad --runtime', ['--runtime', 'gpu'], /--runtime "gpu" is not one of cpu, cuda/],
+    ['empty --runtime', ['--runtime', ''], /--runtime needs a value/],
+    ['bad --remote-has-internet', ['--remote-has-internet', 'maybe'], /--remote-has-internet "maybe" is not one of yes, no/],
+    ['unknown --suite', ['--suite', 'nope'], /Suite "nope" is not in .*Pass one of them with --suite/],
+    ['metacharacters in --suite', ['--suite', 'a;b'], /--suite "a;b" is not a name/],
+    ['unknown --split', ['--split', 'huge'], /Split\(s\) huge not declared .*pass one with --split/],
+    ['metacharacters in --split', ['--split', '$(reboot)'], /--split "\$\(reboot\)" is not a name/],
+    ['relative --models-dir', ['--models-dir', 'models'], /--models-dir "models" is a relative path/],
+    ['metacharacters in --models-dir', ['--models-dir', '/data/m`id`'], /--models-dir .* contains characters that are not allowed/],
+    ['relative --datasets-dir', ['--datasets-dir', './ds'], /--datasets-dir "\.\/ds" is a relative path/],
+    ['/ as --datasets-dir', ['--datasets-dir', '/'], /--datasets-dir \/ is a system directory/],
+    ['bad --eval-module', ['--eval-module', 'app.eval;rm'], /--eval-module "app\.eval;rm" is not a Python module name/],
+    ['a line break in --eval-arg', ['--eval-arg', 'a\nb'], /--eval-arg "a\\nb" holds a line break/],
+    ['bad --gpus', ['--gpus', '0;id'], /--gpus "0;id" is not a list of GPU indices/],
+    ['bad --workers', ['--workers', 'many'], /--workers "many" is not a whole number/],
+    ['relative --venv', ['--venv', '.venv'], /--venv "\.venv" is a relative path/],
+    ['bad --min-free-disk', ['--min-free-disk', 'lots'], /--min-free-disk "lots" is not a size/],
+    ['metacharacters in --ssh-option', ['--ssh-option', 'ProxyCommand=nc %h %p|sh'], /--ssh-option .* is not an ssh option without shell characters/],
+    ['an unknown flag', ['--hots', 'x'], /Unknown arg: --hots/],
+    ['a missing --project-dir', ['--project-dir', '/nonexistent/eval'], /--project-dir \/nonexistent\/eval is not a directory/],
+  ]
+
+  for (const [name, override, message] of cases) {
+    test(name, async () => {
+      const before = await snapshot()
+      // The override replaces the same flag in the base arguments (or adds it).
+      const base: Record<string, string> = { '--remote-dir': dir, '--runtime': 'cpu', '--project-dir': project }
+      const args = [...sshFlags()]
+      const overridden = new Set([override[0]!])
+      if (overridden.has('--host')) args.splice(0, 2)
+      for (const [flag, value] of Object.entries(base)) if (!overridden.has(flag)) args.push(flag, value)
+      args.push(...override)
+      const result = await runScript('remote_eval/ssh_eval.ts', args)
+      assert.equal(result.code, 2, result.stderr)
+      assert.match(result.stderr, message)
+      assert.equal(await snapshot(), before, 'the remote directory is unchanged')
+    })
+  }
+})
