@@ -25,7 +25,7 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
   { name: 'models-dir', kind: 'string', value: 'DIR', description: 'models directory on the target (default: <remote dir>/.models)' },
   { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'datasets directory on the target (default: <remote dir>/.datasets)' },
   { name: 'eval-module', kind: 'string', value: 'MODULE', description: 'the eval CLI, run as python -m MODULE', default: DEFAULT_EVAL_MODULE },
-  { name: 'eval-arg', kind: 'list', value: 'ARG', description: 'an argument passed through to the eval CLI' },
+  { name: 'eval-arg', kind: 'list', value: 'ARG', description: 'an argument passed through to the eval CLI (write --eval-arg=--flag for ones starting with -)' },
   { name: 'gpus', kind: 'string', value: 'IDS', description: 'GPUs for the eval, e.g. 0 or 0,1 (sets CUDA_VISIBLE_DEVICES)' },
   { name: 'workers', kind: 'string', value: 'N', description: 'worker processes for the eval (passed as --workers N)' },
   { name: 'venv', kind: 'string', value: 'DIR', description: 'a prebuilt venv on the target instead of uv' },
