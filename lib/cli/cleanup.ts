@@ -1,27 +1,54 @@
-// Work to undo however the process ends: ssh masters to close, temp dirs to remove. Runs once, in
-// reverse order of registration, on normal exit, on errors and on Ctrl-C.
+// Work to undo however the process ends: ssh masters to close, temp dirs to remove, a remote run to
+// stop. Runs once, in reverse order of registration, on normal exit, on errors and on Ctrl-C.
 
 type Cleanup = () => Promise<void> | void
 
 const cleanups: Cleanup[] = []
+const urgent: Cleanup[] = []
+let running: Promise<void> | null = null
 
 /** Registers a cleanup; returns a function that unregisters it. */
 export function onCleanup(fn: Cleanup): () => void {
-  cleanups.push(fn)
+  return register(cleanups, fn)
+}
+
+/** Registers what a second Ctrl-C must still do before the process quits (e.g. kill a remote run). */
+export function onSecondInterrupt(fn: Cleanup): () => void {
+  return register(urgent, fn)
+}
+
+function register(list: Cleanup[], fn: Cleanup): () => void {
+  list.push(fn)
   return () => {
-    const at = cleanups.indexOf(fn)
-    if (at >= 0) cleanups.splice(at, 1)
+    const at = list.indexOf(fn)
+    if (at >= 0) list.splice(at, 1)
   }
 }
 
-/** Runs and forgets every registered cleanup; failures are ignored (we are already leaving). */
-export async function runCleanups(): Promise<void> {
-  while (cleanups.length) {
-    const fn = cleanups.pop()!
-    try {
-      await fn()
-    } catch {
-      // A cleanup that fails must not hide the error that got us here.
-    }
+/**
+ * Runs and forgets every registered cleanup; failures are ignored (we are already leaving). Calls
+ * while one is under way wait for it: a Ctrl-C and the main flow's own exit may both ask, and a
+ * connection must not be closed under a cleanup that still uses it.
+ */
+export function runCleanups(): Promise<void> {
+  running ??= (async () => {
+    while (cleanups.length) await quietly(cleanups.pop()!)
+  })().finally(() => {
+    running = null
+  })
+  return running
+}
+
+/** Runs the second-Ctrl-C work (at most `limitMs`), for a process about to quit. */
+export async function runUrgentCleanups(limitMs = 5000): Promise<void> {
+  const work = Promise.all(urgent.splice(0).map(quietly))
+  await Promise.race([work, new Promise((resolve) => setTimeout(resolve, limitMs).unref())])
+}
+
+async function quietly(fn: Cleanup): Promise<void> {
+  try {
+    await fn()
+  } catch {
+    // A cleanup that fails must not hide the error that got us here.
   }
 }

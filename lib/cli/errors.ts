@@ -10,6 +10,7 @@ export const ExitCode = {
   transport: 5,
   modelsMissing: 10,
   datasetsMissing: 11,
+  targetBusy: 12,
   interrupted: 130,
 } as const
 

@@ -23,14 +23,18 @@ export class UsageWithHelpError extends UsageError {}
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): FlagValues {
   const unknown: string[] = []
   const positional: string[] = []
+  // minimist reads --no-X as X=false: a flag named no-X is known to it as X.
+  const negated = new Set(specs.filter((s) => s.kind === 'boolean' && s.name.startsWith('no-')).map((s) => s.name.slice(3)))
   const parsed = minimist([...argv], {
     string: specs.filter((s) => s.kind !== 'boolean').map((s) => s.name),
-    boolean: specs.filter((s) => s.kind === 'boolean').map((s) => s.name),
+    boolean: [...specs.filter((s) => s.kind === 'boolean').map((s) => s.name), ...negated],
     unknown: (arg) => {
       ;(arg.startsWith('-') ? unknown : positional).push(arg)
       return false
     },
   })
+  const positive = argv.find((a) => negated.has(a.replace(/^--/, '').replace(/=.*/, '')))
+  if (positive) unknown.push(positive)
   if (unknown.length) throw new UsageWithHelpError(`Unknown arg: ${unknown[0]!.replace(/=.*/, '')}`)
   if (positional.length) throw new UsageWithHelpError(`Unexpected argument: ${positional[0]} (flags take the form --name value)`)
 
@@ -39,7 +43,7 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
     const raw = parsed[spec.name] as string | boolean | string[] | undefined
     const given = argv.some((a) => a === `--${spec.name}` || a.startsWith(`--${spec.name}=`))
     if (spec.kind === 'boolean') {
-      values[spec.name] = Boolean(raw)
+      values[spec.name] = spec.name.startsWith('no-') && negated.has(spec.name.slice(3)) ? given : Boolean(raw)
       continue
     }
     const list = raw === undefined ? [] : Array.isArray(raw) ? raw.map(String) : [String(raw)]

@@ -9,4 +9,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   5    the connection or transport failed
   10   models missing or incomplete on an air-gapped remote
   11   datasets missing or incomplete on an air-gapped remote
+  12   another runner holds the target's lock and --no-wait was given
   130  interrupted`

@@ -1,5 +1,5 @@
 import { createLogger, redactStrings, type Logger } from '../log.ts'
-import { runCleanups } from './cleanup.ts'
+import { runCleanups, runUrgentCleanups } from './cleanup.ts'
 import { ExitCode, RemoteEvalError, exitCodeOf } from './errors.ts'
 import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from './flags.ts'
 
@@ -28,7 +28,10 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
   let interrupted = 0
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted++
-    if (interrupted > 1) process.exit(ExitCode.interrupted)
+    if (interrupted > 1) {
+      void runUrgentCleanups().finally(() => process.exit(ExitCode.interrupted))
+      return
+    }
     logger.step('error', `${signal === 'SIGINT' ? 'Interrupted (Ctrl-C)' : `Got ${signal}`}: cleaning up; press Ctrl-C again to quit at once.`)
     abort.abort()
     void runCleanups().finally(() => process.exit(ExitCode.interrupted))

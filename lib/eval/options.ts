@@ -30,7 +30,13 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
   { name: 'workers', kind: 'string', value: 'N', description: 'worker processes for the eval (passed as --workers N)' },
   { name: 'venv', kind: 'string', value: 'DIR', description: 'a prebuilt venv on the target instead of uv' },
   { name: 'min-free-disk', kind: 'string', value: 'SIZE', description: 'refuse to start with less free space on the target', default: '1G' },
+  { name: 'fresh-cache', kind: 'boolean', description: "online only: delete the datasets dir's hf_cache and the download records on the target, then download again" },
   { name: 'dry-run', kind: 'boolean', description: 'print each step and the exact remote scripts; touch nothing' },
+  { name: 'detach', kind: 'boolean', description: 'start the run and return at once, printing its run id' },
+  { name: 'attach', kind: 'string', value: 'RUN_ID', description: "follow a run's log from its last lines and fetch its results when it ends" },
+  { name: 'stop', kind: 'string', value: 'RUN_ID', description: "stop a run: SIGTERM to its process group, SIGKILL after --stop-grace" },
+  { name: 'list', kind: 'boolean', description: 'list the runs on the target: state, start and end time, exit code' },
+  { name: 'stop-grace', kind: 'string', value: 'SECONDS', description: 'how long a stopped run may take to exit before SIGKILL', default: '10' },
 ]
 
 const HELP_FLAG: FlagSpec = { name: 'help', kind: 'boolean', description: 'print this help' }
@@ -44,7 +50,10 @@ the extras changed, downloads missing models and datasets there (--remote-has-in
 checks the prepared ones (no: exit 10 or 11 before any GPU work), runs
   python -m app.eval.cli --suite S --split P --env-file .env.eval --output-dir reports/evaluations
 with its stderr streamed live, fetches the run's directory into reports/evaluations/<run_id>/ here,
-prints the metrics table on stderr and the eval's JSON (plus local_run_dir) on stdout.`
+prints the metrics table on stderr and the eval's JSON (plus local_run_dir) on stdout.
+The eval runs in a session of its own on the target (.remote-eval/runs/<id>/), so a dropped link
+does not stop it: come back with --attach ID; --detach, --stop ID and --list manage runs. Ctrl-C
+asks (on a terminal) whether to stop the run or detach; without a terminal it stops it.`
 
 export const SSH_EVAL_USAGE = `Usage: scripts/remote_eval/ssh_eval.ts --host HOST --remote-dir DIR [--runtime cpu|cuda] [--suite S]
          [--split P] [--remote-has-internet yes|no] [--models-dir DIR] [--datasets-dir DIR] [options]
@@ -71,7 +80,15 @@ ${formatFlags(K8S_EVAL_FLAGS)}
 ${EXIT_CODES_HELP}
 `
 
+/** What the runner does: a run (followed or detached), or one of the controls of earlier runs. */
+export type EvalMode = { kind: 'run' } | { kind: 'detach' } | { kind: 'attach'; runId: string } | { kind: 'stop'; runId: string } | { kind: 'list' }
+
 export interface EvalOptions {
+  mode: EvalMode
+  /** false (--no-wait): fail at once when another runner holds the target's lock. */
+  wait: boolean
+  stopGraceSeconds: number
+  freshCache: boolean
   target: { kind: 'ssh'; host: string; sshOptions: string[]; configFile?: string } | { kind: 'k8s'; context: string; namespace: string; pod: string; container?: string }
   remoteDir: string
   remoteDirFlag: '--remote-dir' | '--workdir'
@@ -126,6 +143,7 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
     target = { kind, context: k8s.context, namespace: k8s.namespace, pod: k8s.pod, container: k8s.container }
     remoteDir = k8s.remoteDir
   }
+  const mode = modeFrom(flags)
   const runtime = oneOf(flags, 'runtime', ['cpu', 'cuda'] as const)
   const online = oneOf(flags, 'remote-has-internet', ['yes', 'no'] as const) === 'yes'
   const suite = named(flags, 'suite', DEFAULT_SUITE)
@@ -151,10 +169,19 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
   if (!statSync(projectDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--project-dir ${projectDir} is not a directory. Run from the eval repo or pass --project-dir.`)
   }
-  // The suite and split must exist in the local registry; the models come from the policy.
-  const datasets = readDatasetNeeds({ suitesPath: path.join(projectDir, DEFAULT_SUITES), suite, splits: [split], splitFlag: '--split' })
-  const models = readModelNeeds({ policyPath: path.join(projectDir, DEFAULT_POLICY) })
+  const graceText = stringFlag(flags, 'stop-grace') ?? '10'
+  const stopGraceSeconds = Number(graceText)
+  if (!/^\d+$/.test(graceText) || stopGraceSeconds > 3600) throw new UsageError(`--stop-grace ${JSON.stringify(graceText)} is not a whole number of seconds (0 to 3600), e.g. 10.`)
+  const freshCache = flags['fresh-cache'] === true
+  if (freshCache && !online) throw new UsageError('--fresh-cache downloads again, which an air-gapped target cannot do: drop it, or use --remote-has-internet yes.')
+  // The suite and split must exist in the local registry; the models come from the policy. The
+  // controls of earlier runs (attach, stop, list) need neither.
+  const starts = mode.kind === 'run' || mode.kind === 'detach'
+  const suitesPath = path.join(projectDir, DEFAULT_SUITES)
+  const datasets = starts ? readDatasetNeeds({ suitesPath, suite, splits: [split], splitFlag: '--split' }) : { suite, splits: [split], datasets: [], suitesPath }
+  const models = starts ? readModelNeeds({ policyPath: path.join(projectDir, DEFAULT_POLICY) }) : []
   return {
+    mode, wait: flags['no-wait'] !== true, stopGraceSeconds, freshCache,
     target, remoteDir, remoteDirFlag: kind === 'ssh' ? '--remote-dir' : '--workdir', projectDir, runtime, suite, split, online,
     modelsDir, datasetsDir, evalModule, evalArgs, gpus, workers, venv, minFreeBytes: minFree, dryRun: flags['dry-run'] === true,
     limits: sizeLimitsFrom(flags), adopt: flags['adopt-remote-dir'] === true, fullSync: flags['full-sync'] === true, models, datasets,
@@ -162,3 +189,19 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
 }
 
 export { DEFAULT_WORKDIR }
+
+const RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
+
+/** --detach, --attach, --stop and --list exclude each other; a run id must look like one. */
+function modeFrom(flags: FlagValues): EvalMode {
+  const chosen = (['detach', 'attach', 'stop', 'list'] as const).filter((name) => flags[name] !== undefined && flags[name] !== false)
+  if (chosen.length > 1) throw new UsageError(`--${chosen.join(' and --')} exclude each other: give one of them.`)
+  if (chosen.length && flags['dry-run'] === true) throw new UsageError(`--dry-run shows the steps of a new run; it does not combine with --${chosen[0]}.`)
+  const kind = chosen[0]
+  if (kind === 'attach' || kind === 'stop') {
+    const runId = stringFlag(flags, kind) ?? ''
+    if (!RUN_ID.test(runId)) throw new UsageError(`--${kind} ${JSON.stringify(runId)} is not a run id (like 20261128-134256-a1b2). See the ids with --list.`)
+    return { kind, runId }
+  }
+  return kind ? { kind } : { kind: 'run' }
+}

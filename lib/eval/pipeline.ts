@@ -11,8 +11,12 @@ import { frameScript } from '../transport/script.ts'
 import { SshTransport } from '../transport/ssh.ts'
 import type { Transport } from '../transport/types.ts'
 import { pythonCommand, type PythonEnv } from '../uv.ts'
-import { OUTPUT_DIR, type EvalOptions } from './options.ts'
-import { checkRunDir, evalCommand, evalEnvironment, extrasFor, preflightArgs, prepareAssets, remotePreflight, runArgs, runEval, SCRIPTS, syncDeps } from './steps.ts'
+import { OUTPUT_DIR, type EvalMode, type EvalOptions } from './options.ts'
+import { checkRunDir, clearDatasetsCache, evalCommand, evalEnvironment, extrasFor, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, readPreflight, runArgs, SCRIPTS, startEval, syncDeps } from './steps.ts'
+import { guardRun } from './interrupt.ts'
+import { attachHint, listRuns, newRunId, runDirOf, runEndedError, stopRun, followRun, type RunEnd } from './runs.ts'
+import { runsTable } from './summary.ts'
+import { takeTargetLock } from '../sync/lock.ts'
 import { metricsTable } from './summary.ts'
 import { syncCommand } from '../uv.ts'
 
@@ -32,39 +36,92 @@ async function openTarget(options: EvalOptions, logger: Logger): Promise<Transpo
   return transport
 }
 
-/** Runs the eval on the target; returns the eval's JSON with local_run_dir, and the exit code. */
-export async function runRemoteEval(options: EvalOptions, { logger, signal }: { logger: Logger; signal?: AbortSignal }): Promise<CliResult> {
+/** Runs the eval on the target (or detaches, attaches, stops, lists); returns the JSON and exit code. */
+export async function runRemoteEval(options: EvalOptions, { logger, signal }: { logger: Logger; signal: AbortSignal }): Promise<CliResult> {
   if (options.dryRun) return dryRun(options, logger)
+  if (options.mode.kind === 'attach' || options.mode.kind === 'stop' || options.mode.kind === 'list') return controlRuns(options, options.mode, logger, signal)
   const [transport, prepared] = await bothOrFirstError(
     openTarget(options, logger),
     prepareSync({ projectDir: options.projectDir, remoteDir: options.remoteDir, limits: options.limits, logger }),
   )
-  const { python, remoteDir } = await remotePreflight(transport, options, logger, inspectionFor(prepared, options.fullSync))
-  await pushPrepared({ transport, prepared, facts: remoteDir, remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, logger })
-  await syncDeps(transport, options, python, logger)
-  await prepareAssets(transport, options, python, logger)
-  const outcome = await runEval(transport, options, python, logger, signal)
-
-  if (!outcome.json) {
-    throw new RemoteEvalError(`The eval exited with ${outcome.exitCode} and printed no JSON on stdout, so there is no report to fetch. See the [run] lines above.`, ExitCode.evalFailed)
+  // Preflight, sync, deps and downloads under the target's lock, held until the eval runs.
+  const lock = await takeTargetLock(transport, {
+    remoteDir: options.remoteDir, wait: options.wait, library: PREFLIGHT_LIBRARY, fn: 'eval_preflight_and_inspect',
+    args: [...preflightArgs(options), ...inspectionFor(prepared, options.fullSync)], logger, step: 'preflight',
+  })
+  const runId = newRunId()
+  let end: RunEnd | null
+  try {
+    const { python, remoteDir } = readPreflight(lock, transport, options, logger)
+    await pushPrepared({ transport, prepared, facts: remoteDir, remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, logger })
+    await syncDeps(transport, options, python, logger)
+    if (options.freshCache) await clearDatasetsCache(transport, options, logger)
+    await prepareAssets(transport, options, python, logger)
+    let disarm = () => {}
+    const follow = options.mode.kind === 'run'
+    end = await startEval(transport, options, python, logger, {
+      id: runId,
+      follow,
+      signal,
+      onStarted: () => {
+        void lock.release()
+        if (follow) disarm = guardRun({ runId, target: transport.target, signal, logger, graceSeconds: options.stopGraceSeconds, stop: (graceSeconds) => stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds, logger }) })
+      },
+    }).finally(() => disarm())
+  } finally {
+    await lock.release()
   }
-  const failed = outcome.exitCode !== 0
-  logger.step('run', failed ? `the eval failed (exit ${outcome.exitCode}); fetching what it reported` : 'the eval finished')
+  if (!end) {
+    logger.step('done', `run ${runId} started on ${transport.target}; to follow it and fetch its report, ${attachHint(runId)}`)
+    return new CliResult({ remote_run_id: runId, state: 'running', target: transport.target, remote_run_dir: runDirOf(options.remoteDir, runId) }, ExitCode.ok)
+  }
+  return fetchReport(transport, options, runId, end, logger)
+}
+
+/** --attach, --stop and --list: earlier runs on the target; nothing is synced. */
+async function controlRuns(options: EvalOptions, mode: Exclude<EvalMode, { kind: 'run' | 'detach' }>, logger: Logger, signal: AbortSignal): Promise<CliResult> {
+  const transport = await openTarget(options, logger)
+  if (mode.kind === 'list') {
+    const runs = await listRuns(transport, options.remoteDir)
+    logger.step('done', runs.length ? runsTable(runs) : `no runs in ${options.remoteDir} on ${transport.target}`)
+    return new CliResult({ target: transport.target, remote_dir: options.remoteDir, runs }, ExitCode.ok)
+  }
+  const { runId } = mode
+  if (mode.kind === 'stop') {
+    logger.step('run', `stopping run ${runId} on ${transport.target}: SIGTERM to its process group, SIGKILL after ${options.stopGraceSeconds} s`)
+    const stopped = await stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds: options.stopGraceSeconds, logger })
+    logger.step('done', `run ${runId} is ${stopped.state}${stopped.exitCode === null ? '' : ` (exit ${stopped.exitCode})`}`)
+    return new CliResult({ remote_run_id: runId, state: stopped.state, exit_code: stopped.exitCode }, ExitCode.ok)
+  }
+  logger.step('run', `attached to run ${runId} on ${transport.target}; its last lines, then what it writes`)
+  const disarm = guardRun({ runId, target: transport.target, signal, logger, graceSeconds: options.stopGraceSeconds, stop: (graceSeconds) => stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds, logger }) })
+  const end = await followRun(transport, { remoteDir: options.remoteDir, runId, fromEnd: true, logger, signal }).finally(disarm)
+  return fetchReport(transport, options, runId, end, logger)
+}
+
+/** After a run: check and fetch its report directory, print the metrics; exit 0, or 1 when it failed. */
+async function fetchReport(transport: Transport, options: EvalOptions, runId: string, end: RunEnd, logger: Logger): Promise<CliResult> {
+  if (!end.json) throw runEndedError(end, runId, transport.target)
+  const failed = end.exitCode !== 0
+  logger.step('run', failed ? `the eval ${end.state === 'stopped' ? 'was stopped' : 'failed'} (exit ${end.exitCode ?? 'unknown'}); fetching what it reported` : 'the eval finished')
+  const json = { ...end.json, remote_run_id: runId }
   let localRunDir: string | null = null
   try {
-    const { remote, runId } = await checkRunDir(transport, options, outcome.json)
-    localRunDir = path.join(options.projectDir, OUTPUT_DIR, runId)
+    const { remote, runId: reportId } = await checkRunDir(transport, options, end.json)
+    localRunDir = path.join(options.projectDir, OUTPUT_DIR, reportId)
     const pulled = await transport.pull(remote, localRunDir)
     logger.step('fetch', `${pulled.files} files of ${remote} -> ${localRunDir}`)
   } catch (error) {
     if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error
     logger.step('error', error.message)
-    return new CliResult({ ...outcome.json, local_run_dir: null }, ExitCode.evalFailed)
+    return new CliResult({ ...json, local_run_dir: null }, ExitCode.evalFailed)
   }
   const metrics = await readFile(path.join(localRunDir, 'metrics.csv'), 'utf8').catch(() => null)
-  if (metrics !== null) logger.step('done', `metrics (${options.suite} / ${options.split}):\n${metricsTable(metrics)}`)
+  // An attached run's suite and split are the run's, not this command's defaults.
+  const { suite = options.suite, split = options.split } = end.meta
+  if (metrics !== null) logger.step('done', `metrics (${suite} / ${split}):\n${metricsTable(metrics)}`)
   logger.step(failed ? 'error' : 'done', failed ? `the eval failed; its report is in ${localRunDir}` : `report in ${localRunDir}`)
-  return new CliResult({ ...outcome.json, local_run_dir: localRunDir }, failed ? ExitCode.evalFailed : ExitCode.ok)
+  return new CliResult({ ...json, local_run_dir: localRunDir }, failed ? ExitCode.evalFailed : ExitCode.ok)
 }
 
 const FETCH_PY_NOTE = 'fetch.py (lib/assets/fetch.py) on stdin'
@@ -95,7 +152,7 @@ async function dryRun(options: EvalOptions, logger: Logger): Promise<CliResult> 
     add('models', `check ${options.modelsDir} against its manifest; stop with exit 10 if incomplete`)
     add('datasets', `check ${options.datasetsDir} against its manifest; stop with exit 11 if incomplete`)
   }
-  add('run', evalCommand(options, python).join(' '), SCRIPTS.run, runArgs(options, python), evalEnvironment(options))
+  add('run', `${evalCommand(options, python).join(' ')}, as a run of its own (setsid) under ${options.remoteDir}/.remote-eval/runs/<id>, followed until it ends`, SCRIPTS.run, runArgs(options, python, { id: '<id>', follow: true }), evalEnvironment(options))
   add('fetch', `check the eval's run_dir lies inside ${options.remoteDir}/${OUTPUT_DIR}, then pull it into ${path.join(options.projectDir, OUTPUT_DIR)}/<run_id>`, SCRIPTS.runDir, [`${options.remoteDir}/${OUTPUT_DIR}`, '<run_dir from the eval>'])
   logger.step('done', `dry run: nothing was touched on ${target}`)
   return new CliResult({ dry_run: true, target, remote_dir: options.remoteDir, steps }, ExitCode.ok)

@@ -53,10 +53,10 @@ eval_deps() { # remote_dir stamp -- uv sync ...
   echo synced
 }
 
-# Runs the eval in remote_dir; its stdout (the JSON) and stderr pass straight through.
-eval_run() { # remote_dir datasets_cache overlay -- command...
-  local dir=$1 cache=$2 overlay=$3
-  shift 4
+# Starts the eval in remote_dir as run RUN_ID (runs.sh), and follows it when asked to.
+eval_run() { # remote_dir datasets_cache overlay run_id meta follow(1|0) -- command...
+  local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6
+  shift 7
   cd -- "$dir" || return 66
   if [ -d "$cache" ] && [ ! -w "$cache" ]; then
     # datasets writes lock files into its cache even offline. For a cache mounted read-only, a
@@ -65,7 +65,14 @@ eval_run() { # remote_dir datasets_cache overlay -- command...
     export HF_DATASETS_CACHE=$overlay
     printf 'the datasets cache %s is read-only: the eval uses %s, links to its files\n' "$cache" "$overlay" >&2
   fi
-  "$@"
+  run_start "$dir" "$id" "$meta" -- "$@" || return $?
+  [ "$follow" = 1 ] || return 0
+  run_follow "$dir/$tool_dir/runs/$id" 0
+}
+
+# --fresh-cache: forget what was downloaded into the datasets directory, so it is fetched again.
+eval_fresh_cache() { # datasets_dir
+  rm -rf -- "$1/hf_cache" "$1/manifest.json" "$1/$tool_dir/complete"
 }
 
 # Prints the physical path of run_dir if it lies strictly inside output_dir; fails otherwise.

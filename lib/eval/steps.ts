@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import path from 'node:path'
 import { checkPreparedDirs, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, downloadModels } from '../assets/prepare.ts'
 import { describeReport, isComplete } from '../assets/verify.ts'
-import { ExitCode, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
+import { ExitCode, InterruptedError, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
 import { INSPECT_LIBRARY, parseInspection, type RemoteDirFacts } from '../sync/remote-dir.ts'
 import type { Logger } from '../log.ts'
@@ -13,15 +14,19 @@ import type { Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
 import { INSTALL_UV_HINT, pythonCommand, syncCommand, type PythonEnv } from '../uv.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
+import { followEnd, runGoesOn, runMeta, RUNS_LIBRARY, type RunEnd } from './runs.ts'
 
 // The remote steps of a run, each one round trip (but the downloads): preflight, deps, assets,
 // the eval itself, and the check of the run directory before it is fetched.
 
 const REMOTE_SH = loadBashLibrary(new URL('./remote.sh', import.meta.url))
+/** The functions of the preflight round trip (run under the target's lock, see lib/sync/lock.ts). */
+export const PREFLIGHT_LIBRARY = `${REMOTE_SH}\n${INSPECT_LIBRARY}`
 export const SCRIPTS = {
-  preflight: callFunction(`${REMOTE_SH}\n${INSPECT_LIBRARY}`, 'eval_preflight_and_inspect', LAYOUT_VARS),
+  preflight: callFunction(PREFLIGHT_LIBRARY, 'eval_preflight_and_inspect', LAYOUT_VARS),
   deps: callFunction(REMOTE_SH, 'eval_deps', LAYOUT_VARS),
-  run: callFunction(REMOTE_SH, 'eval_run', LAYOUT_VARS),
+  freshCache: callFunction(REMOTE_SH, 'eval_fresh_cache', LAYOUT_VARS),
+  run: callFunction(`${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', LAYOUT_VARS),
   runDir: callFunction(REMOTE_SH, 'eval_run_dir', LAYOUT_VARS),
 }
 
@@ -33,11 +38,10 @@ export function preflightArgs(options: EvalOptions): string[] {
 }
 
 /**
- * One round trip: bash, uv or the venv, Python, free disk, GPU, token (exit 4 naming what to
- * install), and the code sync's inspection of the remote dir (`inspection`: its arguments).
+ * Reads the preflight round trip: bash, uv or the venv, Python, free disk, GPU, token (exit 4
+ * naming what to install), and the code sync's inspection of the remote dir.
  */
-export async function remotePreflight(transport: Transport, options: EvalOptions, logger: Logger, inspection: string[]): Promise<{ python: PythonEnv; remoteDir: RemoteDirFacts }> {
-  const result = await transport.run(SCRIPTS.preflight, [...preflightArgs(options), ...inspection])
+export function readPreflight(result: { exitCode: number; stdout: string; stderrTail: readonly string[] }, transport: Transport, options: EvalOptions, logger: Logger): { python: PythonEnv; remoteDir: RemoteDirFacts } {
   if (result.exitCode !== 0) {
     throw new RemotePrerequisiteError(`The preflight on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`)
   }
@@ -160,40 +164,44 @@ export function evalCommand(options: EvalOptions, python: PythonEnv): string[] {
   return pythonCommand(python, [...args, ...options.evalArgs], { sync: false })
 }
 
-export function runArgs(options: EvalOptions, python: PythonEnv): string[] {
+export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: string; follow: boolean }): string[] {
   const cache = `${options.datasetsDir}/${DATASETS_CACHE}/datasets`
-  return [options.remoteDir, cache, `${options.remoteDir}/${TOOL_DIR}/datasets-cache`, '--', ...evalCommand(options, python)]
+  const meta = runMeta({ suite: options.suite, split: options.split, gpus: options.gpus, runner: `${hostname()} pid ${process.pid}` })
+  return [options.remoteDir, cache, `${options.remoteDir}/${TOOL_DIR}/datasets-cache`, run.id, meta, run.follow ? '1' : '0', '--', ...evalCommand(options, python)]
 }
 
-export interface EvalOutcome {
-  exitCode: number
-  json: Record<string, unknown> | null
-}
-
-/** Runs the eval with its stderr streamed as [run] lines; returns its exit code and JSON. */
-export async function runEval(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, signal?: AbortSignal): Promise<EvalOutcome> {
-  logger.step('run', `${evalCommand(options, python).join(' ')}  (in ${options.remoteDir} on ${transport.target})`)
-  const result = await transport.run(SCRIPTS.run, runArgs(options, python), {
+/**
+ * Starts the eval as run `id` on the target, in its own session (runs.sh). With follow, streams its
+ * stderr as [run] lines and returns how it ended; `onStarted` is called once it runs.
+ */
+export async function startEval(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, run: { id: string; follow: boolean; onStarted: () => void; signal?: AbortSignal }): Promise<RunEnd | null> {
+  logger.step('run', `${evalCommand(options, python).join(' ')}  (in ${options.remoteDir} on ${transport.target}, run ${run.id})`)
+  let started = false
+  const result = await transport.run(SCRIPTS.run, runArgs(options, python, run), {
     env: evalEnvironment(options),
-    onStderrLine: (line) => logger.step('run', line),
-    signal,
+    onStderrLine: (line) => {
+      if (line === `@@started ${run.id}`) {
+        started = true
+        run.onStarted()
+      } else logger.step('run', line)
+    },
+    signal: run.signal,
+  }).catch((error: unknown) => {
+    throw started ? runGoesOn(error, run.id, run.signal) : error
   })
-  return { exitCode: result.exitCode, json: parseEvalJson(result.stdout) }
+  if (!started) {
+    if (run.signal?.aborted) throw new InterruptedError()
+    if (result.exitCode === 72) throw new RemotePrerequisiteError(lastLine(result.stderrTail))
+    throw new TransportError(`Could not start the eval on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
+  }
+  return run.follow ? followEnd(result, transport, run.id, run.signal) : null
 }
 
-/** The eval prints one JSON object on stdout; tolerate other lines before it. */
-export function parseEvalJson(stdout: string): Record<string, unknown> | null {
-  const candidates = [stdout.trim(), ...stdout.trim().split('\n').reverse()]
-  for (const text of candidates) {
-    if (!text.startsWith('{')) continue
-    try {
-      const value = JSON.parse(text) as unknown
-      if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>
-    } catch {
-      // not this one
-    }
-  }
-  return null
+/** --fresh-cache: removes the datasets directory's Hugging Face cache and download records. */
+export async function clearDatasetsCache(transport: Transport, options: EvalOptions, logger: Logger): Promise<void> {
+  const result = await transport.run(SCRIPTS.freshCache, [options.datasetsDir])
+  if (result.exitCode !== 0) throw new TransportError(`Could not clear ${options.datasetsDir}/${DATASETS_CACHE} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  logger.step('datasets', `--fresh-cache: removed ${options.datasetsDir}/${DATASETS_CACHE}, its manifest and download records; everything is fetched again`)
 }
 
 const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/

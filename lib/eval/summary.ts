@@ -1,4 +1,5 @@
-// The end of a run, for people: the metrics table (stderr), from the fetched metrics.csv.
+// Tables for people, on stderr: the metrics of a fetched metrics.csv, and the runs on a target.
+import type { RunInfo } from './runs.ts'
 
 /** Parses CSV as Python's csv module writes it (quotes around fields with commas or quotes). */
 export function parseCsv(text: string): string[][] {
@@ -50,13 +51,22 @@ const COLUMNS = [
   ['f1', 'f1'],
 ] as const
 
+/** Columns padded to their widest cell; columns from `rightFrom` on are right-aligned (numbers). */
+function table(cells: string[][], rightFrom: number): string {
+  const widths = cells[0]!.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)))
+  return cells.map((r) => r.map((v, c) => (c >= rightFrom ? v.padStart(widths[c]!) : v.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n')
+}
+
 /** The table of metrics.csv: task, scope, metric family, precision, recall, f1. */
 export function metricsTable(csv: string): string {
   const [header, ...rows] = parseCsv(csv)
   if (!header) return '(metrics.csv is empty)'
   const index = COLUMNS.map(([name]) => header.indexOf(name))
-  const cells = [COLUMNS.map(([, title]) => title), ...rows.map((r) => index.map((i) => (i >= 0 ? (r[i] ?? '') : '')))]
-  const widths = COLUMNS.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)))
-  const numeric = (c: number) => c >= 3
-  return cells.map((r) => r.map((v, c) => (numeric(c) ? v.padStart(widths[c]!) : v.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n')
+  return table([COLUMNS.map(([, title]) => title), ...rows.map((r) => index.map((i) => (i >= 0 ? (r[i] ?? '') : '')))], 3)
+}
+
+/** The table of --list: one run per line, oldest first. */
+export function runsTable(runs: readonly RunInfo[]): string {
+  const rows = runs.map((r) => [r.id, r.state, r.exit_code === null ? '-' : String(r.exit_code), r.started_at ?? '-', r.ended_at ?? '-', `${r.suite ?? '?'}/${r.split ?? '?'}`, r.gpus ?? '-'])
+  return table([['run', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus'], ...rows], 7)
 }

@@ -106,12 +106,13 @@ export function parseInspection(stdout: string): RemoteDirFacts {
  * project's push is removed (see remote-dir.sh).
  */
 export async function inspectRemoteDir(transport: Transport, dir: string, stamp: string, marker = '', projectId = ''): Promise<RemoteDirFacts> {
-  const result = await transport.run(INSPECT_SCRIPT, inspectionArgs(dir, stamp, marker, projectId))
+  return inspectionAnswer(await transport.run(INSPECT_SCRIPT, inspectionArgs(dir, stamp, marker, projectId)), dir, transport.target)
+}
+
+/** The facts of an inspection's output, or the error saying what the target lacks. */
+export function inspectionAnswer(result: { exitCode: number; stdout: string; stderrTail: readonly string[] }, dir: string, target: string): RemoteDirFacts {
   if (result.exitCode !== 0) {
-    throw new RemotePrerequisiteError(
-      `Could not inspect ${dir} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. ` +
-        'The target needs bash and coreutils.',
-    )
+    throw new RemotePrerequisiteError(`Could not inspect ${dir} on ${target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`)
   }
   return parseInspection(result.stdout)
 }

@@ -47,6 +47,13 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
     ['bad --min-free-disk', ['--min-free-disk', 'lots'], /--min-free-disk "lots" is not a size/],
     ['metacharacters in --ssh-option', ['--ssh-option', 'ProxyCommand=nc %h %p|sh'], /--ssh-option .* is not an ssh option without shell characters/],
     ['an unknown flag', ['--hots', 'x'], /Unknown arg: --hots/],
+    ['--wait (only --no-wait exists)', ['--wait'], /Unknown arg: --wait/],
+    ['--detach with --list', ['--detach', '--list'], /--detach and --list exclude each other/],
+    ['a path as --attach', ['--attach', '../../etc'], /--attach "\.\.\/\.\.\/etc" is not a run id/],
+    ['--stop without an id', ['--stop'], /--stop needs a value/],
+    ['bad --stop-grace', ['--stop-grace', '5s'], /--stop-grace "5s" is not a whole number of seconds/],
+    ['--fresh-cache air-gapped', ['--fresh-cache', '--remote-has-internet', 'no'], /--fresh-cache downloads again, which an air-gapped target cannot do/],
+    ['--dry-run with --detach', ['--dry-run', '--detach'], /--dry-run shows the steps of a new run; it does not combine with --detach/],
     ['a missing --project-dir', ['--project-dir', '/nonexistent/eval'], /--project-dir \/nonexistent\/eval is not a directory/],
   ]
 

@@ -215,3 +215,64 @@ export async function writeAsTestUser(file: string, content: string): Promise<vo
   await writeFile(file, content)
   await $`chown -R ${sshd.user}: ${path.dirname(file)}`.quiet()
 }
+
+export interface StartedScript {
+  /** Resolves with the first stderr line matching `pattern` (rejects if the script ends first). */
+  waitFor(pattern: RegExp): Promise<string>
+  kill(signal: NodeJS.Signals): void
+  result: Promise<ScriptResult>
+}
+
+/** Starts a script under scripts/ in the background, to interrupt it or watch it while it runs. */
+export async function startScript(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<StartedScript> {
+  const { startProcess } = await import('../../lib/process.ts')
+  const lines: string[] = []
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
+  let ended = false
+  const failWaiters: Array<() => void> = []
+  const started = startProcess(path.join(SCRIPTS, script), args, {
+    cwd: path.dirname(SCRIPTS),
+    env,
+    onStderrLine: (line) => {
+      lines.push(line)
+      for (const waiter of waiters.splice(0)) {
+        if (waiter.pattern.test(line)) waiter.resolve(line)
+        else waiters.push(waiter)
+      }
+    },
+  })
+  const result = started.result.then((r) => {
+    ended = true
+    for (const fail of failWaiters) fail()
+    return { code: r.exitCode, stdout: r.stdout, stderr: lines.join('\n') }
+  })
+  return {
+    waitFor: (pattern) =>
+      new Promise((resolve, reject) => {
+        const seen = lines.find((l) => pattern.test(l))
+        if (seen !== undefined) return resolve(seen)
+        const fail = () => reject(new Error(`The script ended before printing ${pattern}:\n${lines.join('\n')}`))
+        if (ended) return fail()
+        waiters.push({ pattern, resolve })
+        failWaiters.push(fail)
+      }),
+    kill: (signal) => started.kill(signal),
+    result,
+  }
+}
+
+/** Live processes (zombies excluded) whose command line contains `marker`, e.g. a unique argument. */
+export async function livingProcesses(marker: string): Promise<string[]> {
+  const { readdir, readFile } = await import('node:fs/promises')
+  const found: string[] = []
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ')
+      const state = /^State:\s+(\S)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]
+      if (cmdline.includes(marker) && state !== 'Z' && Number(pid) !== process.pid) found.push(`${pid} ${cmdline.trim()}`)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found
+}

@@ -1,0 +1,55 @@
+import { createInterface } from 'node:readline'
+import { onCleanup, onSecondInterrupt } from '../cli/cleanup.ts'
+import type { Logger } from '../log.ts'
+import { attachHint } from './runs.ts'
+
+// What Ctrl-C does to a run the runner follows. On a terminal the user chooses: stop it, or detach
+// and leave it running. Without one (CI, nohup, a test) it is stopped: a run nobody can come back
+// to must not hold a GPU. A second Ctrl-C kills it at once.
+
+export type Choice = 'stop' | 'detach' | 'kill'
+
+/** Asks on the terminal; Enter means stop, Ctrl-C means kill now. */
+async function ask(question: string): Promise<Choice> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true })
+  try {
+    return await new Promise<Choice>((resolve) => {
+      rl.on('SIGINT', () => resolve('kill'))
+      rl.on('close', () => resolve('stop'))
+      rl.question(question, (answer) => resolve(/^\s*d/i.test(answer) ? 'detach' : 'stop'))
+    })
+  } finally {
+    rl.close()
+  }
+}
+
+const interactive = () => Boolean(process.stdin.isTTY && process.stderr.isTTY)
+
+/**
+ * Arms Ctrl-C for run `runId`: once the runner is interrupted, its cleanup stops the run (grace
+ * period, then SIGKILL) or detaches from it. Returns the disarm to call when the run has ended.
+ */
+export function guardRun(options: { runId: string; target: string; signal: AbortSignal; logger: Logger; stop: (graceSeconds: number) => Promise<unknown>; graceSeconds: number }): () => void {
+  const { runId, logger } = options
+  const stopNow = async () => {
+    logger.step('run', `killing run ${runId} on ${options.target} now (SIGKILL to its process group)`)
+    await options.stop(0)
+  }
+  const disarmCleanup = onCleanup(async () => {
+    if (!options.signal.aborted) return
+    const choice = interactive() ? await ask(`Run ${runId} goes on on ${options.target}. [s]top it or [d]etach and leave it running? [S/d] `) : 'stop'
+    if (choice === 'detach') {
+      logger.step('run', `run ${runId} goes on on ${options.target}; to come back, ${attachHint(runId)}`)
+      return
+    }
+    if (choice === 'kill') return stopNow()
+    logger.step('run', `stopping run ${runId} on ${options.target}: SIGTERM to its process group, SIGKILL after ${options.graceSeconds} s (Ctrl-C again: at once)`)
+    await options.stop(options.graceSeconds)
+    logger.step('run', `run ${runId} stopped`)
+  })
+  const disarmUrgent = onSecondInterrupt(stopNow)
+  return () => {
+    disarmCleanup()
+    disarmUrgent()
+  }
+}

@@ -1,0 +1,186 @@
+# Runs of the eval on the target. Each run lives in its own session and process group (setsid),
+# with its files in RUN_DIR=<remote dir>/$tool_dir/runs/<id>/:
+#   meta     key=value lines (started, suite, split, gpus, runner)
+#   pid      the process group (its leader's pid) and the leader's start time
+#   log      the eval's stderr, stdout   its stdout (the JSON); both with secrets replaced by ***
+#   exit     its exit code and end time, written last
+#   stopped  written when someone asked the run to stop
+# A run reads nothing from the session that started it and writes only to files, so a dropped
+# connection does not touch it. Processes are only ever found by process group, never by name.
+
+# Start time of a live process (field 22 of /proc/PID/stat); prints nothing for a zombie or none.
+run_proc_start() { # pid
+  local stat rest
+  { IFS= read -r stat < "/proc/$1/stat"; } 2>/dev/null || return 0
+  rest=${stat##*) }
+  # shellcheck disable=SC2086
+  set -- $rest
+  [ "$1" = Z ] || printf '%s' "${20}"
+}
+
+# Whether any live (not zombie) process is in process group PGID. Orphaned zombies are common:
+# not every init reaps them, and they must not count as a run still going.
+run_group_alive() { # pgid
+  local pgid=$1 stat rest f
+  for f in /proc/[0-9]*/stat; do
+    { IFS= read -r stat < "$f"; } 2>/dev/null || continue
+    rest=${stat##*) }
+    # shellcheck disable=SC2086
+    set -- $rest
+    [ "$3" = "$pgid" ] && [ "$1" != Z ] && return 0
+  done 2>/dev/null
+  return 1
+}
+
+# Whether the run's session leader is still the process we started (same pid, same start time).
+run_alive() { # run_dir
+  local pid='' start=''
+  { read -r pid start < "$1/pid"; } 2>/dev/null || return 1
+  [ -n "$start" ] && [ "$(run_proc_start "$pid")" = "$start" ]
+}
+
+# Copies stdin to FILE, line by line, with the value of every secret-named variable (from the
+# environment and from ENV_FILE) replaced by ***. The values come from awk's ENVIRON and the file,
+# never from argv, where other users of the host could read them.
+run_redact() { # file env_file
+  local line_by_line=()
+  # mawk (Debian's awk) reads a pipe in blocks: the log would lag behind the eval by minutes.
+  case $(awk -W version 2>&1 </dev/null) in mawk*) line_by_line=(-W interactive) ;; esac
+  LC_ALL=C awk "${line_by_line[@]}" -v env_file="$2" '
+    function secret_name(name) { return toupper(name) ~ /(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/ }
+    function add(value,   i, j, t) {
+      if (length(value) < 8 || tolower(value) ~ /^(true|false|yes|no|none|null|[0-9]+)$/) return
+      for (i = 1; i <= n; i++) if (secrets[i] == value) return
+      secrets[++n] = value
+      for (i = n; i > 1 && length(secrets[i]) > length(secrets[i - 1]); i--) { t = secrets[i]; secrets[i] = secrets[i - 1]; secrets[i - 1] = t }
+    }
+    BEGIN {
+      n = 0
+      for (name in ENVIRON) if (secret_name(name)) add(ENVIRON[name])
+      while (env_file != "" && (getline line < env_file) > 0) {
+        sub(/^[ \t]*(export[ \t]+)?/, "", line)
+        eq = index(line, "=")
+        if (eq == 0) continue
+        key = substr(line, 1, eq - 1); value = substr(line, eq + 1)
+        sub(/[ \t]+$/, "", key); sub(/^[ \t]+/, "", value); sub(/[ \t\r]+$/, "", value)
+        if (value ~ /^".*"$/ || value ~ /^\047.*\047$/) value = substr(value, 2, length(value) - 2)
+        if (secret_name(key)) add(value)
+      }
+    }
+    {
+      out = $0
+      for (i = 1; i <= n; i++) {
+        done = ""
+        while ((at = index(out, secrets[i])) > 0) { done = done substr(out, 1, at - 1) "***"; out = substr(out, at + length(secrets[i])) }
+        out = done out
+      }
+      print out
+      fflush()
+    }' >> "$1"
+}
+
+# The session leader of a run (runs under setsid, from RUN_DIR/session.sh). Survives the TERM of a
+# stop long enough to write the exit file; the eval and the redactors get the signal and end.
+run_session() { # run_dir env_file -- command...
+  local run=$1 env_file=$2 code
+  shift 3
+  trap '' HUP
+  trap ':' TERM INT
+  printf '%s %s\n' "$$" "$(run_proc_start "$$")" > "$run/pid.tmp" && mv -f -- "$run/pid.tmp" "$run/pid"
+  ( "$@" 2>&1 1>&3 3>&- </dev/null | run_redact "$run/log" "$env_file"; exit "${PIPESTATUS[0]}" ) 3>&1 | run_redact "$run/stdout" "$env_file"
+  code=${PIPESTATUS[0]}
+  printf '%s %s\n' "$code" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$run/exit.tmp" && mv -f -- "$run/exit.tmp" "$run/exit"
+}
+
+# Starts COMMAND as a new run in the current directory and returns once it runs. Prints
+# "@@started ID" on stderr.
+run_start() { # remote_dir run_id meta(key=value, tab-separated) -- command...
+  local dir=$1 id=$2 meta=$3 run i
+  shift 4
+  run=$dir/$tool_dir/runs/$id
+  command -v setsid >/dev/null 2>&1 || { echo "setsid is not on the target's PATH: install util-linux there" >&2; return 72; }
+  mkdir -p -- "$dir/$tool_dir/runs" && mkdir -- "$run" || { echo "cannot create the run directory $run" >&2; return 66; }
+  printf '%s\tstarted=%s\n' "$meta" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | tr '\t' '\n' > "$run/meta"
+  : > "$run/log" && : > "$run/stdout" || return 66
+  { declare -f run_proc_start run_redact run_session; echo 'run_session "$@"'; } > "$run/session.sh"
+  setsid bash "$run/session.sh" "$run" "$dir/.env.eval" -- "$@" </dev/null >/dev/null 2>&1 &
+  for i in $(seq 100); do [ -s "$run/pid" ] && break; sleep 0.05; done
+  [ -s "$run/pid" ] || { echo "the run did not start (no pid file in $run)" >&2; return 70; }
+  printf '@@started %s\n' "$id" >&2
+}
+
+# "STATE CODE" of a run: running, finished, failed, stopped or lost (it ended without recording
+# its exit: killed with SIGKILL from outside, or the host rebooted); CODE is - while unknown.
+run_state() { # run_dir
+  local code=''
+  if [ ! -f "$1/exit" ] && run_alive "$1"; then echo 'running -'; return; fi
+  if [ -f "$1/exit" ]; then
+    read -r code _ < "$1/exit"
+    if [ -e "$1/stopped" ]; then echo "stopped $code"
+    elif [ "$code" = 0 ]; then echo 'finished 0'
+    else echo "failed $code"
+    fi
+  elif [ -e "$1/stopped" ]; then echo 'stopped -'
+  else echo 'lost -'
+  fi
+}
+
+# Streams the run's log to stderr from byte OFFSET (-1: its last 10 lines) until the run ends;
+# then prints "@@state STATE CODE", its meta lines as "@@meta KEY=VALUE", and its stdout.
+run_follow() { # run_dir offset
+  local run=$1 off=$2 size ended
+  [ -f "$run/meta" ] || { echo "no run in $run" >&2; return 68; }
+  if [ "$off" = -1 ]; then
+    size=$(wc -c < "$run/log")
+    off=$((size - $(tail -n 10 -- "$run/log" | wc -c)))
+  fi
+  while :; do
+    ended=0
+    if [ -f "$run/exit" ] || ! run_alive "$run"; then ended=1; fi
+    size=$(wc -c < "$run/log")
+    if [ "$size" -gt "$off" ]; then
+      tail -c +"$((off + 1))" -- "$run/log" | head -c "$((size - off))" >&2
+      off=$size
+    fi
+    [ "$ended" = 1 ] && break
+    sleep 0.2
+  done
+  printf '@@state %s\n' "$(run_state "$run")"
+  sed 's/^/@@meta /' -- "$run/meta"
+  cat -- "$run/stdout"
+}
+
+# Stops a run: SIGTERM to its process group, SIGKILL after GRACE seconds if anything is left.
+# Prints "@@state STATE CODE" afterwards.
+run_stop() { # run_dir grace_seconds
+  local run=$1 grace=$2 pid='' start='' i=0
+  [ -f "$run/meta" ] || { echo "no run in $run" >&2; return 68; }
+  if [ ! -f "$run/exit" ] && run_alive "$run"; then
+    read -r pid start < "$run/pid"
+    date -u +%Y-%m-%dT%H:%M:%SZ > "$run/stopped"
+    kill -TERM -- "-$pid" 2>/dev/null
+    while run_group_alive "$pid" && [ "$i" -lt "$((grace * 10))" ]; do sleep 0.1; i=$((i + 1)); done
+    if run_group_alive "$pid"; then
+      echo "still running after ${grace} s: SIGKILL" >&2
+      kill -KILL -- "-$pid" 2>/dev/null
+      i=0
+      while run_group_alive "$pid" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    fi
+    # A leader killed outright could not write its exit code: record the signal's.
+    [ -f "$run/exit" ] || printf '137 %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$run/exit"
+  fi
+  printf '@@state %s\n' "$(run_state "$run")"
+}
+
+# Every run of the directory, oldest first: "@@run ID", then STATE CODE, then meta and end lines.
+run_list() { # remote_dir
+  local run
+  for run in "$1/$tool_dir/runs"/*/; do
+    [ -f "$run/meta" ] || continue
+    run=${run%/}
+    printf '@@run %s\nstate=%s\n' "${run##*/}" "$(run_state "$run")"
+    cat -- "$run/meta"
+    [ -f "$run/exit" ] && printf 'ended=%s\n' "$(cut -d' ' -f2 < "$run/exit")"
+  done
+  return 0
+}

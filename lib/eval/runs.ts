@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto'
+import { ExitCode, InterruptedError, RemoteEvalError, TransportError, UsageError } from '../cli/errors.ts'
+import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
+import type { Logger } from '../log.ts'
+import { callFunction, loadBashLibrary } from '../transport/script.ts'
+import { lastLine } from '../transport/tree.ts'
+import type { Transport } from '../transport/types.ts'
+
+// Runs on the target (see runs.sh): each in its own session and process group, with its log, pid
+// and exit code in <remote dir>/.remote-eval/runs/<id>/. Follow, stop and list them from here.
+
+export const RUNS_LIBRARY = loadBashLibrary(new URL('./runs.sh', import.meta.url))
+const SCRIPTS = {
+  follow: callFunction(RUNS_LIBRARY, 'run_follow', LAYOUT_VARS),
+  stop: callFunction(RUNS_LIBRARY, 'run_stop', LAYOUT_VARS),
+  list: callFunction(RUNS_LIBRARY, 'run_list', LAYOUT_VARS),
+}
+
+export type RunState = 'running' | 'finished' | 'failed' | 'stopped' | 'lost'
+
+export interface RunEnd {
+  state: RunState
+  /** The eval's exit code; null when it is not known (a lost run). */
+  exitCode: number | null
+  /** The JSON the eval printed on stdout, if any. */
+  json: Record<string, unknown> | null
+  /** What the run recorded at its start (suite, split, gpus, started). */
+  meta: Record<string, string>
+}
+
+export interface RunInfo {
+  id: string
+  state: RunState
+  exit_code: number | null
+  started_at: string | null
+  ended_at: string | null
+  suite: string | null
+  split: string | null
+  gpus: string | null
+}
+
+/** A new run id: UTC start time and 16 random bits, e.g. 20261128-134256-a1b2. */
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+  return `${stamp}-${randomBytes(2).toString('hex')}`
+}
+
+/** Where a run keeps its files on the target. */
+export const runDirOf = (remoteDir: string, id: string) => `${remoteDir}/${TOOL_DIR}/runs/${id}`
+
+/** What the run records about itself besides its log (shown by --list): key=value, tab-separated. */
+export function runMeta(fields: Record<string, string | undefined>): string {
+  return Object.entries(fields)
+    .filter(([, value]) => value !== undefined && !/[\t\n\r]/.test(value))
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\t')
+}
+
+function parseState(line: string): { state: RunState; exitCode: number | null } {
+  const [state, code] = line.trim().split(' ')
+  return { state: state as RunState, exitCode: code === undefined || code === '-' ? null : Number(code) }
+}
+
+/** The eval prints one JSON object on stdout; tolerate other lines before it. */
+export function parseEvalJson(stdout: string): Record<string, unknown> | null {
+  const candidates = [stdout.trim(), ...stdout.trim().split('\n').reverse()]
+  for (const text of candidates) {
+    if (!text.startsWith('{')) continue
+    try {
+      const value = JSON.parse(text) as unknown
+      if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>
+    } catch {
+      // not this one
+    }
+  }
+  return null
+}
+
+/** The end of a follow: its state, meta and stdout (see run_follow). null when the session broke first. */
+export function parseFollowOutput(stdout: string): RunEnd | null {
+  const match = /^@@state ([a-z]+ \S+)\n((?:@@meta .*\n)*)/m.exec(stdout)
+  if (!match) return null
+  const meta = Object.fromEntries(match[2]!.split('\n').filter(Boolean).map((line) => {
+    const field = line.slice('@@meta '.length)
+    return [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)]
+  }))
+  return { ...parseState(match[1]!), meta, json: parseEvalJson(stdout.slice(match.index + match[0].length)) }
+}
+
+/** How to come back to a run that goes on without us. */
+export const attachHint = (runId: string) => `run the same command with --attach ${runId} (or --stop ${runId})`
+
+/** A failure while a run goes on without us: Ctrl-C, or the same error saying how to come back. */
+export function runGoesOn(error: unknown, runId: string, signal?: AbortSignal): unknown {
+  if (signal?.aborted) return new InterruptedError()
+  if (!(error instanceof TransportError)) return error
+  return new TransportError(`${error.message.replace(/\.?$/, '.')} Run ${runId} goes on there: ${attachHint(runId)}.`, { cause: error })
+}
+
+/** The end of a follow session, or the error that says what happened to it. */
+export function followEnd(result: { exitCode: number; stdout: string; stderrTail: readonly string[] }, transport: Transport, runId: string, signal?: AbortSignal): RunEnd {
+  if (signal?.aborted) throw new InterruptedError()
+  if (result.exitCode === 68) throw new UsageError(`There is no run ${runId} on ${transport.target}. See the runs there with --list.`)
+  const end = parseFollowOutput(result.stdout)
+  if (end) return end
+  throw new TransportError(`Lost ${transport.target} while following run ${runId} (exit ${result.exitCode}: ${lastLine(result.stderrTail)}). The run goes on there: ${attachHint(runId)}.`)
+}
+
+/** Streams a run's log as [run] lines until it ends (from its last lines when fromEnd). */
+export async function followRun(transport: Transport, options: { remoteDir: string; runId: string; fromEnd: boolean; logger: Logger; signal?: AbortSignal }): Promise<RunEnd> {
+  const result = await transport.run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0'], {
+    onStderrLine: (line) => options.logger.step('run', line),
+    signal: options.signal,
+  }).catch((error: unknown) => {
+    throw runGoesOn(error, options.runId, options.signal)
+  })
+  return followEnd(result, transport, options.runId, options.signal)
+}
+
+/** Stops a run: SIGTERM to its process group, SIGKILL after graceSeconds. Returns how it ended. */
+export async function stopRun(transport: Transport, options: { remoteDir: string; runId: string; graceSeconds: number; logger: Logger }): Promise<{ state: RunState; exitCode: number | null }> {
+  const result = await transport.run(SCRIPTS.stop, [runDirOf(options.remoteDir, options.runId), String(options.graceSeconds)], {
+    onStderrLine: (line) => options.logger.step('run', line),
+  })
+  if (result.exitCode === 68) throw new UsageError(`There is no run ${options.runId} on ${transport.target}. See the runs there with --list.`)
+  const match = /^@@state (.*)$/m.exec(result.stdout)
+  if (result.exitCode !== 0 || !match) throw new TransportError(`Could not stop run ${options.runId} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
+  return parseState(match[1]!)
+}
+
+/** Every run in the remote directory, oldest first. */
+export async function listRuns(transport: Transport, remoteDir: string): Promise<RunInfo[]> {
+  const result = await transport.run(SCRIPTS.list, [remoteDir])
+  if (result.exitCode !== 0) throw new TransportError(`Could not list the runs in ${remoteDir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  const runs: RunInfo[] = []
+  for (const block of result.stdout.split(/^@@run /m).slice(1)) {
+    const [id = '', ...lines] = block.split('\n')
+    const fields = new Map(lines.filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+    const { state, exitCode } = parseState(fields.get('state') ?? 'lost -')
+    runs.push({
+      id, state, exit_code: exitCode, started_at: fields.get('started') ?? null, ended_at: fields.get('ended') ?? null,
+      suite: fields.get('suite') ?? null, split: fields.get('split') ?? null, gpus: fields.get('gpus') ?? null,
+    })
+  }
+  return runs
+}
+
+/** A run that ended without a report: the error that says how, with the right exit code. */
+export function runEndedError(end: RunEnd, runId: string, target: string): RemoteEvalError {
+  const how: Record<RunState, string> = {
+    running: 'is still running',
+    finished: 'finished',
+    failed: `failed (exit ${end.exitCode})`,
+    stopped: `was stopped${end.exitCode === null ? '' : ` (exit ${end.exitCode})`}`,
+    lost: 'ended without recording an exit code (killed from outside, or the host restarted)',
+  }
+  return new RemoteEvalError(
+    `Run ${runId} on ${target} ${how[end.state]} and printed no JSON on stdout, so there is no report to fetch. See the [run] lines above; its whole log is in ${TOOL_DIR}/runs/${runId}/log there.`,
+    end.state === 'stopped' ? ExitCode.interrupted : ExitCode.evalFailed,
+  )
+}

@@ -1,0 +1,24 @@
+# The target's lock for one remote directory: syncs and dependency installs into it take turns.
+# The lock (flock on a file in the target's temp dir, so that taking it touches nothing in a
+# directory not yet checked) is held by the session that took it, which then waits on its stdin:
+# the runner releases it by closing that stdin, and a runner that dies or loses its connection
+# releases it too, since its stdin ends then as well.
+
+# Takes the lock, runs FUNCTION ARGS, reports "@@locked STATUS BASE64_STDOUT" on stderr, then holds
+# the lock until stdin ends. Without wait, a busy lock ends at once with 75 ("@@busy HOLDER").
+lock_hold() { # key wait(1|0) holder -- function args...
+  local lock=${TMPDIR:-/tmp}/remote-eval-$(id -u)-$1.lock wait=$2 holder=$3 out status
+  shift 4
+  command -v flock >/dev/null 2>&1 || { echo "flock is not on the target's PATH: install util-linux there" >&2; return 72; }
+  exec 9>>"$lock" || { echo "cannot open the lock file $lock" >&2; return 73; }
+  if ! flock -n 9; then
+    if [ "$wait" != 1 ]; then printf '@@busy %s\n' "$(head -n 1 -- "$lock")" >&2; return 75; fi
+    printf '@@waiting %s\n' "$(head -n 1 -- "$lock")" >&2
+    flock 9
+  fi
+  printf '%s\n' "$holder" > "$lock"
+  out=$("$@" | base64 | tr -d '\n'; exit "${PIPESTATUS[0]}")
+  status=$?
+  printf '@@locked %s %s\n' "$status" "$out" >&2
+  IFS= read -r _ || true
+}

@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto'
+import { hostname } from 'node:os'
+import { PassThrough } from 'node:stream'
+import { onCleanup } from '../cli/cleanup.ts'
+import { ExitCode, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
+import { LAYOUT_VARS } from '../layout.ts'
+import type { Logger, Step } from '../log.ts'
+import { callFunction, loadBashLibrary } from '../transport/script.ts'
+import { lastLine } from '../transport/tree.ts'
+import type { Transport } from '../transport/types.ts'
+
+// One runner at a time syncs code and installs dependencies into a remote directory: a second one
+// waits for the first (and says so), or with --no-wait gives up at once. The lock is taken in the
+// same round trip as the first look at the target, and held by that session until released.
+
+const LOCK_LIBRARY = loadBashLibrary(new URL('./lock.sh', import.meta.url))
+
+export interface HeldLock {
+  /** What the function run under the lock printed on stdout, and its exit status. */
+  stdout: string
+  exitCode: number
+  stderrTail: string[]
+  /** Releases the lock and waits for the holding session to end; safe to call twice. */
+  release(): Promise<void>
+}
+
+export interface LockOptions {
+  remoteDir: string
+  /** false: fail at once (exit 12) when another runner holds the lock. */
+  wait: boolean
+  /** Bash functions the call needs (the lock library is added). */
+  library: string
+  fn: string
+  args: readonly string[]
+  logger: Logger
+  step: Step
+  /** Lines the function writes to stderr. */
+  onStderrLine?: (line: string) => void
+}
+
+/** The lock file's key on the target: one lock per remote directory. */
+const lockKey = (remoteDir: string) => createHash('sha256').update(remoteDir).digest('hex').slice(0, 16)
+
+/** Who holds the lock, as the next runner will be told. */
+const holderText = () => `a runner on ${hostname()} (pid ${process.pid}) since ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`
+
+/**
+ * Takes the target's lock for `remoteDir` (waiting for another runner's release unless told not
+ * to), runs `fn args` under it in the same round trip, and keeps it until release() (or cleanup).
+ */
+export async function takeTargetLock(transport: Transport, options: LockOptions): Promise<HeldLock> {
+  const { logger, step } = options
+  const hold = new PassThrough()
+  let answered: (value: { status: number; stdout: string }) => void
+  const locked = new Promise<{ status: number; stdout: string }>((resolve) => (answered = resolve))
+  let busyHolder: string | null = null
+  let gotLock = false
+  const tail: string[] = []
+  const script = callFunction(`${LOCK_LIBRARY}\n${options.library}`, 'lock_hold', LAYOUT_VARS)
+  const session = transport.run(script, [lockKey(options.remoteDir), options.wait ? '1' : '0', holderText(), '--', options.fn, ...options.args], {
+    stdin: hold,
+    onStderrLine: (line) => {
+      if (line.startsWith('@@locked ')) {
+        const [status = '1', encoded = ''] = line.slice('@@locked '.length).split(' ')
+        gotLock = true
+        answered({ status: Number(status), stdout: Buffer.from(encoded, 'base64').toString('utf8') })
+      } else if (line.startsWith('@@waiting ')) {
+        logger.step(step, `waiting for the lock on ${options.remoteDir} (${transport.target}): ${line.slice('@@waiting '.length) || 'another runner'} is syncing there; pass --no-wait to give up instead`)
+      } else if (line.startsWith('@@busy ')) {
+        busyHolder = line.slice('@@busy '.length) || 'another runner'
+      } else {
+        tail.push(line)
+        if (tail.length > 40) tail.shift()
+        options.onStderrLine?.(line)
+      }
+    },
+  })
+  let released = false
+  const release = async () => {
+    if (released) return
+    released = true
+    hold.end()
+    await session.catch(() => undefined)
+  }
+  const unregister = onCleanup(release)
+  const ended = session.then((result) => {
+    if (gotLock) return null
+    if (busyHolder !== null) {
+      throw new RemoteEvalError(`${options.remoteDir} on ${transport.target} is busy: ${busyHolder} is syncing there (--no-wait). Try again later, or drop --no-wait to wait for it.`, ExitCode.targetBusy)
+    }
+    if (result.exitCode === 72) throw new RemotePrerequisiteError(`${lastLine(result.stderrTail)} (flock serializes runners on one target).`)
+    throw new TransportError(`The session holding the lock on ${transport.target} ended early (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
+  })
+  try {
+    const answer = (await Promise.race([locked, ended]))!
+    return {
+      stdout: answer.stdout,
+      exitCode: answer.status,
+      stderrTail: tail,
+      release: async () => {
+        unregister()
+        await release()
+      },
+    }
+  } catch (error) {
+    unregister()
+    await release()
+    throw error
+  }
+}

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict'
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { startHub, type HubServer } from '../support/hub-server.ts'
+import { EXAMPLE_HUB, copyExample, harness, livingProcesses, makePod, runScript, startScript, type TestPod } from '../support/harness.ts'
+
+// Runs in a pod (the kubectl double: a sandbox with its own PID namespace, whose processes the
+// host's process table still shows): detach, attach, stop, list and Ctrl-C, through kubectl exec.
+
+const TOKEN = 'hf_pod_runs_token_4471'
+const SCRIPT = 'remote_eval/k8s_eval.ts'
+let sleeps = 0
+const sleepFor = (seconds: number) => {
+  const marker = `${seconds}.${process.pid}${++sleeps}`
+  return { marker, args: ['--eval-arg=--sleep', `--eval-arg=${marker}`] }
+}
+
+describe('runs that outlive the runner (pod)', () => {
+  let hub: HubServer
+  let pod: TestPod
+  let project: string
+  const env = () => ({ ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' })
+  const args = (extra: string[] = []) => [
+    '--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--runtime', 'cpu', '--venv', '/opt/venv', '--project-dir', project, ...extra,
+  ]
+
+  before(async () => {
+    hub = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN] })
+    pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`] })
+    await mkdir(path.join(pod.workdir('main'), 'guardrails'), { recursive: true })
+    await writeFile(path.join(pod.workdir('main'), 'guardrails/.env.eval'), `HF_TOKEN=${TOKEN}\n`)
+    project = await copyExample()
+  })
+  after(() => hub.stop())
+
+  test('--detach, then --attach fetches the report', async () => {
+    const detached = await runScript(SCRIPT, args(['--detach', ...sleepFor(2).args]), env())
+    assert.equal(detached.code, 0, detached.stderr)
+    const runId = JSON.parse(detached.stdout).remote_run_id
+    const attached = await runScript(SCRIPT, args(['--attach', runId]), env())
+    assert.equal(attached.code, 0, attached.stderr)
+    assert.deepEqual((await readdir(JSON.parse(attached.stdout).local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+  })
+
+  test('--stop leaves no process of the run in the pod; --list shows it stopped', async () => {
+    const sleep = sleepFor(60)
+    const detached = await runScript(SCRIPT, args(['--detach', ...sleep.args]), env())
+    assert.equal(detached.code, 0, detached.stderr)
+    const runId = JSON.parse(detached.stdout).remote_run_id
+    assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the run goes on after its kubectl exec ended')
+    const stopped = await runScript(SCRIPT, args(['--stop', runId]), env())
+    assert.equal(stopped.code, 0, stopped.stderr)
+    assert.deepEqual(await livingProcesses(sleep.marker), [])
+    const listed = await runScript(SCRIPT, args(['--list']), env())
+    const runs = JSON.parse(listed.stdout).runs as Array<{ id: string; state: string }>
+    assert.equal(runs.find((r) => r.id === runId)?.state, 'stopped')
+    assert.ok(runs.some((r) => r.state === 'finished'))
+  })
+
+  test('Ctrl-C without a terminal stops the run in the pod: exit 130', async () => {
+    const sleep = sleepFor(60)
+    const runner = await startScript(SCRIPT, args(sleep.args), env())
+    await runner.waitFor(/\[guardrails-mini\] sleeping/)
+    runner.kill('SIGINT')
+    const result = await runner.result
+    assert.equal(result.code, 130, result.stderr)
+    assert.deepEqual(await livingProcesses(sleep.marker), [])
+  })
+})

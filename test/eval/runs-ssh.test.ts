@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { readdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { startHub, type HubServer } from '../support/hub-server.ts'
+import { shellQuote } from '../../lib/transport/script.ts'
+import { EXAMPLE_HUB, SCRIPTS, copyExample, harness, installUvForTestUser, livingProcesses, remoteDir, runScript, sshFlags, startScript, writeAsTestUser } from '../support/harness.ts'
+import { startCountingProxy } from '../support/tcp-proxy.ts'
+
+// Runs that outlive the runner, over the real sshd: detach, attach, stop, list, Ctrl-C, a dropped
+// link, two runners at once, and a token the remote eval prints. Each long eval sleeps a unique
+// number of seconds, so its processes can be found in the process table by that argument alone.
+
+const TOKEN = 'hf_remote_secret_runs_9931'
+const SCRIPT = 'remote_eval/ssh_eval.ts'
+let sleeps = 0
+/** --eval-arg flags that make the eval sleep; the value doubles as a marker in `ps`. */
+const sleepFor = (seconds: number) => {
+  const marker = `${seconds}.${process.pid}${++sleeps}`
+  return { marker, args: ['--eval-arg=--sleep', `--eval-arg=${marker}`] }
+}
+
+/** Every file under dir, with its text. */
+async function allText(dir: string): Promise<string> {
+  const parts: string[] = []
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) parts.push(await readFile(path.join(entry.parentPath, entry.name), 'utf8'))
+  }
+  return parts.join('\n')
+}
+
+describe('runs that outlive the runner (ssh)', () => {
+  let hub: HubServer
+  let project: string
+  let dir: string
+  let env: NodeJS.ProcessEnv
+  const args = (extra: string[] = []) => [...sshFlags(), '--remote-dir', dir, '--runtime', 'cpu', '--project-dir', project, ...extra]
+  const list = async () => {
+    const result = await runScript(SCRIPT, args(['--list']), env)
+    assert.equal(result.code, 0, result.stderr)
+    return JSON.parse(result.stdout).runs as Array<{ id: string; state: string; exit_code: number | null }>
+  }
+
+  before(async () => {
+    hub = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN] })
+    project = await copyExample()
+    dir = remoteDir('runs')
+    await installUvForTestUser()
+    await writeAsTestUser(path.join(dir, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
+    env = { ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' }
+  })
+  after(() => hub.stop())
+
+  test('a remote eval that prints the token: the token reaches nothing on this machine', async () => {
+    const result = await runScript(SCRIPT, args(['--eval-arg=--print-token']), env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /^\[run\] \[guardrails-mini\] token in use: \*\*\*$/m)
+    assert.ok(!result.stderr.includes(TOKEN) && !result.stdout.includes(TOKEN))
+    assert.ok(!(await allText(project)).includes(TOKEN), 'not in any file the runner wrote locally')
+    // Nor in the run's own files on the target: the log is redacted as it is written.
+    const runId = JSON.parse(result.stdout).remote_run_id
+    assert.match(await readFile(path.join(dir, '.remote-eval/runs', runId, 'log'), 'utf8'), /token in use: \*\*\*/)
+  })
+
+  test('--detach returns at once; --attach streams the log and fetches the report', async () => {
+    const sleep = sleepFor(3)
+    const detached = await runScript(SCRIPT, args(['--detach', '--split', 'full', ...sleep.args]), env)
+    assert.equal(detached.code, 0, detached.stderr)
+    const { remote_run_id: runId, state } = JSON.parse(detached.stdout)
+    assert.equal(state, 'running')
+    assert.match(detached.stderr, new RegExp(`--attach ${runId}`))
+    assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the eval runs after the runner returned')
+    const attached = await runScript(SCRIPT, args(['--attach', runId]), env)
+    assert.equal(attached.code, 0, attached.stderr)
+    assert.match(attached.stderr, /^\[run\] \[guardrails-mini\] org\/ru-pii-chat split full: \d+ rows$/m)
+    assert.match(attached.stderr, /^\[done\] metrics \(guardrails_ru \/ full\):$/m, "the run's split, not the attach command's default")
+    const out = JSON.parse(attached.stdout)
+    assert.equal(out.remote_run_id, runId)
+    assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+  })
+
+  test('a dropped connection does not stop the eval; --attach then fetches its results', async () => {
+    const proxy = await startCountingProxy(harness().sshd.port)
+    const sleep = sleepFor(4)
+    const runner = await startScript(SCRIPT, [...args(sleep.args), '--ssh-option', `Port=${proxy.port}`], env)
+    await runner.waitFor(/\[guardrails-mini\] sleeping/)
+    await proxy.close() // the link goes: the master's connection and sshd's child for it end
+    const dropped = await runner.result
+    assert.equal(dropped.code, 5, dropped.stderr)
+    const runId = /--attach (\S+)/.exec(dropped.stderr)?.[1]
+    assert.ok(runId, `the error says how to come back:\n${dropped.stderr}`)
+    assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the eval still runs on the target')
+    const attached = await runScript(SCRIPT, args(['--attach', runId]), env)
+    assert.equal(attached.code, 0, attached.stderr)
+    assert.deepEqual((await readdir(JSON.parse(attached.stdout).local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+  })
+
+  test('--stop ends every process of the run', async () => {
+    const sleep = sleepFor(60)
+    const detached = await runScript(SCRIPT, args(['--detach', ...sleep.args]), env)
+    assert.equal(detached.code, 0, detached.stderr)
+    const runId = JSON.parse(detached.stdout).remote_run_id
+    assert.ok((await livingProcesses(sleep.marker)).length > 0)
+    const stopped = await runScript(SCRIPT, args(['--stop', runId, '--stop-grace', '5']), env)
+    assert.equal(stopped.code, 0, stopped.stderr)
+    assert.equal(JSON.parse(stopped.stdout).state, 'stopped')
+    assert.deepEqual(await livingProcesses(sleep.marker), [])
+  })
+
+  test('Ctrl-C without a terminal stops the run: exit 130, nothing left running', async () => {
+    const sleep = sleepFor(60)
+    const runner = await startScript(SCRIPT, args(sleep.args), env)
+    await runner.waitFor(/\[guardrails-mini\] sleeping/)
+    runner.kill('SIGINT')
+    const result = await runner.result
+    assert.equal(result.code, 130, result.stderr)
+    assert.match(result.stderr, /^\[run\] stopping run \S+ on ssh .*: SIGTERM to its process group/m)
+    assert.deepEqual(await livingProcesses(sleep.marker), [])
+  })
+
+  test('Ctrl-C on a terminal asks; d detaches and leaves the run going', async () => {
+    const sleep = sleepFor(60)
+    // script(1) gives the runner a pseudo-terminal; Ctrl-C and the answer are typed into it.
+    const command = [path.join(SCRIPTS, SCRIPT), ...args(sleep.args)].map(shellQuote).join(' ')
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...env, TERM: 'dumb' }, stdio: 'pipe' })
+    let screen = ''
+    const seen = (pattern: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => (pattern.test(screen) ? resolve() : undefined)
+        child.stdout.on('data', (chunk: Buffer) => {
+          screen += chunk.toString()
+          check()
+        })
+        child.on('close', () => reject(new Error(`ended before ${pattern}:\n${screen}`)))
+        check()
+      })
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    await seen(/\[guardrails-mini\] sleeping/)
+    child.stdin.write('\x03')
+    await seen(/\[s\]top it or \[d\]etach and leave it running\? \[S\/d\]/)
+    child.stdin.write('d\r')
+    assert.equal(await closed, 130, screen)
+    const runId = /run (\S+) goes on on ssh .*--attach \1/.exec(screen)?.[1]
+    assert.ok(runId, screen)
+    assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the run goes on')
+    const stopped = await runScript(SCRIPT, args(['--stop', runId, '--stop-grace', '1']), env)
+    assert.equal(stopped.code, 0, stopped.stderr)
+    assert.deepEqual(await livingProcesses(sleep.marker), [])
+  })
+
+  test('two runners at once: the second waits for the lock, both finish, results apart', async () => {
+    const [a, b] = await Promise.all([runScript(SCRIPT, args(), env), runScript(SCRIPT, args(), env)])
+    assert.equal(a.code, 0, a.stderr)
+    assert.equal(b.code, 0, b.stderr)
+    const waited = [a, b].filter((r) => /^\[preflight\] waiting for the lock on .*: a runner on .* is syncing there/m.test(r.stderr))
+    assert.equal(waited.length, 1, `exactly one runner waited:\n${a.stderr}\n---\n${b.stderr}`)
+    const [outA, outB] = [JSON.parse(a.stdout), JSON.parse(b.stdout)]
+    assert.notEqual(outA.remote_run_id, outB.remote_run_id)
+    assert.notEqual(outA.local_run_dir, outB.local_run_dir)
+  })
+
+  test('--no-wait fails at once with exit 12 while another runner holds the lock', async () => {
+    const first = await startScript(SCRIPT, args(), env)
+    await first.waitFor(/^\[preflight\] ssh /)
+    const second = await runScript(SCRIPT, args(['--no-wait']), env)
+    assert.equal(second.code, 12, second.stderr)
+    assert.match(second.stderr, /is busy: a runner on .* is syncing there \(--no-wait\)/)
+    assert.equal((await first.result).code, 0)
+  })
+
+  test('--list shows finished, failed, running and stopped runs', async () => {
+    const failed = await runScript(SCRIPT, args(['--eval-arg=--fail-after-report']), env)
+    assert.equal(failed.code, 1, failed.stderr)
+    const running = await runScript(SCRIPT, args(['--detach', ...sleepFor(60).args]), env)
+    const runningId = JSON.parse(running.stdout).remote_run_id
+    const runs = await list()
+    const stateOf = (id: string) => runs.find((r) => r.id === id)
+    const failedRun = stateOf(JSON.parse(failed.stdout).remote_run_id)
+    assert.equal(failedRun?.state, 'failed')
+    assert.ok(failedRun.exit_code !== null && failedRun.exit_code > 0)
+    assert.equal(stateOf(runningId)?.state, 'running')
+    assert.ok(runs.some((r) => r.state === 'finished' && r.exit_code === 0))
+    assert.ok(runs.some((r) => r.state === 'stopped'))
+    assert.deepEqual(runs.map((r) => r.id), runs.map((r) => r.id).sort(), 'oldest first')
+    await runScript(SCRIPT, args(['--stop', runningId, '--stop-grace', '1']), env)
+    assert.equal((await list()).find((r) => r.id === runningId)?.state, 'stopped')
+  })
+
+  test('--attach and --stop of a run that is not there: exit 2, with the way to list them', async () => {
+    const result = await runScript(SCRIPT, args(['--attach', '20990101-000000-beef']), env)
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /There is no run 20990101-000000-beef on ssh .*--list/)
+    const bad = await runScript(SCRIPT, args(['--stop', '../../etc']), env)
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /is not a run id/)
+  })
+})

@@ -1,0 +1,195 @@
+import { existsSync } from 'node:fs'
+import { appendFile, chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { $ } from 'zx'
+import { startHub, type HubServer } from './hub-server.ts'
+import { EXAMPLE_HUB, SCRIPTS, copyExample, harness } from './harness.ts'
+
+// The machines the docs talk about, made real for the doc test: the SSH alias `gpu-box` (and
+// `cpu-box`) reaches the test sshd, the pod eval-0 in namespace ml of context gpu-cluster is a
+// sandbox of the kubectl double, both with two (double) GPUs, the Hub is the Hub double, and the
+// docs' example paths exist. The SSH target is this machine, so "there" and "here" share one
+// filesystem: the docs' fixed paths below are created by this test and removed after it.
+
+/** The docs' example paths: the remote tree on the SSH target, and the air-gapped staging dirs. */
+const DOC_PATHS = { root: '/srv/eval', remoteDir: '/srv/eval/guardrails', staging: ['/tmp/models', '/tmp/datasets'] }
+const POD = { context: 'gpu-cluster', namespace: 'ml', pod: 'eval-0', container: 'main' }
+/** Paths this test created, so that a run after a crash may remove its own leftovers only. */
+const OWNED_LIST = '/tmp/gre-doc-test.owned'
+const TOKEN = 'hf_doc_test_token_9031'
+/** The test user's directory for this test's doubles (uv in bin/, nvidia-smi in gpu-bin/). */
+const TOOLS = '.doc-test'
+/**
+ * Source addresses of the docs' hosts. The test user is shared with the other test files, which
+ * may run at the same time and expect no uv or no GPU; the test user's ~/.zshenv gives these tools
+ * only to sessions coming from these addresses, that is, to the docs' commands.
+ */
+const SOURCE = { 'gpu-box': '127.0.0.7', 'cpu-box': '127.0.0.8' }
+
+export interface DocTargets {
+  /** Environment for a doc block: our ssh first on PATH, the doubles, HF_ENDPOINT at the Hub double. */
+  env: NodeJS.ProcessEnv
+  /** A fresh copy of the example eval repo with `scripts` and `Makefile` of this repo, as users have them. */
+  newProject(): Promise<string>
+  /** Empties the targets (remote dir, asset dirs, the pod) and puts the remote-only token back. */
+  reset(): Promise<void>
+  /** Checks the test user's tools before a block: another test run starting may have reset them. */
+  refresh(): Promise<void>
+  stop(): Promise<void>
+}
+
+const podDir = () => path.join(harness().kubeRoot, 'contexts', POD.context, 'namespaces', POD.namespace, 'pods', POD.pod, 'containers', POD.container)
+
+/** Kills the pod's sandbox (its namespaces die with it); the next exec starts a new one. */
+async function stopPodSandbox(): Promise<void> {
+  const info = await readFile(path.join(podDir(), '.sandbox.info'), 'utf8').catch(() => '')
+  const pid = Number(/"child-pid": *(\d+)/.exec(info)?.[1])
+  if (!pid) return
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+  for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20))
+}
+
+/** Refuses to start when a docs path exists that an earlier doc test did not create. */
+async function claimDocPaths(): Promise<void> {
+  const owned = new Set((await readFile(OWNED_LIST, 'utf8').catch(() => '')).split('\n').filter(Boolean))
+  const all = [DOC_PATHS.root, ...DOC_PATHS.staging]
+  const foreign = all.filter((p) => existsSync(p) && !owned.has(p))
+  if (foreign.length) {
+    throw new Error(`The doc test runs the docs' commands as written and needs ${foreign.join(', ')}, which exist on this machine and were not made by it. Move them away and run again.`)
+  }
+  await writeFile(OWNED_LIST, all.join('\n') + '\n')
+  for (const p of all) await rm(p, { recursive: true, force: true })
+}
+
+/** Writes an ssh that adds `-F <config with gpu-box>` unless the caller gives its own -F. */
+async function sshWrapper(dir: string): Promise<void> {
+  const { sshd } = harness()
+  const real = (await $`command -v ssh`.quiet()).stdout.trim()
+  const config = path.join(dir, 'ssh_config')
+  // The harness's entry for the test sshd, under the names the docs use, each from its own address.
+  const harnessConfig = await readFile(sshd.configFile, 'utf8')
+  const sources = Object.entries(SOURCE).map(([host, address]) => `Host ${host}\n  BindAddress ${address}\n`)
+  await writeFile(config, sources.join('') + harnessConfig.replace(/^Host .*$/m, `Host ${Object.keys(SOURCE).join(' ')}`))
+  await mkdir(path.join(dir, 'bin'), { recursive: true })
+  const wrapper = path.join(dir, 'bin', 'ssh')
+  await writeFile(
+    wrapper,
+    [
+      '#!/usr/bin/env bash',
+      '# TEST PLUMBING for the doc test: the docs say `gpu-box`; this makes ssh (and rsync, and the',
+      "# runners, which call ssh) resolve it to the test sshd, as a user's ~/.ssh/config would.",
+      'for a in "$@"; do case $a in -F|-F?*) exec ' + real + ' "$@" ;; esac; done',
+      `exec ${real} -F ${config} "$@"`,
+      '',
+    ].join('\n'),
+  )
+  await chmod(wrapper, 0o755)
+}
+
+const ZSHENV_MARK = '# Added by the doc test (test/support/doc-targets.ts) while it runs: tools for its hosts only.'
+
+/**
+ * uv (the double) on both docs' hosts and nvidia-smi on gpu-box, on the PATH the test user's login
+ * shell (zsh) sets up, as a GPU host's would. Returns the undo, and a refresh that puts the PATH
+ * back when another test run's harness start has rewritten ~/.zshenv meanwhile.
+ */
+async function toolsForTestUser(): Promise<{ undo: () => Promise<void>; refresh: () => Promise<void> }> {
+  const { sshd, fixturesBin, venv } = harness()
+  const dir = path.join(sshd.home, TOOLS)
+  await $`install -D -m 755 ${path.join(fixturesBin, 'uv')} ${path.join(dir, 'bin/uv')}`.quiet()
+  await $`install -D -m 755 ${path.join(fixturesBin, 'nvidia-smi')} ${path.join(dir, 'gpu-bin/nvidia-smi')}`.quiet()
+  await $`chown -R ${sshd.user}: ${dir}`.quiet()
+  const zshenv = path.join(sshd.home, '.zshenv')
+  const original = await readFile(zshenv, 'utf8').catch(() => '')
+  const lines = [
+    ZSHENV_MARK,
+    `case \${SSH_CONNECTION%% *} in`,
+    `  ${SOURCE['gpu-box']}) path=(~/${TOOLS}/gpu-bin ~/${TOOLS}/bin $path); export UV_DOUBLE_VENV=${venv} ;;`,
+    `  ${SOURCE['cpu-box']}) path=(~/${TOOLS}/bin $path); export UV_DOUBLE_VENV=${venv} ;;`,
+    'esac',
+    '',
+  ]
+  const refresh = async () => {
+    if (!(await readFile(zshenv, 'utf8').catch(() => '')).includes(ZSHENV_MARK)) await appendFile(zshenv, lines.join('\n'))
+  }
+  await refresh()
+  const undo = async () => {
+    await writeFile(zshenv, original)
+    await rm(dir, { recursive: true, force: true })
+  }
+  return { undo, refresh }
+}
+
+/** The pod's image: nvidia-smi and the uv double in /usr/local/bin, the test venv at /opt/venv. */
+async function podImage(dir: string): Promise<void> {
+  const { fixturesBin, venv } = harness()
+  const bin = path.join(dir, 'pod-bin')
+  await mkdir(bin, { recursive: true })
+  for (const tool of ['nvidia-smi', 'uv']) await $`install -m 755 ${path.join(fixturesBin, tool)} ${path.join(bin, tool)}`.quiet()
+  await mkdir(path.join(podDir(), 'workdir'), { recursive: true })
+  // Binds are read when the sandbox starts; /srv/eval/{models,datasets} play the cluster's shared volumes.
+  const binds = [`ro ${bin} /usr/local/bin`, `ro ${venv} /opt/venv`, `ro ${DOC_PATHS.root}/models /mnt/models`, `ro ${DOC_PATHS.root}/datasets /mnt/datasets`]
+  await writeFile(path.join(podDir(), 'binds'), binds.join('\n') + '\n')
+}
+
+/** Sets up the docs' machines; call stop() when done. */
+export async function startDocTargets(): Promise<DocTargets> {
+  const h = harness()
+  await claimDocPaths()
+  const scratch = await mkdtemp(path.join(h.work, 'docs-'))
+  await sshWrapper(scratch)
+  const home = path.join(scratch, 'home')
+  await mkdir(home, { recursive: true })
+  const tools = await toolsForTestUser()
+  await podImage(scratch)
+  const hub: HubServer = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN] })
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${path.join(scratch, 'bin')}:${h.fixturesBin}:${process.env.PATH}`,
+    HOME: home,
+    HF_ENDPOINT: hub.endpoint,
+    KUBECTL_DOUBLE_ROOT: h.kubeRoot,
+    UV_DOUBLE_VENV: h.venv,
+    UV_DOUBLE_LOG: path.join(scratch, 'uv.log'),
+  }
+  // The token lives on the targets only.
+  delete env.HF_TOKEN
+
+  const reset = async () => {
+    await stopPodSandbox()
+    for (const p of [DOC_PATHS.root, ...DOC_PATHS.staging]) await rm(p, { recursive: true, force: true })
+    for (const d of ['guardrails', 'models', 'datasets']) await mkdir(path.join(DOC_PATHS.root, d), { recursive: true })
+    await writeFile(path.join(DOC_PATHS.remoteDir, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
+    // The docs' prebuilt venv on the target (--venv /srv/eval/venv): the test venv.
+    await symlink(h.venv, path.join(DOC_PATHS.root, 'venv'))
+    await $`chown -R -h ${h.sshd.user}: ${DOC_PATHS.root}`.quiet()
+    for (const d of ['workdir', 'home']) await rm(path.join(podDir(), d), { recursive: true, force: true })
+    await mkdir(path.join(podDir(), 'workdir/guardrails'), { recursive: true })
+    await writeFile(path.join(podDir(), 'workdir/guardrails/.env.eval'), `HF_TOKEN=${TOKEN}\n`)
+    // The uv double in the pod finds its venv here (an exec carries no environment).
+    await mkdir(path.join(podDir(), 'home/.config/uv-double'), { recursive: true })
+    await writeFile(path.join(podDir(), 'home/.config/uv-double/venv'), '/opt/venv\n')
+  }
+
+  const newProject = async () => {
+    const project = await copyExample()
+    await symlink(SCRIPTS, path.join(project, 'scripts'))
+    await symlink(path.join(path.dirname(SCRIPTS), 'Makefile'), path.join(project, 'Makefile'))
+    return project
+  }
+
+  const stop = async () => {
+    await hub.stop()
+    await stopPodSandbox()
+    await tools.undo()
+    for (const p of [DOC_PATHS.root, ...DOC_PATHS.staging]) await rm(p, { recursive: true, force: true })
+    await rm(OWNED_LIST, { force: true })
+    await rm(scratch, { recursive: true, force: true })
+  }
+  return { env, newProject, reset, refresh: tools.refresh, stop }
+}
