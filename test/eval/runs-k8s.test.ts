@@ -3,18 +3,13 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
-import { EXAMPLE_HUB, copyExample, harness, livingProcesses, makePod, runScript, startScript, type TestPod } from '../support/harness.ts'
+import { EXAMPLE_HUB, copyExample, harness, livingProcesses, sleepFor, makePod, runScript, startScript, type TestPod } from '../support/harness.ts'
 
 // Runs in a pod (the kubectl double: a sandbox with its own PID namespace, whose processes the
 // host's process table still shows): detach, attach, stop, list and Ctrl-C, through kubectl exec.
 
 const TOKEN = 'hf_pod_runs_token_4471'
 const SCRIPT = 'remote_eval/k8s_eval.ts'
-let sleeps = 0
-const sleepFor = (seconds: number) => {
-  const marker = `${seconds}.${process.pid}${++sleeps}`
-  return { marker, args: ['--eval-arg=--sleep', `--eval-arg=${marker}`] }
-}
 
 describe('runs that outlive the runner (pod)', () => {
   let hub: HubServer

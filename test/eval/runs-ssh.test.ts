@@ -5,7 +5,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { shellQuote } from '../../lib/transport/script.ts'
-import { EXAMPLE_HUB, SCRIPTS, copyExample, harness, installUvForTestUser, livingProcesses, remoteDir, runScript, sshFlags, startScript, writeAsTestUser } from '../support/harness.ts'
+import { EXAMPLE_HUB, SCRIPTS, copyExample, harness, installUvForTestUser, livingProcesses, sleepFor, remoteDir, runScript, sshFlags, startScript, writeAsTestUser } from '../support/harness.ts'
 import { startCountingProxy } from '../support/tcp-proxy.ts'
 
 // Runs that outlive the runner, over the real sshd: detach, attach, stop, list, Ctrl-C, a dropped
@@ -14,12 +14,6 @@ import { startCountingProxy } from '../support/tcp-proxy.ts'
 
 const TOKEN = 'hf_remote_secret_runs_9931'
 const SCRIPT = 'remote_eval/ssh_eval.ts'
-let sleeps = 0
-/** --eval-arg flags that make the eval sleep; the value doubles as a marker in `ps`. */
-const sleepFor = (seconds: number) => {
-  const marker = `${seconds}.${process.pid}${++sleeps}`
-  return { marker, args: ['--eval-arg=--sleep', `--eval-arg=${marker}`] }
-}
 
 /** Every file under dir, with its text. */
 async function allText(dir: string): Promise<string> {

@@ -276,3 +276,10 @@ export async function livingProcesses(marker: string): Promise<string[]> {
   }
   return found
 }
+
+let sleeps = 0
+/** --eval-arg flags that make the example eval sleep; the unique value marks its processes in `ps`. */
+export function sleepFor(seconds: number): { marker: string; args: string[] } {
+  const marker = `${seconds}.${process.pid}${++sleeps}`
+  return { marker, args: ['--eval-arg=--sleep', `--eval-arg=${marker}`] }
+}
