@@ -45,15 +45,17 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
     prepareSync({ projectDir: options.projectDir, remoteDir: options.remoteDir, limits: options.limits, logger }),
   )
   // Preflight, sync, deps and downloads under the target's lock, held until the eval runs.
-  const lock = await takeTargetLock(transport, {
+  const locking = takeTargetLock(transport, {
     remoteDir: options.remoteDir, wait: options.wait, library: PREFLIGHT_LIBRARY, fn: 'eval_preflight_and_inspect',
     args: [...preflightArgs(options), ...inspectionFor(prepared, options.fullSync)], logger, step: 'preflight',
   })
   const runId = newRunId()
   let end: RunEnd | null
   try {
-    const { python, remoteDir } = readPreflight(lock, transport, options, logger)
-    await pushPrepared({ transport, prepared, facts: remoteDir, remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, logger })
+    const preflight = locking.then((lock) => readPreflight(lock, transport, options, logger))
+    // The push prepares its local side while the target answers; it sends nothing before that.
+    await pushPrepared({ transport, prepared, facts: preflight.then((p) => p.remoteDir), remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, logger })
+    const [{ python }, lock] = await Promise.all([preflight, locking])
     await syncDeps(transport, options, python, logger)
     if (options.freshCache) await clearDatasetsCache(transport, options, logger)
     await prepareAssets(transport, options, python, logger)
@@ -69,7 +71,7 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
       },
     }).finally(() => disarm())
   } finally {
-    await lock.release()
+    await (await locking.catch(() => null))?.release()
   }
   if (!end) {
     logger.step('done', `run ${runId} started on ${transport.target}; to follow it and fetch its report, ${attachHint(runId)}`)

@@ -128,7 +128,7 @@ run_state() { # run_dir
 # Streams the run's log to stderr from byte OFFSET (-1: its last 10 lines) until the run ends;
 # then prints "@@state STATE CODE", its meta lines as "@@meta KEY=VALUE", and its stdout.
 run_follow() { # run_dir offset
-  local run=$1 off=$2 size ended
+  local run=$1 off=$2 size ended pause=0.05
   [ -f "$run/meta" ] || { echo "no run in $run" >&2; return 68; }
   if [ "$off" = -1 ]; then
     size=$(wc -c < "$run/log")
@@ -141,9 +141,13 @@ run_follow() { # run_dir offset
     if [ "$size" -gt "$off" ]; then
       tail -c +"$((off + 1))" -- "$run/log" | head -c "$((size - off))" >&2
       off=$size
+      pause=0.05
     fi
     [ "$ended" = 1 ] && break
-    sleep 0.2
+    # Quick while the run talks (and at its start, when a short one may end at once); up to a
+    # second while it is quiet, so that hours of following cost the host next to nothing.
+    sleep "$pause"
+    case $pause in 0.05) pause=0.1 ;; 0.1) pause=0.2 ;; 0.2) pause=0.5 ;; *) pause=1 ;; esac
   done
   printf '@@state %s\n' "$(run_state "$run")"
   sed 's/^/@@meta /' -- "$run/meta"

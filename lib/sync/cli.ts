@@ -67,15 +67,15 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
     prepareSync({ projectDir, remoteDir, limits, logger }),
   )
   const full = flags['full-sync'] === true
-  const lock = await takeTargetLock(target.transport, {
+  const locking = takeTargetLock(target.transport, {
     remoteDir, wait: flags['no-wait'] !== true, library: INSPECT_LIBRARY, fn: 'inspect_remote_dir', args: inspectionFor(prepared, full), logger, step: 'sync',
   })
   let report
   try {
-    const facts = inspectionAnswer(lock, remoteDir, target.transport.target)
+    const facts = locking.then((lock) => inspectionAnswer(lock, remoteDir, target.transport.target))
     report = await pushPrepared({ transport: target.transport, prepared, facts, remoteDirFlag: target.remoteDirFlag, adopt: flags['adopt-remote-dir'] === true, full, logger })
   } finally {
-    await lock.release()
+    await (await locking.catch(() => null))?.release()
   }
   logger.step('done', report.unchanged ? 'code already up to date' : `code synced to ${report.remoteDir} on ${target.transport.target}`)
   return {

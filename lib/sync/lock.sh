@@ -4,10 +4,11 @@
 # the runner releases it by closing that stdin, and a runner that dies or loses its connection
 # releases it too, since its stdin ends then as well.
 
-# Takes the lock, runs FUNCTION ARGS, reports "@@locked STATUS BASE64_STDOUT" on stderr, then holds
-# the lock until stdin ends. Without wait, a busy lock ends at once with 75 ("@@busy HOLDER").
+# Takes the lock, runs FUNCTION ARGS (its stdout passes through), ends stdout with the trailer
+# "\0@@locked STATUS\0", then holds the lock until stdin ends. Without wait, a busy lock ends at once
+# with 75 ("@@busy HOLDER" on stderr).
 lock_hold() { # key wait(1|0) holder -- function args...
-  local lock=${TMPDIR:-/tmp}/remote-eval-$(id -u)-$1.lock wait=$2 holder=$3 out status
+  local lock=${TMPDIR:-/tmp}/remote-eval-$(id -u)-$1.lock wait=$2 holder=$3 status
   shift 4
   command -v flock >/dev/null 2>&1 || { echo "flock is not on the target's PATH: install util-linux there" >&2; return 72; }
   exec 9>>"$lock" || { echo "cannot open the lock file $lock" >&2; return 73; }
@@ -17,8 +18,8 @@ lock_hold() { # key wait(1|0) holder -- function args...
     flock 9
   fi
   printf '%s\n' "$holder" > "$lock"
-  out=$("$@" | base64 | tr -d '\n'; exit "${PIPESTATUS[0]}")
+  "$@" </dev/null 9>&-
   status=$?
-  printf '@@locked %s %s\n' "$status" "$out" >&2
+  printf '\0@@locked %s\0' "$status"
   IFS= read -r _ || true
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { hostname } from 'node:os'
-import { PassThrough } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { onCleanup } from '../cli/cleanup.ts'
 import { ExitCode, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
 import { LAYOUT_VARS } from '../layout.ts'
@@ -11,16 +11,21 @@ import type { Transport } from '../transport/types.ts'
 
 // One runner at a time syncs code and installs dependencies into a remote directory: a second one
 // waits for the first (and says so), or with --no-wait gives up at once. The lock is taken in the
-// same round trip as the first look at the target, and held by that session until released.
+// same round trip as the first look at the target, and held by that session until released; the
+// look's output arrives on the session's stdout, ended by a trailer, while the session stays open.
 
 const LOCK_LIBRARY = loadBashLibrary(new URL('./lock.sh', import.meta.url))
+const TRAILER = /\0@@locked (\d+)\0$/
 
 export interface HeldLock {
   /** What the function run under the lock printed on stdout, and its exit status. */
   stdout: string
   exitCode: number
   stderrTail: string[]
-  /** Releases the lock and waits for the holding session to end; safe to call twice. */
+  /**
+   * Releases the lock: ends the holding session's stdin, without waiting for the session to end
+   * (the target frees the lock when it reads that end, or when the connection closes). Safe twice.
+   */
   release(): Promise<void>
 }
 
@@ -51,20 +56,31 @@ const holderText = () => `a runner on ${hostname()} (pid ${process.pid}) since $
 export async function takeTargetLock(transport: Transport, options: LockOptions): Promise<HeldLock> {
   const { logger, step } = options
   const hold = new PassThrough()
-  let answered: (value: { status: number; stdout: string }) => void
-  const locked = new Promise<{ status: number; stdout: string }>((resolve) => (answered = resolve))
   let busyHolder: string | null = null
   let gotLock = false
   const tail: string[] = []
+  let answered: (value: { status: number; stdout: string }) => void
+  const locked = new Promise<{ status: number; stdout: string }>((resolve) => (answered = resolve))
+  // The function's stdout, up to the trailer that says it is done (the session then stays open).
+  const chunks: Buffer[] = []
+  const stdout = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk)
+      const trailer = TRAILER.exec(Buffer.concat(chunks.slice(-2)).subarray(-40).toString('latin1'))
+      if (trailer && !gotLock) {
+        gotLock = true
+        const all = Buffer.concat(chunks)
+        answered({ status: Number(trailer[1]), stdout: all.subarray(0, all.length - trailer[0].length).toString('utf8') })
+      }
+      done()
+    },
+  })
   const script = callFunction(`${LOCK_LIBRARY}\n${options.library}`, 'lock_hold', LAYOUT_VARS)
   const session = transport.run(script, [lockKey(options.remoteDir), options.wait ? '1' : '0', holderText(), '--', options.fn, ...options.args], {
     stdin: hold,
+    stdoutSink: stdout,
     onStderrLine: (line) => {
-      if (line.startsWith('@@locked ')) {
-        const [status = '1', encoded = ''] = line.slice('@@locked '.length).split(' ')
-        gotLock = true
-        answered({ status: Number(status), stdout: Buffer.from(encoded, 'base64').toString('utf8') })
-      } else if (line.startsWith('@@waiting ')) {
+      if (line.startsWith('@@waiting ')) {
         logger.step(step, `waiting for the lock on ${options.remoteDir} (${transport.target}): ${line.slice('@@waiting '.length) || 'another runner'} is syncing there; pass --no-wait to give up instead`)
       } else if (line.startsWith('@@busy ')) {
         busyHolder = line.slice('@@busy '.length) || 'another runner'
@@ -76,11 +92,11 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
     },
   })
   let released = false
+  session.catch(() => undefined)
   const release = async () => {
     if (released) return
     released = true
     hold.end()
-    await session.catch(() => undefined)
   }
   const unregister = onCleanup(release)
   const ended = session.then((result) => {

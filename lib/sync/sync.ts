@@ -57,8 +57,11 @@ export interface PushOptions {
   adopt?: boolean
   /** Ignore the stamp and compare every file with the target's state (--full-sync). */
   full?: boolean
-  /** The inspection's answer, when the caller already ran it in a round trip of its own (inspectionFor). */
-  facts?: RemoteDirFacts
+  /**
+   * The inspection's answer, when the caller runs it in a round trip of its own (inspectionFor);
+   * a promise lets the push prepare its local work while the target answers.
+   */
+  facts?: RemoteDirFacts | Promise<RemoteDirFacts>
   logger?: Logger
 }
 

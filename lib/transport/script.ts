@@ -9,9 +9,16 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`
 }
 
-/** Loads a bash file shipped beside the module (functions only, no top-level work). */
+/**
+ * Loads a bash file shipped beside the module (functions only, no top-level work), without its
+ * comment lines and blank lines: they would travel with every round trip. (No heredocs in them.)
+ */
 export function loadBashLibrary(url: URL): string {
   return readFileSync(url, 'utf8')
+    .split('\n')
+    .filter((line) => !/^\s*(#.*)?$/.test(line))
+    .map((line) => line.replace(/^(\w+\(\) \{) # .*$/, '$1'))
+    .join('\n')
 }
 
 /** A script: optional variable assignments, a bash library, then a call of one of its functions. */
