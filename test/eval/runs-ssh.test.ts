@@ -143,8 +143,8 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.deepEqual(await livingProcesses(sleep.marker), [])
   })
 
-  test('two runners at once: the second waits for the lock, both finish, results apart', async () => {
-    const [a, b] = await Promise.all([runScript(SCRIPT, args(), env), runScript(SCRIPT, args(), env)])
+  test('two runners at once on GPUs 0 and 1: the second waits for the lock, both finish, results apart', async () => {
+    const [a, b] = await Promise.all([runScript(SCRIPT, args(['--gpus', '0']), env), runScript(SCRIPT, args(['--gpus', '1']), env)])
     assert.equal(a.code, 0, a.stderr)
     assert.equal(b.code, 0, b.stderr)
     const waited = [a, b].filter((r) => /^\[preflight\] waiting for the lock on .*: a runner on .* is syncing there/m.test(r.stderr))
@@ -152,6 +152,8 @@ describe('runs that outlive the runner (ssh)', () => {
     const [outA, outB] = [JSON.parse(a.stdout), JSON.parse(b.stdout)]
     assert.notEqual(outA.remote_run_id, outB.remote_run_id)
     assert.notEqual(outA.local_run_dir, outB.local_run_dir)
+    assert.match(a.stderr, /^\[run\] \[guardrails-mini\] runtime cpu, .*CUDA_VISIBLE_DEVICES=0$/m, 'each run on its own GPU')
+    assert.match(b.stderr, /^\[run\] \[guardrails-mini\] runtime cpu, .*CUDA_VISIBLE_DEVICES=1$/m)
   })
 
   test('--no-wait fails at once with exit 12 while another runner holds the lock', async () => {
