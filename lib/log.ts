@@ -43,7 +43,7 @@ export interface LoggerOptions {
   color?: boolean
 }
 
-const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/i
+const SECRET_NAME = /(TOKEN|SECRET|SECRET_KEY|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/i
 /** Shorter values, or plain words like "true", are settings rather than secrets: hiding them would garble output. */
 const MIN_SECRET_LENGTH = 8
 const looksLikeASecret = (value: string) => value.length >= MIN_SECRET_LENGTH && !/^(true|false|yes|no|none|null|\d+)$/i.test(value)

@@ -4,6 +4,15 @@
 type Cleanup = () => Promise<void> | void
 
 const cleanups: Cleanup[] = []
+let interruptedBy: NodeJS.Signals | null = null
+
+/** Records the signal that interrupted the process (cleanups may act on which one it was). */
+export function noteInterrupt(signal: NodeJS.Signals): void {
+  interruptedBy ??= signal
+}
+
+/** The signal that interrupted the process, if one did. */
+export const interruptSignal = () => interruptedBy
 const urgent: Cleanup[] = []
 let running: Promise<void> | null = null
 

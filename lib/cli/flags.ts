@@ -33,8 +33,10 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
       return false
     },
   })
-  const positive = argv.find((a) => negated.has(a.replace(/^--/, '').replace(/=.*/, '')))
+  const positive = argv.find((a) => a.startsWith('--') && negated.has(a.slice(2).replace(/=.*/, '')))
   if (positive) unknown.push(positive)
+  const valued = specs.find((s) => s.kind === 'boolean' && argv.some((a) => a.startsWith(`--${s.name}=`)))
+  if (valued) throw new UsageError(`--${valued.name} takes no value: write --${valued.name} alone.`)
   if (unknown.length) throw new UsageWithHelpError(`Unknown arg: ${unknown[0]!.replace(/=.*/, '')}`)
   if (positional.length) throw new UsageWithHelpError(`Unexpected argument: ${positional[0]} (flags take the form --name value)`)
 

@@ -1,11 +1,13 @@
 import { createInterface } from 'node:readline'
-import { onCleanup, onSecondInterrupt } from '../cli/cleanup.ts'
+import { interruptSignal, onCleanup, onSecondInterrupt } from '../cli/cleanup.ts'
 import type { Logger } from '../log.ts'
 import { attachHint } from './runs.ts'
 
 // What Ctrl-C does to a run the runner follows. On a terminal the user chooses: stop it, or detach
 // and leave it running. Without one (CI, nohup, a test) it is stopped: a run nobody can come back
-// to must not hold a GPU. A second Ctrl-C kills it at once.
+// to must not hold a GPU. A second Ctrl-C kills it at once. SIGTERM (kill, a CI timeout) stops it
+// without asking; SIGHUP (the user's own terminal or link went away) detaches, as a dropped link
+// to the target does.
 
 export type Choice = 'stop' | 'detach' | 'kill'
 
@@ -29,23 +31,32 @@ const interactive = () => Boolean(process.stdin.isTTY && process.stderr.isTTY)
  * Arms Ctrl-C for run `runId`: once the runner is interrupted, its cleanup stops the run (grace
  * period, then SIGKILL) or detaches from it. Returns the disarm to call when the run has ended.
  */
-export function guardRun(options: { runId: string; target: string; signal: AbortSignal; logger: Logger; stop: (graceSeconds: number) => Promise<unknown>; graceSeconds: number }): () => void {
+export function guardRun(options: { runId: string; target: string; signal: AbortSignal; logger: Logger; stop: (graceSeconds: number) => Promise<{ state: string; exitCode: number | null }>; graceSeconds: number }): () => void {
   const { runId, logger } = options
   const stopNow = async () => {
     logger.step('run', `killing run ${runId} on ${options.target} now (SIGKILL to its process group)`)
     await options.stop(0)
   }
+  const stopping = async (grace: number) => {
+    try {
+      const ended = await options.stop(grace)
+      logger.step('run', `run ${runId} is ${ended.state}${ended.exitCode === null ? '' : ` (exit ${ended.exitCode})`}`)
+    } catch (error) {
+      logger.step('error', `could not stop run ${runId}: ${error instanceof Error ? error.message : String(error)}. It may still run there: ${attachHint(runId)}`)
+    }
+  }
   const disarmCleanup = onCleanup(async () => {
     if (!options.signal.aborted) return
-    const choice = interactive() ? await ask(`Run ${runId} goes on on ${options.target}. [s]top it or [d]etach and leave it running? [S/d] `) : 'stop'
+    const by = interruptSignal()
+    const choice: Choice =
+      by === 'SIGHUP' ? 'detach' : by === 'SIGINT' && interactive() ? await ask(`Run ${runId} goes on on ${options.target}. [s]top it or [d]etach and leave it running? [S/d] `) : 'stop'
     if (choice === 'detach') {
       logger.step('run', `run ${runId} goes on on ${options.target}; to come back, ${attachHint(runId)}`)
       return
     }
-    if (choice === 'kill') return stopNow()
+    if (choice === 'kill') return stopping(0)
     logger.step('run', `stopping run ${runId} on ${options.target}: SIGTERM to its process group, SIGKILL after ${options.graceSeconds} s (Ctrl-C again: at once)`)
-    await options.stop(options.graceSeconds)
-    logger.step('run', `run ${runId} stopped`)
+    await stopping(options.graceSeconds)
   })
   const disarmUrgent = onSecondInterrupt(stopNow)
   return () => {

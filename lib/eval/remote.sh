@@ -6,6 +6,8 @@ eval_preflight() { # remote_dir venv runtime online(1|0) models_dir datasets_dir
   local dir=$1 venv=$2 runtime=$3 online=$4 models=$5 datasets=$6 candidate found='' at line free
   say() { printf '%s\0' "$1"; }
   say "bash=${BASH_VERSION}"
+  # A run needs its own session (setsid) and the redaction filter (awk).
+  for candidate in setsid awk; do command -v "$candidate" >/dev/null 2>&1 || say "missing=$candidate"; done
   if [ -n "$venv" ]; then
     if [ -x "$venv/bin/python" ]; then say "venv=$venv/bin/python"; found=venv; else say "novenv=$venv"; fi
   else

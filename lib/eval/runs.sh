@@ -20,9 +20,10 @@ run_proc_start() { # pid
 
 # Whether any live (not zombie) process is in process group PGID. Orphaned zombies are common:
 # not every init reaps them, and they must not count as a run still going.
-run_group_alive() { # pgid
-  local pgid=$1 stat rest f
+run_group_alive() { # pgid [pid to leave out]
+  local pgid=$1 self=${2:-} stat rest f
   for f in /proc/[0-9]*/stat; do
+    [ "$f" = "/proc/$self/stat" ] && continue
     { IFS= read -r stat < "$f"; } 2>/dev/null || continue
     rest=${stat##*) }
     # shellcheck disable=SC2086
@@ -47,7 +48,7 @@ run_redact() { # file env_file
   # mawk (Debian's awk) reads a pipe in blocks: the log would lag behind the eval by minutes.
   case $(awk -W version 2>&1 </dev/null) in mawk*) line_by_line=(-W interactive) ;; esac
   LC_ALL=C awk "${line_by_line[@]}" -v env_file="$2" '
-    function secret_name(name) { return toupper(name) ~ /(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/ }
+    function secret_name(name) { return toupper(name) ~ /(TOKEN|SECRET|SECRET_KEY|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/ }
     function add(value,   i, j, t) {
       if (length(value) < 8 || tolower(value) ~ /^(true|false|yes|no|none|null|[0-9]+)$/) return
       for (i = 1; i <= n; i++) if (secrets[i] == value) return
@@ -63,7 +64,12 @@ run_redact() { # file env_file
         if (eq == 0) continue
         key = substr(line, 1, eq - 1); value = substr(line, eq + 1)
         sub(/[ \t]+$/, "", key); sub(/^[ \t]+/, "", value); sub(/[ \t\r]+$/, "", value)
-        if (value ~ /^".*"$/ || value ~ /^\047.*\047$/) value = substr(value, 2, length(value) - 2)
+        # As python-dotenv reads it: a quoted value ends at its quote, an unquoted one at " #".
+        quote = substr(value, 1, 1)
+        if (quote == "\"" || quote == "\047") {
+          value = substr(value, 2)
+          if ((end = index(value, quote)) > 0) value = substr(value, 1, end - 1)
+        } else sub(/[ \t]+#.*$/, "", value)
         if (secret_name(key)) add(value)
       }
     }
@@ -79,16 +85,21 @@ run_redact() { # file env_file
     }' >> "$1"
 }
 
-# The session leader of a run (runs under setsid, from RUN_DIR/session.sh). Survives the TERM of a
-# stop long enough to write the exit file; the eval and the redactors get the signal and end.
+# The session leader of a run (runs under setsid, from RUN_DIR/session.sh). On a stop's TERM only
+# the eval gets the signal: the leader, the subshell and the redactors ignore it, so what the eval
+# prints while it shuts down is kept, and its own exit code recorded. The exit file is written once
+# no other process of the group is left (a worker the eval left behind still holds the GPU).
 run_session() { # run_dir env_file -- command...
   local run=$1 env_file=$2 code
   shift 3
   trap '' HUP
   trap ':' TERM INT
   printf '%s %s\n' "$$" "$(run_proc_start "$$")" > "$run/pid.tmp" && mv -f -- "$run/pid.tmp" "$run/pid"
-  ( "$@" 2>&1 1>&3 3>&- </dev/null | run_redact "$run/log" "$env_file"; exit "${PIPESTATUS[0]}" ) 3>&1 | run_redact "$run/stdout" "$env_file"
+  # A trap with a handler (not an ignore) is reset in the exec'd eval: it gets TERM as usual.
+  ( trap ':' TERM INT; "$@" 2>&1 1>&3 3>&- </dev/null | { trap '' TERM INT; run_redact "$run/log" "$env_file"; }; exit "${PIPESTATUS[0]}" ) 3>&1 |
+    { trap '' TERM INT; run_redact "$run/stdout" "$env_file"; }
   code=${PIPESTATUS[0]}
+  while run_group_alive "$$" "$$"; do sleep 1; done
   printf '%s %s\n' "$code" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$run/exit.tmp" && mv -f -- "$run/exit.tmp" "$run/exit"
 }
 
@@ -102,7 +113,7 @@ run_start() { # remote_dir run_id meta(key=value, tab-separated) -- command...
   mkdir -p -- "$dir/$tool_dir/runs" && mkdir -- "$run" || { echo "cannot create the run directory $run" >&2; return 66; }
   printf '%s\tstarted=%s\n' "$meta" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | tr '\t' '\n' > "$run/meta"
   : > "$run/log" && : > "$run/stdout" || return 66
-  { declare -f run_proc_start run_redact run_session; echo 'run_session "$@"'; } > "$run/session.sh"
+  { declare -f run_proc_start run_group_alive run_redact run_session; echo 'run_session "$@"'; } > "$run/session.sh"
   setsid bash "$run/session.sh" "$run" "$dir/.env.eval" -- "$@" </dev/null >/dev/null 2>&1 &
   for i in $(seq 100); do [ -s "$run/pid" ] && break; sleep 0.05; done
   [ -s "$run/pid" ] || { echo "the run did not start (no pid file in $run)" >&2; return 70; }
@@ -157,21 +168,27 @@ run_follow() { # run_dir offset
 # Stops a run: SIGTERM to its process group, SIGKILL after GRACE seconds if anything is left.
 # Prints "@@state STATE CODE" afterwards.
 run_stop() { # run_dir grace_seconds
-  local run=$1 grace=$2 pid='' start='' i=0
+  local run=$1 grace=$2 pid='' start='' i=0 killed=''
   [ -f "$run/meta" ] || { echo "no run in $run" >&2; return 68; }
+  # The session that asked may go away meanwhile (Ctrl-C, a dropped link): finish the stop anyway.
+  trap '' PIPE HUP
   if [ ! -f "$run/exit" ] && run_alive "$run"; then
     read -r pid start < "$run/pid"
     date -u +%Y-%m-%dT%H:%M:%SZ > "$run/stopped"
-    kill -TERM -- "-$pid" 2>/dev/null
-    while run_group_alive "$pid" && [ "$i" -lt "$((grace * 10))" ]; do sleep 0.1; i=$((i + 1)); done
-    if run_group_alive "$pid"; then
-      echo "still running after ${grace} s: SIGKILL" >&2
+    kill -TERM -- "-$pid" 2>/dev/null || { echo "cannot signal the run's processes (process group $pid)" >&2; return 71; }
+    while run_group_alive "$pid" "$pid" && [ "$i" -lt "$((grace * 10))" ]; do sleep 0.1; i=$((i + 1)); done
+    if run_group_alive "$pid" "$pid"; then
       kill -KILL -- "-$pid" 2>/dev/null
-      i=0
-      while run_group_alive "$pid" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+      killed=1
+      echo "still running after ${grace} s: SIGKILL" >&2
     fi
-    # A leader killed outright could not write its exit code: record the signal's.
-    [ -f "$run/exit" ] || printf '137 %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$run/exit"
+    # The leader records the eval's exit code once the others are gone; a leader killed cannot.
+    i=0
+    while [ -z "$killed" ] && [ ! -f "$run/exit" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    if [ ! -f "$run/exit" ]; then
+      kill -KILL -- "-$pid" 2>/dev/null
+      printf '137 %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$run/exit.tmp" && mv -f -- "$run/exit.tmp" "$run/exit"
+    fi
   fi
   printf '@@state %s\n' "$(run_state "$run")"
 }

@@ -64,6 +64,8 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
       problems.push(`only ${formatBytes(kb * 1024)} free in ${where} on ${transport.target}; at least ${formatBytes(options.minFreeBytes)} is needed (--min-free-disk). Free some space.`)
     }
   }
+  const missing = facts.get('missing') ?? []
+  if (missing.length) problems.push(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not on ${transport.target}'s PATH: install ${missing.map((m) => (m === 'awk' ? 'awk (mawk or gawk)' : 'util-linux')).join(' and ')} there.`)
   if (one('nvidia-smi') === 'missing') problems.push(`--runtime cuda, but nvidia-smi is not on ${transport.target}: install the NVIDIA driver there, or run with --runtime cpu.`)
   if (one('token') === 'none') {
     problems.push(
@@ -167,7 +169,8 @@ export function evalCommand(options: EvalOptions, python: PythonEnv): string[] {
 export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: string; follow: boolean }): string[] {
   const cache = `${options.datasetsDir}/${DATASETS_CACHE}/datasets`
   const meta = runMeta({ suite: options.suite, split: options.split, gpus: options.gpus, runner: `${hostname()} pid ${process.pid}` })
-  return [options.remoteDir, cache, `${options.remoteDir}/${TOOL_DIR}/datasets-cache`, run.id, meta, run.follow ? '1' : '0', '--', ...evalCommand(options, python)]
+  // The overlay for a read-only cache is the run's own: another run may be reading its own.
+  return [options.remoteDir, cache, `${options.remoteDir}/${TOOL_DIR}/datasets-cache/${run.id}`, run.id, meta, run.follow ? '1' : '0', '--', ...evalCommand(options, python)]
 }
 
 /**
@@ -187,11 +190,16 @@ export async function startEval(transport: Transport, options: EvalOptions, pyth
     },
     signal: run.signal,
   }).catch((error: unknown) => {
-    throw started ? runGoesOn(error, run.id, run.signal) : error
+    if (started) throw runGoesOn(error, run.id, run.signal)
+    // Cut off while starting: the target may still have started it, unseen.
+    if (run.signal?.aborted) throw new InterruptedError(`Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`)
+    if (error instanceof TransportError) throw new TransportError(`${error.message.replace(/\.?$/, '.')} Run ${run.id} may have started there: see --list, and --attach ${run.id} or --stop ${run.id}.`, { cause: error })
+    throw error
   })
   if (!started) {
-    if (run.signal?.aborted) throw new InterruptedError()
-    if (result.exitCode === 72) throw new RemotePrerequisiteError(lastLine(result.stderrTail))
+    if (run.signal?.aborted) throw new InterruptedError(`Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`)
+    // 66, 67, 72: the target could not make the run's directory, the cache overlay, or lacks setsid.
+    if ([66, 67, 72].includes(result.exitCode)) throw new RemotePrerequisiteError(`Could not start the eval on ${transport.target}: ${lastLine(result.stderrTail)}. Check free space and permissions in ${options.remoteDir} there.`)
     throw new TransportError(`Could not start the eval on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
   }
   return run.follow ? followEnd(result, transport, run.id, run.signal) : null

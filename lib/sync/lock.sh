@@ -21,5 +21,7 @@ lock_hold() { # key wait(1|0) holder -- function args...
   "$@" </dev/null 9>&-
   status=$?
   printf '\0@@locked %s\0' "$status"
-  IFS= read -r _ || true
+  # The runner writes a line every 15 s: a minute without one means it is gone, even when its
+  # connection has not been seen to close (a laptop asleep, a network that dropped silently).
+  while IFS= read -r -t 60 _; do :; done
 }

@@ -16,6 +16,8 @@ import type { Transport } from '../transport/types.ts'
 
 const LOCK_LIBRARY = loadBashLibrary(new URL('./lock.sh', import.meta.url))
 const TRAILER = /\0@@locked (\d+)\0$/
+/** How often the holder is told this runner is alive; the target gives up after 60 s of silence. */
+const HEARTBEAT_MS = 15_000
 
 export interface HeldLock {
   /** What the function run under the lock printed on stdout, and its exit status. */
@@ -63,10 +65,12 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
   const locked = new Promise<{ status: number; stdout: string }>((resolve) => (answered = resolve))
   // The function's stdout, up to the trailer that says it is done (the session then stays open).
   const chunks: Buffer[] = []
+  let last = Buffer.alloc(0)
   const stdout = new Writable({
     write(chunk: Buffer, _encoding, done) {
       chunks.push(chunk)
-      const trailer = TRAILER.exec(Buffer.concat(chunks.slice(-2)).subarray(-40).toString('latin1'))
+      last = Buffer.concat([last, chunk]).subarray(-40)
+      const trailer = TRAILER.exec(last.toString('latin1'))
       if (trailer && !gotLock) {
         gotLock = true
         const all = Buffer.concat(chunks)
@@ -93,9 +97,12 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
   })
   let released = false
   session.catch(() => undefined)
+  const heartbeat = setInterval(() => hold.write('\n'), HEARTBEAT_MS)
+  heartbeat.unref()
   const release = async () => {
     if (released) return
     released = true
+    clearInterval(heartbeat)
     hold.end()
   }
   const unregister = onCleanup(release)

@@ -107,7 +107,7 @@ describe('ssh_eval.ts online, through uv', () => {
     await $`chown -R root:root ${shared} && chmod -R a+rX,go-w ${shared}`.quiet()
     const result = await runScript(SCRIPT, [...args(), '--remote-has-internet', 'no', '--models-dir', `${shared}/models`, '--datasets-dir', `${shared}/datasets`], env)
     assert.equal(result.code, 0, result.stderr)
-    assert.match(result.stderr, /the datasets cache .* is read-only: the eval uses .*datasets-cache, links to its files/)
+    assert.match(result.stderr, /the datasets cache .* is read-only: the eval uses .*datasets-cache\/\S+, links to its files/)
     assert.match(result.stderr, /org\/ru-pii-chat split fast: 12 rows/)
   })
 
