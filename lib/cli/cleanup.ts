@@ -48,10 +48,16 @@ export function runCleanups(): Promise<void> {
   return running
 }
 
-/** Runs the second-Ctrl-C work (at most `limitMs`), for a process about to quit. */
+/**
+ * For a process about to quit on a second Ctrl-C: the urgent work (e.g. kill the run now), then
+ * the cleanups not yet started (close the connection), each part for at most `limitMs`.
+ */
 export async function runUrgentCleanups(limitMs = 5000): Promise<void> {
-  const work = Promise.all(urgent.splice(0).map(quietly))
-  await Promise.race([work, new Promise((resolve) => setTimeout(resolve, limitMs).unref())])
+  const within = (work: Promise<unknown>) => Promise.race([work, new Promise((resolve) => setTimeout(resolve, limitMs).unref())])
+  await within(Promise.all(urgent.splice(0).map(quietly)))
+  await within((async () => {
+    while (cleanups.length) await quietly(cleanups.pop()!)
+  })())
 }
 
 async function quietly(fn: Cleanup): Promise<void> {

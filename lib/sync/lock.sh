@@ -11,7 +11,8 @@ lock_hold() { # key wait(1|0) holder -- function args...
   local lock=${TMPDIR:-/tmp}/remote-eval-$(id -u)-$1.lock wait=$2 holder=$3 status
   shift 4
   command -v flock >/dev/null 2>&1 || { echo "flock is not on the target's PATH: install util-linux there" >&2; return 72; }
-  exec 9>>"$lock" || { echo "cannot open the lock file $lock" >&2; return 73; }
+  [ ! -L "$lock" ] || { echo "the lock file $lock is a symlink, which this tool does not follow: remove it" >&2; return 73; }
+  exec 9>>"$lock" || { echo "cannot open the lock file $lock: make TMPDIR on the target a writable directory" >&2; return 73; }
   if ! flock -n 9; then
     if [ "$wait" != 1 ]; then printf '@@busy %s\n' "$(head -n 1 -- "$lock")" >&2; return 75; fi
     printf '@@waiting %s\n' "$(head -n 1 -- "$lock")" >&2

@@ -112,6 +112,7 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
       throw new RemoteEvalError(`${options.remoteDir} on ${transport.target} is busy: ${busyHolder} is syncing there (--no-wait). Try again later, or drop --no-wait to wait for it.`, ExitCode.targetBusy)
     }
     if (result.exitCode === 72) throw new RemotePrerequisiteError(`${lastLine(result.stderrTail)} (flock serializes runners on one target).`)
+    if (result.exitCode === 73) throw new RemotePrerequisiteError(lastLine(result.stderrTail))
     throw new TransportError(`The session holding the lock on ${transport.target} ended early (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
   })
   try {
