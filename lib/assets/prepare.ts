@@ -2,12 +2,12 @@ import { ExitCode, RemoteEvalError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import type { Transport } from '../transport/types.ts'
 import type { PythonEnv } from '../uv.ts'
-import { fetchAll, hubEnv, prepareAssetDir, readRecords, recordKey, summaryTable, writeRecord, type FetchJob, type FetchOutcome } from './fetch.ts'
+import { fetchAll, hubEnv, prepareAssetDir, readRecords, recordKey, summaryTable, writeRecord, type FetchJob, type FetchOutcome, type FetchResult } from './fetch.ts'
 import {
   MANIFEST_NAME, SCHEMA_VERSION, parseManifest, readManifestText, removeManifest, utcNow, writeManifest,
   type DatasetsManifest, type Manifest, type ManifestFile, type ModelsManifest,
 } from './manifest.ts'
-import { modelDirName, type DatasetNeeds, type ModelRef } from './registry.ts'
+import { modelDirName, type DatasetNeeds, type DatasetRef, type ModelRef } from './registry.ts'
 import { checkFiles, describeReport, isComplete, listPreparedDir, listPreparedDirs, uncoveredDatasets, uncoveredModels, type Listing, type VerifyReport } from './verify.ts'
 
 // The asset engine: download what a suite needs into a models or datasets directory over any
@@ -64,36 +64,74 @@ function finish(outcomes: FetchOutcome[], bytesOf: (o: FetchOutcome) => number, 
   if (failed) throw failed.error as RemoteEvalError
 }
 
-/** Downloads the models the policy needs into modelsDir/token_classifier/<org>__<name>, then its manifest. */
-export async function downloadModels(options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string }): Promise<ModelsManifest> {
-  const { transport, modelsDir: dir } = options
+/** What differs between preparing models and datasets; the steps around it are the same. */
+interface FetchKind<Need, R extends { files: ManifestFile[] }> {
+  kind: Manifest['kind']
+  mode: 'model' | 'dataset'
+  flag: string
+  needs: readonly Need[]
+  /** The repo and revision of a need. */
+  repo: (need: Need) => { repoId: string; revision: string }
+  /** fetch.py's arguments for a need; `known` is its record when still intact on the target. */
+  args: (need: Need, known: R | undefined) => string[]
+  /** The record of a fresh fetch (`before`: the record it replaces, if any). */
+  record: (need: Need, result: FetchResult, before: R | undefined) => R
+  env: Record<string, string>
+}
+
+/**
+ * Fetches what the directory lacks: reads the completion records, skips repos still intact, drops
+ * the manifest (the directory may change now), fetches the rest, records each as it finishes.
+ * Returns one record per need, in order; throws after the summary table when any fetch failed.
+ */
+async function fetchMissing<Need, R extends { files: ManifestFile[] }>(options: Common & { dir: string }, spec: FetchKind<Need, R>): Promise<R[]> {
+  const { transport, dir } = options
   const logger = options.logger ?? silentLogger
-  await prepareAssetDir(transport, dir, '--models-dir')
-  const records = (await readRecords(transport, dir, 'models')) as Map<string, ModelRecord>
+  await prepareAssetDir(transport, dir, spec.flag)
+  const records = (await readRecords(transport, dir, spec.kind)) as Map<string, R>
   const listing = await listPreparedDir(transport, dir, null)
-  const jobs: FetchJob[] = options.needs.map((need) => {
-    const key = recordKey(need.repoId, need.revision)
+  const jobs: FetchJob[] = spec.needs.map((need) => {
+    const { repoId, revision } = spec.repo(need)
+    const key = recordKey(repoId, revision)
     const record = records.get(key)
-    const knownSha = record && intact(record.files, listing) ? record.sha : ''
-    return { key, label: `${need.repoId}@${need.revision}`, repoId: need.repoId, args: [need.repoId, need.revision, `${dir}/${modelDirName(need.repoId)}`, knownSha] }
+    return { key, label: `${repoId}@${revision}`, repoId, args: spec.args(need, record && intact(record.files, listing) ? record : undefined) }
   })
-  // From here on the directory may change: a manifest must not vouch for it until the end.
   await removeManifest(transport, dir)
   const outcomes = await fetchAll({
-    ...options, mode: 'model', jobs, logger, step: 'models', concurrency: options.concurrency ?? 4,
-    env: () => hubEnv({ HF_HOME: `${dir}/.cache/huggingface`, ...options.extraEnv }, options.token),
+    ...options, mode: spec.mode, jobs, logger, step: spec.kind, concurrency: options.concurrency ?? 4,
+    env: () => hubEnv({ ...spec.env, ...options.extraEnv }, options.token),
   })
   for (const { job, result } of outcomes) {
     if (result?.status !== 'fetched') continue
-    const need = options.needs[jobs.indexOf(job)]!
-    const path = modelDirName(need.repoId)
-    const record: ModelRecord = { model_name: need.repoId, revision: need.revision, sha: result.sha, path, files: (result.files ?? []).map((f) => ({ ...f, path: `${path}/${f.path}` })) }
+    const record = spec.record(spec.needs[jobs.indexOf(job)]!, result, records.get(job.key))
     records.set(job.key, record)
-    await writeRecord(transport, dir, 'models', job.key, record)
+    await writeRecord(transport, dir, spec.kind, job.key, record)
   }
-  finish(outcomes, (o) => (records.get(o.job.key)?.files ?? []).reduce((sum, f) => sum + f.size, 0), logger, 'models')
+  finish(outcomes, (o) => (records.get(o.job.key)?.files ?? []).reduce((sum, f) => sum + f.size, 0), logger, spec.kind)
+  return jobs.map((job) => records.get(job.key)!)
+}
 
-  const entries = jobs.map((job) => records.get(job.key)!)
+/** Writes the manifest (last, atomically), then reads the directory back against it. */
+async function writeAndVerify(options: Common & { dir: string }, manifest: Manifest, counts: string, needs: CheckRequest['needs']): Promise<void> {
+  const logger = options.logger ?? silentLogger
+  await writeManifest(options.transport, options.dir, manifest)
+  logger.step(manifest.kind, `wrote ${options.dir}/${MANIFEST_NAME} (${counts})`)
+  await verifyWritten({ transport: options.transport, dir: options.dir, kind: manifest.kind, needs }, logger)
+}
+
+/** Downloads the models the policy needs into modelsDir/token_classifier/<org>__<name>, then its manifest. */
+export async function downloadModels(options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string }): Promise<ModelsManifest> {
+  const dir = options.modelsDir
+  const entries = await fetchMissing<ModelRef, ModelRecord>({ ...options, dir }, {
+    kind: 'models', mode: 'model', flag: '--models-dir', needs: options.needs,
+    env: { HF_HOME: `${dir}/.cache/huggingface` },
+    repo: (need) => need,
+    args: (need, known) => [need.repoId, need.revision, `${dir}/${modelDirName(need.repoId)}`, known?.sha ?? ''],
+    record: (need, result) => {
+      const path = modelDirName(need.repoId)
+      return { model_name: need.repoId, revision: need.revision, sha: result.sha, path, files: (result.files ?? []).map((f) => ({ ...f, path: `${path}/${f.path}` })) }
+    },
+  })
   const files = entries.flatMap((r) => r.files)
   const manifest: ModelsManifest = {
     schema_version: SCHEMA_VERSION,
@@ -104,47 +142,25 @@ export async function downloadModels(options: Common & { modelsDir: string; need
     checksums: Object.fromEntries(files.map((f) => [f.path, f.sha256])),
     files,
   }
-  await writeManifest(transport, dir, manifest)
-  logger.step('models', `wrote ${dir}/${MANIFEST_NAME} (${entries.length} models, ${files.length} files)`)
-  await verifyWritten({ transport, dir, kind: 'models', needs: { models: options.needs } }, logger)
+  await writeAndVerify({ ...options, dir }, manifest, `${entries.length} models, ${files.length} files`, { models: options.needs })
   return manifest
 }
 
 /** Prepares every split of the suite's datasets under datasetsDir/hf_cache, then its manifest. */
 export async function downloadDatasets(options: Common & { datasetsDir: string; needs: DatasetNeeds }): Promise<DatasetsManifest> {
-  const { transport, datasetsDir: dir, needs } = options
-  const logger = options.logger ?? silentLogger
-  await prepareAssetDir(transport, dir, '--datasets-dir')
-  const records = (await readRecords(transport, dir, 'datasets')) as Map<string, DatasetRecord>
-  const listing = await listPreparedDir(transport, dir, null)
-  const jobs: FetchJob[] = needs.datasets.map((dataset) => {
-    const key = recordKey(dataset.hfId, dataset.revision)
-    const record = records.get(key)
-    const hasSplits = record && needs.splits.every((split) => record.rows[split] !== undefined)
-    const knownSha = record && hasSplits && intact(record.files, listing) ? record.sha : ''
-    const args = [dataset.hfId, dataset.revision, needs.splits.join(','), `${dir}/${DATASETS_CACHE}`, knownSha]
-    return { key, label: `${dataset.hfId}@${dataset.revision}`, repoId: dataset.hfId, args }
-  })
-  await removeManifest(transport, dir)
-  const outcomes = await fetchAll({
-    ...options, mode: 'dataset', jobs, logger, step: 'datasets', concurrency: options.concurrency ?? 4,
-    env: () => hubEnv({ ...datasetsCacheEnv(dir), ...options.extraEnv }, options.token),
-  })
-  for (const { job, result } of outcomes) {
-    if (result?.status !== 'fetched') continue
-    const dataset = needs.datasets[jobs.indexOf(job)]!
-    const before = records.get(job.key)
-    const record: DatasetRecord = {
+  const { datasetsDir: dir, needs } = options
+  const entries = await fetchMissing<DatasetRef, DatasetRecord>({ ...options, dir }, {
+    kind: 'datasets', mode: 'dataset', flag: '--datasets-dir', needs: needs.datasets,
+    env: datasetsCacheEnv(dir),
+    // A record vouches for its repo only if it has every split asked for.
+    repo: (dataset) => ({ repoId: dataset.hfId, revision: dataset.revision }),
+    args: (dataset, known) => [dataset.hfId, dataset.revision, needs.splits.join(','), `${dir}/${DATASETS_CACHE}`, known && needs.splits.every((split) => known.rows[split] !== undefined) ? known.sha : ''],
+    record: (dataset, result, before) => ({
       hf_id: dataset.hfId, revision: dataset.revision, sha: result.sha,
       rows: { ...(before?.sha === result.sha ? before.rows : {}), ...result.rows },
       files: (result.files ?? []).map((f) => ({ ...f, path: `${DATASETS_CACHE}/${f.path}` })),
-    }
-    records.set(job.key, record)
-    await writeRecord(transport, dir, 'datasets', job.key, record)
-  }
-  finish(outcomes, (o) => (records.get(o.job.key)?.files ?? []).reduce((sum, f) => sum + f.size, 0), logger, 'datasets')
-
-  const entries = jobs.map((job) => records.get(job.key)!)
+    }),
+  })
   const seen = new Set<string>()
   const manifest: DatasetsManifest = {
     schema_version: SCHEMA_VERSION,
@@ -156,9 +172,7 @@ export async function downloadDatasets(options: Common & { datasetsDir: string; 
     datasets: entries.flatMap((r) => needs.splits.map((split) => ({ hf_id: r.hf_id, split, sha: r.sha, rows: r.rows[split] ?? 0, cache_root: DATASETS_CACHE }))),
     files: entries.flatMap((r) => r.files).filter((f) => !seen.has(f.path) && seen.add(f.path)),
   }
-  await writeManifest(transport, dir, manifest)
-  logger.step('datasets', `wrote ${dir}/${MANIFEST_NAME} (${manifest.datasets.length} splits, ${manifest.files.length} files)`)
-  await verifyWritten({ transport, dir, kind: 'datasets', needs: { datasets: needs } }, logger)
+  await writeAndVerify({ ...options, dir }, manifest, `${manifest.datasets.length} splits, ${manifest.files.length} files`, { datasets: needs })
   return manifest
 }
 
