@@ -190,7 +190,8 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
 
 export { DEFAULT_WORKDIR }
 
-const RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
+/** The tool's run ids (runs.ts newRunId), not the eval's report ids. */
+const REMOTE_RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
 
 /** --detach, --attach, --stop and --list exclude each other; a run id must look like one. */
 function modeFrom(flags: FlagValues): EvalMode {
@@ -200,7 +201,7 @@ function modeFrom(flags: FlagValues): EvalMode {
   const kind = chosen[0]
   if (kind === 'attach' || kind === 'stop') {
     const runId = stringFlag(flags, kind) ?? ''
-    if (!RUN_ID.test(runId)) throw new UsageError(`--${kind} ${JSON.stringify(runId)} is not a run id (like 20261128-134256-a1b2). See the ids with --list.`)
+    if (!REMOTE_RUN_ID.test(runId)) throw new UsageError(`--${kind} ${JSON.stringify(runId)} is not a run id (like 20261128-134256-a1b2). See the ids with --list.`)
     return { kind, runId }
   }
   return kind ? { kind } : { kind: 'run' }

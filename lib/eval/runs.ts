@@ -76,7 +76,7 @@ export function parseEvalJson(stdout: string): Record<string, unknown> | null {
   return null
 }
 
-/** The end of a follow: its state, meta and stdout (see run_follow). null when the session broke first. */
+/** The end of a follow or stop: its state, meta and stdout (run_follow, run_stop). null when the session broke first. */
 export function parseFollowOutput(stdout: string): RunEnd | null {
   const match = /^@@state ([a-z]+ \S+)\n((?:@@meta .*\n)*)/m.exec(stdout)
   if (!match) return null
@@ -86,6 +86,8 @@ export function parseFollowOutput(stdout: string): RunEnd | null {
   }))
   return { ...parseState(match[1]!), meta, json: parseEvalJson(stdout.slice(match.index + match[0].length)) }
 }
+
+const noSuchRun = (runId: string, target: string) => new UsageError(`There is no run ${runId} on ${target}. See the runs there with --list.`)
 
 /** How to come back to a run that goes on without us. */
 export const attachHint = (runId: string) => `run the same command with --attach ${runId} (or --stop ${runId})`
@@ -100,7 +102,7 @@ export function runGoesOn(error: unknown, runId: string, signal?: AbortSignal): 
 /** The end of a follow session, or the error that says what happened to it. */
 export function followEnd(result: { exitCode: number; stdout: string; stderrTail: readonly string[] }, transport: Transport, runId: string, signal?: AbortSignal): RunEnd {
   if (signal?.aborted) throw new InterruptedError()
-  if (result.exitCode === 68) throw new UsageError(`There is no run ${runId} on ${transport.target}. See the runs there with --list.`)
+  if (result.exitCode === 68) throw noSuchRun(runId, transport.target)
   const end = parseFollowOutput(result.stdout)
   if (end) return end
   throw new TransportError(`Lost ${transport.target} while following run ${runId} (exit ${result.exitCode}: ${lastLine(result.stderrTail)}). The run goes on there: ${attachHint(runId)}.`)
@@ -122,10 +124,10 @@ export async function stopRun(transport: Transport, options: { remoteDir: string
   const result = await transport.run(SCRIPTS.stop, [runDirOf(options.remoteDir, options.runId), String(options.graceSeconds)], {
     onStderrLine: (line) => options.logger.step('run', line),
   })
-  if (result.exitCode === 68) throw new UsageError(`There is no run ${options.runId} on ${transport.target}. See the runs there with --list.`)
-  const match = /^@@state (.*)$/m.exec(result.stdout)
-  if (result.exitCode !== 0 || !match) throw new TransportError(`Could not stop run ${options.runId} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
-  return parseState(match[1]!)
+  if (result.exitCode === 68) throw noSuchRun(options.runId, transport.target)
+  const end = result.exitCode === 0 ? parseFollowOutput(result.stdout) : null
+  if (!end) throw new TransportError(`Could not stop run ${options.runId} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
+  return { state: end.state, exitCode: end.exitCode }
 }
 
 /** Every run in the remote directory, oldest first. */
