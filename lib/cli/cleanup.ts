@@ -4,15 +4,6 @@
 type Cleanup = () => Promise<void> | void
 
 const cleanups: Cleanup[] = []
-let interruptedBy: NodeJS.Signals | null = null
-
-/** Records the signal that interrupted the process (cleanups may act on which one it was). */
-export function noteInterrupt(signal: NodeJS.Signals): void {
-  interruptedBy ??= signal
-}
-
-/** The signal that interrupted the process, if one did. */
-export const interruptSignal = () => interruptedBy
 const urgent: Cleanup[] = []
 let running: Promise<void> | null = null
 
@@ -40,9 +31,7 @@ function register(list: Cleanup[], fn: Cleanup): () => void {
  * connection must not be closed under a cleanup that still uses it.
  */
 export function runCleanups(): Promise<void> {
-  running ??= (async () => {
-    while (cleanups.length) await quietly(cleanups.pop()!)
-  })().finally(() => {
+  running ??= drain().finally(() => {
     running = null
   })
   return running
@@ -55,9 +44,11 @@ export function runCleanups(): Promise<void> {
 export async function runUrgentCleanups(limitMs = 5000): Promise<void> {
   const within = (work: Promise<unknown>) => Promise.race([work, new Promise((resolve) => setTimeout(resolve, limitMs).unref())])
   await within(Promise.all(urgent.splice(0).map(quietly)))
-  await within((async () => {
-    while (cleanups.length) await quietly(cleanups.pop()!)
-  })())
+  await within(drain())
+}
+
+async function drain(): Promise<void> {
+  while (cleanups.length) await quietly(cleanups.pop()!)
 }
 
 async function quietly(fn: Cleanup): Promise<void> {

@@ -1,5 +1,5 @@
 import { createLogger, redactStrings, type Logger } from '../log.ts'
-import { noteInterrupt, runCleanups, runUrgentCleanups } from './cleanup.ts'
+import { runCleanups, runUrgentCleanups } from './cleanup.ts'
 import { ExitCode, RemoteEvalError, exitCodeOf } from './errors.ts'
 import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from './flags.ts'
 
@@ -32,9 +32,8 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
       void runUrgentCleanups().finally(() => process.exit(ExitCode.interrupted))
       return
     }
-    noteInterrupt(signal)
     logger.step('error', `${signal === 'SIGINT' ? 'Interrupted (Ctrl-C)' : `Got ${signal}`}: cleaning up; press Ctrl-C again to quit at once.`)
-    abort.abort()
+    abort.abort(signal)
     void runCleanups().finally(() => process.exit(ExitCode.interrupted))
   }
   process.on('SIGINT', onSignal)

@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline'
-import { interruptSignal, onCleanup, onSecondInterrupt } from '../cli/cleanup.ts'
+import { onCleanup, onSecondInterrupt } from '../cli/cleanup.ts'
 import type { Logger } from '../log.ts'
 import { attachHint } from './runs.ts'
 
@@ -47,7 +47,8 @@ export function guardRun(options: { runId: string; target: string; signal: Abort
   }
   const disarmCleanup = onCleanup(async () => {
     if (!options.signal.aborted) return
-    const by = interruptSignal()
+    // The runner aborts with the signal that interrupted it (lib/cli/main.ts).
+    const by = options.signal.reason as NodeJS.Signals | undefined
     const choice: Choice =
       by === 'SIGHUP' ? 'detach' : by === 'SIGINT' && interactive() ? await ask(`Run ${runId} goes on on ${options.target}. [s]top it or [d]etach and leave it running? [S/d] `) : 'stop'
     if (choice === 'detach') {

@@ -67,7 +67,7 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
       signal,
       onStarted: () => {
         void lock.release()
-        if (follow) disarm = guardRun({ runId, target: transport.target, signal, logger, graceSeconds: options.stopGraceSeconds, stop: (graceSeconds) => stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds, logger }) })
+        if (follow) disarm = guard(transport, options, runId, logger, signal)
       },
     }).finally(() => disarm())
   } finally {
@@ -96,9 +96,15 @@ async function controlRuns(options: EvalOptions, mode: Exclude<EvalMode, { kind:
     return new CliResult({ remote_run_id: runId, state: stopped.state, exit_code: stopped.exitCode }, ExitCode.ok)
   }
   logger.step('run', `attached to run ${runId} on ${transport.target}; its last lines, then what it writes`)
-  const disarm = guardRun({ runId, target: transport.target, signal, logger, graceSeconds: options.stopGraceSeconds, stop: (graceSeconds) => stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds, logger }) })
+  const disarm = guard(transport, options, runId, logger, signal)
   const end = await followRun(transport, { remoteDir: options.remoteDir, runId, fromEnd: true, logger, signal }).finally(disarm)
   return fetchReport(transport, options, runId, end, logger)
+}
+
+/** Arms Ctrl-C for a followed run (see interrupt.ts); returns the disarm. */
+function guard(transport: Transport, options: EvalOptions, runId: string, logger: Logger, signal: AbortSignal): () => void {
+  const stop = (graceSeconds: number) => stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds, logger })
+  return guardRun({ runId, target: transport.target, signal, logger, graceSeconds: options.stopGraceSeconds, stop })
 }
 
 /** After a run: check and fetch its report directory, print the metrics; exit 0, or 1 when it failed. */

@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { PassThrough, Writable } from 'node:stream'
 import { onCleanup } from '../cli/cleanup.ts'
 import { ExitCode, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
+import { utcNow } from '../assets/manifest.ts'
 import { LAYOUT_VARS } from '../layout.ts'
 import type { Logger, Step } from '../log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
@@ -49,7 +50,7 @@ export interface LockOptions {
 const lockKey = (remoteDir: string) => createHash('sha256').update(remoteDir).digest('hex').slice(0, 16)
 
 /** Who holds the lock, as the next runner will be told. */
-const holderText = () => `a runner on ${hostname()} (pid ${process.pid}) since ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`
+const holderText = () => `a runner on ${hostname()} (pid ${process.pid}) since ${utcNow()}`
 
 /**
  * Takes the target's lock for `remoteDir` (waiting for another runner's release unless told not
