@@ -9,10 +9,10 @@ import { $ } from 'zx'
 // else from a wheelhouse found in the usual places, else from the normal index. Built with
 // /usr/bin/python3 when there is one, so that other users (the SSH test user, pods) can run it.
 
-export const TEST_PACKAGES = ['huggingface_hub', 'datasets']
+const TEST_PACKAGES = ['huggingface_hub', 'datasets']
 
 /** GR_WHEELHOUSE, or the folder of a huggingface_hub wheel under the usual roots, or '' (the index). */
-export async function findWheelhouse(): Promise<string> {
+async function findWheelhouse(): Promise<string> {
   if (process.env.GR_WHEELHOUSE) return process.env.GR_WHEELHOUSE
   const found = await $`find /opt /srv /var /usr/share /home -name 'huggingface_hub-*.whl' -print -quit 2>/dev/null`.nothrow().quiet()
   const wheel = found.stdout.trim()
