@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import minimist from 'minimist'
 import { $ } from 'zx'
-import { SCHEMA_VERSION, utcNow, writeManifest, type ModelsManifest } from '../lib/assets/manifest.ts'
+import { modelsManifest, writeManifest, type ModelsManifest } from '../lib/assets/manifest.ts'
 import { checkPreparedDir } from '../lib/assets/prepare.ts'
 import { isComplete } from '../lib/assets/verify.ts'
 import { LocalTransport } from '../lib/transport/local.ts'
@@ -41,10 +41,7 @@ const hashed = await $({ cwd: dir, quiet: true })`sha256sum ${files.map((f) => f
 const sums = new Map(hashed.stdout.trim().split('\n').map((line) => [line.slice(66), line.slice(0, 64)]))
 for (const f of files) f.sha256 = sums.get(f.path)!
 const totalBytes = files.reduce((sum, f) => sum + f.size, 0)
-await writeManifest(transport, dir, {
-  schema_version: SCHEMA_VERSION, kind: 'models', generated_at_utc: utcNow(), policy_path: 'bench',
-  token_classifier_models: [], checksums: Object.fromEntries(files.map((f) => [f.path, f.sha256])), files,
-})
+await writeManifest(transport, dir, modelsManifest({ dir, policyPath: 'bench', models: [{ model_name: 'bench/m', revision: 'main', sha: '0'.repeat(40), path: 'token_classifier/bench__m', files }] }))
 
 const time = async (fn: () => Promise<unknown>) => {
   const started = performance.now()

@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { SCHEMA_VERSION, utcNow, writeManifest, type ManifestFile } from '../lib/assets/manifest.ts'
+import { datasetsManifest, modelsManifest, writeManifest, type DatasetEntry, type ManifestFile } from '../lib/assets/manifest.ts'
 import { modelDirName } from '../lib/assets/registry.ts'
 import { LocalTransport } from '../lib/transport/local.ts'
 
 // For `make demo` only: lays out the example's Hub repos (examples/hub-repos) as prepared model and
-// dataset directories, the way snapshot_download and the Hub cache hold them, and writes their
-// manifests with the tool's own manifest module. No Hub, no network, no Python package needed;
-// the real path, `make download-*`, is tested against the Hub double.
+// dataset directories and writes their manifests with the tool's own manifest module. Models as
+// snapshot_download leaves them; each dataset split as the JSONL export the example eval reads
+// from the cache root when the `datasets` package is missing (app/eval/data.py), at the place
+// where load_dataset(cache_dir=hf_cache) puts its Arrow files. No Hub, no network, no Python
+// package needed; the real path, `make download-*` with Hugging Face's clients, is tested against
+// the Hub double.
 
 async function filesUnder(root: string, rel = ''): Promise<string[]> {
   const found: string[] = []
@@ -51,29 +54,27 @@ export async function layOutExampleAssets(hubRepos: string, modelsDir: string, d
   const model = 'org/ru-pii-detector'
   const modelSource = path.join(hubRepos, 'models', model)
   const modelFiles = await copyRepo(modelSource, path.join(modelsDir, modelDirName(model)), modelsDir)
-  await writeManifest(transport, modelsDir, {
-    schema_version: SCHEMA_VERSION, kind: 'models', generated_at_utc: utcNow(), policy_path: 'examples/guardrails-mini/configs/policy.yaml',
-    token_classifier_models: [{ model_name: model, revision: 'main', sha: await repoSha(modelSource), path: modelDirName(model) }],
-    checksums: Object.fromEntries(modelFiles.map((f) => [f.path, f.sha256])), files: modelFiles,
-  })
+  await writeManifest(transport, modelsDir, modelsManifest({
+    dir: modelsDir, policyPath: 'examples/guardrails-mini/configs/policy.yaml',
+    models: [{ model_name: model, revision: 'main', sha: await repoSha(modelSource), path: modelDirName(model), files: modelFiles }],
+  }))
 
   const files: ManifestFile[] = []
-  const datasets = []
-  for (const hfId of ['org/ru-pii-chat', 'org/ru-pii-forms']) {
+  const datasets: DatasetEntry[] = []
+  for (const [datasetId, hfId] of [['ru_pii_chat', 'org/ru-pii-chat'], ['ru_pii_forms', 'org/ru-pii-forms']] as const) {
     const source = path.join(hubRepos, 'datasets', hfId)
     const sha = await repoSha(source)
-    const repoCache = path.join(datasetsDir, 'hf_cache', 'hub', `datasets--${hfId.replace('/', '--')}`)
-    files.push(...(await copyRepo(source, path.join(repoCache, 'snapshots', sha), datasetsDir)))
-    await mkdir(path.join(repoCache, 'refs'), { recursive: true })
-    await writeFile(path.join(repoCache, 'refs', 'main'), sha)
-    files.push(entry(datasetsDir, path.join(repoCache, 'refs', 'main'), sha))
+    const [org, name] = hfId.split('/') as [string, string]
     for (const split of splits) {
       const text = await readFile(path.join(source, 'data', `${split}-00000-of-00001.jsonl`), 'utf8')
-      datasets.push({ hf_id: hfId, split, sha, rows: text.split('\n').filter(Boolean).length, cache_root: 'hf_cache' })
+      const file = path.join(datasetsDir, 'hf_cache', `${org}___${name}`, 'default', 'jsonl', `${name}-${split}.jsonl`)
+      await mkdir(path.dirname(file), { recursive: true })
+      await writeFile(file, text)
+      files.push(entry(datasetsDir, file, text))
+      datasets.push({ dataset_id: datasetId, hf_id: hfId, split, sha, fingerprint: null, rows: text.split('\n').filter(Boolean).length })
     }
   }
-  await writeManifest(transport, datasetsDir, {
-    schema_version: SCHEMA_VERSION, kind: 'datasets', generated_at_utc: utcNow(), registry_path: 'examples/guardrails-mini/configs/eval/suites.yaml',
-    suite, splits, datasets, files,
-  })
+  await writeManifest(transport, datasetsDir, datasetsManifest({
+    dir: datasetsDir, registryPath: 'examples/guardrails-mini/configs/eval/suites.yaml', suite, splits, datasets, files,
+  }))
 }

@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { parse as parseDotenv } from 'dotenv'
 import { ExitCode, RemoteEvalError, UsageError } from '../cli/errors.ts'
 import { formatFlags, listFlag, stringFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
 import { EXIT_CODES_HELP } from '../cli/help.ts'
 import { projectDirFrom } from '../cli/targets.ts'
+import { envFileValues, parseEnvFile, readEnvFileText } from '../envfile.ts'
 import type { Logger } from '../log.ts'
 import { LocalTransport } from '../transport/local.ts'
 import { findPythonEnv } from '../uv.ts'
@@ -24,20 +23,35 @@ const COMMON: readonly FlagSpec[] = [
   { name: 'help', kind: 'boolean', description: 'print this help' },
 ]
 
+// The eval repo's own download tools (app/tools/download_*.py) name some flags otherwise; theirs
+// are accepted too, with the same meaning, so that commands written for them keep working.
 export const MODELS_FLAGS: readonly FlagSpec[] = [
-  { name: 'models-dir', kind: 'string', value: 'DIR', description: 'the models directory to prepare or check (required)' },
-  { name: 'policy', kind: 'string', value: 'FILE', description: 'policy file listing the token_classifier recognizers', default: DEFAULT_POLICY },
-  { name: 'model', kind: 'list', value: 'ORG/NAME[@REV]', description: 'another model to fetch' },
+  { name: 'models-dir', kind: 'string', value: 'DIR', description: 'the models directory to prepare or check (required; also --output-dir)' },
+  { name: 'output-dir', kind: 'string', value: 'DIR', description: "download_models.py's name for --models-dir" },
+  { name: 'policy', kind: 'string', value: 'FILE', description: `policy file listing the token_classifier recognizers (default: ${DEFAULT_POLICY}; also --policy-path)` },
+  { name: 'policy-path', kind: 'string', value: 'FILE', description: "download_models.py's name for --policy" },
+  { name: 'model', kind: 'list', value: 'ORG/NAME[@REV]', description: 'another model to fetch (also --extra-token-classifier-model)' },
+  { name: 'extra-token-classifier-model', kind: 'list', value: 'ORG/NAME', description: "download_models.py's name for --model" },
   ...COMMON,
 ]
 
 export const DATASETS_FLAGS: readonly FlagSpec[] = [
-  { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'the datasets directory to prepare or check (required)' },
+  { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'the datasets directory to prepare or check (required; also --output-dir)' },
+  { name: 'output-dir', kind: 'string', value: 'DIR', description: "download_datasets.py's name for --datasets-dir" },
   { name: 'suite', kind: 'string', value: 'NAME', description: 'eval suite whose datasets to prepare', default: DEFAULT_SUITE },
   { name: 'splits', kind: 'string', value: 'A,B', description: 'splits to prepare', default: DEFAULT_SPLITS.join(',') },
-  { name: 'suites', kind: 'string', value: 'FILE', description: 'suites file mapping suites to datasets', default: DEFAULT_SUITES },
+  { name: 'suites', kind: 'string', value: 'FILE', description: `suites file mapping suites to datasets (default: ${DEFAULT_SUITES}; also --registry-path)` },
+  { name: 'registry-path', kind: 'string', value: 'FILE', description: "download_datasets.py's name for --suites" },
+  { name: 'hf-token-env', kind: 'string', value: 'NAME', description: 'the environment variable (or .env.eval key) holding the token', default: 'HF_TOKEN' },
   ...COMMON,
 ]
+
+/** A flag given under our name or the Python tool's; both at once is a mistake. */
+function either(flags: FlagValues, ours: string, theirs: string): string | undefined {
+  const [a, b] = [stringFlag(flags, ours), stringFlag(flags, theirs)]
+  if (a !== undefined && b !== undefined) throw new UsageError(`--${ours} and --${theirs} mean the same; give one of them.`)
+  return a ?? b
+}
 
 export const MODELS_USAGE = `Usage: scripts/download_models.ts --models-dir DIR [options]
        make download-models MODELS_DIR=DIR      make check-models MODELS_DIR=DIR
@@ -70,18 +84,21 @@ ${formatFlags(DATASETS_FLAGS)}
 ${EXIT_CODES_HELP}
 `
 
-/** HF_TOKEN from the environment, else from the eval repo's .env.eval; never from argv. */
-export function hfTokenFrom(projectDir: string): string | undefined {
-  if (process.env.HF_TOKEN) return process.env.HF_TOKEN
-  try {
-    return parseDotenv(readFileSync(path.join(projectDir, '.env.eval'))).HF_TOKEN || undefined
-  } catch {
-    return undefined
-  }
+/**
+ * The token (HF_TOKEN, or the variable --hf-token-env names) from the environment, else from the
+ * eval repo's .env.eval read as the eval reads it; never from argv. Every value of that file is
+ * redacted from the logs from now on.
+ */
+export function hfTokenFrom(projectDir: string, logger: Logger, name = 'HF_TOKEN'): string | undefined {
+  const text = readEnvFileText(path.join(projectDir, '.env.eval'))
+  if (text !== null) logger.addSecrets(envFileValues(text))
+  const token = process.env[name] || (text === null ? undefined : parseEnvFile(text).get(name)) || undefined
+  if (token) logger.addSecrets([token])
+  return token
 }
 
 function requiredDir(flags: FlagValues, name: string): string {
-  const value = stringFlag(flags, name)
+  const value = either(flags, name, 'output-dir')
   if (value === undefined) throw new UsageError(`--${name} is required: the directory to prepare or check, e.g. --${name} /data/${name.replace('-dir', '')}.`)
   return path.resolve(value)
 }
@@ -112,8 +129,8 @@ function concludeCheck(report: VerifyReport, logger: Logger, fix: string) {
 export async function modelsCommand(flags: FlagValues, { logger }: { logger: Logger }) {
   const projectDir = projectDirFrom(flags)
   const modelsDir = requiredDir(flags, 'models-dir')
-  const policyPath = path.resolve(projectDir, stringFlag(flags, 'policy') ?? DEFAULT_POLICY)
-  const needs = readModelNeeds({ policyPath, extraModels: listFlag(flags, 'model') })
+  const policyPath = path.resolve(projectDir, either(flags, 'policy', 'policy-path') ?? DEFAULT_POLICY)
+  const needs = readModelNeeds({ policyPath, extraModels: [...listFlag(flags, 'model'), ...listFlag(flags, 'extra-token-classifier-model')] })
   const jobs = jobsFrom(flags)
   const transport = new LocalTransport()
   if (flags.check) {
@@ -121,8 +138,7 @@ export async function modelsCommand(flags: FlagValues, { logger }: { logger: Log
     return concludeCheck(report, logger, `make download-models MODELS_DIR=${modelsDir}`)
   }
   if (needs.length === 0) logger.step('models', `${policyPath} lists no token_classifier recognizer and no --model was given: nothing to download`)
-  const token = hfTokenFrom(projectDir)
-  if (token) logger.addSecrets([token])
+  const token = hfTokenFrom(projectDir, logger)
   const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
   const manifest = await downloadModels({ transport, python, modelsDir, needs, policyPath, concurrency: jobs, token, logger })
   logger.step('done', `models ready in ${modelsDir}`)
@@ -133,7 +149,9 @@ export async function modelsCommand(flags: FlagValues, { logger }: { logger: Log
 export async function datasetsCommand(flags: FlagValues, { logger }: { logger: Logger }) {
   const projectDir = projectDirFrom(flags)
   const datasetsDir = requiredDir(flags, 'datasets-dir')
-  const suitesPath = path.resolve(projectDir, stringFlag(flags, 'suites') ?? DEFAULT_SUITES)
+  const suitesPath = path.resolve(projectDir, either(flags, 'suites', 'registry-path') ?? DEFAULT_SUITES)
+  const tokenName = stringFlag(flags, 'hf-token-env') ?? 'HF_TOKEN'
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(tokenName)) throw new UsageError(`--hf-token-env ${JSON.stringify(tokenName)} is not a variable name, e.g. HF_TOKEN.`)
   const splits = (stringFlag(flags, 'splits') ?? DEFAULT_SPLITS.join(',')).split(',').map((s) => s.trim()).filter(Boolean)
   const needs = readDatasetNeeds({ suitesPath, suite: stringFlag(flags, 'suite') ?? DEFAULT_SUITE, splits })
   const jobs = jobsFrom(flags)
@@ -142,8 +160,7 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
     const report = await checkPreparedDir({ transport, dir: datasetsDir, kind: 'datasets', checksums: flags['verify-checksums'] === true, needs: { datasets: needs } })
     return concludeCheck(report, logger, `make download-datasets DATASETS_DIR=${datasetsDir}`)
   }
-  const token = hfTokenFrom(projectDir)
-  if (token) logger.addSecrets([token])
+  const token = hfTokenFrom(projectDir, logger, tokenName)
   const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
   const manifest = await downloadDatasets({ transport, python, datasetsDir, needs, concurrency: jobs, token, logger })
   logger.step('done', `datasets ready in ${datasetsDir}`)

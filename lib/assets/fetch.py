@@ -5,8 +5,8 @@ Sent on stdin to `python -` in the eval repo's environment (uv run, or a prebuil
   python - dataset HF_ID   REVISION SPLITS   HF_HOME  KNOWN_SHA
 Prints one JSON object on stdout: {"status": "fetched" | "skipped", "sha": ..., ...} or
 {"status": "error", "kind": ..., "message": ...}, and progress lines "@@progress {"bytes": N}" on
-stderr. The token comes from HF_TOKEN in the environment (or from the .env file GR_ENV_FILE
-names), never from the command line, and is never printed. KNOWN_SHA is the commit a complete earlier download has: when the revision still
+stderr. The token comes from HF_TOKEN in the environment (the caller exports it from the target's
+.env.eval when needed), else from HF_TOKEN_PATH, never from the command line, and is never printed. KNOWN_SHA is the commit a complete earlier download has: when the revision still
 resolves to it, nothing is fetched.
 """
 
@@ -122,42 +122,24 @@ def fetch_dataset(hf_id, revision, splits, hf_home, known_sha):
     if sha == known_sha:
         return {"status": "skipped", "sha": sha}
     started = time.time()
-    rows = {}
+    rows, fingerprints = {}, {}
 
     def load_all():
         for split in splits:
-            # Loaded by repo id (the way the eval loads it offline), at the revision asked for.
-            loaded = datasets.load_dataset(hf_id, split=split, revision=None if revision == "main" else revision)
+            # Loaded by repo id with cache_dir=<root>, as the eval loads it (the Arrow cache lands in
+            # <root>/<org>___<name>/), at the revision asked for.
+            loaded = datasets.load_dataset(hf_id, split=split, revision=None if revision == "main" else revision, cache_dir=hf_home)
             rows[split] = loaded.num_rows
+            fingerprints[split] = getattr(loaded, "_fingerprint", None)
 
     with_progress(hf_home, load_all)
     org, _, name = hf_id.rpartition("/")
     markers = ("datasets--%s--%s/" % (org, name) if org else "datasets--%s/" % name, "%s___%s/" % (org, name) if org else "%s/" % name)
     mine = lambda rel: any(marker in rel + "/" for marker in markers)
-    return {"status": "fetched", "sha": sha, "rows": rows, "seconds": round(time.time() - started, 3), "files": list_files(hf_home, mine)}
-
-
-def token_from_env_file():
-    """HF_TOKEN from the file GR_ENV_FILE names (the eval repo's .env.eval on the target), if unset."""
-    path = os.environ.get("GR_ENV_FILE")
-    if os.environ.get("HF_TOKEN") or not path or not os.path.isfile(path):
-        return
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if line.startswith("export "):
-                line = line[7:].lstrip()
-            key, sep, value = line.partition("=")
-            if sep and key.strip() == "HF_TOKEN":
-                value = value.strip()
-                if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                    value = value[1:-1]
-                if value:
-                    os.environ["HF_TOKEN"] = value
+    return {"status": "fetched", "sha": sha, "rows": rows, "fingerprints": fingerprints, "seconds": round(time.time() - started, 3), "files": list_files(hf_home, mine)}
 
 
 def main(argv):
-    token_from_env_file()
     mode = argv[0] if argv else ""
     try:
         if mode == "model" and len(argv) == 5:

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { ExitCode, RemoteEvalError, TransportError, UsageError } from '../cli/errors.ts'
 import type { Logger, Step } from '../log.ts'
-import { shellQuote } from '../transport/script.ts'
+import { callFunction, shellQuote } from '../transport/script.ts'
+import { ENVFILE_LIBRARY } from '../envfile.ts'
 import { lastLine } from '../transport/tree.ts'
 import type { Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
@@ -14,6 +15,8 @@ import type { ManifestFile } from './manifest.ts'
 // that was cut short resumes without fetching finished repos again.
 
 const FETCH_PY = readFileSync(new URL('./fetch.py', import.meta.url), 'utf8')
+/** fetch.py runs with HF_TOKEN from the target's .env.eval when its environment has none. */
+const FETCH_SCRIPT = callFunction(ENVFILE_LIBRARY, 'envfile_exec')
 export const RECORDS_DIR = '.remote-eval/complete'
 
 export interface FetchJob {
@@ -31,6 +34,7 @@ export interface FetchResult {
   sha: string
   files?: ManifestFile[]
   rows?: Record<string, number>
+  fingerprints?: Record<string, string | null>
   seconds?: number
 }
 
@@ -61,11 +65,12 @@ async function runFetch(
   mode: 'model' | 'dataset',
   job: FetchJob,
   env: Record<string, string>,
+  envFile: string | undefined,
   onProgress: (bytes: number) => void,
   onOther: (line: string) => void,
 ): Promise<FetchResult> {
   const command = pythonCommand(python, ['-', mode, ...job.args])
-  const result = await transport.run('exec "$@"', command, {
+  const result = await transport.run(FETCH_SCRIPT, [envFile ?? '', 'HF_TOKEN', '--', ...command], {
     env,
     stdin: FETCH_PY,
     onStderrLine: (line) => {
@@ -120,6 +125,8 @@ export async function fetchAll(options: {
   mode: 'model' | 'dataset'
   jobs: FetchJob[]
   env: (job: FetchJob) => Record<string, string>
+  /** The target's .env.eval, read for HF_TOKEN when the target's environment has none. */
+  envFile?: string
   concurrency: number
   logger: Logger
   step: Step
@@ -141,7 +148,7 @@ export async function fetchAll(options: {
       }
       logger.step(step, `${job.label}: checking`)
       try {
-        const result = await runFetch(options.transport, options.python, options.mode, job, options.env(job), onProgress, (line) => logger.step(step, `${job.label}: ${line}`))
+        const result = await runFetch(options.transport, options.python, options.mode, job, options.env(job), options.envFile, onProgress, (line) => logger.step(step, `${job.label}: ${line}`))
         outcomes.push({ job, result, seconds: (Date.now() - started) / 1000 })
       } catch (error) {
         const wrapped = error instanceof RemoteEvalError ? error : new RemoteEvalError(String(error), 1, { cause: error })

@@ -4,7 +4,7 @@ import type { Transport } from '../transport/types.ts'
 import type { PythonEnv } from '../uv.ts'
 import { fetchAll, hubEnv, prepareAssetDir, readRecords, recordKey, summaryTable, writeRecord, type FetchJob, type FetchOutcome, type FetchResult } from './fetch.ts'
 import {
-  MANIFEST_NAME, SCHEMA_VERSION, parseManifest, readManifestText, removeManifest, utcNow, writeManifest,
+  MANIFEST_NAME, datasetsManifest, modelsManifest, parseManifest, readManifestText, removeManifest, writeManifest,
   type DatasetsManifest, type Manifest, type ManifestFile, type ModelsManifest,
 } from './manifest.ts'
 import { modelDirName, type DatasetNeeds, type DatasetRef, type ModelRef } from './registry.ts'
@@ -35,6 +35,7 @@ interface DatasetRecord {
   revision: string
   sha: string
   rows: Record<string, number>
+  fingerprints?: Record<string, string | null>
   files: ManifestFile[]
 }
 
@@ -44,8 +45,10 @@ interface Common {
   /** Repos fetched at once. */
   concurrency?: number
   token?: string
-  /** More environment for fetch.py on the target (GR_ENV_FILE: where a remote .env.eval is). */
+  /** More environment for fetch.py on the target (HF_TOKEN_PATH: a token stored by `hf auth login`). */
   extraEnv?: Record<string, string>
+  /** The target's .env.eval: HF_TOKEN is read from it when the target's environment has none. */
+  envFile?: string
   logger?: Logger
 }
 
@@ -132,16 +135,8 @@ export async function downloadModels(options: Common & { modelsDir: string; need
       return { model_name: need.repoId, revision: need.revision, sha: result.sha, path, files: (result.files ?? []).map((f) => ({ ...f, path: `${path}/${f.path}` })) }
     },
   })
-  const files = entries.flatMap((r) => r.files)
-  const manifest: ModelsManifest = {
-    schema_version: SCHEMA_VERSION,
-    kind: 'models',
-    generated_at_utc: utcNow(),
-    policy_path: options.policyPath,
-    token_classifier_models: entries.map(({ model_name, revision, sha, path }) => ({ model_name, revision, sha, path })),
-    checksums: Object.fromEntries(files.map((f) => [f.path, f.sha256])),
-    files,
-  }
+  const manifest = modelsManifest({ dir, policyPath: options.policyPath, models: entries })
+  const files = manifest.files
   await writeAndVerify({ ...options, dir }, manifest, `${entries.length} models, ${files.length} files`, { models: options.needs })
   return manifest
 }
@@ -158,20 +153,18 @@ export async function downloadDatasets(options: Common & { datasetsDir: string; 
     record: (dataset, result, before) => ({
       hf_id: dataset.hfId, revision: dataset.revision, sha: result.sha,
       rows: { ...(before?.sha === result.sha ? before.rows : {}), ...result.rows },
+      fingerprints: { ...(before?.sha === result.sha ? before.fingerprints : {}), ...result.fingerprints },
       files: (result.files ?? []).map((f) => ({ ...f, path: `${DATASETS_CACHE}/${f.path}` })),
     }),
   })
   const seen = new Set<string>()
-  const manifest: DatasetsManifest = {
-    schema_version: SCHEMA_VERSION,
-    kind: 'datasets',
-    generated_at_utc: utcNow(),
-    registry_path: needs.suitesPath,
-    suite: needs.suite,
-    splits: needs.splits,
-    datasets: entries.flatMap((r) => needs.splits.map((split) => ({ hf_id: r.hf_id, split, sha: r.sha, rows: r.rows[split] ?? 0, cache_root: DATASETS_CACHE }))),
+  const manifest = datasetsManifest({
+    dir, registryPath: needs.suitesPath, suite: needs.suite, splits: needs.splits,
+    datasets: entries.flatMap((r, i) => needs.splits.map((split) => ({
+      dataset_id: needs.datasets[i]!.id, hf_id: r.hf_id, split, sha: r.sha, fingerprint: r.fingerprints?.[split] ?? null, rows: r.rows[split] ?? 0,
+    }))),
     files: entries.flatMap((r) => r.files).filter((f) => !seen.has(f.path) && seen.add(f.path)),
-  }
+  })
   await writeAndVerify({ ...options, dir }, manifest, `${manifest.datasets.length} splits, ${manifest.files.length} files`, { datasets: needs })
   return manifest
 }
@@ -199,11 +192,12 @@ function reportFor(request: CheckRequest, text: string | null, listing: Listing 
   if (text === null) return { ...report, noManifest: `no ${MANIFEST_NAME} (the directory was never prepared, or a download did not finish)` }
   const manifest = parseManifest(text, kind)
   if ('invalid' in manifest) return { ...report, noManifest: `${MANIFEST_NAME} is not usable: ${manifest.invalid}` }
+  report.writer = manifest.writer
   report.problems = checkFiles(manifest, listing)
-  report.checkedFiles = manifest.files.length
-  report.checkedBytes = manifest.files.reduce((sum, f) => sum + f.size, 0)
-  if (manifest.kind === 'models' && needs.models) report.uncovered = uncoveredModels(manifest, needs.models)
-  if (manifest.kind === 'datasets' && needs.datasets) report.uncovered = uncoveredDatasets(manifest, needs.datasets)
+  report.checkedFiles = manifest.files?.length ?? 0
+  report.checkedBytes = (manifest.files ?? []).reduce((sum, f) => sum + f.size, 0)
+  if (kind === 'models' && needs.models) report.uncovered = uncoveredModels(manifest, needs.models)
+  if (kind === 'datasets' && needs.datasets) report.uncovered = uncoveredDatasets(manifest, needs.datasets)
   return report
 }
 
@@ -213,7 +207,12 @@ export async function checkPreparedDir(options: CheckRequest & { transport: Tran
   if (!checksums) return (await checkPreparedDirs(transport, [options]))[0]!
   const text = await readManifestText(transport, dir)
   const manifest = text === null ? null : parseManifest(text, options.kind)
-  const hashPaths = manifest && !('invalid' in manifest) ? manifest.files.map((f) => f.path) : []
+  let hashPaths: string[] = []
+  if (manifest && !('invalid' in manifest)) {
+    // Ours: the files it lists. The Python tools': every file under each model's directory (its sha256_tree).
+    const sizes = manifest.files ? null : await listPreparedDir(transport, dir, null)
+    hashPaths = manifest.files?.map((f) => f.path) ?? [...(sizes?.sizes.keys() ?? [])].filter((p) => manifest.models.some((m) => p.startsWith(`${m.path}/`)))
+  }
   return reportFor(options, text, await listPreparedDir(transport, dir, hashPaths), true)
 }
 

@@ -107,13 +107,20 @@ export function readModelNeeds(options: { policyPath: string; extraModels?: read
   return models.filter((m) => !seen.has(`${m.repoId}@${m.revision}`) && seen.add(`${m.repoId}@${m.revision}`))
 }
 
+/** The splits a suite declares (suites.<suite>.splits), or null when it declares none. */
+export function declaredSplits(suitesPath: string, suite: string): string[] | null {
+  const config = readYaml(suitesPath, 'The suites file', '--suites')
+  const entry = isRecord(config) && isRecord(config.suites) && Object.hasOwn(config.suites, suite) ? config.suites[suite] : undefined
+  return isRecord(entry) && Array.isArray(entry.splits) ? entry.splits.map(String) : null
+}
+
 /** The datasets a suite lists, mapped through `datasets.<id>.hf_id`, and the splits asked for. */
 export function readDatasetNeeds(options: { suitesPath: string; suite: string; splits: readonly string[]; splitFlag?: string }): DatasetNeeds {
   const splitFlag = options.splitFlag ?? '--splits'
   const file = options.suitesPath
   const config = readYaml(file, 'The suites file', '--suites')
   if (!isRecord(config) || !isRecord(config.suites)) throw new UsageError(`${file} has no "suites:" mapping. Fix the file.`)
-  const suite = config.suites[options.suite]
+  const suite = Object.hasOwn(config.suites, options.suite) ? config.suites[options.suite] : undefined
   if (!isRecord(suite)) {
     const known = Object.keys(config.suites).join(', ') || 'none'
     throw new UsageError(`Suite "${options.suite}" is not in ${file}. Known suites: ${known}. Pass one of them with --suite.`)

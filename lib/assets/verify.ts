@@ -4,7 +4,7 @@ import { lastLine } from '../transport/tree.ts'
 import type { Transport } from '../transport/types.ts'
 import { TransportError } from '../cli/errors.ts'
 import { formatBytes } from '../units.ts'
-import type { DatasetsManifest, Manifest, ModelsManifest } from './manifest.ts'
+import { sha256Tree, type Manifest, type ReadManifest } from './manifest.ts'
 import type { DatasetNeeds, ModelRef } from './registry.ts'
 
 // Checks a models or datasets directory against its manifest from a live listing gathered over
@@ -65,27 +65,56 @@ export interface FileProblems {
   mismatched: string[]
 }
 
-/** Compares the manifest's files with a listing. */
-export function checkFiles(manifest: Manifest, listing: Listing): FileProblems {
+/** The files of a listing under a directory (relative to the listing's root), with their sha256 when hashed. */
+const under = (listing: Listing, dir: string) => [...listing.sizes.keys()].filter((p) => p.startsWith(`${dir}/`))
+
+/** An Arrow file of a split in the datasets cache, as load_dataset(cache_dir=hf_cache) leaves it. */
+const arrowOf = (listing: Listing, hfId: string, split: string) => {
+  const [org, name] = hfId.includes('/') ? hfId.split('/') : ['', hfId]
+  const folder = `hf_cache/${org ? `${org}___${name}` : name}`
+  const pattern = new RegExp(`-${split.replace(/[.]/g, '\\.')}(-\\d{5}-of-\\d{5})?\\.arrow$`)
+  return { folder, found: under(listing, folder).some((p) => pattern.test(p)) }
+}
+
+/**
+ * Compares a manifest with a listing. Ours: every file at its size (and sha256 when hashed). The
+ * Python tools' (no file list): each model's directory is there and not empty (its sha256_tree
+ * matches, when hashed); each dataset split has its Arrow file in the cache.
+ */
+export function checkFiles(manifest: ReadManifest, listing: Listing): FileProblems {
   const problems: FileProblems = { missing: [], truncated: [], mismatched: [] }
-  for (const file of manifest.files) {
-    const size = listing.sizes.get(file.path)
-    if (size === undefined) problems.missing.push(file.path)
-    else if (size !== file.size) problems.truncated.push({ path: file.path, expected: file.size, actual: size })
-    else if (listing.hashes && listing.hashes.get(file.path) !== file.sha256) problems.mismatched.push(file.path)
+  if (manifest.files) {
+    for (const file of manifest.files) {
+      const size = listing.sizes.get(file.path)
+      if (size === undefined) problems.missing.push(file.path)
+      else if (size !== file.size) problems.truncated.push({ path: file.path, expected: file.size, actual: size })
+      else if (listing.hashes && listing.hashes.get(file.path) !== file.sha256) problems.mismatched.push(file.path)
+    }
+    return problems
+  }
+  for (const model of manifest.models) {
+    const files = under(listing, model.path)
+    if (!files.length) problems.missing.push(`${model.path}/ (${model.name}: absent or empty)`)
+    else if (listing.hashes && model.tree) {
+      const tree = sha256Tree(files.map((p) => ({ path: p.slice(model.path.length + 1), sha256: listing.hashes!.get(p) ?? '' })))
+      if (tree !== model.tree.sha256_tree) problems.mismatched.push(`${model.path}/ (${model.name}: sha256_tree differs)`)
+    }
+  }
+  for (const entry of manifest.datasets) {
+    const arrow = arrowOf(listing, entry.hf_id, entry.split)
+    if (!arrow.found) problems.missing.push(`${arrow.folder}/ (${entry.hf_id} split ${entry.split}: no Arrow file)`)
   }
   return problems
 }
 
-/** Models the policy needs that the manifest does not hold (at the revision asked for). */
-export function uncoveredModels(manifest: ModelsManifest, needs: readonly ModelRef[]): string[] {
-  return needs
-    .filter((need) => !manifest.token_classifier_models.some((m) => m.model_name === need.repoId && (m.revision === need.revision || m.sha.startsWith(need.revision))))
-    .map((need) => `${need.repoId}@${need.revision}`)
+/** Models the policy needs that the manifest does not hold (at the revision asked for, where it says). */
+export function uncoveredModels(manifest: ReadManifest, needs: readonly ModelRef[]): string[] {
+  const holds = (need: ModelRef) => manifest.models.some((m) => m.name === need.repoId && (m.revision === undefined || m.revision === need.revision || Boolean(m.sha?.startsWith(need.revision))))
+  return needs.filter((need) => !holds(need)).map((need) => `${need.repoId}@${need.revision}`)
 }
 
 /** Dataset splits the suite needs that the manifest does not hold. */
-export function uncoveredDatasets(manifest: DatasetsManifest, needs: DatasetNeeds): string[] {
+export function uncoveredDatasets(manifest: ReadManifest, needs: DatasetNeeds): string[] {
   const missing: string[] = []
   for (const dataset of needs.datasets) {
     for (const split of needs.splits) {
@@ -105,6 +134,8 @@ export interface VerifyReport {
   checkedFiles: number
   checkedBytes: number
   checksums: boolean
+  /** Who wrote the manifest, and so how deep the check could go. */
+  writer?: ReadManifest['writer']
 }
 
 export const isComplete = (r: VerifyReport) =>
@@ -114,6 +145,10 @@ export const isComplete = (r: VerifyReport) =>
 export function describeReport(report: VerifyReport): string {
   const { problems } = report
   if (report.noManifest) return `${report.kind} in ${report.dir}: ${report.noManifest}`
+  if (isComplete(report) && report.writer === 'python-tools') {
+    return `${report.kind} in ${report.dir}: complete (a manifest of the eval repo's Python tools, without a file list: ` +
+      (report.kind === 'models' ? `each model's directory is there and not empty${report.checksums ? ', sha256_tree verified' : ''})` : "each split's Arrow file is in the cache)")
+  }
   if (isComplete(report)) {
     return `${report.kind} in ${report.dir}: complete (${report.checkedFiles} files, ${formatBytes(report.checkedBytes)}` +
       `${report.checksums ? ', checksums verified' : ', sizes checked'})`

@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs'
 import path from 'node:path'
-import { DEFAULT_SUITES, readDatasetNeeds, readModelNeeds, DEFAULT_POLICY, type DatasetNeeds, type ModelRef } from '../assets/registry.ts'
+import { DEFAULT_POLICY, DEFAULT_SPLITS, DEFAULT_SUITES, declaredSplits, readDatasetNeeds, readModelNeeds, type DatasetNeeds, type ModelRef } from '../assets/registry.ts'
 import { UsageError } from '../cli/errors.ts'
-import { formatFlags, listFlag, stringFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
+import { formatFlags, listFlag, stringFlag, UsageWithHelpError, type FlagSpec, type FlagValues } from '../cli/flags.ts'
 import { EXIT_CODES_HELP } from '../cli/help.ts'
 import { DEFAULT_WORKDIR, K8S_FLAGS, SSH_FLAGS, SYNC_FLAGS, kubeTargetFrom, projectDirFrom, sizeLimitsFrom, sshTargetFrom } from '../cli/targets.ts'
 import { validateRemoteDir } from '../sync/remote-dir.ts'
@@ -18,12 +18,13 @@ export const DEFAULT_EVAL_MODULE = 'app.eval.cli'
 export const OUTPUT_DIR = 'reports/evaluations'
 
 const EVAL_FLAGS: readonly FlagSpec[] = [
-  { name: 'runtime', kind: 'string', value: 'cpu|cuda', description: 'where the eval runs; cuda checks nvidia-smi on the target', default: 'cuda' },
+  { name: 'runtime', kind: 'string', value: 'cpu|cuda', description: 'where the eval runs; cuda checks nvidia-smi and gives the run its own PyTriton ports (required)' },
   { name: 'suite', kind: 'string', value: 'NAME', description: 'eval suite (configs/eval/suites.yaml)', default: DEFAULT_SUITE },
   { name: 'split', kind: 'string', value: 'NAME', description: 'split of the suite', default: DEFAULT_SPLIT },
-  { name: 'remote-has-internet', kind: 'string', value: 'yes|no', description: 'yes: download missing models/datasets there; no: require prepared ones', default: 'yes' },
-  { name: 'models-dir', kind: 'string', value: 'DIR', description: 'models directory on the target (default: <remote dir>/.models)' },
-  { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'datasets directory on the target (default: <remote dir>/.datasets)' },
+  { name: 'remote-has-internet', kind: 'string', value: 'yes|no', description: 'yes: download missing models/datasets there; no: require prepared ones (required)' },
+  { name: 'models-dir', kind: 'string', value: 'DIR', description: 'models directory on the target (required)' },
+  { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'datasets directory on the target (required)' },
+  { name: 'env', kind: 'list', value: 'NAME=VALUE', description: 'a variable for the eval on the target, e.g. GR_ENABLE_NEMOTRON=true (sent on stdin, never in argv)' },
   { name: 'eval-module', kind: 'string', value: 'MODULE', description: 'the eval CLI, run as python -m MODULE', default: DEFAULT_EVAL_MODULE },
   { name: 'eval-arg', kind: 'list', value: 'ARG', description: 'an argument passed through to the eval CLI (write --eval-arg=--flag for ones starting with -)' },
   { name: 'gpus', kind: 'string', value: 'IDS', description: 'GPUs for the eval, e.g. 0 or 0,1 (sets CUDA_VISIBLE_DEVICES)' },
@@ -55,8 +56,8 @@ The eval runs in a session of its own on the target (.remote-eval/runs/<id>/), s
 does not stop it: come back with --attach ID; --detach, --stop ID and --list manage runs. Ctrl-C
 asks (on a terminal) whether to stop the run or detach; without a terminal it stops it.`
 
-export const SSH_EVAL_USAGE = `Usage: scripts/remote_eval/ssh_eval.ts --host HOST --remote-dir DIR [--runtime cpu|cuda] [--suite S]
-         [--split P] [--remote-has-internet yes|no] [--models-dir DIR] [--datasets-dir DIR] [options]
+export const SSH_EVAL_USAGE = `Usage: scripts/remote_eval/ssh_eval.ts --host HOST --remote-dir DIR --runtime cpu|cuda [--suite S]
+         [--split P] --remote-has-internet yes|no --models-dir DIR --datasets-dir DIR [options]
 
 ${PIPELINE_TEXT}
 One SSH connection carries the whole run.
@@ -68,8 +69,8 @@ ${EXIT_CODES_HELP}
 `
 
 export const K8S_EVAL_USAGE = `Usage: scripts/remote_eval/k8s_eval.ts --context C --namespace NS --pod POD [--container NAME]
-         [--workdir DIR] [--runtime cpu|cuda] [--suite S] [--split P] [--remote-has-internet yes|no]
-         [--models-dir DIR] [--datasets-dir DIR] [options]
+         [--workdir DIR] --runtime cpu|cuda [--suite S] [--split P] --remote-has-internet yes|no
+         --models-dir DIR --datasets-dir DIR [options]
 
 ${PIPELINE_TEXT}
 Everything goes through kubectl exec; the pod needs bash and tar, not rsync.
@@ -111,6 +112,27 @@ export interface EvalOptions {
   fullSync: boolean
   models: ModelRef[]
   datasets: DatasetNeeds
+  /** Online: the splits prepared on the target (fast and full where the suite has them, and --split). */
+  downloadSplits: string[]
+  /** --env NAME=VALUE: more environment for the eval. */
+  env: Record<string, string>
+}
+
+/** The flags the bash runner refused to start without. */
+const REQUIRED = ['runtime', 'remote-has-internet', 'models-dir', 'datasets-dir'] as const
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** --env NAME=VALUE, each checked: a name as a shell variable, a value on one line. */
+function envFrom(flags: FlagValues): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const entry of listFlag(flags, 'env')) {
+    const eq = entry.indexOf('=')
+    const name = eq > 0 ? entry.slice(0, eq) : entry
+    if (eq < 0 || !ENV_NAME.test(name)) throw new UsageError(`--env ${JSON.stringify(name)} is not NAME=VALUE with a variable name (letters, digits, _), e.g. --env GR_ENABLE_NEMOTRON=true.`)
+    if (/[\0\n\r]/.test(entry)) throw new UsageError(`--env ${name}=... holds a line break or NUL byte; give a value on one line.`)
+    env[name] = entry.slice(eq + 1)
+  }
+  return env
 }
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
@@ -144,12 +166,22 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
     remoteDir = k8s.remoteDir
   }
   const mode = modeFrom(flags)
-  const runtime = oneOf(flags, 'runtime', ['cpu', 'cuda'] as const)
-  const online = oneOf(flags, 'remote-has-internet', ['yes', 'no'] as const) === 'yes'
+  // A new run (or its dry run) needs the four flags the bash runner required; whether the target is
+  // air-gapped is the user's statement, never a default.
+  if (mode.kind === 'run' || mode.kind === 'detach') {
+    const missing = REQUIRED.filter((name) => stringFlag(flags, name) === undefined)
+    if (missing.length) {
+      throw new UsageWithHelpError(`Missing ${missing.map((m) => `--${m}`).join(', ')}: a run needs --runtime cpu|cuda, --remote-has-internet yes|no, --models-dir DIR and --datasets-dir DIR on the target, as the bash runner did.`)
+    }
+  }
+  const starts = mode.kind === 'run' || mode.kind === 'detach'
+  const runtime = starts ? oneOf(flags, 'runtime', ['cpu', 'cuda'] as const) : 'cpu'
+  const online = starts ? oneOf(flags, 'remote-has-internet', ['yes', 'no'] as const) === 'yes' : false
   const suite = named(flags, 'suite', DEFAULT_SUITE)
   const split = named(flags, 'split', DEFAULT_SPLIT)
-  const modelsDir = validateRemoteDir(stringFlag(flags, 'models-dir') ?? `${remoteDir}/.models`, '--models-dir')
-  const datasetsDir = validateRemoteDir(stringFlag(flags, 'datasets-dir') ?? `${remoteDir}/.datasets`, '--datasets-dir')
+  const modelsDir = starts ? validateRemoteDir(stringFlag(flags, 'models-dir')!, '--models-dir') : ''
+  const datasetsDir = starts ? validateRemoteDir(stringFlag(flags, 'datasets-dir')!, '--datasets-dir') : ''
+  const env = envFrom(flags)
   const venv = stringFlag(flags, 'venv') === undefined ? undefined : validateRemoteDir(stringFlag(flags, 'venv')!, '--venv')
   const evalModule = stringFlag(flags, 'eval-module') ?? DEFAULT_EVAL_MODULE
   if (!MODULE.test(evalModule)) throw new UsageError(`--eval-module ${JSON.stringify(evalModule)} is not a Python module name, e.g. app.eval.cli.`)
@@ -176,15 +208,17 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
   if (freshCache && !online) throw new UsageError('--fresh-cache downloads again, which an air-gapped target cannot do: drop it, or use --remote-has-internet yes.')
   // The suite and split must exist in the local registry; the models come from the policy. The
   // controls of earlier runs (attach, stop, list) need neither.
-  const starts = mode.kind === 'run' || mode.kind === 'detach'
   const suitesPath = path.join(projectDir, DEFAULT_SUITES)
   const datasets = starts ? readDatasetNeeds({ suitesPath, suite, splits: [split], splitFlag: '--split' }) : { suite, splits: [split], datasets: [], suitesPath }
   const models = starts ? readModelNeeds({ policyPath: path.join(projectDir, DEFAULT_POLICY) }) : []
+  const declared = starts ? declaredSplits(suitesPath, suite) : null
+  const downloadSplits = [...new Set([split, ...DEFAULT_SPLITS.filter((s) => declared === null || declared.includes(s))])]
   return {
     mode, wait: flags['no-wait'] !== true, stopGraceSeconds, freshCache,
     target, remoteDir, remoteDirFlag: kind === 'ssh' ? '--remote-dir' : '--workdir', projectDir, runtime, suite, split, online,
     modelsDir, datasetsDir, evalModule, evalArgs, gpus, workers, venv, minFreeBytes: minFree, dryRun: flags['dry-run'] === true,
     limits: sizeLimitsFrom(flags), adopt: flags['adopt-remote-dir'] === true, fullSync: flags['full-sync'] === true, models, datasets,
+    downloadSplits, env,
   }
 }
 

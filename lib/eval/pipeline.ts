@@ -55,16 +55,17 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
     const preflight = locking.then((lock) => readPreflight(lock, transport, options, logger))
     // The push prepares its local side while the target answers; it sends nothing before that.
     await pushPrepared({ transport, prepared, facts: preflight.then((p) => p.remoteDir), remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, logger })
-    const [{ python }, lock] = await Promise.all([preflight, locking])
+    const [{ python, tokenPath }, lock] = await Promise.all([preflight, locking])
     await syncDeps(transport, options, python, logger)
     if (options.freshCache) await clearDatasetsCache(transport, options, logger)
-    await prepareAssets(transport, options, python, logger)
+    await prepareAssets(transport, options, python, logger, tokenPath)
     let disarm = () => {}
     const follow = options.mode.kind === 'run'
     end = await startEval(transport, options, python, logger, {
       id: runId,
       follow,
       signal,
+      tokenPath,
       onStarted: () => {
         void lock.release()
         if (follow) disarm = guard(transport, options, runId, logger, signal)
@@ -155,7 +156,7 @@ async function dryRun(options: EvalOptions, logger: Logger): Promise<CliResult> 
   else add('deps', `prebuilt venv: no uv sync`)
   if (options.online) {
     for (const m of options.models) add('models', `fetch ${m.repoId}@${m.revision} into ${options.modelsDir} unless complete; ${FETCH_PY_NOTE}`, 'exec "$@"', [...evalPython(python), '-', 'model', m.repoId, m.revision, `${options.modelsDir}/...`, '<sha>'])
-    for (const d of options.datasets.datasets) add('datasets', `prepare ${d.hfId} split ${options.split} in ${options.datasetsDir} unless complete; ${FETCH_PY_NOTE}`, 'exec "$@"', [...evalPython(python), '-', 'dataset', d.hfId, d.revision, options.split, `${options.datasetsDir}/hf_cache`, '<sha>'])
+    for (const d of options.datasets.datasets) add('datasets', `prepare ${d.hfId} splits ${options.downloadSplits.join(',')} in ${options.datasetsDir} unless complete; ${FETCH_PY_NOTE}`, 'exec "$@"', [...evalPython(python), '-', 'dataset', d.hfId, d.revision, options.downloadSplits.join(','), `${options.datasetsDir}/hf_cache`, '<sha>'])
   } else {
     add('models', `check ${options.modelsDir} against its manifest; stop with exit 10 if incomplete`)
     add('datasets', `check ${options.datasetsDir} against its manifest; stop with exit 11 if incomplete`)

@@ -3,7 +3,7 @@
 
 # One round trip of facts: NUL-terminated key=value records.
 eval_preflight() { # remote_dir venv runtime online(1|0) models_dir datasets_dir
-  local dir=$1 venv=$2 runtime=$3 online=$4 models=$5 datasets=$6 candidate found='' at line free
+  local dir=$1 venv=$2 runtime=$3 online=$4 models=$5 datasets=$6 candidate found='' at line free stored key
   say() { printf '%s\0' "$1"; }
   say "bash=${BASH_VERSION}"
   # A run needs its own session (setsid) and the redaction filter (awk).
@@ -34,12 +34,18 @@ eval_preflight() { # remote_dir venv runtime online(1|0) models_dir datasets_dir
       say nvidia-smi=missing
     fi
   fi
+  # The token, as the eval finds it: HF_TOKEN in the environment, else in .env.eval (the eval's
+  # reading), else, online, the one `hf auth login` stored on the host.
   if [ "$online" = 1 ]; then
     if [ -n "${HF_TOKEN:-}" ]; then say token=environment
-    elif [ -f "$dir/.env.eval" ] && grep -Eq '^[[:space:]]*(export[[:space:]]+)?HF_TOKEN[[:space:]]*=[[:space:]]*[^[:space:]#]' "$dir/.env.eval"; then say token=env-file
-    else say token=none
+    elif [ -n "$(envfile_get "$dir/.env.eval" HF_TOKEN)" ]; then say token=env-file
+    else
+      stored=${HF_TOKEN_PATH:-${HF_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/huggingface}/token}
+      if [ -s "$stored" ] && [ -r "$stored" ]; then say token=login; say "token_path=$stored"; else say token=none; fi
     fi
   fi
+  # Lines of .env.eval that python-dotenv would read otherwise than the eval: named, never shown.
+  while IFS= read -r key; do say "envwarn=$key"; done < <(envfile_ambiguous "$dir/.env.eval")
   return 0
 }
 
@@ -55,17 +61,58 @@ eval_deps() { # remote_dir stamp -- uv sync ...
   echo synced
 }
 
+# Listening TCP ports of the host, one per line (from /proc/net/tcp{,6}: state 0A is LISTEN).
+eval_ports_in_use() {
+  local file local_address state
+  for file in /proc/net/tcp /proc/net/tcp6; do
+    [ -r "$file" ] || continue
+    while read -r _ local_address _ state _; do
+      [ "$state" = 0A ] && printf '%d\n' "$((16#${local_address##*:}))"
+    done < "$file"
+  done
+  return 0
+}
+
+# A CUDA run's embedded PyTriton needs three ports of its own (HTTP, gRPC, metrics): two runs on
+# one host would collide on the defaults 8000-8002. Each variable the user did not set (in the
+# environment, --env included, or in .env.eval) gets a port that nothing listens on and no running
+# run of this directory holds. Prints the meta record of the ports in use.
+eval_pick_ports() { # remote_dir
+  local dir=$1 taken run name port http grpc metrics
+  taken=$'\n'$(eval_ports_in_use; for run in "$dir/$tool_dir/runs"/*/; do
+    run=${run%/}
+    [ -f "$run/meta" ] && run_alive "$run" && sed -n 's/^ports=//p' "$run/meta" | tr ',' '\n'
+  done)$'\n'
+  for name in GR_PYTRITON_URL GR_PYTRITON_GRPC_PORT GR_PYTRITON_METRICS_PORT; do
+    [ -n "${!name:-}" ] && continue
+    [ -n "$(envfile_get "$dir/.env.eval" "$name")" ] && export "$name=$(envfile_get "$dir/.env.eval" "$name")" && continue
+    while :; do
+      port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+      [ "${taken#*$'\n'"$port"$'\n'}" = "$taken" ] && break
+    done
+    taken+="$port"$'\n'
+    if [ "$name" = GR_PYTRITON_URL ]; then export "$name=127.0.0.1:$port"; else export "$name=$port"; fi
+  done
+  http=${GR_PYTRITON_URL##*:} grpc=$GR_PYTRITON_GRPC_PORT metrics=$GR_PYTRITON_METRICS_PORT
+  printf 'ports=%s,%s,%s' "$http" "$grpc" "$metrics"
+}
+
 # Starts the eval in remote_dir as run RUN_ID (runs.sh), and follows it when asked to.
-eval_run() { # remote_dir datasets_cache overlay run_id meta follow(1|0) -- command...
-  local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6
-  shift 7
+eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) -- command...
+  local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6 cuda=$7
+  shift 8
   cd -- "$dir" || return 66
-  if [ -d "$cache" ] && [ ! -w "$cache" ]; then
-    # datasets writes lock files into its cache even offline. For a cache mounted read-only, a
-    # writable tree of directories with links to the read-only files lets it, copying no data.
-    rm -rf -- "$overlay" && mkdir -p -- "$overlay" && cp -rs -- "$cache/." "$overlay/" || return 67
-    export HF_DATASETS_CACHE=$overlay
+  if [ -d "$cache" ] && { [ ! -w "$cache" ] || [ -n "$(find "$cache" -type d ! -writable -print -quit 2>/dev/null)" ]; }; then
+    # The eval writes lock files and its sampled indices (_eval/) under the cache root, even
+    # offline. For a root mounted read-only, a writable tree of directories with links to the
+    # read-only files takes them, copying no data; the mount is left as it was.
+    { rm -rf -- "$overlay" && mkdir -p -- "$overlay" && cp -rs -- "$cache/." "$overlay/" && chmod -R u+w -- "$overlay"; } || return 67
+    export HF_HOME=$overlay HUGGINGFACE_HUB_CACHE=$overlay/hub HF_DATASETS_CACHE=$overlay/datasets
     printf 'the datasets cache %s is read-only: the eval uses %s, links to its files\n' "$cache" "$overlay" >&2
+  fi
+  if [ "$cuda" = 1 ]; then
+    meta+=$'\t'$(eval_pick_ports "$dir")
+    printf 'embedded PyTriton ports: %s (HTTP), %s (gRPC), %s (metrics)\n' "$GR_PYTRITON_URL" "$GR_PYTRITON_GRPC_PORT" "$GR_PYTRITON_METRICS_PORT" >&2
   fi
   run_start "$dir" "$id" "$meta" -- "$@" || return $?
   [ "$follow" = 1 ] || return 0

@@ -41,13 +41,15 @@ run_alive() { # run_dir
 }
 
 # Copies stdin to FILE, line by line, with the value of every secret-named variable (from the
-# environment and from ENV_FILE) replaced by ***. The values come from awk's ENVIRON and the file,
-# never from argv, where other users of the host could read them.
+# environment, and from ENV_FILE in both the eval's and python-dotenv's reading, lib/envfile.sh)
+# replaced by ***. The values reach awk through its environment, never argv, where other users of
+# the host could read them.
 run_redact() { # file env_file
-  local line_by_line=()
+  local line_by_line=() pairs='' record
   # mawk (Debian's awk) reads a pipe in blocks: the log would lag behind the eval by minutes.
   case $(awk -W version 2>&1 </dev/null) in mawk*) line_by_line=(-W interactive) ;; esac
-  LC_ALL=C awk "${line_by_line[@]}" -v env_file="$2" '
+  while IFS= read -r -d '' record; do pairs+="${record:1}"$'\037'; done < <(envfile_read "$2")
+  GR_REDACT_PAIRS=$pairs LC_ALL=C awk "${line_by_line[@]}" '
     function secret_name(name) { return toupper(name) ~ /(TOKEN|SECRET|SECRET_KEY|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/ }
     function add(value,   i, j, t) {
       if (length(value) < 8 || tolower(value) ~ /^(true|false|yes|no|none|null|[0-9]+)$/) return
@@ -57,20 +59,11 @@ run_redact() { # file env_file
     }
     BEGIN {
       n = 0
-      for (name in ENVIRON) if (secret_name(name)) add(ENVIRON[name])
-      while (env_file != "" && (getline line < env_file) > 0) {
-        sub(/^[ \t]*(export[ \t]+)?/, "", line)
-        eq = index(line, "=")
-        if (eq == 0) continue
-        key = substr(line, 1, eq - 1); value = substr(line, eq + 1)
-        sub(/[ \t]+$/, "", key); sub(/^[ \t]+/, "", value); sub(/[ \t\r]+$/, "", value)
-        # As python-dotenv reads it: a quoted value ends at its quote, an unquoted one at " #".
-        quote = substr(value, 1, 1)
-        if (quote == "\"" || quote == "\047") {
-          value = substr(value, 2)
-          if ((end = index(value, quote)) > 0) value = substr(value, 1, end - 1)
-        } else sub(/[ \t]+#.*$/, "", value)
-        if (secret_name(key)) add(value)
+      for (name in ENVIRON) if (name != "GR_REDACT_PAIRS" && secret_name(name)) add(ENVIRON[name])
+      m = split(ENVIRON["GR_REDACT_PAIRS"], pairs, "\037")
+      for (i = 1; i <= m; i++) {
+        eq = index(pairs[i], "=")
+        if (eq > 0 && secret_name(substr(pairs[i], 1, eq - 1))) add(substr(pairs[i], eq + 1))
       }
     }
     {
@@ -113,7 +106,7 @@ run_start() { # remote_dir run_id meta(key=value, tab-separated) -- command...
   mkdir -p -- "$dir/$tool_dir/runs" && mkdir -- "$run" || { echo "cannot create the run directory $run" >&2; return 66; }
   printf '%s\tstarted=%s\n' "$meta" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | tr '\t' '\n' > "$run/meta"
   : > "$run/log" && : > "$run/stdout" || return 66
-  { declare -f run_proc_start run_group_alive run_redact run_session; echo 'run_session "$@"'; } > "$run/session.sh"
+  { declare -f envfile_trim envfile_read run_proc_start run_group_alive run_redact run_session; echo 'run_session "$@"'; } > "$run/session.sh"
   setsid bash "$run/session.sh" "$run" "$dir/.env.eval" -- "$@" </dev/null >/dev/null 2>&1 &
   for i in $(seq 100); do [ -s "$run/pid" ] && break; sleep 0.05; done
   [ -s "$run/pid" ] || { echo "the run did not start (no pid file in $run)" >&2; return 70; }

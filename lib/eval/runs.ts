@@ -37,6 +37,8 @@ export interface RunInfo {
   suite: string | null
   split: string | null
   gpus: string | null
+  /** A CUDA run's embedded PyTriton ports: HTTP, gRPC, metrics. */
+  ports: string | null
 }
 
 /** A new run id: UTC start time and 16 random bits, e.g. 20261128-134256-a1b2. */
@@ -142,6 +144,7 @@ export async function listRuns(transport: Transport, remoteDir: string): Promise
     runs.push({
       id, state, exit_code: exitCode, started_at: fields.get('started') ?? null, ended_at: fields.get('ended') ?? null,
       suite: fields.get('suite') ?? null, split: fields.get('split') ?? null, gpus: fields.get('gpus') ?? null,
+      ports: fields.get('ports') ?? null,
     })
   }
   return runs

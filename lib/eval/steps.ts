@@ -6,6 +6,7 @@ import { checkPreparedDirs, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, 
 import { describeReport, isComplete } from '../assets/verify.ts'
 import { ExitCode, InterruptedError, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
+import { ENVFILE_LIBRARY } from '../envfile.ts'
 import { INSPECT_LIBRARY, parseInspection, type RemoteDirFacts } from '../sync/remote-dir.ts'
 import type { Logger } from '../log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
@@ -21,12 +22,12 @@ import { followEnd, runGoesOn, runMeta, RUNS_LIBRARY, type RunEnd } from './runs
 
 const REMOTE_SH = loadBashLibrary(new URL('./remote.sh', import.meta.url))
 /** The functions of the preflight round trip (run under the target's lock, see lib/sync/lock.ts). */
-export const PREFLIGHT_LIBRARY = `${REMOTE_SH}\n${INSPECT_LIBRARY}`
+export const PREFLIGHT_LIBRARY = `${ENVFILE_LIBRARY}\n${REMOTE_SH}\n${INSPECT_LIBRARY}`
 export const SCRIPTS = {
   preflight: callFunction(PREFLIGHT_LIBRARY, 'eval_preflight_and_inspect', LAYOUT_VARS),
   deps: callFunction(REMOTE_SH, 'eval_deps', LAYOUT_VARS),
   freshCache: callFunction(REMOTE_SH, 'eval_fresh_cache', LAYOUT_VARS),
-  run: callFunction(`${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', LAYOUT_VARS),
+  run: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', LAYOUT_VARS),
   runDir: callFunction(REMOTE_SH, 'eval_run_dir', LAYOUT_VARS),
 }
 
@@ -41,7 +42,17 @@ export function preflightArgs(options: EvalOptions): string[] {
  * Reads the preflight round trip: bash, uv or the venv, Python, free disk, GPU, token (exit 4
  * naming what to install), and the code sync's inspection of the remote dir.
  */
-export function readPreflight(result: { exitCode: number; stdout: string; stderrTail: readonly string[] }, transport: Transport, options: EvalOptions, logger: Logger): { python: PythonEnv; remoteDir: RemoteDirFacts } {
+export interface TargetFacts {
+  python: PythonEnv
+  remoteDir: RemoteDirFacts
+  /** A token `hf auth login` stored on the target, used when HF_TOKEN is set nowhere (online). */
+  tokenPath?: string
+}
+
+/** Python versions the runbook says break the eval's dependencies. */
+const BROKEN_PYTHON = /^3\.(1[4-9])\./
+
+export function readPreflight(result: { exitCode: number; stdout: string; stderrTail: readonly string[] }, transport: Transport, options: EvalOptions, logger: Logger): TargetFacts {
   if (result.exitCode !== 0) {
     throw new RemotePrerequisiteError(`The preflight on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`)
   }
@@ -67,7 +78,7 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
   const missing = facts.get('missing') ?? []
   if (missing.length) problems.push(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not on ${transport.target}'s PATH: install ${missing.map((m) => (m === 'awk' ? 'awk (mawk or gawk)' : 'util-linux')).join(' and ')} there.`)
   if (one('nvidia-smi') === 'missing') problems.push(`--runtime cuda, but nvidia-smi is not on ${transport.target}: install the NVIDIA driver there, or run with --runtime cpu.`)
-  if (one('token') === 'none') {
+  if (one('token') === 'none' && !options.env.HF_TOKEN) {
     problems.push(
       `HF_TOKEN is not set on ${transport.target}: export it in the remote login environment, or put HF_TOKEN=hf_... in ` +
         `${options.remoteDir}/.env.eval (the local one never travels). Or prepare the directories and pass --remote-has-internet no.`,
@@ -76,9 +87,21 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
   if (problems.length) throw new RemotePrerequisiteError(problems.length === 1 ? problems[0]! : `The target is not ready:\n- ${problems.join('\n- ')}`)
   const version = one('python') ? `, Python ${one('python')}` : ''
   const gpus = one('gpus') !== undefined ? `, ${one('gpus')} GPU(s)` : ''
-  const token = one('token') ? `, HF_TOKEN from the ${one('token') === 'environment' ? 'environment' : '.env.eval there'}` : ''
+  const sources: Record<string, string> = {
+    environment: 'HF_TOKEN from the environment', 'env-file': 'HF_TOKEN from .env.eval there',
+    login: `the token \`hf auth login\` stored there (${one('token_path')})`, none: 'HF_TOKEN from --env',
+  }
+  const token = options.env.HF_TOKEN ? ', HF_TOKEN from --env' : one('token') ? `, ${sources[one('token')!]}` : ''
   logger.step('preflight', `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${python!.uv}` : `venv ${python!.python}`}${version}${gpus}${token}`)
-  return { python: python!, remoteDir: parseInspection(inspectOutput) }
+  for (const key of facts.get('envwarn') ?? []) {
+    logger.step('warn', `${options.remoteDir}/.env.eval on ${transport.target}: the line of ${key} reads differently in the eval than in python-dotenv ` +
+      '(an inline "# comment" stays in the value, an "export " prefix stays in the key, quotes are stripped from both ends). Write it as KEY=value, with nothing after the value.')
+  }
+  if (BROKEN_PYTHON.test(one('python') ?? '')) {
+    logger.step('warn', `Python ${one('python')} on ${transport.target}: the eval's dependencies are known to break on 3.14 (pydantic v1/v2 assumptions); 3.12 works. Pin it: uv python pin 3.12, then run again.`)
+  }
+  const tokenPath = one('token') === 'login' && !options.env.HF_TOKEN ? one('token_path') : undefined
+  return { python: python!, remoteDir: parseInspection(inspectOutput), tokenPath }
 }
 
 /** What decides whether uv sync must run: pyproject.toml, uv.lock and the extras. */
@@ -122,12 +145,14 @@ function fixCommand(options: EvalOptions, kind: 'models' | 'datasets'): string {
 }
 
 /** Online: fetch what the directories lack, on the target. Air-gapped: check them; exit 10 or 11. */
-export async function prepareAssets(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger): Promise<void> {
+export async function prepareAssets(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, tokenPath?: string): Promise<void> {
   if (options.online) {
     // The token stays on the target: fetch.py reads it from there (environment or .env.eval).
-    const common = { transport, python, logger, extraEnv: { GR_ENV_FILE: `${options.remoteDir}/.env.eval` } }
+    const common = { transport, python, logger, envFile: `${options.remoteDir}/.env.eval`, extraEnv: { ...pickToken(options.env), ...tokenPathEnv(tokenPath) } }
     await downloadModels({ ...common, modelsDir: options.modelsDir, needs: options.models, policyPath: path.join(options.projectDir, 'configs/policy.yaml') })
-    await downloadDatasets({ ...common, datasetsDir: options.datasetsDir, needs: options.datasets })
+    // Every split the suite declares of fast and full, as download_datasets.py prepares them: the
+    // directory is then a bundle an air-gapped run of either split can use.
+    await downloadDatasets({ ...common, datasetsDir: options.datasetsDir, needs: { ...options.datasets, splits: options.downloadSplits } })
     return
   }
   const reports = await checkPreparedDirs(transport, [
@@ -145,8 +170,15 @@ export async function prepareAssets(transport: Transport, options: EvalOptions, 
   }
 }
 
-/** The environment of DESIGN.md for the eval on the target. */
-export function evalEnvironment(options: EvalOptions): Record<string, string> {
+/** HF_TOKEN_PATH at a token `hf auth login` stored: the run moves HF_HOME away from it. */
+const tokenPathEnv = (tokenPath: string | undefined): Record<string, string> => (tokenPath ? { HF_TOKEN_PATH: tokenPath } : {})
+const pickToken = (env: Record<string, string>): Record<string, string> => (env.HF_TOKEN ? { HF_TOKEN: env.HF_TOKEN } : {})
+
+/**
+ * The environment of the eval on the target: the bash runner's (DESIGN.md), the stored token's
+ * path when that is the token, then the user's --env (which wins).
+ */
+export function evalEnvironment(options: EvalOptions, tokenPath?: string): Record<string, string> {
   const env: Record<string, string> = {
     GR_RUNTIME_MODE: options.runtime,
     GR_MODEL_DIR: options.modelsDir,
@@ -156,7 +188,7 @@ export function evalEnvironment(options: EvalOptions): Record<string, string> {
   if (!options.online) Object.assign(env, { GR_OFFLINE_MODE: 'true', HF_HUB_OFFLINE: '1', HF_DATASETS_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' })
   if (process.env.HF_ENDPOINT) env.HF_ENDPOINT = process.env.HF_ENDPOINT
   if (options.gpus !== undefined) env.CUDA_VISIBLE_DEVICES = options.gpus
-  return env
+  return { ...env, ...tokenPathEnv(tokenPath), ...options.env }
 }
 
 /** The eval's command line on the target: uv run (no sync: deps did it) or the venv's python. */
@@ -167,26 +199,34 @@ export function evalCommand(options: EvalOptions, python: PythonEnv): string[] {
 }
 
 export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: string; follow: boolean }): string[] {
-  const cache = `${options.datasetsDir}/${DATASETS_CACHE}/datasets`
+  const cacheRoot = `${options.datasetsDir}/${DATASETS_CACHE}`
   const meta = runMeta({ suite: options.suite, split: options.split, gpus: options.gpus, runner: `${hostname()} pid ${process.pid}` })
   // The overlay for a read-only cache is the run's own: another run may be reading its own.
-  return [options.remoteDir, cache, `${options.remoteDir}/${TOOL_DIR}/datasets-cache/${run.id}`, run.id, meta, run.follow ? '1' : '0', '--', ...evalCommand(options, python)]
+  const overlay = `${options.remoteDir}/${TOOL_DIR}/datasets-cache/${run.id}`
+  return [options.remoteDir, cacheRoot, overlay, run.id, meta, run.follow ? '1' : '0', options.runtime === 'cuda' ? '1' : '0', '--', ...evalCommand(options, python)]
 }
 
 /**
  * Starts the eval as run `id` on the target, in its own session (runs.sh). With follow, streams its
  * stderr as [run] lines and returns how it ended; `onStarted` is called once it runs.
  */
-export async function startEval(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, run: { id: string; follow: boolean; onStarted: () => void; signal?: AbortSignal }): Promise<RunEnd | null> {
+export async function startEval(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, run: { id: string; follow: boolean; onStarted: () => void; signal?: AbortSignal; tokenPath?: string }): Promise<RunEnd | null> {
   logger.step('run', `${evalCommand(options, python).join(' ')}  (in ${options.remoteDir} on ${transport.target}, run ${run.id})`)
   let started = false
+  let staleSplits = false
   const result = await transport.run(SCRIPTS.run, runArgs(options, python, run), {
-    env: evalEnvironment(options),
+    env: evalEnvironment(options, run.tokenPath),
     onStderrLine: (line) => {
       if (line === `@@started ${run.id}`) {
         started = true
         run.onStarted()
-      } else logger.step('run', line)
+        return
+      }
+      logger.step('run', line)
+      if (!staleSplits && line.includes('NonMatchingSplitsSizesError')) {
+        staleSplits = true
+        logger.step('warn', `${STALE_SPLITS_HINT} (--fresh-cache, online). If it persists, the dataset card's split sizes on the Hub are out of date: repair them with python -m app.tools.publish_dataset_info (see docs/RUNBOOK.md, "Fast splits").`)
+      }
     },
     signal: run.signal,
   }).catch((error: unknown) => {
@@ -204,6 +244,9 @@ export async function startEval(transport: Transport, options: EvalOptions, pyth
   }
   return run.follow ? followEnd(result, transport, run.id, run.signal) : null
 }
+
+/** What a NonMatchingSplitsSizesError from `datasets` means, and the first thing to do. */
+export const STALE_SPLITS_HINT = 'The datasets cache on the target was prepared from another commit of a dataset than the one the Hub serves now (a rebalanced fast split?): prepare it again'
 
 /** --fresh-cache: removes the datasets directory's Hugging Face cache and download records. */
 export async function clearDatasetsCache(transport: Transport, options: EvalOptions, logger: Logger): Promise<void> {

@@ -45,6 +45,8 @@ export function parseCsv(text: string): string[][] {
 const COLUMNS = [
   ['task', 'task'],
   ['scope', 'scope'],
+  ['dataset', 'dataset'],
+  ['label', 'label'],
   ['metric_family', 'metric family'],
   ['precision', 'precision'],
   ['recall', 'recall'],
@@ -57,16 +59,17 @@ function table(cells: string[][], rightFrom: number): string {
   return cells.map((r) => r.map((v, c) => (c >= rightFrom ? v.padStart(widths[c]!) : v.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n')
 }
 
-/** The table of metrics.csv: task, scope, metric family, precision, recall, f1. */
+/** The table of metrics.csv: task, scope, dataset, label, metric family, precision, recall, f1 (those it has). */
 export function metricsTable(csv: string): string {
   const [header, ...rows] = parseCsv(csv)
   if (!header) return '(metrics.csv is empty)'
-  const index = COLUMNS.map(([name]) => header.indexOf(name))
-  return table([COLUMNS.map(([, title]) => title), ...rows.map((r) => index.map((i) => (i >= 0 ? (r[i] ?? '') : '')))], 3)
+  const columns = COLUMNS.filter(([name]) => header.includes(name))
+  const index = columns.map(([name]) => header.indexOf(name))
+  return table([columns.map(([, title]) => title), ...rows.map((r) => index.map((i) => r[i] ?? ''))], columns.length - 3)
 }
 
 /** The table of --list: one run per line, oldest first. */
 export function runsTable(runs: readonly RunInfo[]): string {
-  const rows = runs.map((r) => [r.id, r.state, r.exit_code === null ? '-' : String(r.exit_code), r.started_at ?? '-', r.ended_at ?? '-', `${r.suite ?? '?'}/${r.split ?? '?'}`, r.gpus ?? '-'])
-  return table([['run', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus'], ...rows], 7)
+  const rows = runs.map((r) => [r.id, r.state, r.exit_code === null ? '-' : String(r.exit_code), r.started_at ?? '-', r.ended_at ?? '-', `${r.suite ?? '?'}/${r.split ?? '?'}`, r.gpus ?? '-', r.ports ?? '-'])
+  return table([['run', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus', 'ports'], ...rows], 8)
 }

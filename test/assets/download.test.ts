@@ -16,20 +16,24 @@ import { SCRIPTS, harness, makeEvalProject, runMake, runScript } from '../suppor
 const TOKEN = 'hf_test_token_4f2a9c'
 const DATASET_IDS = Object.keys(DATASETS)
 
-/** Opens the models under GR_MODEL_DIR and loads every split by repo id, offline. */
+/**
+ * Opens the models as the eval repo does (GR_MODEL_DIR/token_classifier/<org>__<name>, for each name
+ * of the manifest's token_classifier_models) and loads every split as its eval CLI does, offline:
+ * load_dataset(hf_id, split=..., cache_dir=$HF_HOME).
+ */
 const OFFLINE_USE = String.raw`
 import json, os, sys, datasets
 datasets.disable_progress_bars()
 models_dir = os.environ["GR_MODEL_DIR"]
 manifest = json.load(open(os.path.join(models_dir, "manifest.json")))
 out = {"models": {}, "rows": {}}
-for entry in manifest["token_classifier_models"]:
-    folder = os.path.join(models_dir, entry["path"])
+for name in manifest["token_classifier_models"]:
+    folder = os.path.join(models_dir, "token_classifier", name.replace("/", "__"))
     config = json.load(open(os.path.join(folder, "config.json")))
-    out["models"][entry["model_name"]] = {"labels": len(config["id2label"]), "weights": os.path.getsize(os.path.join(folder, "model.safetensors"))}
+    out["models"][name] = {"labels": len(config["id2label"]), "weights": os.path.getsize(os.path.join(folder, "model.safetensors"))}
 for hf_id in sys.argv[1:]:
     for split in ("fast", "full"):
-        out["rows"][hf_id + ":" + split] = datasets.load_dataset(hf_id, split=split).num_rows
+        out["rows"][hf_id + ":" + split] = datasets.load_dataset(hf_id, split=split, cache_dir=os.environ["HF_HOME"]).num_rows
 print(json.dumps(out))
 `
 
@@ -79,14 +83,24 @@ describe('model and dataset directories', () => {
     assert.deepEqual(used.models, { [MODEL_REPO]: { labels: 5, weights: WEIGHTS_BYTES } })
     assert.deepEqual(used.rows, expectedRows)
 
+    // The Python tools' keys in their shapes, and ours beside them.
     const manifest = JSON.parse(await readFile(path.join(dirs().MODELS_DIR, 'manifest.json'), 'utf8'))
-    assert.equal(manifest.schema_version, 1)
-    for (const key of ['generated_at_utc', 'policy_path', 'token_classifier_models', 'checksums', 'files']) assert.ok(key in manifest, key)
-    assert.match(manifest.token_classifier_models[0].sha, /^[0-9a-f]{40}$/)
+    assert.equal(manifest.schema_version, 2)
+    for (const key of ['generated_at_utc', 'policy_path', 'token_classifier_models', 'checksums', 'revisions', 'files']) assert.ok(key in manifest, key)
+    const modelDir = path.join(dirs().MODELS_DIR, 'token_classifier', MODEL_REPO.replace('/', '__'))
+    assert.deepEqual(manifest.token_classifier_models, { [MODEL_REPO]: modelDir })
+    assert.equal(manifest.checksums.token_classifier_models[MODEL_REPO].path, modelDir)
+    assert.match(manifest.checksums.token_classifier_models[MODEL_REPO].sha256_tree, /^[0-9a-f]{64}$/)
+    assert.match(manifest.revisions[0].sha, /^[0-9a-f]{40}$/)
     assert.ok(manifest.files.every((f: { path: string }) => !f.path.startsWith('/')), 'paths are relative')
     const dsManifest = JSON.parse(await readFile(path.join(dirs().DATASETS_DIR, 'manifest.json'), 'utf8'))
-    for (const key of ['generated_at_utc', 'registry_path', 'suite', 'splits', 'datasets', 'files']) assert.ok(key in dsManifest, key)
-    assert.deepEqual(dsManifest.datasets.map((d: { hf_id: string; split: string; rows: number; cache_root: string }) => [`${d.hf_id}:${d.split}`, d.rows, d.cache_root]), Object.entries(expectedRows).map(([k, rows]) => [k, rows, 'hf_cache']))
+    for (const key of ['generated_at_utc', 'registry_path', 'suite', 'splits', 'datasets', 'cache_root', 'cache_size_bytes', 'files']) assert.ok(key in dsManifest, key)
+    assert.equal(dsManifest.cache_root, path.join(dirs().DATASETS_DIR, 'hf_cache'))
+    assert.deepEqual(dsManifest.datasets.map((d: { dataset_id: string; hf_id: string; split: string; rows: number }) => [d.dataset_id, `${d.hf_id}:${d.split}`, d.rows]),
+      Object.entries(expectedRows).map(([k, rows]) => [k.startsWith('org/pii-ru-a') ? 'pii_a' : 'pii_b', k, rows]))
+    // The Arrow cache is where the eval's load_dataset(cache_dir=$HF_HOME) reads it, and listed.
+    assert.ok(dsManifest.files.some((f: { path: string }) => /^hf_cache\/org___pii-ru-a\/default\/.*-fast\.arrow$/.test(f.path)), 'Arrow files at <root>/<org>___<name>/')
+    assert.ok(!dsManifest.files.some((f: { path: string }) => f.path.startsWith('hf_cache/datasets/')), 'nothing prepared under HF_DATASETS_CACHE as well')
   })
 
   test('running both again downloads no file and says everything was skipped', async () => {
@@ -144,12 +158,12 @@ describe('model and dataset directories', () => {
 
     const dsCopy = path.join(path.dirname(copy), 'datasets')
     await cp(dirs().DATASETS_DIR, dsCopy, { recursive: true, verbatimSymlinks: true })
-    const cacheRoot = path.join(dsCopy, 'hf_cache/datasets/org___pii-ru-b/default/0.0.0')
+    const cacheRoot = path.join(dsCopy, 'hf_cache/org___pii-ru-b/default/0.0.0')
     const [shaDir] = await readdir(cacheRoot)
     await rm(path.join(cacheRoot, shaDir!, 'pii-ru-b-full.arrow'))
     const dsChecked = await runMake('check-datasets', { DATASETS_DIR: dsCopy, PROJECT_DIR: project }, env)
     assertMakeFailed(dsChecked, 11)
-    assert.match(dsChecked.stderr, /missing: hf_cache\/datasets\/org___pii-ru-b\/default\/0\.0\.0\/[0-9a-f]{40}\/pii-ru-b-full\.arrow/)
+    assert.match(dsChecked.stderr, /missing: hf_cache\/org___pii-ru-b\/default\/0\.0\.0\/[0-9a-f]{40}\/pii-ru-b-full\.arrow/)
   })
 
   test('a suite split that the manifest lacks is reported as not covered', async () => {
@@ -247,6 +261,6 @@ describe('a download cut off by a dying server', () => {
     assert.match(rerun.stderr, /org\/tiny-ner-2@main\s+fetched/)
     assert.equal(hub.fileDownloads(MODEL_REPO).length, firstBefore, 'the finished repo was not fetched again')
     const manifest = JSON.parse(await readFile(path.join(modelsDir, 'manifest.json'), 'utf8'))
-    assert.deepEqual(manifest.token_classifier_models.map((m: { model_name: string }) => m.model_name), [MODEL_REPO, SECOND_MODEL_REPO])
+    assert.deepEqual(Object.keys(manifest.token_classifier_models), [MODEL_REPO, SECOND_MODEL_REPO])
   })
 })

@@ -1,28 +1,71 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { parseManifest } from '../../lib/assets/manifest.ts'
-import { checkFiles, uncoveredModels } from '../../lib/assets/verify.ts'
+import { modelsManifest, parseManifest, sha256Tree, type ReadManifest } from '../../lib/assets/manifest.ts'
+import { checkFiles, uncoveredDatasets, uncoveredModels } from '../../lib/assets/verify.ts'
 
-const good = {
-  schema_version: 1, kind: 'models', generated_at_utc: '2026-11-28T10:00:00Z', policy_path: '/x/configs/policy.yaml',
-  token_classifier_models: [{ model_name: 'org/m', revision: 'main', sha: 'a'.repeat(40), path: 'token_classifier/org__m' }],
-  checksums: { 'token_classifier/org__m/w.bin': 'b'.repeat(64) },
-  files: [{ path: 'token_classifier/org__m/w.bin', size: 10, sha256: 'b'.repeat(64) }],
+const weights = { path: 'token_classifier/org__m/w.bin', size: 10, sha256: 'b'.repeat(64) }
+const good = modelsManifest({ dir: '/data/models', policyPath: '/x/configs/policy.yaml', models: [{ model_name: 'org/m', revision: 'main', sha: 'a'.repeat(40), path: 'token_classifier/org__m', files: [weights] }] })
+
+// As app/tools/download_models.py and download_datasets.py of the eval repo write them.
+const pythonModels = {
+  generated_at_utc: '2026-02-17T10:00:00+00:00', policy_path: '/home/u/guardrails/configs/policy.yaml',
+  token_classifier_models: { 'org/m': '/home/u/guardrails/.models/token_classifier/org__m' },
+  checksums: { token_classifier_models: { 'org/m': { path: '/home/u/guardrails/.models/token_classifier/org__m', sha256_tree: sha256Tree([{ path: 'w.bin', sha256: 'c'.repeat(64) }]), files: 1 } } },
+}
+const pythonDatasets = {
+  generated_at_utc: '2026-02-17T10:00:00+00:00', registry_path: '/home/u/guardrails/configs/eval/suites.yaml', suite: 'guardrails_ru', splits: ['fast', 'full'],
+  datasets: [{ dataset_id: 'a', hf_id: 'org/a', split: 'fast', sha: 'f'.repeat(40), fingerprint: 'x', rows: 3 }],
+  cache_root: '/home/u/guardrails/.datasets/hf_cache', cache_size_bytes: 100,
 }
 
 describe('manifests', () => {
-  test('a good manifest parses', () => {
-    const parsed = parseManifest(JSON.stringify(good), 'models')
-    assert.ok(!('invalid' in parsed))
+  test('ours keeps the Python keys in the Python shapes', () => {
+    assert.deepEqual(good.token_classifier_models, { 'org/m': '/data/models/token_classifier/org__m' })
+    assert.deepEqual(good.checksums.token_classifier_models['org/m'], {
+      path: '/data/models/token_classifier/org__m', sha256_tree: sha256Tree([{ path: 'w.bin', sha256: 'b'.repeat(64) }]), files: 1,
+    })
+    const parsed = parseManifest(JSON.stringify(good), 'models') as ReadManifest
+    assert.equal(parsed.writer, 'remote-eval')
+    assert.deepEqual(parsed.models.map((m) => [m.name, m.path, m.revision]), [['org/m', 'token_classifier/org__m', 'main']])
+  })
+
+  test("sha256_tree is the Python tool's: sha256 of sorted path:sha256 lines joined by newlines", () => {
+    const expected = createHash('sha256').update(`a/x:${'1'.repeat(64)}\nb:${'2'.repeat(64)}`).digest('hex')
+    assert.equal(sha256Tree([{ path: 'b', sha256: '2'.repeat(64) }, { path: 'a/x', sha256: '1'.repeat(64) }]), expected)
+  })
+
+  test("the Python tools' manifests are read, their absolute paths rebased on the manifest's directory", () => {
+    const models = parseManifest(JSON.stringify(pythonModels), 'models') as ReadManifest
+    assert.equal(models.writer, 'python-tools')
+    assert.equal(models.files, null)
+    assert.deepEqual(models.models.map((m) => m.path), ['token_classifier/org__m'])
+    const datasets = parseManifest(JSON.stringify(pythonDatasets), 'datasets') as ReadManifest
+    assert.deepEqual(datasets.datasets, [{ hf_id: 'org/a', split: 'fast', sha: 'f'.repeat(40) }])
+    const need = { suite: 'guardrails_ru', splits: ['fast', 'full'], suitesPath: 'x', datasets: [{ id: 'a', hfId: 'org/a', revision: 'main' }] }
+    assert.deepEqual(uncoveredDatasets(datasets, need), ['org/a (split full)'])
+  })
+
+  test("a Python bundle: a model's directory must hold files, a split its Arrow file; sha256_tree when hashed", () => {
+    const models = parseManifest(JSON.stringify(pythonModels), 'models') as ReadManifest
+    assert.deepEqual(checkFiles(models, { sizes: new Map(), hashes: null }).missing, ['token_classifier/org__m/ (org/m: absent or empty)'])
+    const sizes = new Map([['token_classifier/org__m/w.bin', 10]])
+    assert.deepEqual(checkFiles(models, { sizes, hashes: null }), { missing: [], truncated: [], mismatched: [] })
+    assert.deepEqual(checkFiles(models, { sizes, hashes: new Map([['token_classifier/org__m/w.bin', 'c'.repeat(64)]]) }).mismatched, [])
+    assert.deepEqual(checkFiles(models, { sizes, hashes: new Map([['token_classifier/org__m/w.bin', 'd'.repeat(64)]]) }).mismatched, ['token_classifier/org__m/ (org/m: sha256_tree differs)'])
+    const datasets = parseManifest(JSON.stringify(pythonDatasets), 'datasets') as ReadManifest
+    assert.equal(checkFiles(datasets, { sizes: new Map([['hf_cache/org___a/default/0.0.0/h/a-full.arrow', 5]]), hashes: null }).missing.length, 1)
+    assert.equal(checkFiles(datasets, { sizes: new Map([['hf_cache/org___a/default/0.0.0/h/a-fast.arrow', 5]]), hashes: null }).missing.length, 0)
   })
 
   const broken: Array<[string, unknown, RegExp]> = [
     ['not JSON', '{', /not JSON/],
-    ['another schema version', { ...good, schema_version: 2 }, /schema_version 2, expected 1/],
+    ['another schema version', { ...good, schema_version: 1 }, /schema_version 1, expected 2/],
     ['the other kind', { ...good, kind: 'datasets' }, /a datasets manifest, not a models manifest/],
     ['an absolute path', { ...good, files: [{ path: '/etc/passwd', size: 1, sha256: 'x' }] }, /"files" list is missing or malformed/],
     ['a path going up', { ...good, files: [{ path: '../x', size: 1, sha256: 'x' }] }, /malformed/],
-    ['no model list', { ...good, token_classifier_models: undefined }, /"token_classifier_models" list is missing/],
+    ['no model mapping', { ...good, token_classifier_models: undefined }, /"token_classifier_models" \(model name -> path\) is missing/],
+    ['a datasets manifest read as models', pythonDatasets, /"token_classifier_models" .* is missing; is this a datasets manifest/],
   ]
   for (const [name, value, reason] of broken) {
     test(`${name} is not a usable manifest`, () => {
@@ -32,7 +75,7 @@ describe('manifests', () => {
   }
 
   test('file checks: missing, truncated, mismatched', () => {
-    const manifest = { ...(good as never as Parameters<typeof checkFiles>[0]), files: [
+    const manifest: ReadManifest = { kind: 'models', writer: 'remote-eval', models: [], datasets: [], files: [
       { path: 'a', size: 1, sha256: 'h1' }, { path: 'b', size: 5, sha256: 'h2' }, { path: 'c', size: 3, sha256: 'h3' }, { path: 'd', size: 2, sha256: 'h4' },
     ] }
     const listing = { sizes: new Map([['b', 2], ['c', 3], ['d', 2]]), hashes: new Map([['c', 'zz'], ['d', 'h4']]) }
@@ -40,7 +83,7 @@ describe('manifests', () => {
   })
 
   test('coverage: a model at a revision the manifest does not hold is reported; its sha prefix counts', () => {
-    const manifest = parseManifest(JSON.stringify(good), 'models') as never
+    const manifest = parseManifest(JSON.stringify(good), 'models') as ReadManifest
     const need = (repoId: string, revision: string) => ({ repoId, revision, source: 'test' })
     assert.deepEqual(uncoveredModels(manifest, [need('org/m', 'main'), need('org/m', 'aaaaaaa'), need('org/m', 'v2'), need('org/x', 'main')]), ['org/m@v2', 'org/x@main'])
   })
@@ -53,7 +96,7 @@ describe('checking a directory with many files', () => {
     const path = await import('node:path')
     const { createHash } = await import('node:crypto')
     const { LocalTransport } = await import('../../lib/transport/local.ts')
-    const { writeManifest, utcNow } = await import('../../lib/assets/manifest.ts')
+    const { writeManifest, modelsManifest } = await import('../../lib/assets/manifest.ts')
     const { checkPreparedDir } = await import('../../lib/assets/prepare.ts')
     const dir = await mkdtemp(path.join(tmpdir(), 'gre-many-'))
     const files = []
@@ -65,7 +108,7 @@ describe('checking a directory with many files', () => {
       files.push({ path: rel, size: data.length, sha256: createHash('sha256').update(data).digest('hex') })
     }
     const transport = new LocalTransport()
-    await writeManifest(transport, dir, { schema_version: 1, kind: 'models', generated_at_utc: utcNow(), policy_path: 'x', token_classifier_models: [], checksums: {}, files })
+    await writeManifest(transport, dir, modelsManifest({ dir, policyPath: 'x', models: [{ model_name: 'org/m', revision: 'main', sha: 'a'.repeat(40), path: 'token_classifier/org__m', files }] }))
     const report = await checkPreparedDir({ transport, dir, kind: 'models', checksums: true, needs: {} })
     assert.deepEqual(report.problems, { missing: [], truncated: [], mismatched: [] })
     assert.equal(report.checkedFiles, 400)

@@ -55,7 +55,24 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
     ['--fresh-cache air-gapped', ['--fresh-cache', '--remote-has-internet', 'no'], /--fresh-cache downloads again, which an air-gapped target cannot do/],
     ['--dry-run with --detach', ['--dry-run', '--detach'], /--dry-run shows the steps of a new run; it does not combine with --detach/],
     ['a missing --project-dir', ['--project-dir', '/nonexistent/eval'], /--project-dir \/nonexistent\/eval is not a directory/],
+    ['a bad --env name', ['--env', 'GR X=1'], /--env "GR X" is not NAME=VALUE/],
+    ['--env without a value', ['--env', 'GR_ENABLE_NEMOTRON'], /--env "GR_ENABLE_NEMOTRON" is not NAME=VALUE/],
+    ['a line break in --env', ['--env', 'A=1\n2'], /--env A=\.\.\. holds a line break/],
   ]
+
+  // The bash runner refused to start without these four (usage, exit 2); so do the runners.
+  for (const missing of ['--runtime', '--remote-has-internet', '--models-dir', '--datasets-dir']) {
+    test(`without ${missing}: exit 2, naming it, with the usage`, async () => {
+      const before = await snapshot()
+      const all: Record<string, string> = { '--runtime': 'cpu', '--remote-has-internet': 'no', '--models-dir': `${dir}/m`, '--datasets-dir': `${dir}/d` }
+      const args = [...sshFlags(), '--remote-dir', dir, '--project-dir', project, ...Object.entries(all).filter(([flag]) => flag !== missing).flat()]
+      const result = await runScript('remote_eval/ssh_eval.ts', args, process.env, { raw: true })
+      assert.equal(result.code, 2, result.stderr)
+      assert.match(result.stderr, new RegExp(`\\[error\\] Missing ${missing}:`))
+      assert.match(result.stderr, /Usage: scripts\/remote_eval\/ssh_eval\.ts/)
+      assert.equal(await snapshot(), before, 'the remote directory is unchanged')
+    })
+  }
 
   for (const [name, override, message] of cases) {
     test(name, async () => {

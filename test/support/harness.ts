@@ -126,11 +126,24 @@ export interface ScriptResult {
   stderr: string
 }
 
+/**
+ * The runners refuse to start a run without --runtime, --remote-has-internet, --models-dir and
+ * --datasets-dir. Tests that are not about those flags get them here, only where absent: cpu,
+ * online, and <remote dir>/.models and .datasets (the bash runner's own layout). `raw` turns it off.
+ */
+export function withEvalDefaults(script: string, args: string[]): string[] {
+  if (!/_eval\.ts$/.test(script) || args.some((a) => /^--(list|attach|stop|help)(=|$)/.test(a))) return args
+  const value = (flag: string) => args[args.indexOf(flag) + 1]
+  const dir = args.includes('--remote-dir') ? value('--remote-dir') : args.includes('--workdir') ? value('--workdir') : '/workdir/guardrails'
+  const defaults: Array<[string, string]> = [['--runtime', 'cpu'], ['--remote-has-internet', 'yes'], ['--models-dir', `${dir}/.models`], ['--datasets-dir', `${dir}/.datasets`]]
+  return [...args, ...defaults.filter(([flag]) => !args.some((a) => a === flag || a.startsWith(`${flag}=`))).flat()]
+}
+
 /** Runs a script under scripts/ as a user would (its shebang, from the repo root). */
-export async function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ScriptResult> {
+export async function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = process.env, options: { raw?: boolean } = {}): Promise<ScriptResult> {
   const { spawnProcess } = await import('../../lib/process.ts')
   const stderr: string[] = []
-  const result = await spawnProcess(path.join(SCRIPTS, script), args, {
+  const result = await spawnProcess(path.join(SCRIPTS, script), options.raw ? args : withEvalDefaults(script, args), {
     cwd: path.dirname(SCRIPTS),
     env,
     onStderrLine: (line) => stderr.push(line),
@@ -230,7 +243,7 @@ export async function startScript(script: string, args: string[], env: NodeJS.Pr
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
   let ended = false
   const failWaiters: Array<() => void> = []
-  const started = startProcess(path.join(SCRIPTS, script), args, {
+  const started = startProcess(path.join(SCRIPTS, script), withEvalDefaults(script, args), {
     cwd: path.dirname(SCRIPTS),
     env,
     onStderrLine: (line) => {
