@@ -45,6 +45,15 @@ export interface FetchOutcome {
   seconds: number
 }
 
+/**
+ * What a NonMatchingSplitsSizesError means: the split sizes a dataset card declares differ from its
+ * data (a split rebalanced without its card), or a cache holds another commit's split.
+ */
+export const STALE_SPLITS_FIX =
+  'The split sizes the dataset card on the Hub declares differ from the data it serves (a fast split rebalanced without its card?), ' +
+  'or the cache holds another commit of it. Prepare the cache again (--fresh-cache, online); if it persists, repair the card: ' +
+  'python -m app.tools.publish_dataset_info (docs/RUNBOOK.md, "Fast splits").'
+
 /** Environment for Hugging Face's clients: quiet, no telemetry, the mirror and token when set. */
 export function hubEnv(extra: Record<string, string>, token: string | undefined): Record<string, string> {
   return {
@@ -114,6 +123,9 @@ function fetchError(mode: 'model' | 'dataset', job: FetchJob, kind: string, mess
     case 'usage':
       return new UsageError(message)
     default:
+      if (message.includes('NonMatchingSplitsSizesError')) {
+        return new RemoteEvalError(`Fetching ${job.label} failed on ${target}: ${message}. ${STALE_SPLITS_FIX}`, code)
+      }
       return new RemoteEvalError(`Fetching ${job.label} failed on ${target}: ${message}`, code)
   }
 }

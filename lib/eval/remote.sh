@@ -76,7 +76,7 @@ eval_ports_in_use() {
 # A CUDA run's embedded PyTriton needs three ports of its own (HTTP, gRPC, metrics): two runs on
 # one host would collide on the defaults 8000-8002. Each variable the user did not set (in the
 # environment, --env included, or in .env.eval) gets a port that nothing listens on and no running
-# run of this directory holds. Prints the meta record of the ports in use.
+# run of this directory holds. Sets ports_meta, the meta record of the ports in use.
 eval_pick_ports() { # remote_dir
   local dir=$1 taken run name port http grpc metrics
   taken=$'\n'$(eval_ports_in_use; for run in "$dir/$tool_dir/runs"/*/; do
@@ -94,12 +94,12 @@ eval_pick_ports() { # remote_dir
     if [ "$name" = GR_PYTRITON_URL ]; then export "$name=127.0.0.1:$port"; else export "$name=$port"; fi
   done
   http=${GR_PYTRITON_URL##*:} grpc=$GR_PYTRITON_GRPC_PORT metrics=$GR_PYTRITON_METRICS_PORT
-  printf 'ports=%s,%s,%s' "$http" "$grpc" "$metrics"
+  ports_meta="ports=$http,$grpc,$metrics"
 }
 
 # Starts the eval in remote_dir as run RUN_ID (runs.sh), and follows it when asked to.
 eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) -- command...
-  local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6 cuda=$7
+  local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6 cuda=$7 ports_meta=''
   shift 8
   cd -- "$dir" || return 66
   if [ -d "$cache" ] && { [ ! -w "$cache" ] || [ -n "$(find "$cache" -type d ! -writable -print -quit 2>/dev/null)" ]; }; then
@@ -111,7 +111,8 @@ eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) -
     printf 'the datasets cache %s is read-only: the eval uses %s, links to its files\n' "$cache" "$overlay" >&2
   fi
   if [ "$cuda" = 1 ]; then
-    meta+=$'\t'$(eval_pick_ports "$dir")
+    eval_pick_ports "$dir"
+    meta+=$'\t'$ports_meta
     printf 'embedded PyTriton ports: %s (HTTP), %s (gRPC), %s (metrics)\n' "$GR_PYTRITON_URL" "$GR_PYTRITON_GRPC_PORT" "$GR_PYTRITON_METRICS_PORT" >&2
   fi
   run_start "$dir" "$id" "$meta" -- "$@" || return $?

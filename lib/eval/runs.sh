@@ -49,6 +49,10 @@ run_redact() { # file env_file
   # mawk (Debian's awk) reads a pipe in blocks: the log would lag behind the eval by minutes.
   case $(awk -W version 2>&1 </dev/null) in mawk*) line_by_line=(-W interactive) ;; esac
   while IFS= read -r -d '' record; do pairs+="${record:1}"$'\037'; done < <(envfile_read "$2")
+  # The token `hf auth login` stored: the eval may use it (HF_TOKEN_PATH) and print it.
+  for record in "${HF_TOKEN_PATH:-}" "$HOME/.cache/huggingface/token"; do
+    [ -n "$record" ] && [ -f "$record" ] && [ -r "$record" ] && pairs+="HF_TOKEN=$(head -c 4096 -- "$record" | tr -d '\n\r')"$'\037'
+  done
   GR_REDACT_PAIRS=$pairs LC_ALL=C awk "${line_by_line[@]}" '
     function secret_name(name) { return toupper(name) ~ /(TOKEN|SECRET|SECRET_KEY|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/ }
     function add(value,   i, j, t) {

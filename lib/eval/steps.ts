@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import path from 'node:path'
+import { STALE_SPLITS_FIX } from '../assets/fetch.ts'
 import { checkPreparedDirs, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, downloadModels } from '../assets/prepare.ts'
 import { describeReport, isComplete } from '../assets/verify.ts'
 import { ExitCode, InterruptedError, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
@@ -225,7 +226,7 @@ export async function startEval(transport: Transport, options: EvalOptions, pyth
       logger.step('run', line)
       if (!staleSplits && line.includes('NonMatchingSplitsSizesError')) {
         staleSplits = true
-        logger.step('warn', `${STALE_SPLITS_HINT} (--fresh-cache, online). If it persists, the dataset card's split sizes on the Hub are out of date: repair them with python -m app.tools.publish_dataset_info (see docs/RUNBOOK.md, "Fast splits").`)
+        logger.step('warn', STALE_SPLITS_FIX)
       }
     },
     signal: run.signal,
@@ -244,9 +245,6 @@ export async function startEval(transport: Transport, options: EvalOptions, pyth
   }
   return run.follow ? followEnd(result, transport, run.id, run.signal) : null
 }
-
-/** What a NonMatchingSplitsSizesError from `datasets` means, and the first thing to do. */
-export const STALE_SPLITS_HINT = 'The datasets cache on the target was prepared from another commit of a dataset than the one the Hub serves now (a rebalanced fast split?): prepare it again'
 
 /** --fresh-cache: removes the datasets directory's Hugging Face cache and download records. */
 export async function clearDatasetsCache(transport: Transport, options: EvalOptions, logger: Logger): Promise<void> {
