@@ -28,7 +28,7 @@ export const EXCLUDES: readonly ExcludeRule[] = [
   // From the documented bash runner.
   rule('.git/', 'version control'),
   rule('.env*', 'secrets: HF_TOKEN lives in .env.eval on the remote only'),
-  rule('.venv/', 'Python environment, built on the target by uv'),
+  rule('.venv', 'Python environment, built on the target by uv (a symlink too)'),
   rule('.eval_cache/', 'eval cache'),
   rule('.models/', 'models: never synced, prepared on the target'),
   rule('.datasets/', 'datasets: never synced, prepared on the target'),
@@ -37,7 +37,8 @@ export const EXCLUDES: readonly ExcludeRule[] = [
   rule('__pycache__/', 'Python bytecode'),
   rule('.pytest_cache/', 'pytest cache'),
   // Added: a TypeScript + Python repo.
-  rule('node_modules/', 'npm packages, local only'),
+  // Also when it is a symlink (a shared install): git's dir-only rule would not match that.
+  rule('node_modules', 'npm packages, local only'),
   rule(`${TOOL_DIR}/`, "this tool's own state on the target"),
   rule('*.pyc', 'Python bytecode'),
   rule('*.pyo', 'Python bytecode'),

@@ -11,9 +11,9 @@ import { listTree, makeProject } from '../support/harness.ts'
 const BASH_RUNNER_EXCLUDES = ['.git/', '.env*', '.venv/', '.eval_cache/', '.models/', '.datasets/', 'reports/', 'baselines/', '__pycache__/', '.pytest_cache/']
 
 describe('the exclude list', () => {
-  test('holds every path the bash runner excluded, plus node_modules/', () => {
+  test('holds every path the bash runner excluded (.venv whatever it is), plus node_modules', () => {
     const rendered = rsyncExcludeArgs().map((a) => a.replace('--exclude=', '').replace(/^\//, ''))
-    for (const rule of [...BASH_RUNNER_EXCLUDES, 'node_modules/']) assert.ok(rendered.includes(rule), rule)
+    for (const rule of [...BASH_RUNNER_EXCLUDES, 'node_modules']) assert.ok(rendered.includes(rule) || rendered.includes(rule.replace(/\/$/, '')), rule)
   })
 
   const cases: Array<[string, boolean, boolean]> = [
@@ -72,8 +72,13 @@ describe('the exclude list', () => {
   })
 
   test('files named like excluded directories are files, and ship through every rendering', async () => {
-    const selected = await assertRenderingsAgree({ reports: 'a file', baselines: 'a file', 'lib/wandb': 'f', 'lib/node_modules': 'f', 'x/.venv': 'f', 'x/pkg.egg-info': 'f', 'x/.git': 'f' })
-    assert.deepEqual(selected, ['baselines', 'lib/node_modules', 'lib/wandb', 'reports', 'x/.git', 'x/.venv', 'x/pkg.egg-info'])
+    const selected = await assertRenderingsAgree({ reports: 'a file', baselines: 'a file', 'lib/wandb': 'f', 'x/pkg.egg-info': 'f', 'x/.git': 'f' })
+    assert.deepEqual(selected, ['baselines', 'lib/wandb', 'reports', 'x/.git', 'x/pkg.egg-info'])
+  })
+
+  test('node_modules and .venv stay home also as files or symlinks (a shared install, a linked venv)', async () => {
+    const selected = await assertRenderingsAgree({ 'lib/node_modules': 'f', node_modules: 'f', 'x/.venv': 'f', 'app.py': 'x' })
+    assert.deepEqual(selected, ['app.py'])
   })
 
   test('every rule says why it is there', () => {

@@ -1,0 +1,5 @@
+#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
+import { ADOPT_FLAGS, ADOPT_USAGE, adopt } from '../lib/cli/adopt.ts'
+import { runCli } from '../lib/cli/main.ts'
+
+await runCli({ help: ADOPT_USAGE, flags: ADOPT_FLAGS, run: adopt })
