@@ -14,7 +14,7 @@ help:
 	@echo "make check-models MODELS_DIR=...   make check-datasets DATASETS_DIR=...   verify against the manifest"
 	@echo "(in an eval repo with its own download-* targets, the same are assets-download-models, ...)"
 
-include remote-eval.mk
+include $(dir $(realpath $(lastword $(MAKEFILE_LIST))))remote-eval.mk
 
 install:
 	npm ci

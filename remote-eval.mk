@@ -6,7 +6,7 @@
 #   make assets-download-models   [MODELS_DIR=./.models]               fetch the policy's models + manifest
 #   make assets-download-datasets [DATASETS_DIR=./.datasets]           prepare the suite's splits + manifest
 #   make assets-check-models      [MODELS_DIR=...] [CHECKSUMS=1]       verify against manifest.json
-#   make assets-check-datasets    [DATASETS_DIR=...]
+#   make assets-check-datasets    [DATASETS_DIR=...] [AGAINST_HUB=1]   (AGAINST_HUB: stale vs the Hub?)
 #
 # Variables: PROJECT_DIR (the eval repo, default .), MODELS_DIR, DATASETS_DIR, POLICY_PATH, SUITE,
 # SPLITS, VENV (a prebuilt venv instead of uv), CHECKSUMS=1, and for SSH: SSH_CONFIG (a config
@@ -43,4 +43,4 @@ assets-check-models:
 	"$(REMOTE_EVAL_HOME)/scripts/download_models.ts" --check --models-dir "$(MODELS_DIR)" --policy "$(POLICY_PATH)" --project-dir "$(PROJECT_DIR)" $(if $(CHECKSUMS),--verify-checksums)
 
 assets-check-datasets:
-	"$(REMOTE_EVAL_HOME)/scripts/download_datasets.ts" --check --datasets-dir "$(DATASETS_DIR)" --suite "$(SUITE)" --splits "$(SPLITS)" --project-dir "$(PROJECT_DIR)" $(if $(CHECKSUMS),--verify-checksums)
+	"$(REMOTE_EVAL_HOME)/scripts/download_datasets.ts" --check --datasets-dir "$(DATASETS_DIR)" --suite "$(SUITE)" --splits "$(SPLITS)" --project-dir "$(PROJECT_DIR)" $(if $(CHECKSUMS),--verify-checksums) $(if $(AGAINST_HUB),--against-hub $(remote_eval_venv))

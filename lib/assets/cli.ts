@@ -7,7 +7,7 @@ import { envFileValues, parseEnvFile, readEnvFileText } from '../envfile.ts'
 import type { Logger } from '../log.ts'
 import { LocalTransport } from '../transport/local.ts'
 import { findPythonEnv } from '../uv.ts'
-import { checkPreparedDir, downloadDatasets, downloadModels } from './prepare.ts'
+import { checkPreparedDir, downloadDatasets, downloadModels, staleDatasets } from './prepare.ts'
 import { DEFAULT_POLICY, DEFAULT_SPLITS, DEFAULT_SUITE, DEFAULT_SUITES, readDatasetNeeds, readModelNeeds } from './registry.ts'
 import { describeReport, isComplete, type VerifyReport } from './verify.ts'
 
@@ -43,6 +43,7 @@ export const DATASETS_FLAGS: readonly FlagSpec[] = [
   { name: 'suites', kind: 'string', value: 'FILE', description: `suites file mapping suites to datasets (default: ${DEFAULT_SUITES}; also --registry-path)` },
   { name: 'registry-path', kind: 'string', value: 'FILE', description: "download_datasets.py's name for --suites" },
   { name: 'hf-token-env', kind: 'string', value: 'NAME', description: 'the environment variable (or .env.eval key) holding the token', default: 'HF_TOKEN' },
+  { name: 'against-hub', kind: 'boolean', description: 'with --check, online: also fail (exit 11) when a dataset on the Hub has moved past the commit it was prepared from' },
   ...COMMON,
 ]
 
@@ -158,7 +159,18 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
   const transport = new LocalTransport()
   if (flags.check) {
     const report = await checkPreparedDir({ transport, dir: datasetsDir, kind: 'datasets', checksums: flags['verify-checksums'] === true, needs: { datasets: needs } })
-    return concludeCheck(report, logger, `make download-datasets DATASETS_DIR=${datasetsDir}`)
+    const summary = concludeCheck(report, logger, `make download-datasets DATASETS_DIR=${datasetsDir}`)
+    if (flags['against-hub'] !== true) return summary
+    const token = hfTokenFrom(projectDir, logger, tokenName)
+    const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
+    const stale = await staleDatasets({ transport, python, datasetsDir, needs, token, concurrency: jobs, logger })
+    if (stale.length) {
+      const lines = stale.map((d) => `  ${d.hf_id}: prepared from ${d.prepared?.slice(0, 12) ?? 'an unrecorded commit'}, the Hub is at ${d.current.slice(0, 12)} now`)
+      process.stdout.write(`${JSON.stringify({ ...summary, complete: false, stale }, null, 2)}\n`)
+      throw new RemoteEvalError(`datasets in ${datasetsDir} are stale:\n${lines.join('\n')}\nFix: make download-datasets DATASETS_DIR=${datasetsDir} (it prepares again every dataset whose commit changed; a runner online does the same by itself).`, ExitCode.datasetsMissing)
+    }
+    logger.step('datasets', `every dataset is at the commit the Hub serves now (${needs.datasets.length} checked)`)
+    return { ...summary, stale: [] }
   }
   const token = hfTokenFrom(projectDir, logger, tokenName)
   const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })

@@ -3,6 +3,7 @@
 Sent on stdin to `python -` in the eval repo's environment (uv run, or a prebuilt venv):
   python - model   REPO_ID REVISION DEST_DIR KNOWN_SHA
   python - dataset HF_ID   REVISION SPLITS   HF_HOME  KNOWN_SHA
+  python - head    model|dataset REPO_ID REVISION       (the commit the revision is at now; nothing fetched)
 Prints one JSON object on stdout: {"status": "fetched" | "skipped", "sha": ..., ...} or
 {"status": "error", "kind": ..., "message": ...}, and progress lines "@@progress {"bytes": N}" on
 stderr. The token comes from HF_TOKEN in the environment (the caller exports it from the target's
@@ -144,10 +145,15 @@ def main(argv):
     try:
         if mode == "model" and len(argv) == 5:
             say(fetch_model(argv[1], argv[2], argv[3], argv[4]))
+        elif mode == "head" and len(argv) == 4 and argv[1] in ("model", "dataset"):
+            from huggingface_hub import HfApi
+
+            info = (HfApi().model_info if argv[1] == "model" else HfApi().dataset_info)(argv[2], revision=argv[3])
+            say({"status": "skipped", "sha": info.sha})
         elif mode == "dataset" and len(argv) == 6:
             say(fetch_dataset(argv[1], argv[2], [s for s in argv[3].split(",") if s], argv[4], argv[5]))
         else:
-            say({"status": "error", "kind": "usage", "message": "usage: model REPO REV DEST SHA | dataset ID REV SPLITS HF_HOME SHA"})
+            say({"status": "error", "kind": "usage", "message": "usage: model REPO REV DEST SHA | dataset ID REV SPLITS HF_HOME SHA | head KIND REPO REV"})
             return 2
     except ImportError as error:
         say({"status": "error", "kind": "missing_package", "message": "%s (the eval environment needs huggingface_hub and datasets)" % error})

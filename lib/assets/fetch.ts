@@ -19,6 +19,9 @@ const FETCH_PY = readFileSync(new URL('./fetch.py', import.meta.url), 'utf8')
 const FETCH_SCRIPT = callFunction(ENVFILE_LIBRARY, 'envfile_exec')
 export const RECORDS_DIR = '.remote-eval/complete'
 
+/** fetch.py's modes: fetch a model, prepare a dataset, or only ask which commit a revision is at. */
+export type FetchMode = 'model' | 'dataset' | 'head'
+
 export interface FetchJob {
   /** Unique within its kind; names the completion record. */
   key: string
@@ -71,7 +74,7 @@ export function hubEnv(extra: Record<string, string>, token: string | undefined)
 async function runFetch(
   transport: Transport,
   python: PythonEnv,
-  mode: 'model' | 'dataset',
+  mode: FetchMode,
   job: FetchJob,
   env: Record<string, string>,
   envFile: string | undefined,
@@ -102,7 +105,7 @@ async function runFetch(
 }
 
 /** A fetch failure as the user should read it, with its exit code. */
-function fetchError(mode: 'model' | 'dataset', job: FetchJob, kind: string, message: string, target: string): RemoteEvalError {
+function fetchError(mode: FetchMode, job: FetchJob, kind: string, message: string, target: string): RemoteEvalError {
   const code = mode === 'model' ? ExitCode.modelsMissing : ExitCode.datasetsMissing
   switch (kind) {
     case 'gated':
@@ -134,7 +137,7 @@ function fetchError(mode: 'model' | 'dataset', job: FetchJob, kind: string, mess
 export async function fetchAll(options: {
   transport: Transport
   python: PythonEnv
-  mode: 'model' | 'dataset'
+  mode: FetchMode
   jobs: FetchJob[]
   env: (job: FetchJob) => Record<string, string>
   /** The target's .env.eval, read for HF_TOKEN when the target's environment has none. */

@@ -221,3 +221,31 @@ export async function checkPreparedDirs(transport: Transport, requests: readonly
   const read = await listPreparedDirs(transport, requests.map((r) => r.dir))
   return requests.map((request, i) => reportFor(request, read[i]!.manifest, read[i]!.listing, false))
 }
+
+export interface StaleDataset {
+  hf_id: string
+  /** The commit the manifest says it was prepared from (null: the manifest does not say). */
+  prepared: string | null
+  current: string
+}
+
+/**
+ * Online: which datasets of a prepared directory the Hub has moved past (a rebalanced fast split,
+ * a fixed card): their cache holds another commit than the revision is at now.
+ */
+export async function staleDatasets(options: Common & { datasetsDir: string; needs: DatasetNeeds }): Promise<StaleDataset[]> {
+  const text = await readManifestText(options.transport, options.datasetsDir)
+  const manifest = text === null ? null : parseManifest(text, 'datasets')
+  if (!manifest || 'invalid' in manifest) return []
+  const jobs = options.needs.datasets.map((d) => ({ key: recordKey(d.hfId, d.revision), label: `${d.hfId}@${d.revision}`, repoId: d.hfId, args: ['dataset', d.hfId, d.revision] }))
+  const outcomes = await fetchAll({
+    ...options, mode: 'head', jobs, logger: options.logger ?? silentLogger, step: 'datasets', concurrency: options.concurrency ?? 4,
+    env: () => hubEnv({ ...options.extraEnv }, options.token),
+  })
+  const failed = outcomes.find((o) => o.error)
+  if (failed) throw failed.error as RemoteEvalError
+  return outcomes.flatMap(({ job, result }) => {
+    const prepared = manifest.datasets.find((d) => d.hf_id === job.repoId)?.sha ?? null
+    return prepared === result!.sha ? [] : [{ hf_id: job.repoId, prepared, current: result!.sha }]
+  })
+}

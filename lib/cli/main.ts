@@ -40,7 +40,8 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
   process.on('SIGTERM', onSignal)
   process.on('SIGHUP', onSignal)
   try {
-    const flags = parseFlags(argv, spec.flags)
+    // -h, as the bash runners took it, is --help.
+    const flags = parseFlags(argv.map((arg) => (arg === '-h' ? '--help' : arg)), spec.flags)
     if (flags.help) {
       process.stdout.write(spec.help.endsWith('\n') ? spec.help : `${spec.help}\n`)
       return

@@ -36,7 +36,9 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
   { name: 'detach', kind: 'boolean', description: 'start the run and return at once, printing its run id' },
   { name: 'attach', kind: 'string', value: 'RUN_ID', description: "follow a run's log from its last lines and fetch its results when it ends" },
   { name: 'stop', kind: 'string', value: 'RUN_ID', description: "stop a run: SIGTERM to its process group, SIGKILL after --stop-grace" },
-  { name: 'list', kind: 'boolean', description: 'list the runs on the target: state, start and end time, exit code' },
+  { name: 'list', kind: 'boolean', description: 'list the runs on the target: state, start and end time, exit code, ports' },
+  { name: 'run-module', kind: 'string', value: 'MODULE', description: "run another module of the repo there instead of the eval (python -m MODULE, e.g. app.tools.rebalance_fast_splits): synced code and deps, the target's token, output streamed, its exit code passed through" },
+  { name: 'module-arg', kind: 'list', value: 'ARG', description: 'an argument for --run-module (write --module-arg=--push for ones starting with -)' },
   { name: 'stop-grace', kind: 'string', value: 'SECONDS', description: 'how long a stopped run may take to exit before SIGKILL', default: '10' },
 ]
 
@@ -82,7 +84,13 @@ ${EXIT_CODES_HELP}
 `
 
 /** What the runner does: a run (followed or detached), or one of the controls of earlier runs. */
-export type EvalMode = { kind: 'run' } | { kind: 'detach' } | { kind: 'attach'; runId: string } | { kind: 'stop'; runId: string } | { kind: 'list' }
+export type EvalMode =
+  | { kind: 'run' }
+  | { kind: 'detach' }
+  | { kind: 'attach'; runId: string }
+  | { kind: 'stop'; runId: string }
+  | { kind: 'list' }
+  | { kind: 'module'; module: string; args: string[] }
 
 export interface EvalOptions {
   mode: EvalMode
@@ -175,8 +183,11 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
     }
   }
   const starts = mode.kind === 'run' || mode.kind === 'detach'
-  const runtime = starts ? oneOf(flags, 'runtime', ['cpu', 'cuda'] as const) : 'cpu'
-  const online = starts ? oneOf(flags, 'remote-has-internet', ['yes', 'no'] as const) === 'yes' : false
+  const runtime = starts || (mode.kind === 'module' && stringFlag(flags, 'runtime') !== undefined) ? oneOf(flags, 'runtime', ['cpu', 'cuda'] as const) : 'cpu'
+  // A module run (--run-module) usually talks to the Hub: online unless told otherwise.
+  const online = starts || (mode.kind === 'module' && stringFlag(flags, 'remote-has-internet') !== undefined)
+    ? oneOf(flags, 'remote-has-internet', ['yes', 'no'] as const) === 'yes'
+    : mode.kind === 'module'
   const suite = named(flags, 'suite', DEFAULT_SUITE)
   const split = named(flags, 'split', DEFAULT_SPLIT)
   const modelsDir = starts ? validateRemoteDir(stringFlag(flags, 'models-dir')!, '--models-dir') : ''
@@ -229,10 +240,19 @@ const REMOTE_RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
 
 /** --detach, --attach, --stop and --list exclude each other; a run id must look like one. */
 function modeFrom(flags: FlagValues): EvalMode {
-  const chosen = (['detach', 'attach', 'stop', 'list'] as const).filter((name) => flags[name] !== undefined && flags[name] !== false)
+  const chosen = (['detach', 'attach', 'stop', 'list', 'run-module'] as const).filter((name) => flags[name] !== undefined && flags[name] !== false)
   if (chosen.length > 1) throw new UsageError(`--${chosen.join(' and --')} exclude each other: give one of them.`)
   if (chosen.length && flags['dry-run'] === true) throw new UsageError(`--dry-run shows the steps of a new run; it does not combine with --${chosen[0]}.`)
   const kind = chosen[0]
+  if (listFlag(flags, 'module-arg').length && kind !== 'run-module') throw new UsageError('--module-arg goes with --run-module MODULE.')
+  if (kind === 'run-module') {
+    const module = stringFlag(flags, 'run-module')!
+    if (!MODULE.test(module)) throw new UsageError(`--run-module ${JSON.stringify(module)} is not a Python module name, e.g. app.tools.rebalance_fast_splits.`)
+    const args = listFlag(flags, 'module-arg')
+    const bad = args.find((a) => /[\n\r\0]/.test(a))
+    if (bad !== undefined) throw new UsageError(`--module-arg ${JSON.stringify(bad)} holds a line break; give one argument per --module-arg.`)
+    return { kind: 'module', module, args }
+  }
   if (kind === 'attach' || kind === 'stop') {
     const runId = stringFlag(flags, kind) ?? ''
     if (!REMOTE_RUN_ID.test(runId)) throw new UsageError(`--${kind} ${JSON.stringify(runId)} is not a run id (like 20261128-134256-a1b2). See the ids with --list.`)

@@ -12,7 +12,7 @@ import { SshTransport } from '../transport/ssh.ts'
 import type { Transport } from '../transport/types.ts'
 import { pythonCommand, type PythonEnv } from '../uv.ts'
 import { OUTPUT_DIR, type EvalMode, type EvalOptions } from './options.ts'
-import { checkRunDir, clearDatasetsCache, evalCommand, evalEnvironment, extrasFor, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, readPreflight, runArgs, SCRIPTS, startEval, syncDeps } from './steps.ts'
+import { checkRunDir, clearDatasetsCache, evalCommand, evalEnvironment, extrasFor, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, readPreflight, runArgs, runModule, SCRIPTS, startEval, syncDeps } from './steps.ts'
 import { guardRun } from './interrupt.ts'
 import { attachHint, listRuns, newRunId, runDirOf, runEndedError, stopRun, followRun, type RunEnd } from './runs.ts'
 import { runsTable } from './summary.ts'
@@ -57,6 +57,10 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
     await pushPrepared({ transport, prepared, facts: preflight.then((p) => p.remoteDir), remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, logger })
     const [{ python, tokenPath }, lock] = await Promise.all([preflight, locking])
     await syncDeps(transport, options, python, logger)
+    if (options.mode.kind === 'module') {
+      const code = await runModule(transport, options, python, logger, { ...options.mode, tokenPath, signal })
+      return new CliResult(undefined, code)
+    }
     if (options.freshCache) await clearDatasetsCache(transport, options, logger)
     await prepareAssets(transport, options, python, logger, tokenPath)
     let disarm = () => {}
@@ -82,7 +86,7 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
 }
 
 /** --attach, --stop and --list: earlier runs on the target; nothing is synced. */
-async function controlRuns(options: EvalOptions, mode: Exclude<EvalMode, { kind: 'run' | 'detach' }>, logger: Logger, signal: AbortSignal): Promise<CliResult> {
+async function controlRuns(options: EvalOptions, mode: Extract<EvalMode, { kind: 'attach' | 'stop' | 'list' }>, logger: Logger, signal: AbortSignal): Promise<CliResult> {
   const transport = await openTarget(options, logger)
   if (mode.kind === 'list') {
     const runs = await listRuns(transport, options.remoteDir)

@@ -120,6 +120,14 @@ eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) -
   run_follow "$dir/$tool_dir/runs/$id" 0
 }
 
+# --run-module: python -m MODULE in remote_dir, with HF_TOKEN from .env.eval when unset (the tools
+# of the repo read only the environment, or the stored login token).
+eval_module() { # remote_dir -- command...
+  cd -- "$1" || return 66
+  shift 2
+  envfile_exec "$PWD/.env.eval" HF_TOKEN -- "$@"
+}
+
 # --fresh-cache: forget what was downloaded into the datasets directory, so it is fetched again.
 eval_fresh_cache() { # datasets_dir
   rm -rf -- "$1/hf_cache" "$1/manifest.json" "$1/$tool_dir/complete"

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { ExitCode, InterruptedError, RemoteEvalError, TransportError, UsageError } from '../cli/errors.ts'
+import { ENVFILE_LIBRARY } from '../envfile.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
 import type { Logger } from '../log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
@@ -9,7 +10,8 @@ import type { Transport } from '../transport/types.ts'
 // Runs on the target (see runs.sh): each in its own session and process group, with its log, pid
 // and exit code in <remote dir>/.remote-eval/runs/<id>/. Follow, stop and list them from here.
 
-export const RUNS_LIBRARY = loadBashLibrary(new URL('./runs.sh', import.meta.url))
+/** runs.sh, with the .env.eval reader its redaction uses. */
+export const RUNS_LIBRARY = `${ENVFILE_LIBRARY}\n${loadBashLibrary(new URL('./runs.sh', import.meta.url))}`
 const SCRIPTS = {
   follow: callFunction(RUNS_LIBRARY, 'run_follow', LAYOUT_VARS),
   stop: callFunction(RUNS_LIBRARY, 'run_stop', LAYOUT_VARS),

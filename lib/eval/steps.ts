@@ -28,8 +28,9 @@ export const SCRIPTS = {
   preflight: callFunction(PREFLIGHT_LIBRARY, 'eval_preflight_and_inspect', LAYOUT_VARS),
   deps: callFunction(REMOTE_SH, 'eval_deps', LAYOUT_VARS),
   freshCache: callFunction(REMOTE_SH, 'eval_fresh_cache', LAYOUT_VARS),
-  run: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', LAYOUT_VARS),
+  run: callFunction(`${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', LAYOUT_VARS),
   runDir: callFunction(REMOTE_SH, 'eval_run_dir', LAYOUT_VARS),
+  module: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}`, 'eval_module', LAYOUT_VARS),
 }
 
 /** The eval's extras: eval, plus cuda on a GPU. */
@@ -244,6 +245,21 @@ export async function startEval(transport: Transport, options: EvalOptions, pyth
     throw new TransportError(`Could not start the eval on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
   }
   return run.follow ? followEnd(result, transport, run.id, run.signal) : null
+}
+
+/**
+ * --run-module: python -m MODULE ARGS in the synced repo on the target, outside the report contract:
+ * its stderr as [run] lines, its stdout passed through to ours, its exit code returned.
+ */
+export async function runModule(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, module: { module: string; args: string[]; tokenPath?: string; signal?: AbortSignal }): Promise<number> {
+  const command = pythonCommand(python, ['-m', module.module, ...module.args], { sync: false })
+  logger.step('run', `${command.join(' ')}  (in ${options.remoteDir} on ${transport.target})`)
+  const env = { HF_HUB_DISABLE_TELEMETRY: '1', ...(process.env.HF_ENDPOINT ? { HF_ENDPOINT: process.env.HF_ENDPOINT } : {}), ...tokenPathEnv(module.tokenPath), ...options.env }
+  const result = await transport.run(SCRIPTS.module, [options.remoteDir, '--', ...command], {
+    env, stdoutSink: process.stdout, onStderrLine: (line) => logger.step('run', line), signal: module.signal,
+  })
+  logger.step(result.exitCode === 0 ? 'done' : 'error', `python -m ${module.module} exited ${result.exitCode}`)
+  return result.exitCode
 }
 
 /** --fresh-cache: removes the datasets directory's Hugging Face cache and download records. */

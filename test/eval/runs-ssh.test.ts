@@ -5,7 +5,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { shellQuote } from '../../lib/transport/script.ts'
-import { EXAMPLE_HUB, SCRIPTS, copyExample, harness, installUvForTestUser, livingProcesses, sleepFor, remoteDir, runScript, sshFlags, startScript, writeAsTestUser } from '../support/harness.ts'
+import { EXAMPLE_HUB, SCRIPTS, copyExample, harness, installUvForTestUser, livingProcesses, sleepFor, remoteDir, runScript, sshFlags, startScript, writeAsTestUser, withEvalDefaults } from '../support/harness.ts'
 import { startCountingProxy } from '../support/tcp-proxy.ts'
 
 // Runs that outlive the runner, over the real sshd: detach, attach, stop, list, Ctrl-C, a dropped
@@ -67,7 +67,7 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the eval runs after the runner returned')
     const attached = await runScript(SCRIPT, args(['--attach', runId]), env)
     assert.equal(attached.code, 0, attached.stderr)
-    assert.match(attached.stderr, /^\[run\] \[guardrails-mini\] org\/ru-pii-chat split full: \d+ rows$/m)
+    assert.match(attached.stderr, /^\[run\] \[guardrails-mini\] \[loaded\] dataset=ru_pii_chat split=full samples=\d+$/m)
     assert.match(attached.stderr, /^\[done\] metrics \(guardrails_ru \/ full\):$/m, "the run's split, not the attach command's default")
     const out = JSON.parse(attached.stdout)
     assert.equal(out.remote_run_id, runId)
@@ -116,7 +116,7 @@ describe('runs that outlive the runner (ssh)', () => {
   test('Ctrl-C on a terminal asks; d detaches and leaves the run going', async () => {
     const sleep = sleepFor(60)
     // script(1) gives the runner a pseudo-terminal; Ctrl-C and the answer are typed into it.
-    const command = [path.join(SCRIPTS, SCRIPT), ...args(sleep.args)].map(shellQuote).join(' ')
+    const command = [path.join(SCRIPTS, SCRIPT), ...withEvalDefaults(SCRIPT, args(sleep.args))].map(shellQuote).join(' ')
     const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...env, TERM: 'dumb' }, stdio: 'pipe' })
     let screen = ''
     const seen = (pattern: RegExp) =>

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import path from 'node:path'
@@ -12,6 +12,10 @@ import path from 'node:path'
 //   POST /api/{models|datasets}/{repo}/paths-info/{rev}          entries for given paths
 //   HEAD|GET /[datasets/]{repo}/resolve/{rev}/{file}               file, or 302 for LFS files
 //   GET  http://127.0.0.2:{port}/lfs/{sha256}                       LFS bytes (the "CDN")
+//   POST /api/validate-yaml                                      README front matter: always fine
+//   POST /api/{models|datasets}/{repo}/preupload/{rev}           every file "regular" (no LFS uploads)
+//   POST /api/{models|datasets}/{repo}/commit/{rev}              NDJSON commit of regular files: written
+//                                                                into the repo directory (a new sha)
 // LFS files redirect to a second loopback address because huggingface_hub follows same-host
 // redirects on HEAD and would then miss X-Repo-Commit. Errors carry X-Error-Code, from which the
 // client picks its exception (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError).
@@ -176,6 +180,8 @@ export class HubServer {
       let m: RegExpExecArray | null
       if ((m = /^\/lfs\/([0-9a-f]{64})$/.exec(p))) return this.serveLfs(m[1]!, record, send, fail)
       if (p === '/api/agent-harnesses') return send(200, { standardEnvVars: [], harnesses: {} })
+      // A README.md in a commit is validated first; the double finds nothing to say.
+      if (p === '/api/validate-yaml' && method === 'POST') return send(200, { errors: [], warnings: [] })
       if ((m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)(?:\/revision\/([^/]+))?$/.exec(p)) && method === 'GET') {
         const repo = this.access(req, m[1] === 'models' ? 'model' : 'dataset', m[2]!, m[3] ? decodeURIComponent(m[3]) : null, false, fail)
         if (repo) send(200, this.info(repo))
@@ -189,6 +195,30 @@ export class HubServer {
           return fail(404, 'EntryNotFound', `${sub} does not exist on "${m[3]}"`)
         }
         return send(200, this.tree(repo, sub, /^(true|1)$/i.test(url.searchParams.get('recursive') ?? '')))
+      }
+      if ((m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/(preupload|commit)\/([^/]+)$/.exec(p)) && method === 'POST') {
+        const type = m[1] === 'models' ? 'model' : 'dataset'
+        const repo = this.access(req, type, m[2]!, decodeURIComponent(m[4]!), true, fail)
+        if (!repo) return
+        if (!req.headers.authorization) return fail(401, null, 'Invalid credentials in Authorization header')
+        if (m[3] === 'preupload') {
+          const files = ((JSON.parse(body) as { files?: Array<{ path: string }> }).files ?? []).map((f) => ({ path: f.path, uploadMode: 'regular', shouldIgnore: false }))
+          return send(200, { files, commitOid: repo.sha })
+        }
+        const lines = body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: { path?: string; content?: string } })
+        const unsupported = lines.find((l) => l.key !== 'header' && l.key !== 'file')
+        if (unsupported) return fail(400, null, `the Hub double commits regular files only, not ${unsupported.key}`)
+        const dir = path.join(this.options.root, `${type}s`, repo.id)
+        for (const line of lines.filter((l) => l.key === 'file')) {
+          const target = path.join(dir, line.value.path!)
+          if (!target.startsWith(`${dir}/`)) return fail(400, null, `bad path ${line.value.path}`)
+          mkdirSync(path.dirname(target), { recursive: true })
+          writeFileSync(target, Buffer.from(line.value.content ?? '', 'base64'))
+        }
+        this.cache.delete(`${type}:${repo.id}`)
+        const committed = this.repo(type, repo.id)!
+        record.repo = repo.id
+        return send(200, { commitUrl: `${this.endpoint}/${type === 'dataset' ? 'datasets/' : ''}${repo.id}/commit/${committed.sha}`, commitOid: committed.sha })
       }
       if ((m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/paths-info\/([^/]+)$/.exec(p)) && method === 'POST') {
         const repo = this.access(req, m[1] === 'models' ? 'model' : 'dataset', m[2]!, decodeURIComponent(m[3]!), false, fail)
