@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { appendFile, chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { $ } from 'zx'
 import { startHub, type HubServer } from './hub-server.ts'
@@ -146,7 +146,10 @@ export async function startDocTargets(): Promise<DocTargets> {
   await mkdir(home, { recursive: true })
   const tools = await toolsForTestUser()
   await podImage(scratch)
-  const hub: HubServer = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN] })
+  // A copy: the runbook's fast-split workflow commits to the Hub double, which writes into its root.
+  const hubRoot = path.join(scratch, 'hub-repos')
+  await cp(EXAMPLE_HUB, hubRoot, { recursive: true })
+  const hub: HubServer = await startHub({ root: hubRoot, tokens: [TOKEN] })
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
