@@ -3,7 +3,7 @@ import path from 'node:path'
 import { ExitCode, RemoteEvalError } from '../cli/errors.ts'
 import { CliResult } from '../cli/main.ts'
 import { onCleanup } from '../cli/cleanup.ts'
-import type { Logger, Step } from '../log.ts'
+import { secretValuesFromEnv, type Logger, type Step } from '../log.ts'
 import { bothOrFirstError } from '../sync/cli.ts'
 import { inspectionFor, prepareSync, pushPrepared } from '../sync/sync.ts'
 import { KubectlTransport } from '../transport/kubectl.ts'
@@ -38,6 +38,8 @@ async function openTarget(options: EvalOptions, logger: Logger): Promise<Transpo
 
 /** Runs the eval on the target (or detaches, attaches, stops, lists); returns the JSON and exit code. */
 export async function runRemoteEval(options: EvalOptions, { logger, signal }: { logger: Logger; signal: AbortSignal }): Promise<CliResult> {
+  // --env values named like secrets are hidden here too (on the target, the run's redaction does it).
+  logger.addSecrets(secretValuesFromEnv(options.env))
   if (options.dryRun) return dryRun(options, logger)
   if (options.mode.kind === 'attach' || options.mode.kind === 'stop' || options.mode.kind === 'list') return controlRuns(options, options.mode, logger, signal)
   const [transport, prepared] = await bothOrFirstError(

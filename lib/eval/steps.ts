@@ -91,7 +91,7 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
   const gpus = one('gpus') !== undefined ? `, ${one('gpus')} GPU(s)` : ''
   const sources: Record<string, string> = {
     environment: 'HF_TOKEN from the environment', 'env-file': 'HF_TOKEN from .env.eval there',
-    login: `the token \`hf auth login\` stored there (${one('token_path')})`, none: 'HF_TOKEN from --env',
+    login: `the token \`hf auth login\` stored there (${one('token_path')})`,
   }
   const token = options.env.HF_TOKEN ? ', HF_TOKEN from --env' : one('token') ? `, ${sources[one('token')!]}` : ''
   logger.step('preflight', `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${python!.uv}` : `venv ${python!.python}`}${version}${gpus}${token}`)
