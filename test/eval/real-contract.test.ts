@@ -93,6 +93,18 @@ describe('the real eval contract over SSH', () => {
     assert.equal(await snapshot(path.dirname(mounted.models!)), before, 'the read-only mount is byte-identical afterwards')
   })
 
+  test('a Python the runbook says breaks the deps (3.14): the preflight warns and says what to do', async () => {
+    // A venv whose python says 3.14.0 when asked its version, and is the test venv's otherwise.
+    const venv = await mkdtemp('/tmp/gre-py314-')
+    await mkdir(path.join(venv, 'bin'))
+    await writeFile(path.join(venv, 'bin/python'), `#!/bin/sh\ncase "$2" in *version_info*) echo 3.14.0; exit 0 ;; esac\nexec ${harness().venv}/bin/python "$@"\n`)
+    await chmod(path.join(venv, 'bin/python'), 0o755)
+    await chmod(venv, 0o755)
+    const result = await runScript(SSH, args(['--venv', venv, '--remote-has-internet', 'no', '--models-dir', `${dir}/models`, '--datasets-dir', `${dir}/datasets`]), env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /^\[warn\] Python 3\.14\.0 on .*: the eval's dependencies are known to break on 3\.14 .* uv python pin 3\.12/m)
+  })
+
   test('.env.eval read as the eval reads it: a line python-dotenv reads otherwise is named, never shown', async () => {
     const secret = 'hf_inline_commented_value_8080'
     await writeAsTestUser(path.join(dir, '.env.eval'), `HF_TOKEN=${secret} # the team token\nexport OTHER_API_KEY=other_secret_value_77\n`)
