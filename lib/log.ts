@@ -44,9 +44,11 @@ export interface LoggerOptions {
 }
 
 const SECRET_NAME = /(TOKEN|SECRET|SECRET_KEY|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/i
+/** Whether a variable's name says it holds a secret (HF_TOKEN, AWS_SECRET_ACCESS_KEY, ...). */
+export const isSecretName = (name: string) => SECRET_NAME.test(name)
 /** Shorter values, or plain words like "true", are settings rather than secrets: hiding them would garble output. */
 const MIN_SECRET_LENGTH = 8
-const looksLikeASecret = (value: string) => value.length >= MIN_SECRET_LENGTH && !/^(true|false|yes|no|none|null|\d+)$/i.test(value)
+export const looksLikeASecret = (value: string) => value.length >= MIN_SECRET_LENGTH && !/^(true|false|yes|no|none|null|\d+)$/i.test(value)
 
 /** Values of environment variables named like secrets (HF_TOKEN, AWS_SECRET_ACCESS_KEY, ...). */
 export function secretValuesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {

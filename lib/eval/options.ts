@@ -124,6 +124,8 @@ export interface EvalOptions {
   downloadSplits: string[]
   /** --env NAME=VALUE: more environment for the eval. */
   env: Record<string, string>
+  /** --allow-secret PATH: files the push may send although they hold a secret. */
+  allowSecrets: string[]
 }
 
 /** The flags the bash runner refused to start without. */
@@ -229,7 +231,7 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
     target, remoteDir, remoteDirFlag: kind === 'ssh' ? '--remote-dir' : '--workdir', projectDir, runtime, suite, split, online,
     modelsDir, datasetsDir, evalModule, evalArgs, gpus, workers, venv, minFreeBytes: minFree, dryRun: flags['dry-run'] === true,
     limits: sizeLimitsFrom(flags), adopt: flags['adopt-remote-dir'] === true, fullSync: flags['full-sync'] === true, models, datasets,
-    downloadSplits, env,
+    downloadSplits, env, allowSecrets: listFlag(flags, 'allow-secret'),
   }
 }
 

@@ -56,7 +56,7 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
   try {
     const preflight = locking.then((lock) => readPreflight(lock, transport, options, logger))
     // The push prepares its local side while the target answers; it sends nothing before that.
-    await pushPrepared({ transport, prepared, facts: preflight.then((p) => p.remoteDir), remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, logger })
+    await pushPrepared({ transport, prepared, facts: preflight.then((p) => p.remoteDir), remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, allowSecrets: options.allowSecrets, logger })
     const [{ python, tokenPath }, lock] = await Promise.all([preflight, locking])
     await syncDeps(transport, options, python, logger)
     if (options.mode.kind === 'module') {

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs'
 import { UsageError } from '../cli/errors.ts'
-import { UsageWithHelpError, formatFlags, type FlagSpec, type FlagValues } from '../cli/flags.ts'
+import { UsageWithHelpError, formatFlags, listFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
 import { EXIT_CODES_HELP } from '../cli/help.ts'
 import { K8S_FLAGS, SSH_FLAGS, SYNC_FLAGS, kubeTargetFrom, openKubeTarget, openSshTarget, projectDirFrom, sizeLimitsFrom, sshTargetFrom } from '../cli/targets.ts'
 import type { Logger } from '../log.ts'
@@ -73,7 +73,7 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
   let report
   try {
     const facts = locking.then((lock) => inspectionAnswer(lock, remoteDir, target.transport.target))
-    report = await pushPrepared({ transport: target.transport, prepared, facts, remoteDirFlag: target.remoteDirFlag, adopt: flags['adopt-remote-dir'] === true, full, logger })
+    report = await pushPrepared({ transport: target.transport, prepared, facts, remoteDirFlag: target.remoteDirFlag, adopt: flags['adopt-remote-dir'] === true, full, allowSecrets: listFlag(flags, 'allow-secret'), logger })
   } finally {
     await (await locking.catch(() => null))?.release()
   }

@@ -5,6 +5,7 @@ import type { PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
 import { decideOwnership, inspectRemoteDir, inspectionArgs, ownerMarker, type RemoteDirFacts } from './remote-dir.ts'
+import { checkSecrets, secretGuardFor } from './secrets.ts'
 import { listUnselected, selectFiles, type Selection } from './select.ts'
 import { fingerprint, formatState, parseState, planTransfer } from './state.ts'
 
@@ -62,6 +63,8 @@ export interface PushOptions {
    * a promise lets the push prepare its local work while the target answers.
    */
   facts?: RemoteDirFacts | Promise<RemoteDirFacts>
+  /** Paths allowed to hold a secret's value or a private key (--allow-secret). */
+  allowSecrets?: readonly string[]
   logger?: Logger
 }
 
@@ -138,6 +141,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     plan = await planTransfer({ ...base, compareContent: true })
     method = 'tar'
   }
+  await checkSecrets(selection.root, plan.send, secretGuardFor(selection.root, options.allowSecrets))
   const wholeTree = plan.send.length > WHOLE_TREE_MIN_FILES && plan.send.length * 2 > selection.files.length
   const pushed = await transport.push({
     localRoot: selection.root,

@@ -1,0 +1,53 @@
+import { readdirSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { parse as parseDotenv } from 'dotenv'
+import { UsageError } from '../cli/errors.ts'
+import { parseEnvFile, readEnvFileText } from '../envfile.ts'
+import { isSecretName, looksLikeASecret, secretValuesFromEnv } from '../log.ts'
+
+// The last guard before a push, after the exclude list: no file about to be sent may hold the
+// value of a secret this machine knows (HF_TOKEN and every secret-named variable of the
+// environment or of the project's .env* files, in both readings) or a private key. Only the files
+// a push is about to send are read, so an unchanged tree costs nothing.
+
+export interface SecretGuard {
+  /** Values that must not leave this machine. */
+  values: string[]
+  /** Paths (relative to the project) the user allowed to hold one (--allow-secret). */
+  allow: ReadonlySet<string>
+}
+
+const PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/
+
+/** The secrets of the environment and of the project's .env* files, and the allowed paths. */
+export function secretGuardFor(projectDir: string, allow: readonly string[] = []): SecretGuard {
+  const values = new Set(secretValuesFromEnv())
+  const envFiles = readdirSync(projectDir).filter((name) => name.startsWith('.env'))
+  for (const name of envFiles) {
+    const text = readEnvFileText(path.join(projectDir, name))
+    if (text === null) continue
+    const pairs = [...parseEnvFile(text).entries(), ...Object.entries(parseDotenv(text))]
+    for (const [key, value] of pairs) if (isSecretName(key)) values.add(value)
+  }
+  return { values: [...values].filter(looksLikeASecret), allow: new Set(allow.map((p) => path.posix.normalize(p))) }
+}
+
+/** Refuses (exit 2) when a file about to be sent holds a secret's value or a private key, naming both. */
+export async function checkSecrets(root: string, paths: readonly string[], guard: SecretGuard): Promise<void> {
+  const found: string[] = []
+  const needles = guard.values.map((v) => Buffer.from(v))
+  for (const rel of paths) {
+    if (guard.allow.has(rel)) continue
+    const data = await readFile(path.join(root, rel)).catch(() => null)
+    if (!data) continue
+    if (needles.some((needle) => data.includes(needle))) found.push(`${rel}: holds the value of a secret of this machine (an environment variable or a .env file)`)
+    else if (PRIVATE_KEY.test(data.toString('latin1'))) found.push(`${rel}: holds a private key`)
+  }
+  if (found.length) {
+    throw new UsageError(
+      `Not pushing: ${found.length} file(s) would take a secret to the target:\n  ${found.slice(0, 10).join('\n  ')}${found.length > 10 ? `\n  ... and ${found.length - 10} more` : ''}\n` +
+        'Remove the secret (keep secrets in .env files, which never sync), or, if the file is meant to go, pass --allow-secret PATH for it.',
+    )
+  }
+}
