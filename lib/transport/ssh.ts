@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { gzipSync } from 'node:zlib'
 import path from 'node:path'
@@ -10,7 +10,7 @@ import { spawnProcess } from '../process.ts'
 import { rsyncExactPattern, rsyncExcludeArgs } from '../sync/excludes.ts'
 import { requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
-import { REMOTE_COMMAND } from './script.ts'
+import { REMOTE_COMMAND, shellQuote } from './script.ts'
 import { BEGIN_SCRIPT, COMMIT_SCRIPT, lastLine, tarPull, tarPush } from './tree.ts'
 import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Transport } from './types.ts'
 
@@ -204,10 +204,22 @@ export class SshTransport implements Transport {
     return { files: stats.regularFiles, bytes: stats.totalFileSize }
   }
 
+  /**
+   * rsync's remote shell: a script in the private control dir that runs ssh over the master. rsync
+   * splits an -e string with a quoting of its own (which differs between versions); a path of
+   * plain characters needs none, and the script quotes every ssh argument once, for sh.
+   */
+  private async rsyncShell(): Promise<string> {
+    const script = path.join(this.controlDir!, 'rsh')
+    if (!existsSync(script)) {
+      await writeFile(script, `#!/bin/sh\nexec ssh ${this.clientArgs().map(shellQuote).join(' ')} "$@"\n`, { mode: 0o700 })
+    }
+    return script
+  }
+
   /** rsync over the master; parses its --stats. */
   private async rsync(args: string[], input?: string, cwd?: string) {
-    const shell = ['ssh', ...this.clientArgs()].map(quoteForRsync).join(' ')
-    const result = await spawnProcess('rsync', ['--stats', '--no-human-readable', '-e', shell, ...args], {
+    const result = await spawnProcess('rsync', ['--stats', '--no-human-readable', '-e', await this.rsyncShell(), ...args], {
       cwd,
       input: input === undefined ? [] : [input],
     })
@@ -239,11 +251,6 @@ export class SshTransport implements Transport {
     if (this.controlDir) await rm(this.controlDir, { recursive: true, force: true })
     this.controlDir = null
   }
-}
-
-/** rsync splits its -e command on spaces and honours single quotes. */
-function quoteForRsync(arg: string): string {
-  return /^[A-Za-z0-9_=/.:,@%+-]+$/.test(arg) ? arg : `'${arg}'`
 }
 
 const SSH_MESSAGE = /^(ssh:|mux_client|control ?socket|connection |client_loop:|timeout|host key|permission denied|kex_|packet_write)|closed by remote host|broken pipe/i
