@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { ExitCode, RemoteEvalError } from '../cli/errors.ts'
 import { CliResult } from '../cli/main.ts'
@@ -12,7 +12,7 @@ import { SshTransport } from '../transport/ssh.ts'
 import type { Transport } from '../transport/types.ts'
 import { pythonCommand, type PythonEnv } from '../uv.ts'
 import { OUTPUT_DIR, type EvalMode, type EvalOptions } from './options.ts'
-import { checkRunDir, clearDatasetsCache, evalCommand, evalEnvironment, extrasFor, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, readPreflight, runArgs, runModule, SCRIPTS, startEval, syncDeps } from './steps.ts'
+import { checkRunDir, clearDatasetsCache, evalCommand, evalEnvironment, extrasFor, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, readPreflight, pullRunDir, runArgs, runModule, SCRIPTS, startEval, syncDeps } from './steps.ts'
 import { guardRun } from './interrupt.ts'
 import { attachHint, listRuns, newRunId, runDirOf, runEndedError, stopRun, followRun, type RunEnd } from './runs.ts'
 import { runsTable } from './summary.ts'
@@ -122,16 +122,18 @@ async function fetchReport(transport: Transport, options: EvalOptions, runId: st
   const json = { ...end.json, remote_run_id: runId }
   let localRunDir: string | null = null
   try {
-    const { remote, runId: reportId } = await checkRunDir(transport, options, end.json)
-    localRunDir = path.join(options.projectDir, OUTPUT_DIR, reportId)
-    const pulled = await transport.pull(remote, localRunDir)
-    logger.step('fetch', `${pulled.files} files of ${remote} -> ${localRunDir}`)
+    const checked = await checkRunDir(transport, options, end.json)
+    localRunDir = path.join(options.projectDir, OUTPUT_DIR, checked.runId)
+    const files = await pullRunDir(transport, checked, localRunDir, logger)
+    logger.step('fetch', `${files} files of ${checked.remote} -> ${localRunDir}`)
   } catch (error) {
     if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error
     logger.step('error', error.message)
     return new CliResult({ ...json, local_run_dir: null }, ExitCode.evalFailed)
   }
-  const metrics = await readFile(path.join(localRunDir, 'metrics.csv'), 'utf8').catch(() => null)
+  // Read only a regular file (never through a link, though the pull removed those).
+  const metricsPath = path.join(localRunDir, 'metrics.csv')
+  const metrics = (await lstat(metricsPath).catch(() => null))?.isFile() ? await readFile(metricsPath, 'utf8') : null
   // An attached run's suite and split are the run's, not this command's defaults.
   const { suite = options.suite, split = options.split } = end.meta
   if (metrics !== null) logger.step('done', `metrics (${suite} / ${split}):\n${metricsTable(metrics)}`)

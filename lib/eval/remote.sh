@@ -133,7 +133,8 @@ eval_fresh_cache() { # datasets_dir
   rm -rf -- "$1/hf_cache" "$1/manifest.json" "$1/$tool_dir/complete"
 }
 
-# Prints the physical path of run_dir if it lies strictly inside output_dir; fails otherwise.
+# Prints the physical path of run_dir if it lies strictly inside output_dir, then (NUL-separated)
+# what in it is neither a regular file nor a directory; fails otherwise.
 eval_run_dir() { # output_dir run_dir
   local out real
   out=$(cd -P -- "$1" 2>/dev/null && pwd) || { echo "the output directory $1 does not exist" >&2; return 67; }
@@ -142,6 +143,8 @@ eval_run_dir() { # output_dir run_dir
     "$out"/?*/) printf '%s' "$real" ;;
     *) echo "run_dir $2 resolves to $real, outside $out" >&2; return 69 ;;
   esac
+  # What the fetch leaves behind: anything neither a regular file nor a directory.
+  find "$real" -mindepth 1 ! -type f ! -type d -printf '\0%P'
 }
 
 # The preflight and the code sync's inspection in one round trip: every session costs a login

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import path from 'node:path'
 import { STALE_SPLITS_FIX } from '../assets/fetch.ts'
@@ -275,7 +276,7 @@ const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/
  * The run directory to fetch, checked: a non-empty absolute path strictly inside the remote output
  * directory, symlinks resolved on the target. Anything else is an error, never a fetch.
  */
-export async function checkRunDir(transport: Transport, options: EvalOptions, json: Record<string, unknown>): Promise<{ remote: string; runId: string }> {
+export async function checkRunDir(transport: Transport, options: EvalOptions, json: Record<string, unknown>): Promise<{ remote: string; runId: string; skipped: string[] }> {
   const output = `${options.remoteDir}/${OUTPUT_DIR}`
   const claimed = json.run_dir
   const refuse = (why: string) => new RemoteEvalError(`Not fetching the report: ${why}. The eval's run_dir must be a directory inside ${output}.`, ExitCode.evalFailed)
@@ -285,7 +286,31 @@ export async function checkRunDir(transport: Transport, options: EvalOptions, js
   const result = await transport.run(SCRIPTS.runDir, [output, absolute])
   if (result.exitCode === 67 || result.exitCode === 68 || result.exitCode === 69) throw refuse(lastLine(result.stderrTail))
   if (result.exitCode !== 0) throw new TransportError(`Cannot check run_dir on ${transport.target}: ${lastLine(result.stderrTail)}`)
-  const runId = path.posix.basename(result.stdout)
+  const [remote = '', ...skipped] = result.stdout.split('\0')
+  const runId = path.posix.basename(remote)
   if (!RUN_ID.test(runId)) throw refuse(`its name ${JSON.stringify(runId)} is not a plain directory name`)
-  return { remote: result.stdout, runId }
+  return { remote, runId, skipped }
+}
+
+/**
+ * Pulls a checked run directory into localDir: into a fresh directory beside it first, from which
+ * anything but regular files and directories is removed (a link could point anywhere here), then
+ * renamed into place. What was there before under that name is replaced.
+ */
+export async function pullRunDir(transport: Transport, run: { remote: string; skipped: string[] }, localDir: string, logger: Logger): Promise<number> {
+  if (run.skipped.length) {
+    logger.step('warn', `not fetched (not a regular file or directory): ${run.skipped.slice(0, 5).join(', ')}${run.skipped.length > 5 ? ` and ${run.skipped.length - 5} more` : ''}`)
+  }
+  await mkdir(path.dirname(localDir), { recursive: true })
+  const fresh = await mkdtemp(`${localDir}.partial-`)
+  try {
+    const pulled = await transport.pull(run.remote, fresh)
+    const strays = (await readdir(fresh, { recursive: true, withFileTypes: true })).filter((e) => !e.isFile() && !e.isDirectory())
+    for (const entry of strays) await rm(path.join(entry.parentPath, entry.name), { force: true })
+    await rm(localDir, { recursive: true, force: true })
+    await rename(fresh, localDir)
+    return pulled.files
+  } finally {
+    await rm(fresh, { recursive: true, force: true })
+  }
 }

@@ -200,7 +200,8 @@ export class SshTransport implements Transport {
     }
     // rsync creates only the last component of the destination.
     await mkdir(localDir, { recursive: true })
-    const stats = await this.rsync(['-az', `${this.options.host}:${remoteDir}/`, `${localDir}/`])
+    // Regular files and directories only, as the tar pull: links, devices and pipes stay there.
+    const stats = await this.rsync(['-az', '--no-links', '--no-devices', '--no-specials', `${this.options.host}:${remoteDir}/`, `${localDir}/`])
     return { files: stats.regularFiles, bytes: stats.totalFileSize }
   }
 

@@ -74,6 +74,8 @@ tree_list() { # dir
 
 # dir as a tar archive on stdout.
 tree_tar_create() { # dir
-  cd -- "$1"
-  tar -c -f - .
+  cd -- "$1" || return 66
+  # Regular files and directories only: a symlink in the tree (a report pointing at ~/.ssh, say)
+  # never travels, nor does a device or a pipe.
+  find . -mindepth 1 \( -type f -o -type d \) -print0 | tar -c -f - --null --no-recursion -T -
 }
