@@ -1,6 +1,7 @@
 # The target's lock for one remote directory: syncs and dependency installs into it take turns.
-# The lock (flock on a file in the target's temp dir, so that taking it touches nothing in a
-# directory not yet checked) is held by the session that took it, which then waits on its stdin:
+# The lock is flock on a file in the target user's own ~/.remote-eval/locks (mode 700, the file
+# 600): no other user can take, read or block it, and taking it touches nothing in a directory
+# not yet checked. It is held by the session that took it, which then waits on its stdin:
 # the runner releases it by closing that stdin, and a runner that dies or loses its connection
 # releases it too, since its stdin ends then as well.
 
@@ -8,11 +9,15 @@
 # "\0@@locked STATUS\0", then holds the lock until stdin ends. Without wait, a busy lock ends at once
 # with 75 ("@@busy HOLDER" on stderr).
 lock_hold() { # key wait(1|0) holder -- function args...
-  local lock=${TMPDIR:-/tmp}/remote-eval-$(id -u)-$1.lock wait=$2 holder=$3 status
+  local dir=$HOME/.remote-eval/locks wait=$2 holder=$3 status lock
+  lock=$dir/$1.lock
   shift 4
   command -v flock >/dev/null 2>&1 || { echo "flock is not on the target's PATH: install util-linux there" >&2; return 72; }
+  ( umask 077; mkdir -p -- "$dir" ) 2>/dev/null && [ -O "$dir" ] && [ ! -L "$dir" ] \
+    || { echo "cannot make $dir, a directory of the target user's own for the lock: make \$HOME there writable" >&2; return 73; }
   [ ! -L "$lock" ] || { echo "the lock file $lock is a symlink, which this tool does not follow: remove it" >&2; return 73; }
-  exec 9>>"$lock" || { echo "cannot open the lock file $lock: make TMPDIR on the target a writable directory" >&2; return 73; }
+  ( umask 077; exec 9>>"$lock" ) 2>/dev/null || { echo "cannot open the lock file $lock: make $dir writable" >&2; return 73; }
+  exec 9>>"$lock" || return 73
   if ! flock -n 9; then
     if [ "$wait" != 1 ]; then printf '@@busy %s\n' "$(head -n 1 -- "$lock")" >&2; return 75; fi
     printf '@@waiting %s\n' "$(head -n 1 -- "$lock")" >&2
