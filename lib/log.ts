@@ -57,13 +57,34 @@ export function secretValuesFromEnv(env: NodeJS.ProcessEnv = process.env): strin
     .map(([, value]) => value as string)
 }
 
-/** Replaces every occurrence of each secret (longest first) with ***. */
+/** The shortest piece of a secret worth hiding where a line cut it in two. */
+const MIN_FRAGMENT = 8
+/** user:password@ in a URL (HF_ENDPOINT=https://me:pw@mirror, a proxy, a git remote). */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]*:[^\s/@]*@/gi
+
+/**
+ * Replaces every occurrence of each secret (longest first) with ***, and the credentials of any
+ * URL; and where a line ends with the start of a secret, or starts with its end (a value printed
+ * across two lines), that piece too, from MIN_FRAGMENT characters on.
+ */
 export function redact(text: string, secrets: Iterable<string>): string {
   const values = [...new Set(secrets)].filter(looksLikeASecret)
   values.sort((a, b) => b.length - a.length)
-  let out = text
+  let out = text.replace(URL_CREDENTIALS, '$1***@')
   for (const value of values) out = out.split(value).join('***')
+  if (!values.length) return out
   return out
+    .split('\n')
+    .map((line) => {
+      for (const value of values) {
+        for (let k = value.length - 1; k >= MIN_FRAGMENT; k--) {
+          if (line.endsWith(value.slice(0, k))) line = `${line.slice(0, line.length - k)}***`
+          if (line.startsWith(value.slice(value.length - k))) line = `***${line.slice(k)}`
+        }
+      }
+      return line
+    })
+    .join('\n')
 }
 
 const paint: Record<Step, (s: string) => string> = {

@@ -42,20 +42,48 @@ run_alive() { # run_dir
 
 # Copies stdin to FILE, line by line, with the value of every secret-named variable (from the
 # environment, and from ENV_FILE in both the eval's and python-dotenv's reading, lib/envfile.sh)
-# replaced by ***. The values reach awk through its environment, never argv, where other users of
-# the host could read them.
+# replaced by ***; so are the credentials of any URL (scheme://user:password@), and the start of a
+# value at the end of a line or its end at the start of one (a value printed across two lines),
+# from 8 characters on. The values reach the filter through its environment, never argv, where
+# other users of the host could read them. perl (on every Debian and Ubuntu system) reads in
+# blocks and hands on each line as it ends, in time linear in the output; without perl, awk does
+# the same, slower (mawk must read a pipe byte by byte to pass lines on at once);
+# REMOTE_EVAL_REDACTOR=awk chooses it where perl exists too.
 run_redact() { # file env_file
-  local line_by_line=() pairs='' record
-  # mawk (Debian's awk) reads a pipe in blocks: the log would lag behind the eval by minutes.
-  case $(awk -W version 2>&1 </dev/null) in mawk*) line_by_line=(-W interactive) ;; esac
+  local pairs='' record line_by_line=()
   while IFS= read -r -d '' record; do pairs+="${record:1}"$'\037'; done < <(envfile_read "$2")
   # The token `hf auth login` stored: the eval may use it (HF_TOKEN_PATH) and print it.
   for record in "${HF_TOKEN_PATH:-}" "$HOME/.cache/huggingface/token"; do
     [ -n "$record" ] && [ -f "$record" ] && [ -r "$record" ] && pairs+="HF_TOKEN=$(head -c 4096 -- "$record" | tr -d '\n\r')"$'\037'
   done
+  if [ "${REMOTE_EVAL_REDACTOR:-}" != awk ] && command -v perl >/dev/null 2>&1; then
+    GR_REDACT_PAIRS=$pairs LC_ALL=C perl -e '
+      $| = 1;
+      my $name = qr/(TOKEN|SECRET|SECRET_KEY|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/i;
+      my %seen;
+      my @pairs = map { [$_, $ENV{$_}] } grep { $_ ne "GR_REDACT_PAIRS" } keys %ENV;
+      push @pairs, map { [split /=/, $_, 2] } split /\x1f/, ($ENV{GR_REDACT_PAIRS} // "");
+      my @secrets = sort { length($b) <=> length($a) } grep { length($_) >= 8 && !/^(true|false|yes|no|none|null|\d+)$/i && !$seen{$_}++ }
+        map { $_->[1] // "" } grep { $_->[0] =~ $name } @pairs;
+      while (my $line = <STDIN>) {
+        my $end = $line =~ s/\n\z// ? "\n" : "";
+        $line =~ s{\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/\@:]*:[^\s/\@]*\@}{$1***\@}g;
+        $line =~ s/\Q$_\E/***/g for @secrets;
+        for my $v (@secrets) {
+          for (my $k = length($v) - 1; $k >= 8; $k--) {
+            substr($line, -$k) = "***" if length($line) >= $k && substr($line, -$k) eq substr($v, 0, $k);
+            substr($line, 0, $k) = "***" if substr($line, 0, $k) eq substr($v, -$k);
+          }
+        }
+        print $line, $end;
+      }' >> "$1"
+    return
+  fi
+  # mawk (Debian's awk) reads a pipe in blocks: the log would lag behind the eval by minutes.
+  case $(awk -W version 2>&1 </dev/null) in mawk*) line_by_line=(-W interactive) ;; esac
   GR_REDACT_PAIRS=$pairs LC_ALL=C awk "${line_by_line[@]}" '
     function secret_name(name) { return toupper(name) ~ /(TOKEN|SECRET|SECRET_KEY|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$/ }
-    function add(value,   i, j, t) {
+    function add(value,   i, t) {
       if (length(value) < 8 || tolower(value) ~ /^(true|false|yes|no|none|null|[0-9]+)$/) return
       for (i = 1; i <= n; i++) if (secrets[i] == value) return
       secrets[++n] = value
@@ -71,11 +99,24 @@ run_redact() { # file env_file
       }
     }
     {
-      out = $0
+      # URL credentials, found from each "://" (a regex scanning for the scheme is quadratic in mawk).
+      rest = $0; out = ""
+      while ((at = index(rest, "://")) > 0) {
+        out = out substr(rest, 1, at + 2); rest = substr(rest, at + 3)
+        if (match(rest, /^[^ \t\/@]*@/) && index(substr(rest, 1, RLENGTH), ":") > 0) { out = out "***@"; rest = substr(rest, RLENGTH + 1) }
+      }
+      out = out rest
       for (i = 1; i <= n; i++) {
         done = ""
         while ((at = index(out, secrets[i])) > 0) { done = done substr(out, 1, at - 1) "***"; out = substr(out, at + length(secrets[i])) }
         out = done out
+      }
+      for (i = 1; i <= n; i++) {
+        v = secrets[i]; L = length(v)
+        for (k = L - 1; k >= 8; k--) {
+          if (length(out) >= k && substr(out, length(out) - k + 1) == substr(v, 1, k)) out = substr(out, 1, length(out) - k) "***"
+          if (substr(out, 1, k) == substr(v, L - k + 1)) out = "***" substr(out, k + 1)
+        }
       }
       print out
       fflush()

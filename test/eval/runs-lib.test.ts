@@ -58,4 +58,19 @@ describe('runs.sh', () => {
     assert.equal(end.state, 'finished')
     assert.equal((await readFile(path.join(runDirOf(dir, '20261128-000000-cccc'), 'log'), 'utf8')).trim(), '*** *** visible-value-3 ***')
   })
+
+  for (const redactor of ['perl', 'awk']) {
+    test(`${redactor}: URL credentials, and a secret printed across two lines, are redacted`, async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'gre-runs-'))
+      await writeFile(path.join(dir, '.env.eval'), 'HF_TOKEN=hf_split_across_lines_0123456789\n')
+      const id = `20261128-000000-${redactor === 'perl' ? 'dddd' : 'eeee'}`
+      const lines = ['endpoint https://mirror-user:mirror-pass-77@hub.example/api', 'token: hf_split_acr', 'oss_lines_0123456789 end', 'a short piece hf_spl stays']
+      const result = await local.run(`export REMOTE_EVAL_REDACTOR=${redactor}; cd -- "$1" || exit; shift\n${START}`, [dir, dir, id, 'suite=s', '--', 'bash', '-c', `printf '%s\\n' ${lines.map((l) => `'${l}'`).join(' ')} >&2; echo '{}'`])
+      assert.equal(result.exitCode, 0)
+      await followRun(local, { remoteDir: dir, runId: id, fromEnd: false, logger: silentLogger })
+      const log = (await readFile(path.join(runDirOf(dir, id), 'log'), 'utf8')).trim().split('\n')
+      assert.deepEqual(log, ['endpoint https://***@hub.example/api', 'token: ***', '*** end', 'a short piece hf_spl stays'])
+    })
+  }
 })
+

@@ -1,0 +1,17 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { redact } from '../lib/log.ts'
+
+// What the local side hides in every line it prints (and in the stdout JSON).
+
+test('URL credentials are hidden, whatever the secrets', () => {
+  assert.equal(redact('HF_ENDPOINT=https://me:p%40ss-word@mirror.local/hf and git+ssh://git:x@h/r', []), 'HF_ENDPOINT=https://***@mirror.local/hf and git+ssh://***@h/r')
+  assert.equal(redact('https://mirror.local/hf user@example.org', []), 'https://mirror.local/hf user@example.org')
+})
+
+test('a secret cut by a line break is hidden on both sides, from 8 characters on', () => {
+  const token = 'hf_abcdefghijklmnopqrstuvwxyz'
+  assert.equal(redact(`token ${token.slice(0, 10)}\n${token.slice(10)} next`, [token]), 'token ***\n*** next')
+  assert.equal(redact(`short ${token.slice(0, 7)}\n`, [token]), `short ${token.slice(0, 7)}\n`)
+  assert.equal(redact(`whole ${token} here`, [token]), 'whole *** here')
+})
