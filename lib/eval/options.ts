@@ -39,7 +39,7 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
   { name: 'list', kind: 'boolean', description: 'list the runs on the target: state, start and end time, exit code, ports' },
   { name: 'run-module', kind: 'string', value: 'MODULE', description: "run another module of the repo there instead of the eval (python -m MODULE, e.g. app.tools.rebalance_fast_splits): synced code and deps, the target's token, output streamed, its exit code passed through" },
   { name: 'module-arg', kind: 'list', value: 'ARG', description: 'an argument for --run-module (write --module-arg=--push for ones starting with -)' },
-  { name: 'stop-grace', kind: 'string', value: 'SECONDS', description: 'how long a stopped run may take to exit before SIGKILL', default: '10' },
+  { name: 'stop-grace', kind: 'string', value: 'SECONDS', description: 'how long a stopped run may take to exit before SIGKILL; also how long what an ended eval left behind may go on before it is stopped', default: '10' },
 ]
 
 const HELP_FLAG: FlagSpec = { name: 'help', kind: 'boolean', description: 'print this help' }

@@ -116,6 +116,9 @@ function guard(transport: Transport, options: EvalOptions, runId: string, logger
 
 /** After a run: check and fetch its report directory, print the metrics; exit 0, or 1 when it failed. */
 async function fetchReport(transport: Transport, options: EvalOptions, runId: string, end: RunEnd, logger: Logger): Promise<CliResult> {
+  if (end.meta.stragglers) {
+    logger.step('warn', `the eval left ${end.meta.stragglers} process(es) behind; they were stopped ${options.stopGraceSeconds} s after it ended (--stop-grace). Which: ${runDirOf(options.remoteDir, runId)}/stragglers on ${transport.target}`)
+  }
   if (!end.json) throw runEndedError(end, runId, transport.target)
   const failed = end.exitCode !== 0
   logger.step('run', failed ? `the eval ${end.state === 'stopped' ? 'was stopped' : 'failed'} (exit ${end.exitCode ?? 'unknown'}); fetching what it reported` : 'the eval finished')

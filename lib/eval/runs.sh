@@ -18,19 +18,36 @@ run_proc_start() { # pid
   [ "$1" = Z ] || printf '%s' "${20}"
 }
 
-# Whether any live (not zombie) process is in process group PGID. Orphaned zombies are common:
-# not every init reaps them, and they must not count as a run still going.
-run_group_alive() { # pgid [pid to leave out]
-  local pgid=$1 self=${2:-} stat rest f
+# The live (not zombie) processes of process group PGID, one pid per line, but the pids left out,
+# the pids left out with their descendants, and the shell listing them. Orphaned zombies are
+# common: not every init reaps them, and they must not count as a run still going.
+run_group_members() { # pgid [pids to leave out] [pids to leave out with their descendants]
+  local pgid=$1 skip=" ${2:-} $BASHPID " tree=" ${3:-} " stat rest f pid up n
+  local -A parent=()
+  local members=()
   for f in /proc/[0-9]*/stat; do
-    [ "$f" = "/proc/$self/stat" ] && continue
+    pid=${f#/proc/}; pid=${pid%/stat}
     { IFS= read -r stat < "$f"; } 2>/dev/null || continue
     rest=${stat##*) }
     # shellcheck disable=SC2086
     set -- $rest
-    [ "$3" = "$pgid" ] && [ "$1" != Z ] && return 0
+    parent[$pid]=$2
+    [ "$3" = "$pgid" ] && [ "$1" != Z ] && [ "${skip#* "$pid" }" = "$skip" ] && members+=("$pid")
   done 2>/dev/null
-  return 1
+  for pid in "${members[@]}"; do
+    up=$pid n=0
+    while [ -n "$up" ] && [ "$up" != 0 ] && [ "$n" -lt 64 ]; do
+      [ "${tree#* "$up" }" != "$tree" ] && continue 2
+      up=${parent[$up]:-} n=$((n + 1))
+    done
+    printf '%s\n' "$pid"
+  done
+  return 0
+}
+
+# Whether any such process is left.
+run_group_alive() { # pgid [pids to leave out] [pids to leave out with their descendants]
+  [ -n "$(run_group_members "$@")" ]
 }
 
 # Whether the run's session leader is still the process we started (same pid, same start time).
@@ -124,20 +141,43 @@ run_redact() { # file env_file
 }
 
 # The session leader of a run (runs under setsid, from RUN_DIR/session.sh). On a stop's TERM only
-# the eval gets the signal: the leader, the subshell and the redactors ignore it, so what the eval
-# prints while it shuts down is kept, and its own exit code recorded. The exit file is written once
-# no other process of the group is left (a worker the eval left behind still holds the GPU).
+# the eval gets the signal: the leader and the redactors ignore it, so what the eval prints while
+# it shuts down is kept, and its own exit code recorded. The run ends when the eval does: what it
+# left behind in its process group (a worker holding the GPU, a double-forked child holding its
+# output open) gets the run's stop grace (meta stop_grace, seconds), then SIGTERM, then SIGKILL,
+# and is named in RUN_DIR/stragglers. The exit file is written last.
 run_session() { # run_dir env_file -- command...
-  local run=$1 env_file=$2 code
+  local run=$1 env_file=$2 code=0 grace eval_pid log_pid out_pid i keep
   shift 3
   trap '' HUP
   trap ':' TERM INT
   printf '%s %s\n' "$$" "$(run_proc_start "$$")" > "$run/pid.tmp" && mv -f -- "$run/pid.tmp" "$run/pid"
+  grace=$(sed -n 's/^stop_grace=//p' -- "$run/meta"); grace=${grace:-10}
+  exec 4> >(trap '' TERM INT; run_redact "$run/log" "$env_file") && log_pid=$!
+  exec 5> >(trap '' TERM INT; run_redact "$run/stdout" "$env_file") && out_pid=$!
   # A trap with a handler (not an ignore) is reset in the exec'd eval: it gets TERM as usual.
-  ( trap ':' TERM INT; "$@" 2>&1 1>&3 3>&- </dev/null | { trap '' TERM INT; run_redact "$run/log" "$env_file"; }; exit "${PIPESTATUS[0]}" ) 3>&1 |
-    { trap '' TERM INT; run_redact "$run/stdout" "$env_file"; }
-  code=${PIPESTATUS[0]}
-  while run_group_alive "$$" "$$"; do sleep 1; done
+  ( trap ':' TERM INT; exec "$@" </dev/null >&5 2>&4 4>&- 5>&- ) &
+  eval_pid=$!
+  exec 4>&- 5>&-
+  # wait returns early when a TERM reaches the leader; the eval's own end is what counts.
+  while :; do
+    wait "$eval_pid"; code=$?
+    kill -0 "$eval_pid" 2>/dev/null || break
+  done
+  keep="$log_pid $out_pid"
+  i=0
+  while run_group_alive "$$" "$$" "$keep" && [ "$i" -lt "$((grace * 10))" ]; do sleep 0.1; i=$((i + 1)); done
+  if run_group_alive "$$" "$$" "$keep"; then
+    for pid in $(run_group_members "$$" "$$" "$keep"); do
+      printf '%s %s\n' "$pid" "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | head -c 300)" >> "$run/stragglers"
+      kill -TERM "$pid" 2>/dev/null
+    done
+    i=0
+    while run_group_alive "$$" "$$" "$keep" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    for pid in $(run_group_members "$$" "$$" "$keep"); do kill -KILL "$pid" 2>/dev/null; done
+    printf 'stragglers=%s\n' "$(wc -l < "$run/stragglers")" >> "$run/meta"
+  fi
+  wait "$log_pid" "$out_pid" 2>/dev/null
   printf '%s %s\n' "$code" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$run/exit.tmp" && mv -f -- "$run/exit.tmp" "$run/exit"
 }
 
@@ -151,7 +191,7 @@ run_start() { # remote_dir run_id meta(key=value, tab-separated) -- command...
   mkdir -p -- "$dir/$tool_dir/runs" && mkdir -- "$run" || { echo "cannot create the run directory $run" >&2; return 66; }
   printf '%s\tstarted=%s\n' "$meta" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | tr '\t' '\n' > "$run/meta"
   : > "$run/log" && : > "$run/stdout" || return 66
-  { declare -f envfile_trim envfile_read run_proc_start run_group_alive run_redact run_session; echo 'run_session "$@"'; } > "$run/session.sh"
+  { declare -f envfile_trim envfile_read run_proc_start run_group_members run_group_alive run_redact run_session; echo 'run_session "$@"'; } > "$run/session.sh"
   setsid bash "$run/session.sh" "$run" "$dir/.env.eval" -- "$@" </dev/null >/dev/null 2>&1 &
   for i in $(seq 100); do [ -s "$run/pid" ] && break; sleep 0.05; done
   [ -s "$run/pid" ] || { echo "the run did not start (no pid file in $run)" >&2; return 70; }

@@ -203,7 +203,7 @@ export function evalCommand(options: EvalOptions, python: PythonEnv): string[] {
 
 export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: string; follow: boolean }): string[] {
   const cacheRoot = `${options.datasetsDir}/${DATASETS_CACHE}`
-  const meta = runMeta({ suite: options.suite, split: options.split, gpus: options.gpus, runner: `${hostname()} pid ${process.pid}` })
+  const meta = runMeta({ suite: options.suite, split: options.split, gpus: options.gpus, runner: `${hostname()} pid ${process.pid}`, stop_grace: String(options.stopGraceSeconds) })
   // The overlay for a read-only cache is the run's own: another run may be reading its own.
   const overlay = `${options.remoteDir}/${TOOL_DIR}/datasets-cache/${run.id}`
   return [options.remoteDir, cacheRoot, overlay, run.id, meta, run.follow ? '1' : '0', options.runtime === 'cuda' ? '1' : '0', '--', ...evalCommand(options, python)]

@@ -72,5 +72,21 @@ describe('runs.sh', () => {
       assert.deepEqual(log, ['endpoint https://***@hub.example/api', 'token: ***', '*** end', 'a short piece hf_spl stays'])
     })
   }
+
+  test('a run ends with its eval: a double-forked child holding its output open is stopped after the grace and named', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'gre-runs-'))
+    const marker = `double-forked-${process.pid}`
+    const id = '20261128-000000-ffff'
+    const result = await local.run(`cd -- "$1" || exit; shift\n${START}`, [dir, dir, id, 'suite=s\tstop_grace=1', '--', 'bash', '-c', `( (exec -a ${marker} sleep 60) & ) ; echo '{"run_dir": "x"}'; exit 0`])
+    assert.equal(result.exitCode, 0)
+    const started = Date.now()
+    const end = await followRun(local, { remoteDir: dir, runId: id, fromEnd: false, logger: silentLogger })
+    assert.ok(Date.now() - started < 15_000, 'the run did not wait for its straggler')
+    assert.equal(end.state, 'finished')
+    assert.deepEqual(end.json, { run_dir: 'x' })
+    assert.equal(end.meta.stragglers, '1')
+    assert.match(await readFile(path.join(runDirOf(dir, id), 'stragglers'), 'utf8'), new RegExp(`^\\d+ ${marker} 60`))
+    assert.deepEqual(await livingProcesses(marker), [])
+  })
 })
 
