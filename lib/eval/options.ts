@@ -24,6 +24,7 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
   { name: 'remote-has-internet', kind: 'string', value: 'yes|no', description: 'yes: download missing models/datasets there; no: require prepared ones (required)' },
   { name: 'models-dir', kind: 'string', value: 'DIR', description: 'models directory on the target (required)' },
   { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'datasets directory on the target (required)' },
+  { name: 'adopt-asset-dirs', kind: 'boolean', description: 'download into non-empty models/datasets directories this tool did not prepare (nothing of them is deleted)' },
   { name: 'env', kind: 'list', value: 'NAME=VALUE', description: 'a variable for the eval on the target, e.g. GR_ENABLE_NEMOTRON=true (sent on stdin, never in argv)' },
   { name: 'eval-module', kind: 'string', value: 'MODULE', description: 'the eval CLI, run as python -m MODULE', default: DEFAULT_EVAL_MODULE },
   { name: 'eval-arg', kind: 'list', value: 'ARG', description: 'an argument passed through to the eval CLI (write --eval-arg=--flag for ones starting with -)' },
@@ -126,6 +127,8 @@ export interface EvalOptions {
   env: Record<string, string>
   /** --allow-secret PATH: files the push may send although they hold a secret. */
   allowSecrets: string[]
+  /** --adopt-asset-dirs: download into non-empty asset directories this tool did not prepare. */
+  adoptAssetDirs: boolean
 }
 
 /** The flags the bash runner refused to start without. */
@@ -231,7 +234,7 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
     target, remoteDir, remoteDirFlag: kind === 'ssh' ? '--remote-dir' : '--workdir', projectDir, runtime, suite, split, online,
     modelsDir, datasetsDir, evalModule, evalArgs, gpus, workers, venv, minFreeBytes: minFree, dryRun: flags['dry-run'] === true,
     limits: sizeLimitsFrom(flags), adopt: flags['adopt-remote-dir'] === true, fullSync: flags['full-sync'] === true, models, datasets,
-    downloadSplits, env, allowSecrets: listFlag(flags, 'allow-secret'),
+    downloadSplits, env, allowSecrets: listFlag(flags, 'allow-secret'), adoptAssetDirs: flags['adopt-asset-dirs'] === true,
   }
 }
 

@@ -44,9 +44,26 @@ eval_preflight() { # remote_dir venv runtime online(1|0) models_dir datasets_dir
       if [ -s "$stored" ] && [ -r "$stored" ]; then say token=login; say "token_path=$stored"; else say token=none; fi
     fi
   fi
+  eval_asset_facts models "$models"
+  eval_asset_facts datasets "$datasets"
   # Lines of .env.eval that python-dotenv would read otherwise than the eval: named, never shown.
   while IFS= read -r key; do say "envwarn=$key"; done < <(envfile_ambiguous "$dir/.env.eval")
   return 0
+}
+
+# What a models or datasets directory is, for the local rules (lib/eval/assets-guard.ts): one record
+# "asset=LABEL missing|notdir", or "asset=LABEL dir WORLD_WRITABLE HAS_MANIFEST HAS_OURS NON_EMPTY REAL".
+eval_asset_facts() { # label dir
+  local label=$1 dir=$2 real ww=0 manifest=0 ours=0 nonempty=0 entry
+  [ -n "$dir" ] || return 0
+  if [ ! -e "$dir" ]; then printf 'asset=%s missing\0' "$label"; return 0; fi
+  [ -d "$dir" ] || { printf 'asset=%s notdir\0' "$label"; return 0; }
+  real=$(cd -P -- "$dir" 2>/dev/null && pwd) || real=$dir
+  [ -n "$(find "$real" -maxdepth 0 -perm -0002 2>/dev/null)" ] && ww=1
+  [ -f "$dir/manifest.json" ] && manifest=1
+  [ -d "$dir/$tool_dir" ] && ours=1
+  for entry in "$dir"/* "$dir"/.[!.]* "$dir"/..?*; do [ -e "$entry" ] || [ -L "$entry" ] && { nonempty=1; break; }; done
+  printf 'asset=%s dir %s %s %s %s %s\0' "$label" "$ww" "$manifest" "$ours" "$nonempty" "$real"
 }
 
 # uv sync, unless pyproject.toml, uv.lock and the extras are what the last successful sync saw.
@@ -128,9 +145,20 @@ eval_module() { # remote_dir -- command...
   envfile_exec "$PWD/.env.eval" HF_TOKEN -- "$@"
 }
 
-# --fresh-cache: forget what was downloaded into the datasets directory, so it is fetched again.
-eval_fresh_cache() { # datasets_dir
-  rm -rf -- "$1/hf_cache" "$1/manifest.json" "$1/$tool_dir/complete"
+# --fresh-cache: forget what this tool prepared in the datasets directory, so it is prepared again:
+# the Arrow cache and Hub files of each of the suite's datasets (org/name), their lock files, the
+# manifest and the download records. Nothing else there is touched: a shared directory may hold
+# other projects' caches.
+eval_fresh_cache() { # datasets_dir org/name...
+  local dir=$1 id org name
+  shift
+  for id in "$@"; do
+    org=${id%%/*} name=${id#*/}
+    [ "$org" = "$id" ] && org=''
+    rm -rf -- "$dir/hf_cache/${org:+${org}___}$name" "$dir/hf_cache/hub/datasets--${org:+$org--}$name" "$dir/hf_cache/hub/.locks/datasets--${org:+$org--}$name"
+    rm -f -- "$dir/hf_cache/"_*"${org:+${org}___}${name}"_*.lock
+  done
+  rm -rf -- "$dir/manifest.json" "$dir/$tool_dir/complete/datasets"
 }
 
 # Prints the physical path of run_dir if it lies strictly inside output_dir, then (NUL-separated)

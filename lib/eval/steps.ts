@@ -6,10 +6,10 @@ import path from 'node:path'
 import { STALE_SPLITS_FIX } from '../assets/fetch.ts'
 import { checkPreparedDirs, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, downloadModels } from '../assets/prepare.ts'
 import { describeReport, isComplete } from '../assets/verify.ts'
-import { ExitCode, InterruptedError, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
+import { ExitCode, InterruptedError, RemoteEvalError, RemotePrerequisiteError, TransportError, UsageError } from '../cli/errors.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
 import { ENVFILE_LIBRARY } from '../envfile.ts'
-import { INSPECT_LIBRARY, parseInspection, type RemoteDirFacts } from '../sync/remote-dir.ts'
+import { INSPECT_LIBRARY, isSystemDir, parseInspection, type RemoteDirFacts } from '../sync/remote-dir.ts'
 import type { Logger } from '../log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
 import { lastLine } from '../transport/tree.ts'
@@ -104,7 +104,42 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
     logger.step('warn', `Python ${one('python')} on ${transport.target}: the eval's dependencies are known to break on 3.14 (pydantic v1/v2 assumptions); 3.12 works. Pin it: uv python pin 3.12, then run again.`)
   }
   const tokenPath = one('token') === 'login' && !options.env.HF_TOKEN ? one('token_path') : undefined
-  return { python: python!, remoteDir: parseInspection(inspectOutput), tokenPath }
+  const remoteDir = parseInspection(inspectOutput)
+  checkAssetDirs(facts.get('asset') ?? [], remoteDir, options, transport.target)
+  return { python: python!, remoteDir, tokenPath }
+}
+
+/**
+ * The models and datasets directories are guarded as the remote dir is (exit 2, nothing touched):
+ * not /, a system directory, the home directory or one every user may write (resolved on the
+ * target, through symlinks), not the remote dir itself, not one for both; and, online (where files
+ * are written there), not a non-empty directory this tool or the Python tools did not prepare,
+ * unless --adopt-asset-dirs.
+ */
+export function checkAssetDirs(records: readonly string[], remote: RemoteDirFacts, options: EvalOptions, target: string): void {
+  const seen = new Map<string, string>()
+  for (const record of records) {
+    const [label, kind, ww, manifest, ours, nonempty, ...rest] = record.split(' ')
+    const flag = `--${label}-dir`
+    const dir = label === 'models' ? options.modelsDir : options.datasetsDir
+    const real = kind === 'dir' ? rest.join(' ') : dir
+    const through = real !== dir ? ` (it resolves to ${real} there)` : ''
+    const refuse = (why: string, fix: string) => new UsageError(`${flag} ${dir} ${why} on ${target}${through}. ${fix}`)
+    if (kind === 'notdir') throw refuse('exists but is not a directory', `Choose another ${flag}.`)
+    if (real === '/' || isSystemDir(real)) throw refuse('is a system directory', `Use a directory of its own, e.g. ${flag} ${remote.home || '/home/you'}/${label}.`)
+    if (remote.home && real === remote.home) throw refuse('is the home directory', `Use a directory of its own, e.g. ${flag} ${remote.home}/${label}.`)
+    if (ww === '1') throw refuse('is writable by every user (as /tmp is)', `Use a directory of your own under it, e.g. ${flag} ${real}/${label}.`)
+    if (real === (remote.real ?? options.remoteDir) || real === options.remoteDir) throw refuse('is the remote directory itself', `Give the ${label} a directory of their own, e.g. ${flag} ${options.remoteDir}/.${label}.`)
+    const other = seen.get(real)
+    if (other) throw refuse(`is also ${other}`, 'Models and datasets each need a directory of their own (their manifests would overwrite each other).')
+    seen.set(real, flag)
+    if (options.online && kind === 'dir' && nonempty === '1' && manifest === '0' && ours === '0' && !options.adoptAssetDirs) {
+      throw refuse(
+        'already holds files that neither this tool nor the repo\'s download tools put there (no manifest.json)',
+        `Point ${flag} at a new or empty directory, or pass --adopt-asset-dirs to download into it anyway (nothing of it is deleted).`,
+      )
+    }
+  }
 }
 
 /** What decides whether uv sync must run: pyproject.toml, uv.lock and the extras. */
@@ -265,9 +300,9 @@ export async function runModule(transport: Transport, options: EvalOptions, pyth
 
 /** --fresh-cache: removes the datasets directory's Hugging Face cache and download records. */
 export async function clearDatasetsCache(transport: Transport, options: EvalOptions, logger: Logger): Promise<void> {
-  const result = await transport.run(SCRIPTS.freshCache, [options.datasetsDir])
+  const result = await transport.run(SCRIPTS.freshCache, [options.datasetsDir, ...options.datasets.datasets.map((d) => d.hfId)])
   if (result.exitCode !== 0) throw new TransportError(`Could not clear ${options.datasetsDir}/${DATASETS_CACHE} on ${transport.target}: ${lastLine(result.stderrTail)}`)
-  logger.step('datasets', `--fresh-cache: removed ${options.datasetsDir}/${DATASETS_CACHE}, its manifest and download records; everything is fetched again`)
+  logger.step('datasets', `--fresh-cache: removed the suite's datasets from ${options.datasetsDir}/${DATASETS_CACHE} (nothing else there), the manifest and the download records; they are prepared again`)
 }
 
 const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/

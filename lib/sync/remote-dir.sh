@@ -29,6 +29,7 @@ inspect_remote_dir() { # dir stamp marker project_fragment
   [ -d "$dir" ] || { say kind=notdir; return 0; }
   say kind=dir
   cd -P -- "$dir" && say "real=$PWD"
+  [ -n "$(find . -maxdepth 0 -perm -0002 2>/dev/null)" ] && say worldwritable=1
   [ -w "$dir" ] && say writable=1
   if [ -f "$dir/$owner_file" ]; then
     say owned=1

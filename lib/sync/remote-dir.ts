@@ -12,9 +12,13 @@ import { isExcluded } from './excludes.ts'
 // says --adopt-remote-dir. Deletions only ever remove files an earlier push put there.
 
 const SAFE_PATH = /^[A-Za-z0-9._/@+=,-]+$/
-const SYSTEM_DIRS = new Set(
-  ['bin', 'boot', 'dev', 'etc', 'home', 'lib', 'lib32', 'lib64', 'media', 'mnt', 'opt', 'proc', 'root', 'run', 'sbin', 'srv', 'sys', 'tmp', 'usr', 'var', 'workdir', 'Users', 'Volumes'].map((d) => `/${d}`),
-)
+const SYSTEM_DIRS = new Set([
+  ...['bin', 'boot', 'dev', 'etc', 'home', 'lib', 'lib32', 'lib64', 'media', 'mnt', 'opt', 'proc', 'root', 'run', 'sbin', 'srv', 'sys', 'tmp', 'usr', 'var', 'workdir', 'Users', 'Volumes'].map((d) => `/${d}`),
+  '/var/tmp', '/dev/shm', '/var/lib', '/var/log', '/usr/local', '/private/tmp',
+])
+
+/** Whether a path (resolved on the target) is the root or a system directory. */
+export const isSystemDir = (real: string) => real === '/' || SYSTEM_DIRS.has(real)
 
 /** Checks a remote directory given on the command line; returns it normalized (no trailing /). */
 export function validateRemoteDir(dir: string, flag: string): string {
@@ -62,6 +66,8 @@ export interface RemoteDirFacts {
   state: string | undefined
   /** Top-level names (directories end in /) of a directory that is not ours yet. */
   entries: string[]
+  /** Every user may write it (/tmp, /var/tmp, /dev/shm, resolved). */
+  worldWritable: boolean
   tools: { rsync: boolean; gzip: boolean; tar: boolean }
 }
 
@@ -77,7 +83,7 @@ export function inspectionArgs(dir: string, stamp: string, marker = '', projectI
 export function parseInspection(stdout: string): RemoteDirFacts {
   const facts: RemoteDirFacts = {
     home: '', kind: 'missing', real: null, writable: false, owned: false, ownerProject: null, claimed: false, stampMatches: false,
-    state: undefined, entries: [], tools: { rsync: false, gzip: false, tar: false },
+    state: undefined, entries: [], worldWritable: false, tools: { rsync: false, gzip: false, tar: false },
   }
   for (const record of stdout.split('\0')) {
     const eq = record.indexOf('=')
@@ -95,6 +101,7 @@ export function parseInspection(stdout: string): RemoteDirFacts {
     else if (key === 'state') facts.state = value
     else if (key === 'entry') facts.entries.push(value)
     else if (key === 'more') facts.entries.push('...')
+    else if (key === 'worldwritable') facts.worldWritable = true
     else if (key === 'rsync' || key === 'gzip' || key === 'tar') facts.tools[key] = true
   }
   return facts
@@ -130,10 +137,20 @@ export function decideOwnership(
   const { adopt, target } = options
   if (facts.kind === 'notdir') throw new UsageError(`${flag} ${dir} exists on ${target} but is not a directory. Choose another path.`)
   const real = facts.real ?? dir
+  const through = real !== dir ? ` (${dir} resolves to ${real} there)` : ''
   if (real === '/' || (facts.home && real === facts.home)) {
     throw new UsageError(
-      `${flag} ${dir} is ${real === '/' ? 'the root directory' : 'the home directory'} on ${target}. ` +
+      `${flag} ${dir} is ${real === '/' ? 'the root directory' : 'the home directory'} on ${target}${through}. ` +
         `Use a directory of its own, e.g. ${flag} ${facts.home || '/home/you'}/guardrails.`,
+    )
+  }
+  if (isSystemDir(real)) {
+    throw new UsageError(`${flag} ${dir} is the system directory ${real} on ${target}${through}; syncing there could delete files. Use a directory of its own, e.g. ${flag} ${facts.home || '/home/you'}/guardrails.`)
+  }
+  if (facts.worldWritable) {
+    throw new UsageError(
+      `${flag} ${dir} is writable by every user on ${target}${through}, as /tmp is: anyone could plant files there. ` +
+        `Use a directory of your own (under it is fine), e.g. ${flag} ${real}/${facts.home ? facts.home.split('/').at(-1) : 'you'}-guardrails.`,
     )
   }
   if (!facts.writable) {
