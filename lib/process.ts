@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import type { Readable, Writable } from 'node:stream'
+import { PassThrough, type Readable, type Writable } from 'node:stream'
 
 // One way to start a local program for the transports. Built on child_process rather than zx's $
 // because transports stream binary tar data both ways and zx keeps every byte of output in memory.
@@ -51,6 +51,9 @@ export function spawnProcess(command: string, args: string[], options: SpawnOpti
 /** Starts a program and hands back its stdout stream and a promise of its result. */
 export function startProcess(command: string, args: string[], options: SpawnOptions = {}): StartedProcess {
   const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: 'pipe' })
+  // With stdout: 'stream', the output is held here (with backpressure) until read: a child that
+  // ends before anyone reads it (a small tar archive behind a long list) must not take it along.
+  const streamed = new PassThrough()
   const result = new Promise<SpawnResult>((resolve, reject) => {
     const stdoutChunks: Buffer[] = []
     const stderrTail: string[] = []
@@ -68,7 +71,8 @@ export function startProcess(command: string, args: string[], options: SpawnOpti
 
     const mode = options.stdout ?? 'collect'
     if (mode === 'collect') child.stdout.on('data', (chunk: Buffer) => stdoutChunks.push(chunk))
-    else if (mode !== 'stream') child.stdout.pipe(mode, { end: false })
+    else if (mode === 'stream') child.stdout.pipe(streamed)
+    else child.stdout.pipe(mode, { end: false })
     child.stderr.setEncoding('utf8')
     child.stderr.on('data', (chunk: string) => {
       pendingErr += chunk
@@ -123,7 +127,7 @@ export function startProcess(command: string, args: string[], options: SpawnOpti
       })
     })
   })
-  return { stdout: child.stdout, result, kill: (signal = 'SIGTERM') => child.kill(signal) }
+  return { stdout: streamed, result, kill: (signal = 'SIGTERM') => child.kill(signal) }
 }
 
 async function writeInput(stdin: Writable, parts: InputPart[], count: (n: number) => void) {

@@ -17,7 +17,8 @@ export async function runFramed(
   target: string,
 ): Promise<RunResult> {
   const input: InputPart[] = [frameScript(script, args, options.env)]
-  if (options.stdin !== undefined) input.push(options.stdin)
+  if (Array.isArray(options.stdin)) input.push(...(options.stdin as InputPart[]))
+  else if (options.stdin !== undefined) input.push(options.stdin as InputPart)
   const result = await spawnProcess(command, commandArgs, {
     input,
     stdout: options.stdoutSink ?? 'collect',

@@ -11,7 +11,7 @@ import { rsyncExactPattern, rsyncExcludeArgs } from '../sync/excludes.ts'
 import { requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND, shellQuote } from './script.ts'
-import { BEGIN_SCRIPT, COMMIT_SCRIPT, lastLine, tarPull, tarPush } from './tree.ts'
+import { BEGIN_SCRIPT, COMMIT_SCRIPT, lastLine, removalList, removedCount, tarPull, tarPush } from './tree.ts'
 import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Transport } from './types.ts'
 
 // One OpenSSH master connection carries the whole run: every script and every rsync rides it, so a
@@ -161,10 +161,13 @@ export class SshTransport implements Transport {
       if (result.exitCode !== 0) {
         throw new TransportError(`Preparing ${plan.remoteDir} on ${this.options.host} failed: ${lastLine(result.stderrTail)}`)
       }
+      return result
     }
     // Deleting first lets a path that turned from a directory into a file (or back) arrive cleanly.
+    let removed = 0
     if (plan.claimMarker !== null || plan.remove.length) {
-      await step(BEGIN_SCRIPT, [plan.remoteDir, plan.claimMarker ?? '', ...plan.remove])
+      const removals = removalList(plan.remove)
+      removed = removedCount((await step(BEGIN_SCRIPT, [plan.remoteDir, plan.claimMarker ?? '', String(removals.length)], removals)).stdout)
     }
     const destination = `${this.options.host}:${plan.remoteDir}/`
     let method: PushReport['method'] = 'rsync-list'
@@ -183,7 +186,7 @@ export class SshTransport implements Transport {
       bytesSent += (await this.rsync(['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], list, plan.localRoot)).bytesSent
     }
     await step(COMMIT_SCRIPT, [plan.remoteDir, plan.stamp, plan.compress ? '1' : '0'], plan.compress ? gzipSync(plan.state) : plan.state)
-    return { method, filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent }
+    return { method, filesSent: plan.send.length, filesRemoved: removed, bytesSent }
   }
 
   noteRemoteTools(tools: { rsync: boolean }): void {

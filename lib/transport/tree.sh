@@ -2,20 +2,29 @@
 # The caller sets the layout variables of lib/layout.ts (tool_dir, state_file, stamp_file).
 set -euo pipefail
 
-# Claims the directory (when a marker is given), invalidates the stamp, deletes what we pushed before.
-tree_begin() { # dir marker removals...
-  local dir=$1 marker=$2 rel parent real physical
+# Claims the directory (when a marker is given), invalidates the stamp, deletes what we pushed
+# before. The removals are data, not arguments (a script of 100,000 names would be megabytes that
+# bash reads a byte at a time): LIST_BYTES bytes of NUL-terminated paths on stdin, read exactly
+# (head -c reads no further), so whatever follows on stdin is left for the next reader. Prints
+# "removed=N", the files it really deleted.
+tree_begin() { # dir marker list_bytes
+  local dir=$1 marker=$2 bytes=${3:-0} rel parent real physical list removed=0
   local -A inside=()
-  shift 2
   mkdir -p -- "$dir/$tool_dir"
   if [ -n "$marker" ]; then
     printf '%s\n' "$marker" > "$dir/$tool_dir/owner.tmp"
     mv -f -- "$dir/$tool_dir/owner.tmp" "$dir/$tool_dir/owner"
   fi
   rm -f -- "$dir/$stamp_file"
-  for rel in "$@"; do
+  list=$dir/$tool_dir/removals.$$
+  : > "$list"
+  if [ "$bytes" -gt 0 ]; then
+    head -c "$bytes" > "$list"
+    [ "$(wc -c < "$list")" -eq "$bytes" ] || { rm -f -- "$list"; echo "the list of files to delete arrived cut short" >&2; return 74; }
+  fi
+  while IFS= read -r -d '' rel; do
     case "/$rel/" in
-      *//*|*/./*|*/../*) printf 'refusing to delete %s: not a plain relative path\n' "$rel" >&2; return 65 ;;
+      *//*|*/./*|*/../*) rm -f -- "$list"; printf 'refusing to delete %s: not a plain relative path\n' "$rel" >&2; return 65 ;;
       "/$tool_dir/"*) continue ;;
     esac
     if [ -d "$dir/$rel" ] && [ ! -L "$dir/$rel" ]; then continue; fi
@@ -31,13 +40,15 @@ tree_begin() { # dir marker removals...
       printf 'not deleting %s: its directory is missing or leads outside %s\n' "$rel" "$dir" >&2
       continue
     fi
-    rm -f -- "$dir/$rel"
+    if [ -e "$dir/$rel" ] || [ -L "$dir/$rel" ]; then rm -f -- "$dir/$rel" && removed=$((removed + 1)); fi
     parent=$rel
     while [ "${parent%/*}" != "$parent" ]; do
       parent=${parent%/*}
       rmdir -- "$dir/$parent" 2>/dev/null || break
     done
-  done
+  done < "$list"
+  rm -f -- "$list"
+  printf 'removed=%s\n' "$removed"
 }
 
 # Records a complete push: the stamp is written last.
@@ -54,12 +65,11 @@ tree_commit() { # dir stamp gzip
   tree_stamp "$1" "$2"
 }
 
-# A whole tar push in one round trip; the tar stream follows the script on stdin and carries the
-# new state as $tool_dir/incoming-state.
-tree_apply_tar() { # dir marker stamp gzip removals...
+# A whole tar push in one round trip; after the script, stdin holds the removals (see tree_begin)
+# and then the tar stream, which carries the new state as $tool_dir/incoming-state.
+tree_apply_tar() { # dir marker stamp gzip list_bytes; stdin: the removals, then the tar stream
   local dir=$1 marker=$2 stamp=$3 gzip=$4
-  shift 4
-  tree_begin "$dir" "$marker" "$@"
+  tree_begin "$dir" "$marker" "$5"
   if [ "$gzip" = 1 ]; then tar -x -z -o -f - -C "$dir"; else tar -x -o -f - -C "$dir"; fi
   mv -f -- "$dir/$tool_dir/incoming-state" "$dir/$state_file"
   tree_stamp "$dir" "$stamp"

@@ -18,11 +18,17 @@ import type { PullReport, PushPlan, PushReport, Transport } from './types.ts'
 const TREE_SH = loadBashLibrary(new URL('./tree.sh', import.meta.url))
 const treeScript = (fn: string) => callFunction(TREE_SH, fn, LAYOUT_VARS)
 
-/** rsync push, before the transfer when it claims the directory or deletes: `dir marker removals...`. */
+/** The paths to delete as tree_begin reads them from stdin: NUL-terminated. */
+export const removalList = (paths: readonly string[]) => Buffer.from(paths.map((p) => `${p}\0`).join(''))
+
+/** What tree_begin says it really deleted. */
+export const removedCount = (stdout: string) => Number(/^removed=(\d+)$/m.exec(stdout)?.[1] ?? 0)
+
+/** rsync push, before the transfer when it claims the directory or deletes: `dir marker list_bytes`, the removals on stdin. */
 export const BEGIN_SCRIPT = treeScript('tree_begin')
 /** rsync push, after the transfer: `dir stamp gzip`, the new state on stdin. */
 export const COMMIT_SCRIPT = treeScript('tree_commit')
-/** tar push in one round trip: `dir marker stamp gzip removals...`, the tar stream on stdin. */
+/** tar push in one round trip: `dir marker stamp gzip list_bytes`, the removals then the tar stream on stdin. */
 export const TAR_APPLY_SCRIPT = treeScript('tree_apply_tar')
 /** `dir`: NUL-terminated "size path" records. */
 export const LIST_SCRIPT = treeScript('tree_list')
@@ -47,8 +53,9 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
       stdout: 'stream',
       env: { ...process.env, COPYFILE_DISABLE: '1' },
     })
-    const args = [plan.remoteDir, plan.claimMarker ?? '', plan.stamp, compress ? '1' : '0', ...plan.remove]
-    const applying = transport.run(TAR_APPLY_SCRIPT, args, { stdin: producer.stdout })
+    const removals = removalList(plan.remove)
+    const args = [plan.remoteDir, plan.claimMarker ?? '', plan.stamp, compress ? '1' : '0', String(removals.length)]
+    const applying = transport.run(TAR_APPLY_SCRIPT, args, { stdin: [removals, producer.stdout] })
     // Whichever side fails first, the other must not be left waiting on a pipe.
     applying.catch(() => producer.kill('SIGKILL'))
     const [applied, packed] = await Promise.allSettled([applying, producer.result])
@@ -63,7 +70,7 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
         `Applying the push in ${plan.remoteDir} on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`,
       )
     }
-    return { method: 'tar', filesSent: plan.send.length, filesRemoved: plan.remove.length, bytesSent: result.bytesSent }
+    return { method: 'tar', filesSent: plan.send.length, filesRemoved: removedCount(result.stdout), bytesSent: result.bytesSent }
   } finally {
     await rm(stage, { recursive: true, force: true })
   }

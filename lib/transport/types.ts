@@ -7,7 +7,7 @@ export type TransportKind = 'local' | 'ssh' | 'kubectl'
 
 export interface RunOptions {
   /** Data sent on stdin after the script; the script reads it (e.g. with `tar -x -f -`). */
-  stdin?: Readable | Buffer | string
+  stdin?: Readable | Buffer | string | ReadonlyArray<Readable | Buffer | string>
   /** When given, the script's stdout is piped here instead of being returned. */
   stdoutSink?: Writable
   /** Called once per line the script writes to stderr, as it arrives. */
