@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { PassThrough, type Readable, type Writable } from 'node:stream'
+import { PassThrough, pipeline, type Readable, type Writable } from 'node:stream'
 
 // One way to start a local program for the transports. Built on child_process rather than zx's $
 // because transports stream binary tar data both ways and zx keeps every byte of output in memory.
@@ -71,7 +71,8 @@ export function startProcess(command: string, args: string[], options: SpawnOpti
 
     const mode = options.stdout ?? 'collect'
     if (mode === 'collect') child.stdout.on('data', (chunk: Buffer) => stdoutChunks.push(chunk))
-    else if (mode === 'stream') child.stdout.pipe(streamed)
+    // pipeline: when the reader gives up (destroys it), the child's stdout goes too, which stops the child.
+    else if (mode === 'stream') pipeline(child.stdout, streamed, () => {})
     else child.stdout.pipe(mode, { end: false })
     child.stderr.setEncoding('utf8')
     child.stderr.on('data', (chunk: string) => {
