@@ -40,9 +40,9 @@ export function readEnvFileText(file: string): string | null {
   }
 }
 
-/** Every value of the file in both readings (the eval's and python-dotenv's), for redaction. */
-export function envFileValues(text: string): string[] {
-  return [...parseEnvFile(text).values(), ...Object.values(parseDotenv(text))]
+/** Every KEY=VALUE of the file in both readings (the eval's and python-dotenv's), for redaction. */
+export function envFilePairs(text: string): Array<[string, string]> {
+  return [...parseEnvFile(text).entries(), ...Object.entries(parseDotenv(text))]
 }
 
 /** lib/envfile.sh, for the scripts that read a .env.eval on the target. */

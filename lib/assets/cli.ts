@@ -3,7 +3,7 @@ import { ExitCode, RemoteEvalError, UsageError } from '../cli/errors.ts'
 import { formatFlags, listFlag, stringFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
 import { EXIT_CODES_HELP } from '../cli/help.ts'
 import { projectDirFrom } from '../cli/targets.ts'
-import { envFileValues, parseEnvFile, readEnvFileText } from '../envfile.ts'
+import { envFilePairs, parseEnvFile, readEnvFileText } from '../envfile.ts'
 import type { Logger } from '../log.ts'
 import { LocalTransport } from '../transport/local.ts'
 import { findPythonEnv } from '../uv.ts'
@@ -92,7 +92,7 @@ ${EXIT_CODES_HELP}
  */
 export function hfTokenFrom(projectDir: string, logger: Logger, name = 'HF_TOKEN'): string | undefined {
   const text = readEnvFileText(path.join(projectDir, '.env.eval'))
-  if (text !== null) logger.addSecrets(envFileValues(text))
+  if (text !== null) logger.addSecrets(envFilePairs(text).map(([, value]) => value))
   const token = process.env[name] || (text === null ? undefined : parseEnvFile(text).get(name)) || undefined
   if (token) logger.addSecrets([token])
   return token

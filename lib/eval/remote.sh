@@ -102,7 +102,8 @@ eval_pick_ports() { # remote_dir
   done)$'\n'
   for name in GR_PYTRITON_URL GR_PYTRITON_GRPC_PORT GR_PYTRITON_METRICS_PORT; do
     [ -n "${!name:-}" ] && continue
-    [ -n "$(envfile_get "$dir/.env.eval" "$name")" ] && export "$name=$(envfile_get "$dir/.env.eval" "$name")" && continue
+    port=$(envfile_get "$dir/.env.eval" "$name")
+    [ -n "$port" ] && export "$name=$port" && continue
     while :; do
       port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
       [ "${taken#*$'\n'"$port"$'\n'}" = "$taken" ] && break

@@ -1,9 +1,8 @@
 import { readdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { parse as parseDotenv } from 'dotenv'
 import { UsageError } from '../cli/errors.ts'
-import { parseEnvFile, readEnvFileText } from '../envfile.ts'
+import { envFilePairs, readEnvFileText } from '../envfile.ts'
 import { isSecretName, looksLikeASecret, secretValuesFromEnv } from '../log.ts'
 
 // The last guard before a push, after the exclude list: no file about to be sent may hold the
@@ -27,8 +26,7 @@ export function secretGuardFor(projectDir: string, allow: readonly string[] = []
   for (const name of envFiles) {
     const text = readEnvFileText(path.join(projectDir, name))
     if (text === null) continue
-    const pairs = [...parseEnvFile(text).entries(), ...Object.entries(parseDotenv(text))]
-    for (const [key, value] of pairs) if (isSecretName(key)) values.add(value)
+    for (const [key, value] of envFilePairs(text)) if (isSecretName(key)) values.add(value)
   }
   return { values: [...values].filter(looksLikeASecret), allow: new Set(allow.map((p) => path.posix.normalize(p))) }
 }
