@@ -32,7 +32,7 @@ export function parseEnvFile(text: string): Map<string, string> {
 }
 
 /** The file's text, or null when it cannot be read. */
-export function readEnvFileText(file: string): string | null {
+export function readEnvFileText(file: string | Buffer): string | null {
   try {
     return readFileSync(file, 'utf8')
   } catch {

@@ -14,6 +14,8 @@ export interface SpawnOptions {
   input?: InputPart[]
   /** 'collect' (default) keeps stdout as text; 'stream' leaves it to the caller; a Writable gets it piped. */
   stdout?: 'collect' | 'stream' | Writable
+  /** How collected stdout becomes text: 'latin1' keeps every byte (file names, see filenames.ts). */
+  stdoutEncoding?: 'utf8' | 'latin1'
   /** Called once per stderr line (without the newline), as the line arrives. */
   onStderrLine?: (line: string) => void
   /** Kills the process (SIGTERM, then SIGKILL 2 s later) after this many milliseconds. */
@@ -121,7 +123,7 @@ export function startProcess(command: string, args: string[], options: SpawnOpti
       resolve({
         exitCode,
         signal,
-        stdout: Buffer.concat(stdoutChunks).toString('utf8'),
+        stdout: Buffer.concat(stdoutChunks).toString(options.stdoutEncoding ?? 'utf8'),
         stderrTail,
         timedOut,
         bytesIn,

@@ -1,4 +1,5 @@
 import { UsageError } from '../cli/errors.ts'
+import { showName } from '../filenames.ts'
 import { formatBytes } from '../units.ts'
 import type { FileEntry } from './select.ts'
 
@@ -20,7 +21,7 @@ const SHOWN = 10
 export function checkSizes(files: readonly FileEntry[], limits: SizeLimits = DEFAULT_LIMITS): void {
   const bySize = [...files].sort((a, b) => b.size - a.size)
   const listing = (entries: FileEntry[]) =>
-    entries.map((f) => `  ${formatBytes(f.size).padStart(10)}  ${f.path}`).join('\n')
+    entries.map((f) => `  ${formatBytes(f.size).padStart(10)}  ${showName(f.path)}`).join('\n')
   const advice =
     'Models and datasets are never synced: move such files out of the project directory or add them to .gitignore.'
 

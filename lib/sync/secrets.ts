@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { UsageError } from '../cli/errors.ts'
 import { envFilePairs, readEnvFileText } from '../envfile.ts'
+import { nameFromBytes, nameFromText, pathUnder, showName } from '../filenames.ts'
 import { isSecretName, looksLikeASecret, secretValuesFromEnv } from '../log.ts'
 
 // The last guard before a push, after the exclude list: no file about to be sent may hold the
@@ -13,7 +14,7 @@ import { isSecretName, looksLikeASecret, secretValuesFromEnv } from '../log.ts'
 export interface SecretGuard {
   /** Values that must not leave this machine. */
   values: string[]
-  /** Paths (relative to the project) the user allowed to hold one (--allow-secret). */
+  /** Paths (relative to the project, byte strings) the user allowed to hold one (--allow-secret). */
   allow: ReadonlySet<string>
 }
 
@@ -22,13 +23,13 @@ const PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/
 /** The secrets of the environment and of the project's .env* files, and the allowed paths. */
 export function secretGuardFor(projectDir: string, allow: readonly string[] = []): SecretGuard {
   const values = new Set(secretValuesFromEnv())
-  const envFiles = readdirSync(projectDir).filter((name) => name.startsWith('.env'))
+  const envFiles = readdirSync(projectDir, { encoding: 'buffer' }).map(nameFromBytes).filter((name) => name.startsWith('.env'))
   for (const name of envFiles) {
-    const text = readEnvFileText(path.join(projectDir, name))
+    const text = readEnvFileText(pathUnder(projectDir, name))
     if (text === null) continue
     for (const [key, value] of envFilePairs(text)) if (isSecretName(key)) values.add(value)
   }
-  return { values: [...values].filter(looksLikeASecret), allow: new Set(allow.map((p) => path.posix.normalize(p))) }
+  return { values: [...values].filter(looksLikeASecret), allow: new Set(allow.map((p) => nameFromText(path.posix.normalize(p)))) }
 }
 
 /** Refuses (exit 2) when a file about to be sent holds a secret's value or a private key, naming both. */
@@ -37,10 +38,10 @@ export async function checkSecrets(root: string, paths: readonly string[], guard
   const needles = guard.values.map((v) => Buffer.from(v))
   for (const rel of paths) {
     if (guard.allow.has(rel)) continue
-    const data = await readFile(path.join(root, rel)).catch(() => null)
+    const data = await readFile(pathUnder(root, rel)).catch(() => null)
     if (!data) continue
-    if (needles.some((needle) => data.includes(needle))) found.push(`${rel}: holds the value of a secret of this machine (an environment variable or a .env file)`)
-    else if (PRIVATE_KEY.test(data.toString('latin1'))) found.push(`${rel}: holds a private key`)
+    if (needles.some((needle) => data.includes(needle))) found.push(`${showName(rel)}: holds the value of a secret of this machine (an environment variable or a .env file)`)
+    else if (PRIVATE_KEY.test(data.toString('latin1'))) found.push(`${showName(rel)}: holds a private key`)
   }
   if (found.length) {
     throw new UsageError(

@@ -2,15 +2,17 @@ import { existsSync, lstatSync, readdirSync, type Stats } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { LocalPrerequisiteError } from '../cli/errors.ts'
+import { nameFromBytes, pathUnder } from '../filenames.ts'
 import { spawnProcess } from '../process.ts'
 import { isExcluded } from './excludes.ts'
 
 // Which files a sync sends. Inside a git work tree git decides (tracked plus untracked files that
 // .gitignore does not ignore, so negations and nested patterns behave exactly as in git); the
-// exclude list then removes what must never ship. Outside git, the exclude list alone.
+// exclude list then removes what must never ship. Outside git, the exclude list alone. Paths are
+// byte strings (lib/filenames.ts) from the listing on: a name that is not UTF-8 is still its name.
 
 export interface FileEntry {
-  /** Relative to the project directory, with `/` separators. */
+  /** Relative to the project directory, with `/` separators; a byte string (lib/filenames.ts). */
   path: string
   size: number
   mtimeMs: number
@@ -66,7 +68,7 @@ async function identify(root: string): Promise<string> {
  * that would ship what .gitignore keeps out (secrets, data).
  */
 async function listWithGit(root: string): Promise<string[] | null> {
-  const listed = await spawnProcess('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root }).catch(() => null)
+  const listed = await spawnProcess('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, stdoutEncoding: 'latin1' }).catch(() => null)
   if (!listed) {
     if (!gitTopLevel(root)) return null
     throw new LocalPrerequisiteError(`${root} is in a git work tree, but git is not installed; without it .gitignore cannot be honoured. Install git (sudo apt-get install git, or brew install git).`)
@@ -81,9 +83,10 @@ async function listWithGit(root: string): Promise<string[] | null> {
 /** Every file and symlink under root, not descending into excluded directories. */
 async function walk(root: string, rel = ''): Promise<string[]> {
   const found: string[] = []
-  const entries = await readdir(path.join(root, rel), { withFileTypes: true })
+  const entries = await readdir(pathUnder(root, rel), { withFileTypes: true, encoding: 'buffer' })
   for (const entry of entries) {
-    const child = rel ? `${rel}/${entry.name}` : entry.name
+    const name = nameFromBytes(entry.name)
+    const child = rel ? `${rel}/${name}` : name
     if (entry.isDirectory()) {
       if (!isExcluded(child, true)) found.push(...(await walk(root, child)))
     } else if (entry.isFile() || entry.isSymbolicLink()) {
@@ -101,7 +104,7 @@ async function walk(root: string, rel = ''): Promise<string[]> {
 function describe(root: string, rel: string): FileEntry | null {
   let stat: Stats | undefined
   try {
-    stat = lstatSync(path.join(root, rel))
+    stat = lstatSync(pathUnder(root, rel))
   } catch {
     return null // gone since git listed it, or a parent turned into a file (ENOENT, ENOTDIR)
   }
@@ -124,8 +127,9 @@ export function listUnselected(selection: Selection): string[] {
   const unselected: string[] = []
   // Synchronous for the same reason as describe(): hundreds of small directory reads.
   const visit = (rel: string): void => {
-    for (const entry of readdirSync(path.join(selection.root, rel), { withFileTypes: true })) {
-      const child = rel ? `${rel}/${entry.name}` : entry.name
+    for (const entry of readdirSync(pathUnder(selection.root, rel), { withFileTypes: true, encoding: 'buffer' })) {
+      const name = nameFromBytes(entry.name)
+      const child = rel ? `${rel}/${name}` : name
       const isDir = entry.isDirectory()
       if (isExcluded(child, isDir)) continue
       if (isDir) {

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { readlink } from 'node:fs/promises'
-import path from 'node:path'
+import { isByteString, nameFromText, pathUnder } from '../filenames.ts'
 import { isExcluded } from './excludes.ts'
 import type { FileEntry } from './select.ts'
 
 // What the target holds after a push, recorded on the target itself (.remote-eval/sync-state), so
 // that any machine can push next: which paths we put there (the only ones we ever delete), and
-// their size, mtime, mode and content hash (so unchanged files are not sent again).
+// their size, mtime, mode and content hash (so unchanged files are not sent again). Paths are byte
+// strings (lib/filenames.ts); version 1 held them decoded as UTF-8 text.
 
 export interface StateEntry {
   path: string
@@ -18,7 +19,7 @@ export interface StateEntry {
   sha256: string | null
 }
 
-const HEADER = { format: 'remote-eval-sync-state', version: 1 }
+const HEADER = { format: 'remote-eval-sync-state', version: 2 }
 
 /** JSON lines: a header, then one `[path, size, mtimeMs, mode, sha256]` per file, sorted by path. */
 export function formatState(entries: readonly StateEntry[]): string {
@@ -35,11 +36,15 @@ export function parseState(text: string | undefined): Map<string, StateEntry> {
   if (!text) return state
   const [head, ...rows] = text.split('\n').filter(Boolean)
   try {
-    const header = JSON.parse(head ?? '') as typeof HEADER
-    if (header.format !== HEADER.format || header.version !== HEADER.version) return state
+    const header = JSON.parse(head ?? '') as { format: string; version: number }
+    if (header.format !== HEADER.format || (header.version !== HEADER.version && header.version !== 1)) return state
     for (const row of rows) {
-      const [p, size, mtimeMs, mode, sha256] = JSON.parse(row) as [string, number, number, number, string | null]
-      if (typeof p === 'string' && isPlainRelative(p)) state.set(p, { path: p, size, mtimeMs, mode, sha256 })
+      const [name, size, mtimeMs, mode, sha256] = JSON.parse(row) as [string, number, number, number, string | null]
+      if (typeof name !== 'string') continue
+      // Version 1's text names are the UTF-8 bytes they were decoded from, except where decoding
+      // had already failed (U+FFFD): such a name never matched a file, so it is no path of ours.
+      const p = header.version === 1 ? (name.includes('\ufffd') ? '' : nameFromText(name)) : name
+      if (isByteString(p) && isPlainRelative(p)) state.set(p, { path: p, size, mtimeMs, mode, sha256 })
     }
   } catch {
     return new Map()
@@ -65,9 +70,9 @@ export function fingerprint(files: readonly FileEntry[], remoteDir: string): str
 
 /** sha256 of a file's content, or of a symlink's target text. */
 export async function hashFile(root: string, entry: FileEntry): Promise<string> {
-  const full = path.join(root, entry.path)
+  const full = pathUnder(root, entry.path)
   const hash = createHash('sha256')
-  if (entry.isSymlink) return hash.update(await readlink(full)).digest('hex')
+  if (entry.isSymlink) return hash.update(await readlink(full, { encoding: 'buffer' })).digest('hex')
   for await (const chunk of createReadStream(full)) hash.update(chunk as Buffer)
   return hash.digest('hex')
 }

@@ -1,4 +1,5 @@
 import { RemotePrerequisiteError, UsageError } from '../cli/errors.ts'
+import { showName } from '../filenames.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { gnuTar } from '../transport/prereq.ts'
 import type { PushReport, Transport } from '../transport/types.ts'
@@ -40,7 +41,7 @@ export async function prepareSync(options: {
   logger.step(
     'sync',
     `${selection.files.length} files (${formatBytes(totalBytes)}) selected ${selection.source === 'git' ? "by git's rules" : 'from the directory'}` +
-      (excluded.length ? `; ${excluded.length} excluded (${excluded.slice(0, 3).join(', ')}${excluded.length > 3 ? ', ...' : ''})` : ''),
+      (excluded.length ? `; ${excluded.length} excluded (${excluded.slice(0, 3).map(showName).join(', ')}${excluded.length > 3 ? ', ...' : ''})` : ''),
   )
   checkSizes(selection.files, options.limits ?? DEFAULT_LIMITS)
   return {

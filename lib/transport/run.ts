@@ -22,6 +22,7 @@ export async function runFramed(
   const result = await spawnProcess(command, commandArgs, {
     input,
     stdout: options.stdoutSink ?? 'collect',
+    stdoutEncoding: options.stdoutEncoding,
     onStderrLine: options.onStderrLine,
     timeoutMs: options.timeoutMs,
     signal: options.signal,

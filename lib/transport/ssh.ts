@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib'
 import path from 'node:path'
 import { $, type ProcessPromise } from 'zx'
 import { TransportError, UsageError } from '../cli/errors.ts'
+import { nulList } from '../filenames.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { spawnProcess } from '../process.ts'
 import { rsyncExactPattern, rsyncExcludeArgs } from '../sync/excludes.ts'
@@ -174,16 +175,21 @@ export class SshTransport implements Transport {
     if (plan.unselected) {
       // Most files change (a first push): walk the tree as plain rsync does, which beats a file
       // list; the exclude list plus what git leaves out makes it send exactly the selection. The
-      // sources are the top-level entries, not ./, so the target directory keeps its own mode.
+      // sources are the top-level entries, not ./, so the target directory keeps its own mode; they
+      // go as a list (-r walks each), not as arguments, which would have to be text.
       method = 'rsync-tree'
       const tops = [...new Set(plan.send.map((p) => p.split('/')[0]!))].sort()
-      const skip = plan.unselected.map((p) => `${rsyncExactPattern(p)}\0`).join('')
-      // --from0 must come before --exclude-from: rsync reads the rules as it parses the option.
-      const options = ['--prune-empty-dirs', '--no-inc-recursive', ...rsyncExcludeArgs(), '--from0', '--exclude-from=-']
-      bytesSent += (await this.rsync(['-az', ...options, '--', ...tops, destination], skip, plan.localRoot)).bytesSent
+      const skip = path.join(this.controlDir!, `skip-${process.pid}-${Date.now()}`)
+      await writeFile(skip, nulList(plan.unselected.map(rsyncExactPattern)), { mode: 0o600 })
+      try {
+        // --from0 must come before --exclude-from: rsync reads the rules as it parses the option.
+        const options = ['-r', '--prune-empty-dirs', '--no-inc-recursive', ...rsyncExcludeArgs(), '--from0', `--exclude-from=${skip}`, '--files-from=-']
+        bytesSent += (await this.rsync(['-az', ...options, './', destination], nulList(tops), plan.localRoot)).bytesSent
+      } finally {
+        await rm(skip, { force: true })
+      }
     } else if (plan.send.length) {
-      const list = plan.send.map((p) => `${p}\0`).join('')
-      bytesSent += (await this.rsync(['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], list, plan.localRoot)).bytesSent
+      bytesSent += (await this.rsync(['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], nulList(plan.send), plan.localRoot)).bytesSent
     }
     await step(COMMIT_SCRIPT, [plan.remoteDir, plan.stamp, plan.compress ? '1' : '0'], plan.compress ? gzipSync(plan.state) : plan.state)
     return { method, filesSent: plan.send.length, filesRemoved: removed, bytesSent }
@@ -222,7 +228,7 @@ export class SshTransport implements Transport {
   }
 
   /** rsync over the master; parses its --stats. */
-  private async rsync(args: string[], input?: string, cwd?: string) {
+  private async rsync(args: string[], input?: Buffer, cwd?: string) {
     const result = await spawnProcess('rsync', ['--stats', '--no-human-readable', '-e', await this.rsyncShell(), ...args], {
       cwd,
       input: input === undefined ? [] : [input],

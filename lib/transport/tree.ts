@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { TransportError } from '../cli/errors.ts'
+import { nulList, pathUnder, showName } from '../filenames.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
 import { startProcess } from '../process.ts'
 import { tarExcludeArgs } from '../sync/excludes.ts'
@@ -18,8 +19,8 @@ import type { PullReport, PushPlan, PushReport, Transport } from './types.ts'
 const TREE_SH = loadBashLibrary(new URL('./tree.sh', import.meta.url))
 const treeScript = (fn: string) => callFunction(TREE_SH, fn, LAYOUT_VARS)
 
-/** The paths to delete as tree_begin reads them from stdin: NUL-terminated. */
-export const removalList = (paths: readonly string[]) => Buffer.from(paths.map((p) => `${p}\0`).join(''))
+/** The paths to delete (byte strings) as tree_begin reads them from stdin: NUL-terminated. */
+export const removalList = (paths: readonly string[]) => nulList(paths)
 
 /** What tree_begin says it really deleted. */
 export const removedCount = (stdout: string) => Number(/^removed=(\d+)$/m.exec(stdout)?.[1] ?? 0)
@@ -49,7 +50,7 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
     tarArgs.push(`--transform=s,^${staged}$,${TOOL_DIR}/incoming-state,`)
     tarArgs.push('-C', plan.localRoot, '--null', '-T', '-', '-C', stage, staged)
     const producer = startProcess(await gnuTar(), tarArgs, {
-      input: [withParentDirs(plan.send).map((p) => `${p}\0`).join('')],
+      input: [nulList(withParentDirs(plan.send))],
       stdout: 'stream',
       env: { ...process.env, COPYFILE_DISABLE: '1' },
     })
@@ -86,9 +87,9 @@ export function withParentDirs(paths: readonly string[]): string[] {
   return [...[...dirs].sort(), ...paths]
 }
 
-/** Lists remoteDir's files with sizes (for checking a pull). */
+/** Lists remoteDir's files (byte strings) with sizes (for checking a pull). */
 export async function listRemoteFiles(transport: Transport, remoteDir: string): Promise<Map<string, number>> {
-  const result = await transport.run(LIST_SCRIPT, [remoteDir])
+  const result = await transport.run(LIST_SCRIPT, [remoteDir], { stdoutEncoding: 'latin1' })
   if (result.exitCode !== 0) {
     throw new TransportError(`Cannot list ${remoteDir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
   }
@@ -126,9 +127,9 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
   let bytes = 0
   const problems: string[] = []
   for (const [rel, size] of expected) {
-    const got = await stat(path.join(localDir, rel)).catch(() => null)
-    if (!got) problems.push(`${rel} is missing`)
-    else if (got.size !== size) problems.push(`${rel} has ${got.size} bytes, expected ${size}`)
+    const got = await stat(pathUnder(localDir, rel)).catch(() => null)
+    if (!got) problems.push(`${showName(rel)} is missing`)
+    else if (got.size !== size) problems.push(`${showName(rel)} has ${got.size} bytes, expected ${size}`)
     bytes += size
   }
   if (problems.length) {
