@@ -88,6 +88,7 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
     method: report.method,
     files_sent: report.filesSent,
     files_removed: report.filesRemoved,
+    files_kept: report.filesKept,
     bytes_sent: report.bytesSent,
   }
 }

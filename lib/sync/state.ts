@@ -21,12 +21,13 @@ export interface StateEntry {
 
 const HEADER = { format: 'remote-eval-sync-state', version: 2 }
 
-/** JSON lines: a header, then one `[path, size, mtimeMs, mode, sha256]` per file, sorted by path. */
+/** One file's line of the state: `[path, size, mtimeMs, mode, sha256]`. */
+export const stateLine = (e: StateEntry): string => JSON.stringify([e.path, e.size, e.mtimeMs, e.mode, e.sha256])
+
+/** JSON lines: a header, then one stateLine per file, sorted by path. */
 export function formatState(entries: readonly StateEntry[]): string {
   const lines = [JSON.stringify(HEADER)]
-  for (const e of [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-    lines.push(JSON.stringify([e.path, e.size, e.mtimeMs, e.mode, e.sha256]))
-  }
+  for (const e of [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) lines.push(stateLine(e))
   return lines.join('\n') + '\n'
 }
 
@@ -77,9 +78,15 @@ export async function hashFile(root: string, entry: FileEntry): Promise<string> 
   return hash.digest('hex')
 }
 
+/** A path to delete on the target, with its line of the state, kept there should it stay. */
+export interface Removal {
+  path: string
+  stateLine: string
+}
+
 export interface TransferPlan {
   send: string[]
-  remove: string[]
+  remove: Removal[]
   next: StateEntry[]
 }
 
@@ -87,7 +94,8 @@ export interface TransferPlan {
  * Compares the selection with the target's state. A file is sent when it is new, or its size or
  * mode changed, or its mtime changed and (with `compareContent`) its content hash did too.
  * Without `compareContent` (rsync, which compares by itself) an mtime change is enough.
- * Paths we pushed before that are gone locally are removed, unless the exclude list covers them.
+ * Paths we pushed before that are gone locally are removed, unless the exclude list covers them;
+ * each goes with its state line, which the target keeps in the new state if it cannot delete it.
  */
 export async function planTransfer(options: {
   root: string
@@ -114,6 +122,9 @@ export async function planTransfer(options: {
     next.push({ path: file.path, size: file.size, mtimeMs: file.mtimeMs, mode: file.mode, sha256 })
   }
   const selected = new Set(files.map((f) => f.path))
-  const remove = [...previous.keys()].filter((p) => !selected.has(p) && !isExcluded(p)).sort()
+  const remove = [...previous.values()]
+    .filter((e) => !selected.has(e.path) && !isExcluded(e.path))
+    .sort((a, b) => (a.path < b.path ? -1 : 1))
+    .map((e) => ({ path: e.path, stateLine: stateLine(e) }))
   return { send, remove, next }
 }

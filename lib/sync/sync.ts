@@ -85,6 +85,8 @@ export interface SyncReport {
   method: PushReport['method'] | null
   filesSent: number
   filesRemoved: number
+  /** Files to delete that the target could not delete (kept in its state, tried again next push). */
+  filesKept: number
   bytesSent: number
 }
 
@@ -121,7 +123,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   const claimed = claim || facts.claimed
   const report: SyncReport = {
     remoteDir, source: selection.source, files: selection.files.length, totalBytes: prepared.totalBytes,
-    unchanged: false, claimed, method: null, filesSent: 0, filesRemoved: 0, bytesSent: 0,
+    unchanged: false, claimed, method: null, filesSent: 0, filesRemoved: 0, filesKept: 0, bytesSent: 0,
   }
   if (facts.owned && facts.stampMatches) {
     logger.step('sync', `${remoteDir} on ${transport.target} is up to date; nothing sent`)
@@ -161,7 +163,14 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     `${claimed ? `claimed ${remoteDir}; ` : ''}sent ${pushed.filesSent} changed file(s), removed ${pushed.filesRemoved} ` +
       `(${pushed.method}, ${formatBytes(pushed.bytesSent)} sent)`,
   )
-  return { ...report, method: pushed.method, filesSent: pushed.filesSent, filesRemoved: pushed.filesRemoved, bytesSent: pushed.bytesSent }
+  if (pushed.filesKept) {
+    logger.step(
+      'warn',
+      `${pushed.filesKept} file(s) this tool pushed before could not be deleted in ${remoteDir} (${pushed.keptReason ?? 'no message'}); ` +
+        'they stay recorded and the next push tries again. Fix the permissions there (e.g. chmod u+w on their directory).',
+    )
+  }
+  return { ...report, method: pushed.method, filesSent: pushed.filesSent, filesRemoved: pushed.filesRemoved, filesKept: pushed.filesKept, bytesSent: pushed.bytesSent }
 }
 
 export interface SyncOptions extends Omit<PushOptions, 'prepared'> {

@@ -12,7 +12,7 @@ import { rsyncExactPattern, rsyncExcludeArgs } from '../sync/excludes.ts'
 import { requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND, shellQuote } from './script.ts'
-import { BEGIN_SCRIPT, COMMIT_SCRIPT, lastLine, removalList, removedCount, tarPull, tarPush } from './tree.ts'
+import { BEGIN_SCRIPT, COMMIT_SCRIPT, lastLine, removalList, removalOutcome, tarPull, tarPush } from './tree.ts'
 import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Transport } from './types.ts'
 
 // One OpenSSH master connection carries the whole run: every script and every rsync rides it, so a
@@ -165,10 +165,11 @@ export class SshTransport implements Transport {
       return result
     }
     // Deleting first lets a path that turned from a directory into a file (or back) arrive cleanly.
-    let removed = 0
+    let outcome = removalOutcome('', [])
     if (plan.claimMarker !== null || plan.remove.length) {
       const removals = removalList(plan.remove)
-      removed = removedCount((await step(BEGIN_SCRIPT, [plan.remoteDir, plan.claimMarker ?? '', String(removals.length)], removals)).stdout)
+      const begun = await step(BEGIN_SCRIPT, [plan.remoteDir, plan.claimMarker ?? '', String(removals.length)], removals)
+      outcome = removalOutcome(begun.stdout, begun.stderrTail)
     }
     const destination = `${this.options.host}:${plan.remoteDir}/`
     let method: PushReport['method'] = 'rsync-list'
@@ -191,8 +192,12 @@ export class SshTransport implements Transport {
     } else if (plan.send.length) {
       bytesSent += (await this.rsync(['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], nulList(plan.send), plan.localRoot)).bytesSent
     }
-    await step(COMMIT_SCRIPT, [plan.remoteDir, plan.stamp, plan.compress ? '1' : '0'], plan.compress ? gzipSync(plan.state) : plan.state)
-    return { method, filesSent: plan.send.length, filesRemoved: removed, bytesSent }
+    // Files it could not delete stay in the state, and without a stamp the next push tries again.
+    const { keptLines, ...removals } = outcome
+    const state = plan.state + keptLines.map((line) => `${line}\n`).join('')
+    const stamp = keptLines.length ? '' : plan.stamp
+    await step(COMMIT_SCRIPT, [plan.remoteDir, stamp, plan.compress ? '1' : '0'], plan.compress ? gzipSync(state) : state)
+    return { method, filesSent: plan.send.length, ...removals, bytesSent }
   }
 
   noteRemoteTools(tools: { rsync: boolean }): void {

@@ -4,11 +4,14 @@ set -euo pipefail
 
 # Claims the directory (when a marker is given), invalidates the stamp, deletes what we pushed
 # before. The removals are data, not arguments (a script of 100,000 names would be megabytes that
-# bash reads a byte at a time): LIST_BYTES bytes of NUL-terminated paths on stdin, read exactly
-# (head -c reads no further), so whatever follows on stdin is left for the next reader. Prints
-# "removed=N", the files it really deleted.
+# bash reads a byte at a time): LIST_BYTES bytes of NUL-terminated pairs on stdin, a path and its
+# line of the sync state, read exactly (head -c reads no further), so whatever follows on stdin is
+# left for the next reader. Prints "removed=N", the files it really deleted, and "kept=LINE" for
+# each file of ours it could not delete (rm failed): the state keeps that line, so the next push
+# tries again. The same lines are left in kept_lines for a caller in this shell.
 tree_begin() { # dir marker list_bytes
-  local dir=$1 marker=$2 bytes=${3:-0} rel parent real physical list removed=0
+  local dir=$1 marker=$2 bytes=${3:-0} rel entry parent real physical list removed=0
+  kept_lines=''
   local -A inside=()
   mkdir -p -- "$dir/$tool_dir"
   if [ -n "$marker" ]; then
@@ -22,14 +25,15 @@ tree_begin() { # dir marker list_bytes
     head -c "$bytes" > "$list"
     [ "$(wc -c < "$list")" -eq "$bytes" ] || { rm -f -- "$list"; echo "the list of files to delete arrived cut short" >&2; return 74; }
   fi
-  while IFS= read -r -d '' rel; do
+  while IFS= read -r -d '' rel && IFS= read -r -d '' entry; do
     case "/$rel/" in
       *//*|*/./*|*/../*) rm -f -- "$list"; printf 'refusing to delete %s: not a plain relative path\n' "$rel" >&2; return 65 ;;
       "/$tool_dir/"*) continue ;;
     esac
     if [ -d "$dir/$rel" ] && [ ! -L "$dir/$rel" ]; then continue; fi
     # Never through a symlink: a synced directory replaced by a link to elsewhere (shared storage)
-    # must not lose files there. Checked once per parent directory.
+    # must not lose files there. Checked once per parent directory. Such a path no longer lies in
+    # our directory, so it leaves the state (it is not ours to retry).
     parent=.; [ "${rel%/*}" != "$rel" ] && parent=${rel%/*}
     if [ -z "${inside[$parent]+set}" ]; then
       real=${real:-$(cd -P -- "$dir" && pwd)}
@@ -40,7 +44,14 @@ tree_begin() { # dir marker list_bytes
       printf 'not deleting %s: its directory is missing or leads outside %s\n' "$rel" "$dir" >&2
       continue
     fi
-    if [ -e "$dir/$rel" ] || [ -L "$dir/$rel" ]; then rm -f -- "$dir/$rel" && removed=$((removed + 1)); fi
+    if [ -e "$dir/$rel" ] || [ -L "$dir/$rel" ]; then
+      if ! rm -f -- "$dir/$rel"; then
+        kept_lines+="$entry"$'\n'
+        printf 'kept=%s\n' "$entry"
+        continue
+      fi
+      removed=$((removed + 1))
+    fi
     parent=$rel
     while [ "${parent%/*}" != "$parent" ]; do
       parent=${parent%/*}
@@ -51,13 +62,15 @@ tree_begin() { # dir marker list_bytes
   printf 'removed=%s\n' "$removed"
 }
 
-# Records a complete push: the stamp is written last.
+# Records a complete push: the stamp is written last. No stamp (empty): the push left work undone.
 tree_stamp() { # dir stamp
+  [ -n "$2" ] || return 0
   printf '%s\n' "$2" > "$1/$stamp_file.tmp"
   mv -f -- "$1/$stamp_file.tmp" "$1/$stamp_file"
 }
 
-# After an rsync push: the new state arrives on stdin (gzip-compressed when asked), then the stamp.
+# After an rsync push: the new state arrives on stdin (gzip-compressed when asked), then the stamp
+# (empty when a deletion failed: the caller added its kept lines to the state).
 # Bulk data travels after the script, never in arguments: bash reads a script one byte at a time.
 tree_commit() { # dir stamp gzip
   if [ "$3" = 1 ]; then gzip -dc > "$1/$state_file.tmp"; else cat > "$1/$state_file.tmp"; fi
@@ -71,6 +84,10 @@ tree_apply_tar() { # dir marker stamp gzip list_bytes; stdin: the removals, then
   local dir=$1 marker=$2 stamp=$3 gzip=$4
   tree_begin "$dir" "$marker" "$5"
   if [ "$gzip" = 1 ]; then tar -x -z -o -f - -C "$dir"; else tar -x -o -f - -C "$dir"; fi
+  if [ -n "$kept_lines" ]; then
+    printf '%s' "$kept_lines" >> "$dir/$tool_dir/incoming-state"
+    stamp=''
+  fi
   mv -f -- "$dir/$tool_dir/incoming-state" "$dir/$state_file"
   tree_stamp "$dir" "$stamp"
 }

@@ -19,11 +19,20 @@ import type { PullReport, PushPlan, PushReport, Transport } from './types.ts'
 const TREE_SH = loadBashLibrary(new URL('./tree.sh', import.meta.url))
 const treeScript = (fn: string) => callFunction(TREE_SH, fn, LAYOUT_VARS)
 
-/** The paths to delete (byte strings) as tree_begin reads them from stdin: NUL-terminated. */
-export const removalList = (paths: readonly string[]) => nulList(paths)
+/** The removals as tree_begin reads them from stdin: NUL-terminated pairs of path (bytes) and state line. */
+export const removalList = (removals: PushPlan['remove']) =>
+  Buffer.concat(removals.flatMap((r) => [nulList([r.path]), Buffer.from(`${r.stateLine}\0`)]))
 
-/** What tree_begin says it really deleted. */
-export const removedCount = (stdout: string) => Number(/^removed=(\d+)$/m.exec(stdout)?.[1] ?? 0)
+/** What tree_begin says it did: files really deleted, and the state lines of those it could not. */
+export function removalOutcome(stdout: string, stderrTail: readonly string[]): Pick<PushReport, 'filesRemoved' | 'filesKept' | 'keptReason'> & { keptLines: string[] } {
+  const keptLines = [...stdout.matchAll(/^kept=(.*)$/gm)].map((m) => m[1]!)
+  return {
+    filesRemoved: Number(/^removed=(\d+)$/m.exec(stdout)?.[1] ?? 0),
+    filesKept: keptLines.length,
+    keptReason: keptLines.length ? stderrTail.find((line) => /cannot remove/i.test(line))?.trim() ?? lastLine(stderrTail) : undefined,
+    keptLines,
+  }
+}
 
 /** rsync push, before the transfer when it claims the directory or deletes: `dir marker list_bytes`, the removals on stdin. */
 export const BEGIN_SCRIPT = treeScript('tree_begin')
@@ -71,7 +80,8 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
         `Applying the push in ${plan.remoteDir} on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`,
       )
     }
-    return { method: 'tar', filesSent: plan.send.length, filesRemoved: removedCount(result.stdout), bytesSent: result.bytesSent }
+    const { filesRemoved, filesKept, keptReason } = removalOutcome(result.stdout, result.stderrTail)
+    return { method: 'tar', filesSent: plan.send.length, filesRemoved, filesKept, keptReason, bytesSent: result.bytesSent }
   } finally {
     await rm(stage, { recursive: true, force: true })
   }

@@ -39,8 +39,8 @@ export interface PushPlan {
   remoteDir: string
   /** Relative paths to send (new or changed). */
   send: string[]
-  /** Relative paths to delete on the target (pushed before, gone locally now). */
-  remove: string[]
+  /** Relative paths to delete on the target (pushed before, gone locally now), with their state lines. */
+  remove: ReadonlyArray<{ path: string; stateLine: string }>
   /** Marker content to write when this push makes the directory ours; null when it is already. */
   claimMarker: string | null
   /** The new sync state (SYNC_STATE's text), written on the target once the files are there. */
@@ -67,6 +67,12 @@ export interface PushReport {
   method: 'tar' | 'rsync-list' | 'rsync-tree'
   filesSent: number
   filesRemoved: number
+  /**
+   * Files to delete that the target could not (rm failed there): they stay in the state, the push
+   * leaves no stamp, and the next push tries again. keptReason: the target's message.
+   */
+  filesKept: number
+  keptReason?: string
   /** Bytes this side wrote towards the target for the push (scripts, file data, protocol). */
   bytesSent: number
 }

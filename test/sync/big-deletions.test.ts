@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { access, chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
@@ -55,3 +55,45 @@ describe('big deletions', () => {
     })
   }
 })
+
+describe('deletions the target refuses', () => {
+  // The state follows what the target did: a file it could not delete stays recorded, the push
+  // leaves no stamp, and the next push tries again; the user is told why.
+  for (const method of ['tar', 'rsync-list'] as const) {
+    test(`${method}: a file in a read-only directory there stays recorded and is deleted once it can be`, async () => {
+      const project = await mkdtemp(path.join(tmpdir(), 'gre-kept-'))
+      await mkdir(path.join(project, 'locked'))
+      await writeFile(path.join(project, 'locked/old.py'), 'old\n')
+      await writeFile(path.join(project, 'keep.py'), 'kept\n')
+      // More than 100 changed files make the push go through rsync.
+      const padding = method === 'rsync-list' ? 120 : 0
+      const writePadding = async (round: number) => {
+        for (let i = 0; i < padding; i++) await writeFile(path.join(project, `pad_${i}.py`), `x = ${round}\n`)
+      }
+      await writePadding(0)
+      const dir = remoteDir('kept')
+      const sync = () => runScript(SYNC, [...sshFlags(), '--remote-dir', dir, '--project-dir', project])
+      assert.equal((await sync()).code, 0)
+      await chmod(path.join(dir, 'locked'), 0o555)
+      await rm(path.join(project, 'locked'), { recursive: true })
+      await writePadding(1)
+      const refused = await sync()
+      assert.equal(refused.code, 0, refused.stderr)
+      const report = JSON.parse(refused.stdout) as { files_removed: number; files_kept: number; method: string }
+      assert.deepEqual([report.method, report.files_removed, report.files_kept], [method, 0, 1])
+      assert.match(refused.stderr, /1 file\(s\) this tool pushed before could not be deleted .*Permission denied.*next push tries again/)
+      assert.ok(await exists(path.join(dir, 'locked/old.py')))
+      // No stamp: the next push is not "up to date", and it tries again.
+      const again = await sync()
+      assert.equal(JSON.parse(again.stdout).files_kept, 1, again.stderr)
+      await chmod(path.join(dir, 'locked'), 0o755)
+      const fixed = await sync()
+      assert.deepEqual([JSON.parse(fixed.stdout).files_removed, JSON.parse(fixed.stdout).files_kept], [1, 0], fixed.stderr)
+      assert.equal(await exists(path.join(dir, 'locked/old.py')), false)
+      assert.match((await sync()).stderr, /is up to date; nothing sent/)
+      await rm(project, { recursive: true, force: true })
+    })
+  }
+})
+
+const exists = (file: string) => access(file).then(() => true, () => false)
