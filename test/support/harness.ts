@@ -139,16 +139,27 @@ export function withEvalDefaults(script: string, args: string[]): string[] {
   return [...args, ...defaults.filter(([flag]) => !args.some((a) => a === flag || a.startsWith(`${flag}=`))).flat()]
 }
 
-/** Runs a script under scripts/ as a user would (its shebang, from the repo root). */
-export async function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = process.env, options: { raw?: boolean } = {}): Promise<ScriptResult> {
+/**
+ * Runs a script under scripts/ as a user would (its shebang, from the repo root). `scripts`: another
+ * checkout's scripts/ (the probe table runs an older main this way); `timeoutMs`: a script still
+ * running then is killed and gets code null.
+ */
+export async function runScript(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  options: { raw?: boolean; scripts?: string; timeoutMs?: number } = {},
+): Promise<ScriptResult> {
   const { spawnProcess } = await import('../../lib/process.ts')
   const stderr: string[] = []
-  const result = await spawnProcess(path.join(SCRIPTS, script), options.raw ? args : withEvalDefaults(script, args), {
-    cwd: path.dirname(SCRIPTS),
+  const scripts = options.scripts ?? SCRIPTS
+  const result = await spawnProcess(path.join(scripts, script), options.raw ? args : withEvalDefaults(script, args), {
+    cwd: path.dirname(scripts),
     env,
     onStderrLine: (line) => stderr.push(line),
+    timeoutMs: options.timeoutMs,
   })
-  return { code: result.exitCode, stdout: result.stdout, stderr: stderr.join('\n') }
+  return { code: result.timedOut ? null : result.exitCode, stdout: result.stdout, stderr: stderr.join('\n') }
 }
 
 /** A PATH holding only node, git and the named tools (to show what happens when others are missing). */
