@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { ExitCode, RemoteEvalError, UsageError } from '../cli/errors.ts'
-import { formatFlags, listFlag, stringFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
+import { formatFlags, listFlag, stringFlag, wholeNumberFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
 import { EXIT_CODES_HELP } from '../cli/help.ts'
 import { projectDirFrom } from '../cli/targets.ts'
 import { envFilePairs, parseEnvFile, readEnvFileText } from '../envfile.ts'
@@ -105,10 +105,7 @@ function requiredDir(flags: FlagValues, name: string): string {
 }
 
 function jobsFrom(flags: FlagValues): number {
-  const text = stringFlag(flags, 'jobs') ?? '4'
-  const jobs = Number(text)
-  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 32) throw new UsageError(`--jobs ${JSON.stringify(text)} must be a whole number from 1 to 32.`)
-  return jobs
+  return wholeNumberFlag(flags, 'jobs', { min: 1, max: 32, unit: 'parallel downloads', example: 4 }) ?? 4
 }
 
 /** Prints the check report; throws with the exit code when the directory is not complete. */

@@ -138,7 +138,7 @@ export function readDatasetNeeds(options: { suitesPath: string; suite: string; s
   const registry = isRecord(config.datasets) ? config.datasets : {}
   const datasets = suite.datasets.map((entry): DatasetRef => {
     const id = String(entry)
-    const definition = registry[id]
+    const definition = Object.hasOwn(registry, id) ? registry[id] : undefined
     if (!isRecord(definition) || typeof definition.hf_id !== 'string') {
       throw new UsageError(`${file}: suite ${options.suite} lists dataset "${id}", but datasets.${id}.hf_id is missing. Add it.`)
     }

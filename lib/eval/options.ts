@@ -2,7 +2,7 @@ import { statSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_POLICY, DEFAULT_SPLITS, DEFAULT_SUITES, declaredSplits, readDatasetNeeds, readModelNeeds, type DatasetNeeds, type ModelRef } from '../assets/registry.ts'
 import { UsageError } from '../cli/errors.ts'
-import { formatFlags, listFlag, stringFlag, UsageWithHelpError, type FlagSpec, type FlagValues } from '../cli/flags.ts'
+import { formatFlags, listFlag, stringFlag, UsageWithHelpError, wholeNumberFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
 import { EXIT_CODES_HELP } from '../cli/help.ts'
 import { DEFAULT_WORKDIR, K8S_FLAGS, SSH_FLAGS, SYNC_FLAGS, kubeTargetFrom, projectDirFrom, sizeLimitsFrom, sshTargetFrom } from '../cli/targets.ts'
 import { validateRemoteDir } from '../sync/remote-dir.ts'
@@ -206,20 +206,14 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
   if (badArg !== undefined) throw new UsageError(`--eval-arg ${JSON.stringify(badArg)} holds a line break; give one argument per --eval-arg.`)
   const gpus = stringFlag(flags, 'gpus')
   if (gpus !== undefined && !/^\d+(,\d+)*$/.test(gpus)) throw new UsageError(`--gpus ${JSON.stringify(gpus)} is not a list of GPU indices, e.g. 0 or 0,1.`)
-  const workersText = stringFlag(flags, 'workers')
-  const workers = workersText === undefined ? undefined : Number(workersText)
-  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 1024)) {
-    throw new UsageError(`--workers ${JSON.stringify(workersText)} is not a whole number of workers, e.g. 4.`)
-  }
+  const workers = wholeNumberFlag(flags, 'workers', { min: 1, max: 1024, unit: 'workers', example: 4 })
   const minFree = parseSize(stringFlag(flags, 'min-free-disk') ?? '1G')
   if (minFree === null) throw new UsageError(`--min-free-disk ${JSON.stringify(stringFlag(flags, 'min-free-disk'))} is not a size, e.g. 1G or 500M.`)
   const projectDir = projectDirFrom(flags)
   if (!statSync(projectDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--project-dir ${projectDir} is not a directory. Run from the eval repo or pass --project-dir.`)
   }
-  const graceText = stringFlag(flags, 'stop-grace') ?? '10'
-  const stopGraceSeconds = Number(graceText)
-  if (!/^\d+$/.test(graceText) || stopGraceSeconds > 3600) throw new UsageError(`--stop-grace ${JSON.stringify(graceText)} is not a whole number of seconds (0 to 3600), e.g. 10.`)
+  const stopGraceSeconds = wholeNumberFlag(flags, 'stop-grace', { min: 0, max: 3600, unit: 'seconds', example: 10 }) ?? 10
   const freshCache = flags['fresh-cache'] === true
   if (freshCache && !online) throw new UsageError('--fresh-cache downloads again, which an air-gapped target cannot do: drop it, or use --remote-has-internet yes.')
   // The suite and split must exist in the local registry; the models come from the policy. The

@@ -25,6 +25,13 @@ recognizer_definitions:
     assert.equal(modelDirName('org/ner-ru'), 'token_classifier/org__ner-ru')
   })
 
+  test('names of Object.prototype are names like any other: a suite or dataset id __proto__ or constructor is looked up, not inherited', async () => {
+    const suites = await file('suites:\n  s:\n    datasets: [__proto__, constructor]\ndatasets:\n  other: {hf_id: org/other}\n')
+    assert.throws(() => readDatasetNeeds({ suitesPath: suites, suite: '__proto__', splits: ['fast'] }), /Suite "__proto__" is not in .*Known suites: s\./)
+    assert.throws(() => readDatasetNeeds({ suitesPath: suites, suite: 'toString', splits: ['fast'] }), /Suite "toString" is not in/)
+    assert.throws(() => readDatasetNeeds({ suitesPath: suites, suite: 's', splits: ['fast'] }), /lists dataset "__proto__", but datasets\.__proto__\.hf_id is missing/)
+  })
+
   test('a token_classifier without model_name is an error naming the key', async () => {
     const policy = await file('recognizer_definitions:\n  broken: {type: token_classifier, params: {}}\n')
     assert.throws(() => readModelNeeds({ policyPath: policy }), /recognizer_definitions\.broken\.params\.model_name is missing/)
