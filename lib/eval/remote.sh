@@ -27,9 +27,20 @@ eval_preflight() { # remote_dir venv runtime online(1|0) models_dir datasets_dir
     read -r _ _ _ free _ <<< "$line"
     say "free=${free:-0} $at"
   done
+  # The GPUs nvidia-smi lists ("GPU 0: NAME (UUID: ...)"), or its complaint and exit code.
   if [ "$runtime" = cuda ]; then
     if command -v nvidia-smi >/dev/null 2>&1; then
-      say "gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
+      local listing status=0
+      listing=$(nvidia-smi -L 2>&1) || status=$?
+      if [ "$status" -ne 0 ]; then
+        line=${listing%%$'\n'*}
+        say "gpuerror=$status ${line:0:300}"
+      else
+        while IFS= read -r line; do
+          case $line in 'GPU '[0-9]*:*) line=${line#GPU }; say "gpu=${line%%:*}" ;; esac
+        done <<< "$listing"
+        say gpus-listed=1
+      fi
     else
       say nvidia-smi=missing
     fi

@@ -81,6 +81,9 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
   const missing = facts.get('missing') ?? []
   if (missing.length) problems.push(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not on ${transport.target}'s PATH: install ${missing.map((m) => (m === 'awk' ? 'awk (mawk or gawk)' : 'util-linux')).join(' and ')} there.`)
   if (one('nvidia-smi') === 'missing') problems.push(`--runtime cuda, but nvidia-smi is not on ${transport.target}: install the NVIDIA driver there, or run with --runtime cpu.`)
+  const gpus = facts.get('gpu') ?? []
+  const gpuProblem = gpuProblemOf(one('gpuerror'), one('gpus-listed') !== undefined, gpus, transport.target)
+  if (gpuProblem) problems.push(gpuProblem)
   if (one('token') === 'none' && !options.env.HF_TOKEN) {
     problems.push(
       `HF_TOKEN is not set on ${transport.target}: export it in the remote login environment, or put HF_TOKEN=hf_... in ` +
@@ -89,13 +92,13 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
   }
   if (problems.length) throw new RemotePrerequisiteError(problems.length === 1 ? problems[0]! : `The target is not ready:\n- ${problems.join('\n- ')}`)
   const version = one('python') ? `, Python ${one('python')}` : ''
-  const gpus = one('gpus') !== undefined ? `, ${one('gpus')} GPU(s)` : ''
+  const gpuText = gpus.length ? `, ${gpus.length} GPU(s)` : ''
   const sources: Record<string, string> = {
     environment: 'HF_TOKEN from the environment', 'env-file': 'HF_TOKEN from .env.eval there',
     login: `the token \`hf auth login\` stored there (${one('token_path')})`,
   }
   const token = options.env.HF_TOKEN ? ', HF_TOKEN from --env' : one('token') ? `, ${sources[one('token')!]}` : ''
-  logger.step('preflight', `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${python!.uv}` : `venv ${python!.python}`}${version}${gpus}${token}`)
+  logger.step('preflight', `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${python!.uv}` : `venv ${python!.python}`}${version}${gpuText}${token}`)
   for (const key of facts.get('envwarn') ?? []) {
     logger.step('warn', `${options.remoteDir}/.env.eval on ${transport.target}: the line of ${key} reads differently in the eval than in python-dotenv ` +
       '(an inline "# comment" stays in the value, an "export " prefix stays in the key, quotes are stripped from both ends). Write it as KEY=value, with nothing after the value.')
@@ -103,6 +106,7 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
   if (BROKEN_PYTHON.test(one('python') ?? '')) {
     logger.step('warn', `Python ${one('python')} on ${transport.target}: the eval's dependencies are known to break on 3.14 (pydantic v1/v2 assumptions); 3.12 works. Pin it: uv python pin 3.12, then run again.`)
   }
+  checkGpuIds(options.gpus, gpus, transport.target)
   const tokenPath = one('token') === 'login' && !options.env.HF_TOKEN ? one('token_path') : undefined
   const remoteDir = parseInspection(inspectOutput)
   checkAssetDirs(facts.get('asset') ?? [], remoteDir, options, transport.target)
@@ -347,5 +351,27 @@ export async function pullRunDir(transport: Transport, run: { remote: string; sk
     return pulled.files
   } finally {
     await rm(fresh, { recursive: true, force: true })
+  }
+}
+
+/** What keeps a CUDA run from starting, from what `nvidia-smi -L` said: its failure, or no GPU listed. */
+function gpuProblemOf(error: string | undefined, listed: boolean, gpus: readonly string[], target: string): string | null {
+  if (error !== undefined) {
+    const [status, ...message] = error.split(' ')
+    const said = message.join(' ').trim() || 'no message'
+    if (/No devices were found/i.test(said)) return `--runtime cuda, but nvidia-smi -L on ${target} finds no GPU ("${said}"): check that the host has GPUs and the driver sees them, or run with --runtime cpu.`
+    const hint = /version mismatch/i.test(said) ? ' (after a driver upgrade, reboot the host or reload the nvidia kernel module)' : ''
+    return `--runtime cuda, but nvidia-smi -L failed on ${target} (exit ${status}): "${said}". Fix the NVIDIA driver there${hint}, or run with --runtime cpu.`
+  }
+  if (listed && gpus.length === 0) return `--runtime cuda, but nvidia-smi -L on ${target} lists no GPU: check the driver there, or run with --runtime cpu.`
+  return null
+}
+
+/** Each --gpus id must be one that nvidia-smi lists (exit 2 otherwise). */
+function checkGpuIds(wanted: string | undefined, gpus: readonly string[], target: string): void {
+  if (wanted === undefined || gpus.length === 0) return
+  const unknown = wanted.split(',').filter((id) => !gpus.includes(String(Number(id))))
+  if (unknown.length) {
+    throw new UsageError(`--gpus ${wanted}: ${target} has no GPU ${unknown.join(', ')}; nvidia-smi -L lists ${gpus.join(', ')}. Pass ids from that list, e.g. --gpus ${gpus[0]}.`)
   }
 }
