@@ -5,7 +5,7 @@ import { gnuTar } from '../transport/prereq.ts'
 import type { PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
-import { decideOwnership, inspectRemoteDir, inspectionArgs, ownerMarker, type RemoteDirFacts } from './remote-dir.ts'
+import { PATH_MAX, decideOwnership, inspectRemoteDir, inspectionArgs, ownerMarker, type RemoteDirFacts } from './remote-dir.ts'
 import { checkSecrets, secretGuardFor } from './secrets.ts'
 import { listUnselected, selectFiles, type Selection } from './select.ts'
 import { fingerprint, formatState, parseState, planTransfer } from './state.ts'
@@ -44,6 +44,13 @@ export async function prepareSync(options: {
       (excluded.length ? `; ${excluded.length} excluded (${excluded.slice(0, 3).map(showName).join(', ')}${excluded.length > 3 ? ', ...' : ''})` : ''),
   )
   checkSizes(selection.files, options.limits ?? DEFAULT_LIMITS)
+  const tooLong = selection.files.filter((f) => options.remoteDir.length + 1 + f.path.length >= PATH_MAX)
+  if (tooLong.length) {
+    throw new UsageError(
+      `${tooLong.length} file(s) would have paths over the target's ${PATH_MAX}-byte limit under ${options.remoteDir}, e.g. ${showName(tooLong[0]!.path)}. ` +
+        'Choose a shorter remote directory, or shorten those paths.',
+    )
+  }
   return {
     selection, totalBytes, marker: ownerMarker(selection.root, selection.projectId),
     stamp: fingerprint(selection.files, options.remoteDir), remoteDir: options.remoteDir,

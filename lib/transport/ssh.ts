@@ -12,7 +12,7 @@ import { rsyncExactPattern, rsyncExcludeArgs } from '../sync/excludes.ts'
 import { requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND, shellQuote } from './script.ts'
-import { BEGIN_SCRIPT, COMMIT_SCRIPT, lastLine, removalList, removalOutcome, tarPull, tarPush } from './tree.ts'
+import { BEGIN_SCRIPT, COMMIT_SCRIPT, lastLine, pushFailure, removalList, removalOutcome, tarPull, tarPush, tellingLine } from './tree.ts'
 import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Transport } from './types.ts'
 
 // One OpenSSH master connection carries the whole run: every script and every rsync rides it, so a
@@ -159,9 +159,7 @@ export class SshTransport implements Transport {
     const step = async (script: string, args: string[], stdin?: Buffer | string) => {
       const result = await this.run(script, args, { stdin })
       bytesSent += result.bytesSent
-      if (result.exitCode !== 0) {
-        throw new TransportError(`Preparing ${plan.remoteDir} on ${this.options.host} failed: ${lastLine(result.stderrTail)}`)
-      }
+      if (result.exitCode !== 0) throw await pushFailure(this, plan.remoteDir, `Preparing ${plan.remoteDir} on ${this.options.host} failed`, result.exitCode, result.stderrTail)
       return result
     }
     // Deleting first lets a path that turned from a directory into a file (or back) arrive cleanly.
@@ -185,12 +183,12 @@ export class SshTransport implements Transport {
       try {
         // --from0 must come before --exclude-from: rsync reads the rules as it parses the option.
         const options = ['-r', '--prune-empty-dirs', '--no-inc-recursive', ...rsyncExcludeArgs(), '--from0', `--exclude-from=${skip}`, '--files-from=-']
-        bytesSent += (await this.rsync(['-az', ...options, './', destination], nulList(tops), plan.localRoot)).bytesSent
+        bytesSent += (await this.rsync(['-az', ...options, './', destination], nulList(tops), plan.localRoot, plan.remoteDir)).bytesSent
       } finally {
         await rm(skip, { force: true })
       }
     } else if (plan.send.length) {
-      bytesSent += (await this.rsync(['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], nulList(plan.send), plan.localRoot)).bytesSent
+      bytesSent += (await this.rsync(['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], nulList(plan.send), plan.localRoot, plan.remoteDir)).bytesSent
     }
     // Files it could not delete stay in the state, and without a stamp the next push tries again.
     const { keptLines, ...removals } = outcome
@@ -232,14 +230,16 @@ export class SshTransport implements Transport {
     return script
   }
 
-  /** rsync over the master; parses its --stats. */
-  private async rsync(args: string[], input?: Buffer, cwd?: string) {
+  /** rsync over the master; parses its --stats. `pushTo`: a push into that directory (its failures are explained as a push's). */
+  private async rsync(args: string[], input?: Buffer, cwd?: string, pushTo?: string) {
     const result = await spawnProcess('rsync', ['--stats', '--no-human-readable', '-e', await this.rsyncShell(), ...args], {
       cwd,
       input: input === undefined ? [] : [input],
     })
     if (result.exitCode !== 0) {
-      throw new TransportError(`rsync with ${this.options.host} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
+      const what = `rsync with ${this.options.host} failed`
+      if (pushTo !== undefined && result.exitCode !== 255) throw await pushFailure(this, pushTo, what, result.exitCode, result.stderrTail)
+      throw new TransportError(`${what} (exit ${result.exitCode}): ${tellingLine(result.stderrTail)}`)
     }
     const count = (pattern: RegExp) => Number(pattern.exec(result.stdout)?.[1] ?? 0)
     return {

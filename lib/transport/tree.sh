@@ -92,6 +92,15 @@ tree_apply_tar() { # dir marker stamp gzip list_bytes; stdin: the removals, then
   tree_stamp "$dir" "$stamp"
 }
 
+# The free space of dir's file system, from its nearest existing parent: "KB parent".
+tree_free() { # dir
+  local at=$1 line free
+  while [ ! -e "$at" ]; do at=${at%/*}; at=${at:-/}; done
+  line=$(df -Pk -- "$at" | tail -n 1)
+  read -r _ _ _ free _ <<< "$line"
+  printf '%s %s\n' "$free" "$at"
+}
+
 # Regular files under dir as NUL-terminated "size path" records.
 tree_list() { # dir
   [ -d "$1" ] || { printf 'no such directory on the target: %s\n' "$1" >&2; return 66; }

@@ -3,11 +3,12 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
-import { TransportError } from '../cli/errors.ts'
+import { RemotePrerequisiteError, TransportError, type RemoteEvalError } from '../cli/errors.ts'
 import { nulList, pathUnder, showName } from '../filenames.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
 import { startProcess } from '../process.ts'
 import { tarExcludeArgs } from '../sync/excludes.ts'
+import { formatBytes } from '../units.ts'
 import { gnuTar } from './prereq.ts'
 import { callFunction, loadBashLibrary } from './script.ts'
 import type { PullReport, PushPlan, PushReport, Transport } from './types.ts'
@@ -76,9 +77,7 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
       throw new TransportError(`Local tar failed while packing files: ${local.stderrTail.join(' ') || 'no message'}`)
     }
     if (result.exitCode !== 0) {
-      throw new TransportError(
-        `Applying the push in ${plan.remoteDir} on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`,
-      )
+      throw await pushFailure(transport, plan.remoteDir, `Applying the push in ${plan.remoteDir} on ${transport.target} failed`, result.exitCode, result.stderrTail)
     }
     const { filesRemoved, filesKept, keptReason } = removalOutcome(result.stdout, result.stderrTail)
     return { method: 'tar', filesSent: plan.send.length, filesRemoved, filesKept, keptReason, bytesSent: result.bytesSent }
@@ -151,5 +150,38 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
 /** The most useful line of a failure's stderr. */
 export function lastLine(lines: readonly string[]): string {
   return lines.filter((l) => l.trim()).at(-1)?.trim() ?? 'no message'
+}
+
+/** The system's reasons, the most telling first (tar's "Cannot utime: Operation not permitted" on a directory comes before the file it could not write). */
+const SYSTEM_REASONS = [/No space left on device|Disk quota exceeded/i, /Permission denied/i, /Read-only file system/i, /File name too long/i, /Operation not permitted/i]
+
+/** The line that says why: the system's own reason where a line gives one (tar and rsync end with a summary that does not), else the last. */
+export function tellingLine(lines: readonly string[]): string {
+  for (const reason of SYSTEM_REASONS) {
+    const found = lines.find((line) => reason.test(line))
+    if (found) return found.trim()
+  }
+  return lastLine(lines)
+}
+
+/** `dir`: the free bytes of its file system (of its nearest existing parent) and that parent, as "KB path". */
+export const FREE_SCRIPT = treeScript('tree_free')
+
+/**
+ * The error for a push the target refused. A full disk or a directory the login user cannot write
+ * is the target's to fix (exit 4), named with the system's reason, and the free space for the first.
+ */
+export async function pushFailure(transport: Transport, remoteDir: string, what: string, exitCode: number | null, stderrTail: readonly string[]): Promise<RemoteEvalError> {
+  const line = tellingLine(stderrTail)
+  if (/No space left on device|Disk quota exceeded/i.test(line)) {
+    const answer = await transport.run(FREE_SCRIPT, [remoteDir]).catch(() => null)
+    const [kb, ...at] = answer?.exitCode === 0 ? answer.stdout.trim().split(' ') : []
+    const free = kb && /^\d+$/.test(kb) ? `; ${formatBytes(Number(kb) * 1024)} free in ${at.join(' ')} there` : ''
+    return new RemotePrerequisiteError(`${what}: the disk is full (${line})${free}. Free some space on ${transport.target} (old runs under reports/, caches), then push again.`)
+  }
+  if (/Permission denied|Read-only file system|Operation not permitted/i.test(line)) {
+    return new RemotePrerequisiteError(`${what}: ${line}. Make it writable for the login user on ${transport.target} (chmod u+w, or chown), then push again.`)
+  }
+  return new TransportError(`${what} (exit ${exitCode}): ${line}`)
 }
 
