@@ -35,7 +35,7 @@ export const SYNC_FLAGS: readonly FlagSpec[] = [
   { name: 'max-file-size', kind: 'string', value: 'SIZE', description: 'refuse to sync any file larger than this', default: '50M' },
   { name: 'max-total-size', kind: 'string', value: 'SIZE', description: 'refuse to sync more than this in total', default: '500M' },
   { name: 'adopt-remote-dir', kind: 'boolean', description: 'sync into a non-empty directory this tool did not create' },
-  { name: 'full-sync', kind: 'boolean', description: "compare every file with the target's state even if nothing seems changed" },
+  { name: 'full-sync', kind: 'boolean', description: 'repair a remote edited by hand: compare the content really there with the local files and restore what differs or is missing' },
   { name: 'allow-secret', kind: 'list', value: 'PATH', description: "send this file although it holds a secret's value or a private key (relative to the project)" },
   { name: 'no-wait', kind: 'boolean', description: 'when another runner is syncing into the same directory, fail at once (exit 12) instead of waiting' },
 ]

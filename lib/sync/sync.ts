@@ -2,13 +2,14 @@ import { RemotePrerequisiteError, UsageError } from '../cli/errors.ts'
 import { showName } from '../filenames.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { gnuTar } from '../transport/prereq.ts'
+import { remoteFingerprints } from '../transport/tree.ts'
 import type { PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
 import { PATH_MAX, decideOwnership, inspectRemoteDir, inspectionArgs, ownerMarker, type RemoteDirFacts } from './remote-dir.ts'
 import { checkSecrets, secretGuardFor } from './secrets.ts'
 import { listUnselected, selectFiles, type Selection } from './select.ts'
-import { fingerprint, formatState, parseState, planTransfer } from './state.ts'
+import { fingerprint, formatState, hashFile, parseState, planTransfer, type TransferPlan } from './state.ts'
 
 // Code sync: select (git's rules + the exclude list), guard sizes, look at the target once, then
 // send only what changed, delete only what we pushed before, and record what the target now holds.
@@ -146,10 +147,15 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   let plan = await planTransfer({ ...base, compareContent: !canRsync })
   let method: 'tar' | 'rsync' = canRsync ? 'rsync' : 'tar'
   const hasGnuTar = await gnuTar().then(() => true, () => false)
-  if (canRsync && facts.tools.tar && hasGnuTar && fitsOneRoundTrip(plan.send, selection)) {
+  if (canRsync && facts.tools.tar && hasGnuTar && !options.full && fitsOneRoundTrip(plan.send, selection)) {
     // A few small files: one tar round trip beats rsync's extra sessions; hashes skip touched files.
     plan = await planTransfer({ ...base, compareContent: true })
     method = 'tar'
+  }
+  if (options.full) {
+    // Compare with what the target really holds, not with the record: rsync checks every file's
+    // content itself (--checksum); for tar the target hashes its copies and we send what differs.
+    plan = method === 'rsync' ? { ...plan, send: selection.files.map((f) => f.path) } : await addTargetDifferences(transport, remoteDir, selection, plan)
   }
   await checkSecrets(selection.root, plan.send, secretGuardFor(selection.root, options.allowSecrets))
   const wholeTree = plan.send.length > WHOLE_TREE_MIN_FILES && plan.send.length * 2 > selection.files.length
@@ -164,6 +170,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     method,
     compress: facts.tools.gzip,
     unselected: method === 'rsync' && wholeTree ? unselected : null,
+    checksum: options.full === true,
   })
   logger.step(
     'sync',
@@ -191,4 +198,25 @@ export interface SyncOptions extends Omit<PushOptions, 'prepared'> {
 export async function syncProject(options: SyncOptions): Promise<SyncReport> {
   const prepared = await prepareSync(options)
   return pushPrepared({ ...options, prepared })
+}
+
+/**
+ * --full-sync by tar: adds to the plan every selected file that the target holds with other content
+ * or another executable bit (the mode tar sets also depends on the target's umask), or not at all
+ * (symlinks are always sent: they cost nothing).
+ */
+async function addTargetDifferences(transport: Transport, remoteDir: string, selection: Selection, plan: TransferPlan): Promise<TransferPlan> {
+  const sending = new Set(plan.send)
+  const rest = selection.files.filter((f) => !sending.has(f.path))
+  const onTarget = await remoteFingerprints(transport, remoteDir, rest.filter((f) => !f.isSymlink).map((f) => f.path))
+  const next = new Map(plan.next.map((entry) => [entry.path, entry]))
+  const differs: string[] = []
+  for (const file of rest) {
+    const there = onTarget.get(file.path)
+    const sha256 = file.isSymlink ? null : await hashFile(selection.root, file)
+    if (!there || there.sha256 !== sha256 || (there.mode & 0o100) !== (file.mode & 0o100)) differs.push(file.path)
+    const entry = next.get(file.path)
+    if (entry && sha256) entry.sha256 = sha256
+  }
+  return { ...plan, send: [...plan.send, ...differs] }
 }

@@ -171,6 +171,8 @@ export class SshTransport implements Transport {
     }
     const destination = `${this.options.host}:${plan.remoteDir}/`
     let method: PushReport['method'] = 'rsync-list'
+    // What rsync really sent: with --checksum the list holds every file, and most are equal.
+    let filesSent = 0
     if (plan.unselected) {
       // Most files change (a first push): walk the tree as plain rsync does, which beats a file
       // list; the exclude list plus what git leaves out makes it send exactly the selection. The
@@ -182,20 +184,25 @@ export class SshTransport implements Transport {
       await writeFile(skip, nulList(plan.unselected.map(rsyncExactPattern)), { mode: 0o600 })
       try {
         // --from0 must come before --exclude-from: rsync reads the rules as it parses the option.
-        const options = ['-r', '--prune-empty-dirs', '--no-inc-recursive', ...rsyncExcludeArgs(), '--from0', `--exclude-from=${skip}`, '--files-from=-']
-        bytesSent += (await this.rsync(['-az', ...options, './', destination], nulList(tops), plan.localRoot, plan.remoteDir)).bytesSent
+        const options = [...(plan.checksum ? ['--checksum'] : []), '-r', '--prune-empty-dirs', '--no-inc-recursive', ...rsyncExcludeArgs(), '--from0', `--exclude-from=${skip}`, '--files-from=-']
+        const stats = await this.rsync(['-az', ...options, './', destination], nulList(tops), plan.localRoot, plan.remoteDir)
+        bytesSent += stats.bytesSent
+        filesSent = stats.regularFilesSent
       } finally {
         await rm(skip, { force: true })
       }
     } else if (plan.send.length) {
-      bytesSent += (await this.rsync(['-az', '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], nulList(plan.send), plan.localRoot, plan.remoteDir)).bytesSent
+      const checksum = plan.checksum ? ['--checksum'] : []
+      const stats = await this.rsync(['-az', ...checksum, '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], nulList(plan.send), plan.localRoot, plan.remoteDir)
+      bytesSent += stats.bytesSent
+      filesSent = stats.regularFilesSent
     }
     // Files it could not delete stay in the state, and without a stamp the next push tries again.
     const { keptLines, ...removals } = outcome
     const state = plan.state + keptLines.map((line) => `${line}\n`).join('')
     const stamp = keptLines.length ? '' : plan.stamp
     await step(COMMIT_SCRIPT, [plan.remoteDir, stamp, plan.compress ? '1' : '0'], plan.compress ? gzipSync(state) : state)
-    return { method, filesSent: plan.send.length, ...removals, bytesSent }
+    return { method, filesSent, ...removals, bytesSent }
   }
 
   noteRemoteTools(tools: { rsync: boolean }): void {
@@ -245,6 +252,7 @@ export class SshTransport implements Transport {
     return {
       bytesSent: count(/^Total bytes sent: (\d+)/m),
       regularFiles: count(/^Number of files: .*reg: (\d+)/m),
+      regularFilesSent: count(/^Number of regular files transferred: (\d+)/m),
       totalFileSize: count(/^Total file size: (\d+)/m),
     }
   }

@@ -92,6 +92,20 @@ tree_apply_tar() { # dir marker stamp gzip list_bytes; stdin: the removals, then
   tree_stamp "$dir" "$stamp"
 }
 
+# What is really on the target, for a --full-sync: of the NUL-terminated paths on stdin, the
+# regular files (not symlinks) as "mode path" records, then "@@hashes", then sha256sum's records
+# ("hash  path"), all NUL-terminated; a path that is missing or not a regular file is left out.
+tree_fingerprint() { # dir
+  local rel files=()
+  cd -- "$1" || return 66
+  while IFS= read -r -d '' rel; do
+    if [ -f "$rel" ] && [ ! -L "$rel" ]; then files+=("$rel"); fi
+  done
+  if [ ${#files[@]} -gt 0 ]; then printf '%s\0' "${files[@]}" | xargs -0 stat --printf '%a %n\0' --; fi
+  printf '@@hashes\0'
+  if [ ${#files[@]} -gt 0 ]; then printf '%s\0' "${files[@]}" | xargs -0 sha256sum -z --; fi
+}
+
 # The free space of dir's file system, from its nearest existing parent: "KB parent".
 tree_free() { # dir
   local at=$1 line free

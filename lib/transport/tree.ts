@@ -164,6 +164,26 @@ export function tellingLine(lines: readonly string[]): string {
   return lastLine(lines)
 }
 
+/** `dir`, paths on stdin: what the target really holds of them (see tree.sh). */
+export const FINGERPRINT_SCRIPT = treeScript('tree_fingerprint')
+
+/** The regular files among `paths` as they are on the target: permission bits and sha256, by path. */
+export async function remoteFingerprints(transport: Transport, remoteDir: string, paths: readonly string[]): Promise<Map<string, { mode: number; sha256: string }>> {
+  const result = await transport.run(FINGERPRINT_SCRIPT, [remoteDir], { stdin: nulList(paths), stdoutEncoding: 'latin1' })
+  if (result.exitCode !== 0) throw new TransportError(`Cannot read the files of ${remoteDir} on ${transport.target}: ${tellingLine(result.stderrTail)}`)
+  const [modes = '', hashes = ''] = result.stdout.split('@@hashes\0')
+  const found = new Map<string, { mode: number; sha256: string }>()
+  for (const record of modes.split('\0').filter(Boolean)) {
+    const space = record.indexOf(' ')
+    found.set(record.slice(space + 1), { mode: parseInt(record.slice(0, space), 8), sha256: '' })
+  }
+  for (const record of hashes.split('\0').filter(Boolean)) {
+    const entry = found.get(record.slice(66))
+    if (entry && record.slice(64, 66) === '  ') entry.sha256 = record.slice(0, 64)
+  }
+  return found
+}
+
 /** `dir`: the free bytes of its file system (of its nearest existing parent) and that parent, as "KB path". */
 export const FREE_SCRIPT = treeScript('tree_free')
 

@@ -60,6 +60,8 @@ export interface PushPlan {
    * instead of reading a list of every file. null: send exactly `send`.
    */
   unselected: string[] | null
+  /** rsync only: compare every file's content (--checksum), not size and time (--full-sync). */
+  checksum?: boolean
 }
 
 export interface PushReport {
