@@ -7,7 +7,7 @@ import { envFilePairs, parseEnvFile, readEnvFileText } from '../envfile.ts'
 import type { Logger } from '../log.ts'
 import { LocalTransport } from '../transport/local.ts'
 import { findPythonEnv } from '../uv.ts'
-import { checkPreparedDir, downloadDatasets, downloadModels, staleDatasets } from './prepare.ts'
+import { checkPreparedDir, clearDatasetsCache, downloadDatasets, downloadModels, staleDatasets } from './prepare.ts'
 import { DEFAULT_POLICY, DEFAULT_SPLITS, DEFAULT_SUITE, DEFAULT_SUITES, readDatasetNeeds, readModelNeeds } from './registry.ts'
 import { describeReport, isComplete, type VerifyReport } from './verify.ts'
 
@@ -43,6 +43,7 @@ export const DATASETS_FLAGS: readonly FlagSpec[] = [
   { name: 'suites', kind: 'string', value: 'FILE', description: `suites file mapping suites to datasets (default: ${DEFAULT_SUITES}; also --registry-path)` },
   { name: 'registry-path', kind: 'string', value: 'FILE', description: "download_datasets.py's name for --suites" },
   { name: 'hf-token-env', kind: 'string', value: 'NAME', description: 'the environment variable (or .env.eval key) holding the token', default: 'HF_TOKEN' },
+  { name: 'fresh-cache', kind: 'boolean', description: "forget the suite's datasets in the directory (their caches, the manifest, the download records) and prepare them again; other files there stay" },
   { name: 'against-hub', kind: 'boolean', description: 'with --check, online: also fail (exit 11) when a dataset on the Hub has moved past the commit it was prepared from' },
   ...COMMON,
 ]
@@ -154,6 +155,7 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
   const needs = readDatasetNeeds({ suitesPath, suite: stringFlag(flags, 'suite') ?? DEFAULT_SUITE, splits })
   const jobs = jobsFrom(flags)
   const transport = new LocalTransport()
+  if (flags.check && flags['fresh-cache']) throw new UsageError('--check looks and --fresh-cache prepares again: give one of them.')
   if (flags.check) {
     const report = await checkPreparedDir({ transport, dir: datasetsDir, kind: 'datasets', checksums: flags['verify-checksums'] === true, needs: { datasets: needs } })
     const summary = concludeCheck(report, logger, `make download-datasets DATASETS_DIR=${datasetsDir}`)
@@ -171,6 +173,7 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
   }
   const token = hfTokenFrom(projectDir, logger, tokenName)
   const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
+  if (flags['fresh-cache']) await clearDatasetsCache({ transport, datasetsDir, needs, logger })
   const manifest = await downloadDatasets({ transport, python, datasetsDir, needs, concurrency: jobs, token, logger })
   logger.step('done', `datasets ready in ${datasetsDir}`)
   return { datasets_dir: datasetsDir, manifest: path.join(datasetsDir, 'manifest.json'), suite: manifest.suite, datasets: manifest.datasets }

@@ -14,6 +14,7 @@ resolves to it, nothing is fetched.
 import hashlib
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -115,6 +116,25 @@ def fetch_model(repo_id, revision, dest, known_sha):
     return {"status": "fetched", "sha": info.sha, "seconds": round(time.time() - started, 3), "files": files}
 
 
+def dataset_cache_dirs(hf_home, hf_id):
+    """Where one dataset lives under the cache root: its Arrow cache and its Hub files (and their locks)."""
+    org, _, name = hf_id.rpartition("/")
+    hub = "datasets--%s--%s" % (org, name) if org else "datasets--%s" % name
+    return [os.path.join(hf_home, "%s___%s" % (org, name) if org else name),
+            os.path.join(hf_home, hub), os.path.join(hf_home, "hub", hub), os.path.join(hf_home, "hub", ".locks", hub)]
+
+
+def drop_dataset_cache(hf_home, hf_id):
+    """Removes one dataset's cache (nothing else under the root); True when there was some."""
+    found = [path for path in dataset_cache_dirs(hf_home, hf_id) if os.path.lexists(path)]
+    for path in found:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    return bool(found)
+
+
 def fetch_dataset(hf_id, revision, splits, hf_home, known_sha):
     import datasets
     from huggingface_hub import HfApi
@@ -133,7 +153,18 @@ def fetch_dataset(hf_id, revision, splits, hf_home, known_sha):
             rows[split] = loaded.num_rows
             fingerprints[split] = getattr(loaded, "_fingerprint", None)
 
-    with_progress(hf_home, load_all)
+    try:
+        with_progress(hf_home, load_all)
+    except Exception as error:
+        # A cache that no longer loads (a truncated Arrow file, a half-written download) would fail
+        # the same way every time: it is this dataset's own, so it is dropped and prepared once more.
+        if classify(error) != "other" or not drop_dataset_cache(hf_home, hf_id):
+            raise
+        first = (str(error).strip().splitlines() or [""])[0][:300]
+        print("its cache did not load (%s: %s); removed it and preparing it again from scratch" % (type(error).__name__, first), file=sys.stderr, flush=True)
+        rows.clear()
+        fingerprints.clear()
+        with_progress(hf_home, load_all)
     org, _, name = hf_id.rpartition("/")
     markers = ("datasets--%s--%s/" % (org, name) if org else "datasets--%s/" % name, "%s___%s/" % (org, name) if org else "%s/" % name)
     mine = lambda rel: any(marker in rel + "/" for marker in markers)

@@ -1,5 +1,6 @@
-import { ExitCode, RemoteEvalError } from '../cli/errors.ts'
+import { ExitCode, RemoteEvalError, TransportError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
+import { lastLine } from '../transport/tree.ts'
 import type { Transport } from '../transport/types.ts'
 import type { PythonEnv } from '../uv.ts'
 import { fetchAll, hubEnv, prepareAssetDir, readRecords, recordKey, summaryTable, writeRecord, type FetchJob, type FetchOutcome, type FetchResult } from './fetch.ts'
@@ -8,7 +9,7 @@ import {
   type DatasetsManifest, type Manifest, type ManifestFile, type ModelsManifest,
 } from './manifest.ts'
 import { modelDirName, type DatasetNeeds, type DatasetRef, type ModelRef } from './registry.ts'
-import { checkFiles, describeReport, isComplete, listPreparedDir, listPreparedDirs, uncoveredDatasets, uncoveredModels, type Listing, type VerifyReport } from './verify.ts'
+import { FRESH_DATASETS_SCRIPT, checkFiles, describeReport, isComplete, listPreparedDir, listPreparedDirs, uncoveredDatasets, uncoveredModels, type Listing, type VerifyReport } from './verify.ts'
 
 // The asset engine: download what a suite needs into a models or datasets directory over any
 // transport, then write its manifest last; or check a directory against its manifest. The same
@@ -248,4 +249,12 @@ export async function staleDatasets(options: Common & { datasetsDir: string; nee
     const prepared = manifest.datasets.find((d) => d.hf_id === job.repoId)?.sha ?? null
     return prepared === result!.sha ? [] : [{ hf_id: job.repoId, prepared, current: result!.sha }]
   })
+}
+
+/** --fresh-cache: forgets the datasets' caches, the manifest and the download records in datasetsDir (nothing else there). */
+export async function clearDatasetsCache(options: { transport: Transport; datasetsDir: string; needs: DatasetNeeds; logger?: Logger }): Promise<void> {
+  const { transport, datasetsDir } = options
+  const result = await transport.run(FRESH_DATASETS_SCRIPT, [datasetsDir, ...options.needs.datasets.map((d) => d.hfId)])
+  if (result.exitCode !== 0) throw new TransportError(`Could not clear ${datasetsDir}/${DATASETS_CACHE} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  ;(options.logger ?? silentLogger).step('datasets', `--fresh-cache: removed the suite's datasets from ${datasetsDir}/${DATASETS_CACHE} (nothing else there), the manifest and the download records; they are prepared again`)
 }

@@ -1,4 +1,6 @@
-# Lists a prepared directory for verification; prints NUL-terminated records: "S <size> <path>" for
+# Prepared directories on the target: listings for verification, and the --fresh-cache reset.
+#
+# list_prepared_dir prints NUL-terminated records: "S <size> <path>" for
 # every regular file, then, when asked, sha256sum's own "<sha256>  <path>" for each path given on
 # stdin (NUL-terminated), hashed in parallel on every core. Paths are relative to dir.
 
@@ -33,4 +35,20 @@ list_prepared_dirs() { # dir...
     ( cd -- "$dir" && find . -type f -printf 'S %s %P\0' )
   done
   return 0
+}
+
+# --fresh-cache: forgets what this tool prepared in the datasets directory, so it is prepared again:
+# the Arrow cache and Hub files of each of the suite's datasets (org/name), their lock files, the
+# manifest and the download records. Nothing else there is touched: a shared directory may hold
+# other projects' caches.
+fresh_datasets_cache() { # datasets_dir org/name...
+  local dir=$1 id org name
+  shift
+  for id in "$@"; do
+    org=${id%%/*} name=${id#*/}
+    [ "$org" = "$id" ] && org=''
+    rm -rf -- "$dir/hf_cache/${org:+${org}___}$name" "$dir/hf_cache/hub/datasets--${org:+$org--}$name" "$dir/hf_cache/hub/.locks/datasets--${org:+$org--}$name"
+    rm -f -- "$dir/hf_cache/"_*"${org:+${org}___}${name}"_*.lock
+  done
+  rm -rf -- "$dir/manifest.json" "$dir/$tool_dir/complete/datasets"
 }

@@ -19,6 +19,8 @@ export interface Listing {
 const VERIFY_SH = loadBashLibrary(new URL('./verify.sh', import.meta.url))
 const LIST_SCRIPT = callFunction(VERIFY_SH, 'list_prepared_dir', LAYOUT_VARS)
 const LIST_MANY_SCRIPT = callFunction(VERIFY_SH, 'list_prepared_dirs', LAYOUT_VARS)
+/** `datasets_dir org/name...`: the --fresh-cache reset of those datasets (see verify.sh). */
+export const FRESH_DATASETS_SCRIPT = callFunction(VERIFY_SH, 'fresh_datasets_cache', LAYOUT_VARS)
 
 /** Each directory's manifest text (null: none) and size listing (null: no such directory), in one round trip. */
 export async function listPreparedDirs(transport: Transport, dirs: readonly string[]): Promise<Array<{ manifest: string | null; listing: Listing | null }>> {

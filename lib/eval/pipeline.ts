@@ -12,7 +12,8 @@ import { SshTransport } from '../transport/ssh.ts'
 import type { Transport } from '../transport/types.ts'
 import { pythonCommand, type PythonEnv } from '../uv.ts'
 import { OUTPUT_DIR, type EvalMode, type EvalOptions } from './options.ts'
-import { checkRunDir, clearDatasetsCache, evalCommand, evalEnvironment, extrasFor, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, readPreflight, pullRunDir, runArgs, runModule, SCRIPTS, startEval, syncDeps } from './steps.ts'
+import { clearDatasetsCache } from '../assets/prepare.ts'
+import { checkRunDir, evalCommand, evalEnvironment, extrasFor, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, readPreflight, pullRunDir, runArgs, runModule, SCRIPTS, startEval, syncDeps } from './steps.ts'
 import { guardRun } from './interrupt.ts'
 import { attachHint, listRuns, newRunId, runDirOf, runEndedError, stopRun, followRun, type RunEnd } from './runs.ts'
 import { runsTable } from './summary.ts'
@@ -63,7 +64,7 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
       const code = await runModule(transport, options, python, logger, { ...options.mode, tokenPath, signal })
       return new CliResult(undefined, code)
     }
-    if (options.freshCache) await clearDatasetsCache(transport, options, logger)
+    if (options.freshCache) await clearDatasetsCache({ transport, datasetsDir: options.datasetsDir, needs: options.datasets, logger })
     await prepareAssets(transport, options, python, logger, tokenPath)
     let disarm = () => {}
     const follow = options.mode.kind === 'run'

@@ -157,22 +157,6 @@ eval_module() { # remote_dir -- command...
   envfile_exec "$PWD/.env.eval" HF_TOKEN -- "$@"
 }
 
-# --fresh-cache: forget what this tool prepared in the datasets directory, so it is prepared again:
-# the Arrow cache and Hub files of each of the suite's datasets (org/name), their lock files, the
-# manifest and the download records. Nothing else there is touched: a shared directory may hold
-# other projects' caches.
-eval_fresh_cache() { # datasets_dir org/name...
-  local dir=$1 id org name
-  shift
-  for id in "$@"; do
-    org=${id%%/*} name=${id#*/}
-    [ "$org" = "$id" ] && org=''
-    rm -rf -- "$dir/hf_cache/${org:+${org}___}$name" "$dir/hf_cache/hub/datasets--${org:+$org--}$name" "$dir/hf_cache/hub/.locks/datasets--${org:+$org--}$name"
-    rm -f -- "$dir/hf_cache/"_*"${org:+${org}___}${name}"_*.lock
-  done
-  rm -rf -- "$dir/manifest.json" "$dir/$tool_dir/complete/datasets"
-}
-
 # Prints the physical path of run_dir if it lies strictly inside output_dir, then (NUL-separated)
 # what in it is neither a regular file nor a directory; fails otherwise.
 eval_run_dir() { # output_dir run_dir

@@ -28,7 +28,6 @@ export const PREFLIGHT_LIBRARY = `${ENVFILE_LIBRARY}\n${REMOTE_SH}\n${INSPECT_LI
 export const SCRIPTS = {
   preflight: callFunction(PREFLIGHT_LIBRARY, 'eval_preflight_and_inspect', LAYOUT_VARS),
   deps: callFunction(REMOTE_SH, 'eval_deps', LAYOUT_VARS),
-  freshCache: callFunction(REMOTE_SH, 'eval_fresh_cache', LAYOUT_VARS),
   run: callFunction(`${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', LAYOUT_VARS),
   runDir: callFunction(REMOTE_SH, 'eval_run_dir', LAYOUT_VARS),
   module: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}`, 'eval_module', LAYOUT_VARS),
@@ -300,13 +299,6 @@ export async function runModule(transport: Transport, options: EvalOptions, pyth
   })
   logger.step(result.exitCode === 0 ? 'done' : 'error', `python -m ${module.module} exited ${result.exitCode}`)
   return result.exitCode
-}
-
-/** --fresh-cache: removes the datasets directory's Hugging Face cache and download records. */
-export async function clearDatasetsCache(transport: Transport, options: EvalOptions, logger: Logger): Promise<void> {
-  const result = await transport.run(SCRIPTS.freshCache, [options.datasetsDir, ...options.datasets.datasets.map((d) => d.hfId)])
-  if (result.exitCode !== 0) throw new TransportError(`Could not clear ${options.datasetsDir}/${DATASETS_CACHE} on ${transport.target}: ${lastLine(result.stderrTail)}`)
-  logger.step('datasets', `--fresh-cache: removed the suite's datasets from ${options.datasetsDir}/${DATASETS_CACHE} (nothing else there), the manifest and the download records; they are prepared again`)
 }
 
 const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { cp, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -119,14 +119,53 @@ describe('model and dataset directories', () => {
     const moved = { MODELS_DIR: path.join(elsewhere, 'mnt-models'), DATASETS_DIR: path.join(elsewhere, 'mnt-datasets') }
     await cp(dirs().MODELS_DIR, moved.MODELS_DIR, { recursive: true, verbatimSymlinks: true })
     await cp(dirs().DATASETS_DIR, moved.DATASETS_DIR, { recursive: true, verbatimSymlinks: true })
-    await rm(scratch + '-gone', { force: true })
-    for (const target of ['check-models', 'check-datasets']) {
-      const checked = await runMake(target, { ...moved, PROJECT_DIR: project, CHECKSUMS: '1' }, env)
-      assert.equal(checked.code, 0, checked.stderr)
-      assert.match(checked.stderr, /complete \(\d+ files, .*checksums verified\)/)
+    // The originals are out of the way while the copies are used: nothing may still point at them.
+    const away = `${scratch}-away`
+    await rename(scratch, away)
+    try {
+      for (const target of ['check-models', 'check-datasets']) {
+        const checked = await runMake(target, { ...moved, PROJECT_DIR: project, CHECKSUMS: '1' }, env)
+        assert.equal(checked.code, 0, checked.stderr)
+        assert.match(checked.stderr, /complete \(\d+ files, .*checksums verified\)/)
+      }
+      const used = await useOffline(moved.MODELS_DIR, moved.DATASETS_DIR)
+      assert.deepEqual(used.rows, expectedRows)
+    } finally {
+      await rename(away, scratch)
     }
-    const used = await useOffline(moved.MODELS_DIR, moved.DATASETS_DIR)
-    assert.deepEqual(used.rows, expectedRows)
+  })
+
+  test('a dataset cache that no longer loads (a truncated Arrow file) is prepared again by the same command', async () => {
+    const broken = path.join(await mkdtemp(path.join(tmpdir(), 'gre-arrow-')), 'datasets')
+    await cp(dirs().DATASETS_DIR, broken, { recursive: true, verbatimSymlinks: true })
+    const arrows = (await readdir(path.join(broken, 'hf_cache/org___pii-ru-a'), { recursive: true })).filter((f) => f.endsWith('-fast.arrow'))
+    assert.equal(arrows.length, 1)
+    const arrow = path.join(broken, 'hf_cache/org___pii-ru-a', arrows[0]!)
+    await truncate(arrow, Math.floor((await readFile(arrow)).length / 2))
+    const args = ['--datasets-dir', broken, '--project-dir', project]
+    const repaired = await runScript('download_datasets.ts', args, env)
+    assert.equal(repaired.code, 0, repaired.stderr)
+    assert.match(repaired.stderr, /org\/pii-ru-a@main: its cache did not load \(\w+: .*\); removed it and preparing it again from scratch/)
+    assert.doesNotMatch(repaired.stderr, /org\/pii-ru-b@main: its cache did not load/, 'the other dataset is left alone')
+    const checked = await runScript('download_datasets.ts', ['--check', ...args], env)
+    assert.equal(checked.code, 0, checked.stderr)
+    assert.deepEqual((await useOffline(dirs().MODELS_DIR, broken)).rows, expectedRows)
+  })
+
+  test("download_datasets.ts --fresh-cache prepares the suite's datasets again and leaves other files there", async () => {
+    const shared = path.join(await mkdtemp(path.join(tmpdir(), 'gre-fresh-')), 'datasets')
+    await cp(dirs().DATASETS_DIR, shared, { recursive: true, verbatimSymlinks: true })
+    await mkdir(path.join(shared, 'hf_cache/other-project'), { recursive: true })
+    await writeFile(path.join(shared, 'hf_cache/other-project/data.bin'), 'theirs\n')
+    const before = hub.fileDownloads().length
+    const fresh = await runScript('download_datasets.ts', ['--datasets-dir', shared, '--project-dir', project, '--fresh-cache'], env)
+    assert.equal(fresh.code, 0, fresh.stderr)
+    assert.match(fresh.stderr, /--fresh-cache: removed the suite's datasets from .*hf_cache \(nothing else there\)/)
+    assert.match(fresh.stderr, /2 fetched, 0 skipped/)
+    assert.ok(hub.fileDownloads().length > before, 'the datasets were downloaded again')
+    assert.equal(await readFile(path.join(shared, 'hf_cache/other-project/data.bin'), 'utf8'), 'theirs\n')
+    const both = await runScript('download_datasets.ts', ['--datasets-dir', shared, '--project-dir', project, '--fresh-cache', '--check'], env)
+    assert.equal(both.code, 2, both.stderr)
   })
 
   test('a missing or truncated file fails the check and is named; checksums catch a same-size change', async () => {
