@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { cp, mkdtemp, readFile, readdir, symlink } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, readdir, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
@@ -125,15 +125,24 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
   })
 
-  for (const [name, claim] of [['empty', ''], ['outside', '/etc'], ['a path going up', 'reports/evaluations/../../..'], ['a symlink out', 'reports/evaluations/evil']] as const) {
+  // Each case fails for its own reason, named in the message.
+  const claims: Array<[string, string, RegExp]> = [
+    ['empty', '', /the eval printed run_dir ""/],
+    ['outside', '/etc', /run_dir "\/etc" is outside .*\/reports\/evaluations/],
+    ['a path going up', 'reports/evaluations/../../..', /run_dir "reports\/evaluations\/\.\.\/\.\.\/\.\." is outside/],
+    ['a symlink out', 'reports/evaluations/evil', /run_dir \/\S+\/reports\/evaluations\/evil resolves to \/etc, outside /],
+  ]
+  for (const [name, claim, why] of claims) {
     test(`an eval whose run_dir is ${name}: an error, and nothing is fetched`, async () => {
       if (name === 'a symlink out') {
-        await symlink('/etc', path.join(dir, 'reports/evaluations/evil')).catch(() => {})
+        await mkdir(path.join(dir, 'reports/evaluations'), { recursive: true })
+        await symlink('/etc', path.join(dir, 'reports/evaluations/evil'))
       }
       const localBefore = await readdir(path.join(project, 'reports/evaluations'))
       const result = await runScript(SCRIPT, [...args(), `--eval-arg=--claim-run-dir=${claim}`], env)
       assert.equal(result.code, 1, result.stderr)
       assert.match(result.stderr, /^\[error\] Not fetching the report: /m)
+      assert.match(result.stderr, why)
       assert.equal(JSON.parse(result.stdout).local_run_dir, null)
       assert.deepEqual(await readdir(path.join(project, 'reports/evaluations')), localBefore, 'nothing fetched')
     })
