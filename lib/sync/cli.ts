@@ -4,9 +4,7 @@ import { UsageWithHelpError, formatFlags, listFlag, type FlagSpec, type FlagValu
 import { EXIT_CODES_HELP } from '../cli/help.ts'
 import { K8S_FLAGS, SSH_FLAGS, SYNC_FLAGS, kubeTargetFrom, openKubeTarget, openSshTarget, projectDirFrom, sizeLimitsFrom, sshTargetFrom } from '../cli/targets.ts'
 import type { Logger } from '../log.ts'
-import { takeTargetLock } from './lock.ts'
-import { INSPECT_LIBRARY, inspectionAnswer } from './remote-dir.ts'
-import { inspectionFor, prepareSync, pushPrepared } from './sync.ts'
+import { prepareSync, pushLocked } from './sync.ts'
 
 // scripts/remote_eval/sync_code.ts: push the code only, to an SSH host or a pod. The eval runners
 // do the same as their sync step; this is for iterating on code between runs.
@@ -66,17 +64,10 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
     kind === 'ssh' ? openSshTarget(flags, logger) : openKubeTarget(flags, logger),
     prepareSync({ projectDir, remoteDir, limits, logger }),
   )
-  const full = flags['full-sync'] === true
-  const locking = takeTargetLock(target.transport, {
-    remoteDir, wait: flags['no-wait'] !== true, library: INSPECT_LIBRARY, fn: 'inspect_remote_dir', args: inspectionFor(prepared, full), logger, step: 'sync',
+  const report = await pushLocked({
+    transport: target.transport, prepared, wait: flags['no-wait'] !== true, remoteDirFlag: target.remoteDirFlag, adopt: flags['adopt-remote-dir'] === true,
+    full: flags['full-sync'] === true, allowSecrets: listFlag(flags, 'allow-secret'), logger,
   })
-  let report
-  try {
-    const facts = locking.then((lock) => inspectionAnswer(lock, remoteDir, target.transport.target))
-    report = await pushPrepared({ transport: target.transport, prepared, facts, remoteDirFlag: target.remoteDirFlag, adopt: flags['adopt-remote-dir'] === true, full, allowSecrets: listFlag(flags, 'allow-secret'), logger })
-  } finally {
-    await (await locking.catch(() => null))?.release()
-  }
   logger.step('done', report.unchanged ? 'code already up to date' : `code synced to ${report.remoteDir} on ${target.transport.target}`)
   return {
     target: target.transport.target,

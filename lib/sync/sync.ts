@@ -6,7 +6,8 @@ import { remoteFingerprints } from '../transport/tree.ts'
 import type { PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
-import { PATH_MAX, decideOwnership, inspectRemoteDir, inspectionArgs, ownerMarker, type RemoteDirFacts } from './remote-dir.ts'
+import { takeTargetLock } from './lock.ts'
+import { INSPECT_LIBRARY, PATH_MAX, decideOwnership, inspectRemoteDir, inspectionAnswer, inspectionArgs, ownerMarker, type RemoteDirFacts } from './remote-dir.ts'
 import { checkSecrets, secretGuardFor } from './secrets.ts'
 import { listUnselected, selectFiles, type Selection } from './select.ts'
 import { fingerprint, formatState, hashFile, parseState, planTransfer, type TransferPlan } from './state.ts'
@@ -187,17 +188,35 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   return { ...report, method: pushed.method, filesSent: pushed.filesSent, filesRemoved: pushed.filesRemoved, filesKept: pushed.filesKept, bytesSent: pushed.bytesSent }
 }
 
-export interface SyncOptions extends Omit<PushOptions, 'prepared'> {
+/**
+ * The push as the CLIs make it: the target's lock taken with the inspection in one round trip (a
+ * second runner waits, or with `wait: false` stops), the push under it, then the release.
+ */
+export async function pushLocked(options: Omit<PushOptions, 'facts'> & { wait?: boolean }): Promise<SyncReport> {
+  const { transport, prepared } = options
+  const locking = takeTargetLock(transport, {
+    remoteDir: prepared.remoteDir, wait: options.wait ?? true, library: INSPECT_LIBRARY, fn: 'inspect_remote_dir',
+    args: inspectionFor(prepared, options.full), logger: options.logger ?? silentLogger, step: 'sync',
+  })
+  try {
+    const facts = locking.then((lock) => inspectionAnswer(lock, prepared.remoteDir, transport.target))
+    return await pushPrepared({ ...options, facts })
+  } finally {
+    await (await locking.catch(() => null))?.release()
+  }
+}
+
+export interface SyncOptions extends Omit<PushOptions, 'prepared' | 'facts'> {
   projectDir: string
   /** Absolute, already validated (validateRemoteDir). */
   remoteDir: string
   limits?: SizeLimits
 }
 
-/** prepareSync, then pushPrepared: the whole sync for callers that already hold a transport. */
-export async function syncProject(options: SyncOptions): Promise<SyncReport> {
+/** prepareSync, then pushLocked: the whole sync, as sync_code.ts makes it, for callers that already hold a transport. */
+export async function syncProject(options: SyncOptions & { wait?: boolean }): Promise<SyncReport> {
   const prepared = await prepareSync(options)
-  return pushPrepared({ ...options, prepared })
+  return pushLocked({ ...options, prepared })
 }
 
 /**

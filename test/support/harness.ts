@@ -86,9 +86,14 @@ export function openTestPod(pod: TestPod, container?: string): Promise<KubectlTr
   return KubectlTransport.open({ context: pod.context, namespace: pod.namespace, pod: pod.pod, container })
 }
 
-/** Lines the kubectl double logged for a pod: one per exec, with the bytes it read on stdin. */
+/**
+ * Lines the kubectl double logged for a pod: one per exec, with the bytes it read on stdin. An exec
+ * is logged when it ends, and a released lock's session ends a moment after its runner moves on:
+ * first wait (up to 5 s) until no exec into the pod is running.
+ */
 export async function podExecs(pod: TestPod): Promise<Array<{ container: string; stdinBytes: number }>> {
   const { readFile } = await import('node:fs/promises')
+  for (let i = 0; i < 100 && (await $`pgrep -f ${`exec -i ${pod.pod} `}`.nothrow().quiet()).ok; i++) await new Promise((r) => setTimeout(r, 50))
   const log = await readFile(path.join(harness().kubeRoot, 'exec.log'), 'utf8').catch(() => '')
   return log
     .split('\n')
