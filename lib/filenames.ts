@@ -43,6 +43,9 @@ export function showName(name: string): string {
   return shown
 }
 
+/** Text with its control characters escaped (\n, \u001b), for one line of a log or a table. */
+export const escapeControls = (text: string): string => [...text].map((char) => (isControl(char) ? escapeControl(char) : char)).join('')
+
 /** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
 const isControl = (char: string) => {
   const code = char.charCodeAt(0)

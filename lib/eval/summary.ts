@@ -1,4 +1,5 @@
 // Tables for people, on stderr: the metrics of a fetched metrics.csv, and the runs on a target.
+import { escapeControls } from '../filenames.ts'
 import type { RunInfo } from './runs.ts'
 
 /** Parses CSV as Python's csv module writes it (quotes around fields with commas or quotes). */
@@ -65,7 +66,8 @@ export function metricsTable(csv: string): string {
   if (!header) return '(metrics.csv is empty)'
   const columns = COLUMNS.filter(([name]) => header.includes(name))
   const index = columns.map(([name]) => header.indexOf(name))
-  return table([columns.map(([, title]) => title), ...rows.map((r) => index.map((i) => r[i] ?? ''))], columns.length - 3)
+  // Cells are the eval's text: a line break or an escape sequence in one must not forge a line of the table.
+  return table([columns.map(([, title]) => title), ...rows.map((r) => index.map((i) => escapeControls(r[i] ?? '')))], columns.length - 3)
 }
 
 /** The table of --list: one run per line, oldest first. */

@@ -113,6 +113,45 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.deepEqual(await livingProcesses(sleep.marker), [])
   })
 
+  test('SIGTERM (kill, a CI timeout) stops the followed run without asking: exit 130, nothing left running', async () => {
+    const sleep = sleepFor(60)
+    const runner = await startScript(SCRIPT, args(sleep.args), env)
+    await runner.waitFor(/\[guardrails-mini\] sleeping/)
+    runner.kill('SIGTERM')
+    const result = await runner.result
+    assert.equal(result.code, 130, result.stderr)
+    assert.match(result.stderr, /^\[error\] Got SIGTERM: cleaning up/m)
+    assert.match(result.stderr, /^\[run\] stopping run \S+ on ssh .*: SIGTERM to its process group/m)
+    assert.deepEqual(await livingProcesses(sleep.marker), [])
+  })
+
+  test('SIGHUP (the terminal went away) detaches: the run goes on, and can be stopped later', async () => {
+    const sleep = sleepFor(60)
+    const runner = await startScript(SCRIPT, args(sleep.args), env)
+    await runner.waitFor(/\[guardrails-mini\] sleeping/)
+    runner.kill('SIGHUP')
+    const result = await runner.result
+    assert.match(result.stderr, /^\[error\] Got SIGHUP: cleaning up/m)
+    assert.doesNotMatch(result.stderr, /stopping run/)
+    assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the run goes on')
+    const runId = /run (\d{8}-\d{6}-[0-9a-f]+)\)/.exec(result.stderr)?.[1]
+    assert.ok(runId, result.stderr)
+    assert.equal((await list()).find((r) => r.id === runId)?.state, 'running')
+    assert.equal((await runScript(SCRIPT, args(['--stop', runId, '--stop-grace', '1']), env)).code, 0)
+    assert.deepEqual(await livingProcesses(sleep.marker), [])
+  })
+
+  test('a run killed from outside (SIGKILL to its whole process group) is listed as lost, exit code unknown', async () => {
+    const sleep = sleepFor(60)
+    const detached = await runScript(SCRIPT, args(['--detach', ...sleep.args]), env)
+    const runId = JSON.parse(detached.stdout).remote_run_id as string
+    const leader = (await readFile(path.join(dir, '.remote-eval/runs', runId, 'pid'), 'utf8')).trim().split(/\s+/)[0]!
+    process.kill(-Number(leader), 'SIGKILL')
+    for (let i = 0; i < 100 && (await livingProcesses(sleep.marker)).length; i++) await new Promise((r) => setTimeout(r, 50))
+    const run = (await list()).find((r) => r.id === runId)
+    assert.deepEqual([run?.state, run?.exit_code], ['lost', null])
+  })
+
   test('Ctrl-C on a terminal asks; d detaches and leaves the run going', async () => {
     const sleep = sleepFor(60)
     // script(1) gives the runner a pseudo-terminal; Ctrl-C and the answer are typed into it.
