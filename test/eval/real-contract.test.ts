@@ -241,6 +241,19 @@ describe('the real eval contract in pods', () => {
     assert.ok(!result.stderr.includes(LOGIN_TOKEN))
   })
 
+  test("online with HF_TOKEN in the pod's own environment (its spec's env:), no .env.eval: found, named, and used", async () => {
+    const pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`], env: { HF_TOKEN: TOKEN } })
+    const before = hub.requests.length
+    const result = await runScript(K8S, podArgs(pod, await copyExample(), [
+      '--runtime', 'cpu', '--remote-has-internet', 'yes', '--models-dir', '/workdir/models', '--datasets-dir', '/workdir/datasets',
+    ]), env())
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /^\[preflight\] pod .*, HF_TOKEN from the environment$/m)
+    const used = hub.requests.slice(before)
+    assert.ok(used.some((r) => r.authorization === `Bearer ${TOKEN}` && r.fileDownload), 'the downloads used the pod\'s token')
+    assert.ok(!result.stderr.includes(TOKEN))
+  })
+
   test('air-gapped in another pod, the prepared directories mounted read-only at /mnt: passes, mounts untouched', async () => {
     const models = path.join(prepared.workdir(), 'models')
     const datasets = path.join(prepared.workdir(), 'datasets')

@@ -61,7 +61,7 @@ export interface TestPod {
 }
 
 /** Creates a pod for the kubectl double and points this process's PATH and env at the double. */
-export async function makePod(containers: string[] = ['main'], options: { binds?: string[] } = {}): Promise<TestPod> {
+export async function makePod(containers: string[] = ['main'], options: { binds?: string[]; env?: Record<string, string> } = {}): Promise<TestPod> {
   const h = harness()
   process.env.KUBECTL_DOUBLE_ROOT = h.kubeRoot
   if (!process.env.PATH?.startsWith(h.fixturesBin)) process.env.PATH = `${h.fixturesBin}:${process.env.PATH}`
@@ -72,6 +72,7 @@ export async function makePod(containers: string[] = ['main'], options: { binds?
   for (const c of containers) {
     await mkdir(path.join(podDir, 'containers', c, 'workdir'), { recursive: true })
     if (options.binds) await writeFile(path.join(podDir, 'containers', c, 'binds'), options.binds.join('\n') + '\n')
+    if (options.env) await writeFile(path.join(podDir, 'containers', c, 'env'), Object.entries(options.env).map(([k, v]) => `${k}=${v}\n`).join(''))
   }
   return {
     context,
