@@ -3,6 +3,7 @@ import { ExitCode, RemoteEvalError, UsageError } from '../cli/errors.ts'
 import { formatFlags, listFlag, stringFlag, wholeNumberFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
 import { EXIT_CODES_HELP } from '../cli/help.ts'
 import { projectDirFrom } from '../cli/targets.ts'
+import { pasteWord } from '../transport/script.ts'
 import { envFilePairs, parseEnvFile, readEnvFileText } from '../envfile.ts'
 import type { Logger } from '../log.ts'
 import { LocalTransport } from '../transport/local.ts'
@@ -109,6 +110,12 @@ function jobsFrom(flags: FlagValues): number {
   return wholeNumberFlag(flags, 'jobs', { min: 1, max: 32, unit: 'parallel downloads', example: 4 }) ?? 4
 }
 
+/** The command this one was, without its checking flags: it prepares what the check found missing. Pasteable from anywhere. */
+function preparingCommand(): string {
+  const args = process.argv.slice(2).filter((a) => !/^--(check|verify-checksums|against-hub)$/.test(a))
+  return `cd ${pasteWord(process.cwd())} && ${[process.argv[1]!, ...args].map(pasteWord).join(' ')}`
+}
+
 /** Prints the check report; throws with the exit code when the directory is not complete. */
 function concludeCheck(report: VerifyReport, logger: Logger, fix: string) {
   const step = report.kind === 'models' ? 'models' : 'datasets'
@@ -134,7 +141,7 @@ export async function modelsCommand(flags: FlagValues, { logger }: { logger: Log
   const transport = new LocalTransport()
   if (flags.check) {
     const report = await checkPreparedDir({ transport, dir: modelsDir, kind: 'models', checksums: flags['verify-checksums'] === true, needs: { models: needs } })
-    return concludeCheck(report, logger, `make download-models MODELS_DIR=${modelsDir}`)
+    return concludeCheck(report, logger, preparingCommand())
   }
   if (needs.length === 0) logger.step('models', `${policyPath} lists no token_classifier recognizer and no --model was given: nothing to download`)
   const token = hfTokenFrom(projectDir, logger)
@@ -158,7 +165,7 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
   if (flags.check && flags['fresh-cache']) throw new UsageError('--check looks and --fresh-cache prepares again: give one of them.')
   if (flags.check) {
     const report = await checkPreparedDir({ transport, dir: datasetsDir, kind: 'datasets', checksums: flags['verify-checksums'] === true, needs: { datasets: needs } })
-    const summary = concludeCheck(report, logger, `make download-datasets DATASETS_DIR=${datasetsDir}`)
+    const summary = concludeCheck(report, logger, preparingCommand())
     if (flags['against-hub'] !== true) return summary
     const token = hfTokenFrom(projectDir, logger, tokenName)
     const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
@@ -166,7 +173,7 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
     if (stale.length) {
       const lines = stale.map((d) => `  ${d.hf_id}: prepared from ${d.prepared?.slice(0, 12) ?? 'an unrecorded commit'}, the Hub is at ${d.current.slice(0, 12)} now`)
       process.stdout.write(`${JSON.stringify({ ...summary, complete: false, stale }, null, 2)}\n`)
-      throw new RemoteEvalError(`datasets in ${datasetsDir} are stale:\n${lines.join('\n')}\nFix: make download-datasets DATASETS_DIR=${datasetsDir} (it prepares again every dataset whose commit changed; a runner online does the same by itself).`, ExitCode.datasetsMissing)
+      throw new RemoteEvalError(`datasets in ${datasetsDir} are stale:\n${lines.join('\n')}\nFix: ${preparingCommand()} (it prepares again every dataset whose commit changed; a runner online does the same by itself).`, ExitCode.datasetsMissing)
     }
     logger.step('datasets', `every dataset is at the commit the Hub serves now (${needs.datasets.length} checked)`)
     return { ...summary, stale: [] }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { STALE_SPLITS_FIX } from '../assets/fetch.ts'
 import { checkPreparedDirs, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, downloadModels } from '../assets/prepare.ts'
 import { describeReport, isComplete } from '../assets/verify.ts'
@@ -11,7 +12,7 @@ import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
 import { ENVFILE_LIBRARY } from '../envfile.ts'
 import { INSPECT_LIBRARY, isSystemDir, parseInspection, type RemoteDirFacts } from '../sync/remote-dir.ts'
 import type { Logger } from '../log.ts'
-import { callFunction, loadBashLibrary } from '../transport/script.ts'
+import { callFunction, loadBashLibrary, pasteWord } from '../transport/script.ts'
 import { lastLine } from '../transport/tree.ts'
 import type { Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
@@ -176,14 +177,33 @@ export async function syncDeps(transport: Transport, options: EvalOptions, pytho
 }
 
 /** The command that would prepare a directory where there is internet, then copy it over. */
+/**
+ * A command to paste on a machine with internet, from anywhere: prepare the directory in a fresh
+ * temporary one with this tool's own script (the eval repo's Makefile may have other targets), then
+ * copy it to the target the way this run reached it (the same ssh config and options; for a pod, a
+ * tar stream through kubectl exec, which needs nothing but tar in the image).
+ */
 function fixCommand(options: EvalOptions, kind: 'models' | 'datasets'): string {
   const dir = kind === 'models' ? options.modelsDir : options.datasetsDir
-  const make = kind === 'models' ? `make download-models MODELS_DIR=/tmp/models` : `make download-datasets DATASETS_DIR=/tmp/datasets SUITE=${options.suite}`
-  const copy = options.target.kind === 'ssh'
-    ? `rsync -a /tmp/${kind}/ ${options.target.host}:${dir}/`
-    : `kubectl --context ${options.target.context} -n ${options.target.namespace} cp /tmp/${kind} ${options.target.pod}:${dir}`
-  return `on a machine with internet: ${make} && ${copy} (or run with --remote-has-internet yes)`
+  const q = pasteWord
+  const prepare = kind === 'models'
+    ? [path.join(TOOL_SCRIPTS, 'download_models.ts'), '--models-dir', `$d`, '--project-dir', options.projectDir]
+    : [path.join(TOOL_SCRIPTS, 'download_datasets.ts'), '--datasets-dir', `$d`, '--project-dir', options.projectDir, '--suite', options.suite, '--splits', options.downloadSplits.join(',')]
+  const words = (list: string[]) => list.map((w) => (w === '$d' ? '"$d"' : q(w))).join(' ')
+  let copy: string
+  if (options.target.kind === 'ssh') {
+    const ssh = ['ssh', ...(options.target.configFile ? ['-F', options.target.configFile] : []), ...options.target.sshOptions.flatMap((o) => ['-o', o])]
+    copy = `rsync -a -e ${q(ssh.map(q).join(' '))} "$d/" ${q(`${options.target.host}:${dir}/`)}`
+  } else {
+    const t = options.target
+    const kubectl = ['kubectl', '--context', t.context, '--namespace', t.namespace, 'exec', '-i', t.pod, ...(t.container ? ['--container', t.container] : []), '--', 'sh', '-c', 'mkdir -p "$0" && tar -x -f - -C "$0"', dir]
+    copy = `tar -C "$d" -c -f - . | ${kubectl.map(q).join(' ')}`
+  }
+  return `on a machine with internet: d=$(mktemp -d) && ${words(prepare)} && ${copy} (or run with --remote-has-internet yes)`
 }
+
+/** This tool's scripts/, for commands printed to paste. */
+const TOOL_SCRIPTS = fileURLToPath(new URL('../../scripts', import.meta.url))
 
 /** Online: fetch what the directories lack, on the target. Air-gapped: check them; exit 10 or 11. */
 export async function prepareAssets(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, tokenPath?: string): Promise<void> {

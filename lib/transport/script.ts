@@ -9,6 +9,9 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`
 }
 
+/** One word for a shell, quoted only where it must be: for commands printed for people to paste. */
+export const pasteWord = (word: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : shellQuote(word))
+
 /**
  * Loads a bash file shipped beside the module (functions only, no top-level work), without its
  * comment lines and blank lines: they would travel with every round trip. (No heredocs in them.)

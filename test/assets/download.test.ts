@@ -178,11 +178,16 @@ describe('model and dataset directories', () => {
     let checked = await runMake('check-models', { MODELS_DIR: copy, PROJECT_DIR: project }, env)
     assertMakeFailed(checked, 10)
     assert.match(checked.stderr, /truncated: token_classifier\/org__tiny-ner\/model\.safetensors \(1000 of 3145728 bytes\)/)
-    assert.match(checked.stderr, /Fix: make download-models MODELS_DIR=/)
 
     await rm(config)
     checked = await runMake('check-models', { MODELS_DIR: copy, PROJECT_DIR: project }, env)
     assert.match(checked.stderr, /missing: token_classifier\/org__tiny-ner\/config\.json/)
+    // The fix is the same command without --check, pasteable from anywhere; it repairs the copy.
+    const fix = /Fix: (cd \S+ && \S+\/scripts\/download_models\.ts --models-dir \S+ .*)$/m.exec(checked.stderr)?.[1]
+    assert.ok(fix && !fix.includes('--check'), checked.stderr)
+    const pasted = await $({ cwd: tmpdir(), env, nothrow: true, quiet: true })`bash -c ${fix}`
+    assert.equal(pasted.exitCode, 0, pasted.stderr)
+    assert.equal((await runMake('check-models', { MODELS_DIR: copy, PROJECT_DIR: project, CHECKSUMS: '1' }, env)).code, 0)
 
     const copy2 = path.join(path.dirname(copy), 'models2')
     await cp(dirs().MODELS_DIR, copy2, { recursive: true })

@@ -67,7 +67,8 @@ describe('fast splits rebuilt on the Hub from the target', () => {
     const stale = await checkAgainstHub()
     assert.equal(stale.code, 11, stale.stderr)
     assert.match(stale.stderr, /datasets in .* are stale:\n.*org\/ru-pii-chat: prepared from [0-9a-f]{12}, the Hub is at [0-9a-f]{12} now/)
-    assert.match(stale.stderr, /Fix: make download-datasets DATASETS_DIR=/)
+    assert.match(stale.stderr, /Fix: cd \S+ && \S+\/scripts\/download_datasets\.ts --datasets-dir \S+ --project-dir \S+ --venv \S+ \(it prepares again/)
+    assert.doesNotMatch(stale.stderr, /Fix: .*--(check|against-hub)/)
 
     const run = await runScript(SSH, [...sshFlags(), '--remote-dir', dir, '--project-dir', project, '--runtime', 'cpu', '--remote-has-internet', 'yes', '--models-dir', `${dir}/models`, '--datasets-dir', `${dir}/datasets`], env)
     assert.equal(run.code, 0, run.stderr)

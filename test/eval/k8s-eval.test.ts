@@ -5,6 +5,8 @@ import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { EXAMPLE_HUB, copyExample, harness, makePod, podExecs, runScript, type TestPod } from '../support/harness.ts'
 import { mkdir, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { $ } from 'zx'
 
 // k8s_eval.ts against the kubectl double: each container a sandbox with its own /workdir, the test
 // venv mounted read-only at /opt/venv (a prebuilt environment, as images usually carry one).
@@ -54,6 +56,23 @@ describe('k8s_eval.ts', () => {
     assert.ok((await readdir(path.join(pod.workdir('gpu'), 'guardrails/reports/evaluations'))).length === 1)
     assert.deepEqual(await readdir(pod.workdir('main')), [])
     assert.ok((await podExecs(pod)).every((e) => e.container === 'gpu'))
+  })
+
+  test('air-gapped with no models in the pod: exit 10, and the printed fix (tar through kubectl exec) works when pasted', async () => {
+    const pod = await podWithToken(['main', 'gpu'], 'gpu')
+    const project = await copyExample()
+    const airGapped = [...podArgs(pod, project), '--container', 'gpu', '--remote-has-internet', 'no', '--models-dir', '/workdir/models', '--datasets-dir', '/workdir/datasets']
+    const result = await runScript(SCRIPT, airGapped, env())
+    assert.equal(result.code, 10, result.stderr)
+    const fix = /Fix: on a machine with internet: (.*) \(or run with --remote-has-internet yes\)$/m.exec(result.stderr)?.[1]
+    assert.ok(fix, result.stderr)
+    assert.match(fix, /\| kubectl --context \S+ --namespace ml exec -i \S+ --container gpu -- sh -c /)
+    const userShell = { ...env(), HF_TOKEN: TOKEN, PATH: `${harness().fixturesBin}:${process.env.PATH}`, UV_DOUBLE_VENV: harness().venv }
+    const pasted = await $({ cwd: tmpdir(), env: userShell, nothrow: true, quiet: true })`bash -c ${fix}`
+    assert.equal(pasted.exitCode, 0, pasted.stderr)
+    const again = await runScript(SCRIPT, airGapped, env())
+    assert.equal(again.code, 11, again.stderr)
+    assert.match(again.stderr, /^\[models\] models in \/workdir\/models: complete/m)
   })
 
   test('a pod without bash: exit 4 naming bash', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readFile, readdir, symlink } from 'node:fs/promises'
 import path from 'node:path'
+import { tmpdir } from 'node:os'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { $ } from 'zx'
@@ -86,14 +87,25 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.equal(report.run.env.GR_OFFLINE_MODE, 'true')
   })
 
-  test('air-gapped with models missing: exit 10, the fix, and the eval never started', async () => {
+  test('air-gapped with models missing: exit 10, the eval never started, and the printed fix works when pasted', async () => {
     const before = await remoteRuns()
-    const result = await runScript(SCRIPT, [...args(), '--remote-has-internet', 'no', '--models-dir', `${dir}/no-models-here`], env)
+    const airGapped = [...args(), '--remote-has-internet', 'no', '--models-dir', `${dir}/no-models-here`]
+    const result = await runScript(SCRIPT, airGapped, env)
     assert.equal(result.code, 10, result.stderr)
     assert.match(result.stderr, /models in .*no-models-here: the directory does not exist/)
-    assert.match(result.stderr, /Fix: on a machine with internet: make download-models MODELS_DIR=\/tmp\/models && rsync -a \/tmp\/models\/ gr-test:.*no-models-here\//)
     assert.ok(!evalStarted(result.stderr))
     assert.equal(await remoteRuns(), before)
+    // Pasted into a shell on a machine with internet (uv on PATH, the user's token), from anywhere:
+    // it prepares the models and copies them with this run's own ssh config and options.
+    const fix = /Fix: on a machine with internet: (.*) \(or run with --remote-has-internet yes\)$/m.exec(result.stderr)?.[1]
+    assert.ok(fix, result.stderr)
+    assert.match(fix, /rsync -a -e 'ssh .*-F .*-o .*Port=\d+/)
+    const userShell = { ...env, HF_TOKEN: TOKEN, PATH: `${harness().fixturesBin}:${process.env.PATH}`, UV_DOUBLE_VENV: harness().venv }
+    const pasted = await $({ cwd: tmpdir(), env: userShell, nothrow: true, quiet: true })`bash -c ${fix}`
+    assert.equal(pasted.exitCode, 0, pasted.stderr)
+    const again = await runScript(SCRIPT, airGapped, env)
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stderr, /^\[models\] models in .*no-models-here: complete/m)
   })
 
   test('air-gapped with a datasets split missing: exit 11, and the eval never started', async () => {
