@@ -59,7 +59,7 @@ export function modelDirName(repoId: string): string {
 }
 
 /** Reads and parses a YAML file of the eval repo; missing or malformed files are UsageErrors. */
-export function readYaml(file: string, what: string, flag: string): unknown {
+export function readYaml(file: string, what: string, flag: string | null): unknown {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -67,7 +67,7 @@ export function readYaml(file: string, what: string, flag: string): unknown {
     const code = (error as NodeJS.ErrnoException).code
     throw new UsageError(
       code === 'ENOENT'
-        ? `${what} not found: ${file}. Run from the eval repo, pass --project-dir, or point ${flag} at the file.`
+        ? `${what} not found: ${file}. Run from the eval repo${flag ? `, pass --project-dir, or point ${flag} at the file` : ' or pass --project-dir'}.`
         : `Cannot read ${what} ${file} (${code}).`,
       { cause: error },
     )
@@ -82,8 +82,8 @@ export function readYaml(file: string, what: string, flag: string): unknown {
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** Token-classifier models of the policy (every recognizer_definitions entry of that type), then the extras. */
-export function readModelNeeds(options: { policyPath: string; extraModels?: readonly string[] }): ModelRef[] {
-  const policy = readYaml(options.policyPath, 'The policy file', '--policy')
+export function readModelNeeds(options: { policyPath: string; extraModels?: readonly string[]; policyFlag?: string | null }): ModelRef[] {
+  const policy = readYaml(options.policyPath, 'The policy file', options.policyFlag === undefined ? '--policy' : options.policyFlag)
   const definitions = isRecord(policy) ? policy.recognizer_definitions : undefined
   if (definitions !== undefined && !isRecord(definitions) && !Array.isArray(definitions)) {
     throw new UsageError(`${options.policyPath}: recognizer_definitions must be a mapping of recognizers. Fix the file.`)
@@ -108,17 +108,18 @@ export function readModelNeeds(options: { policyPath: string; extraModels?: read
 }
 
 /** The splits a suite declares (suites.<suite>.splits), or null when it declares none. */
-export function declaredSplits(suitesPath: string, suite: string): string[] | null {
-  const config = readYaml(suitesPath, 'The suites file', '--suites')
+export function declaredSplits(suitesPath: string, suite: string, suitesFlag: string | null = '--suites'): string[] | null {
+  const config = readYaml(suitesPath, 'The suites file', suitesFlag)
   const entry = isRecord(config) && isRecord(config.suites) && Object.hasOwn(config.suites, suite) ? config.suites[suite] : undefined
   return isRecord(entry) && Array.isArray(entry.splits) ? entry.splits.map(String) : null
 }
 
 /** The datasets a suite lists, mapped through `datasets.<id>.hf_id`, and the splits asked for. */
-export function readDatasetNeeds(options: { suitesPath: string; suite: string; splits: readonly string[]; splitFlag?: string }): DatasetNeeds {
+/** `suitesFlag`: the flag that names the suites file, for messages; null for a script that has none (the runners). */
+export function readDatasetNeeds(options: { suitesPath: string; suite: string; splits: readonly string[]; splitFlag?: string; suitesFlag?: string | null }): DatasetNeeds {
   const splitFlag = options.splitFlag ?? '--splits'
   const file = options.suitesPath
-  const config = readYaml(file, 'The suites file', '--suites')
+  const config = readYaml(file, 'The suites file', options.suitesFlag === undefined ? '--suites' : options.suitesFlag)
   if (!isRecord(config) || !isRecord(config.suites)) throw new UsageError(`${file} has no "suites:" mapping. Fix the file.`)
   const suite = Object.hasOwn(config.suites, options.suite) ? config.suites[options.suite] : undefined
   if (!isRecord(suite)) {

@@ -219,9 +219,9 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
   // The suite and split must exist in the local registry; the models come from the policy. The
   // controls of earlier runs (attach, stop, list) need neither.
   const suitesPath = path.join(projectDir, DEFAULT_SUITES)
-  const datasets = starts ? readDatasetNeeds({ suitesPath, suite, splits: [split], splitFlag: '--split' }) : { suite, splits: [split], datasets: [], suitesPath }
-  const models = starts ? readModelNeeds({ policyPath: path.join(projectDir, DEFAULT_POLICY) }) : []
-  const declared = starts ? declaredSplits(suitesPath, suite) : null
+  const datasets = starts ? readDatasetNeeds({ suitesPath, suite, splits: [split], splitFlag: '--split', suitesFlag: null }) : { suite, splits: [split], datasets: [], suitesPath }
+  const models = starts ? readModelNeeds({ policyPath: path.join(projectDir, DEFAULT_POLICY), policyFlag: null }) : []
+  const declared = starts ? declaredSplits(suitesPath, suite, null) : null
   const downloadSplits = [...new Set([split, ...DEFAULT_SPLITS.filter((s) => declared === null || declared.includes(s))])]
   return {
     mode, wait: flags['no-wait'] !== true, stopGraceSeconds, freshCache,

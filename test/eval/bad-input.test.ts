@@ -60,6 +60,8 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
     ['--fresh-cache air-gapped', ['--fresh-cache', '--remote-has-internet', 'no'], /--fresh-cache downloads again, which an air-gapped target cannot do/],
     ['--dry-run with --detach', ['--dry-run', '--detach'], /--dry-run shows the steps of a new run; it does not combine with --detach/],
     ['a missing --project-dir', ['--project-dir', '/nonexistent/eval'], /--project-dir \/nonexistent\/eval is not a directory/],
+    // The runner has no --suites or --policy flag: the advice names only what it has.
+    ['a --project-dir that is no eval repo', ['--project-dir', '/usr/share'], /The suites file not found: \/usr\/share\/configs\/eval\/suites\.yaml\. Run from the eval repo or pass --project-dir\.$/m],
     ['a bad --env name', ['--env', 'GR X=1'], /--env "GR X" is not NAME=VALUE/],
     ['--env without a value', ['--env', 'GR_ENABLE_NEMOTRON'], /--env "GR_ENABLE_NEMOTRON" is not NAME=VALUE/],
     ['a line break in --env', ['--env', 'A=1\n2'], /--env A=\.\.\. holds a line break/],
