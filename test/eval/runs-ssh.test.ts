@@ -102,28 +102,24 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.deepEqual(await livingProcesses(sleep.marker), [])
   })
 
-  test('Ctrl-C without a terminal stops the run: exit 130, nothing left running', async () => {
-    const sleep = sleepFor(60)
-    const runner = await startScript(SCRIPT, args(sleep.args), env)
-    await runner.waitFor(/\[guardrails-mini\] sleeping/)
-    runner.kill('SIGINT')
-    const result = await runner.result
-    assert.equal(result.code, 130, result.stderr)
-    assert.match(result.stderr, /^\[run\] stopping run \S+ on ssh .*: SIGTERM to its process group/m)
-    assert.deepEqual(await livingProcesses(sleep.marker), [])
-  })
-
-  test('SIGTERM (kill, a CI timeout) stops the followed run without asking: exit 130, nothing left running', async () => {
-    const sleep = sleepFor(60)
-    const runner = await startScript(SCRIPT, args(sleep.args), env)
-    await runner.waitFor(/\[guardrails-mini\] sleeping/)
-    runner.kill('SIGTERM')
-    const result = await runner.result
-    assert.equal(result.code, 130, result.stderr)
-    assert.match(result.stderr, /^\[error\] Got SIGTERM: cleaning up/m)
-    assert.match(result.stderr, /^\[run\] stopping run \S+ on ssh .*: SIGTERM to its process group/m)
-    assert.deepEqual(await livingProcesses(sleep.marker), [])
-  })
+  // Ctrl-C without a terminal, and SIGTERM (kill, a CI timeout): the followed run is stopped without asking.
+  const stops: Array<[string, NodeJS.Signals, RegExp]> = [
+    ['Ctrl-C without a terminal', 'SIGINT', /^\[error\] Interrupted \(Ctrl-C\): cleaning up/m],
+    ['SIGTERM (kill, a CI timeout)', 'SIGTERM', /^\[error\] Got SIGTERM: cleaning up/m],
+  ]
+  for (const [name, signal, said] of stops) {
+    test(`${name} stops the run: exit 130, nothing left running`, async () => {
+      const sleep = sleepFor(60)
+      const runner = await startScript(SCRIPT, args(sleep.args), env)
+      await runner.waitFor(/\[guardrails-mini\] sleeping/)
+      runner.kill(signal)
+      const result = await runner.result
+      assert.equal(result.code, 130, result.stderr)
+      assert.match(result.stderr, said)
+      assert.match(result.stderr, /^\[run\] stopping run \S+ on ssh .*: SIGTERM to its process group/m)
+      assert.deepEqual(await livingProcesses(sleep.marker), [])
+    })
+  }
 
   test('SIGHUP (the terminal went away) detaches: the run goes on, and can be stopped later', async () => {
     const sleep = sleepFor(60)
