@@ -1,11 +1,12 @@
 #!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
 // The test command: starts the real parts the tests share (sshd with its zsh test user, the
-// kubectl double's state directory), runs Node's test runner over test/**/*.test.ts (or the files
+// Kubernetes API server double), runs Node's test runner over test/**/*.test.ts (or the files
 // given), then stops everything, also on Ctrl-C. Its summary is node --test's own.
 import { spawn } from 'node:child_process'
 import { chown, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { startKubeApiServer, writeKubeconfig } from './support/kube-apiserver.ts'
 import { startSshd, TEST_USER } from './support/sshd.ts'
 import type { Harness } from './support/harness.ts'
 import { writeHubRepos } from './support/hub-fixtures.ts'
@@ -23,7 +24,7 @@ async function findTests(dir: string): Promise<string[]> {
   return found.sort()
 }
 
-/** Kills every pod sandbox the kubectl double started (their namespaces die with them). */
+/** Kills every pod sandbox the API server double started (their namespaces die with them). */
 async function stopPods(root: string): Promise<void> {
   const walk = async (dir: string): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
@@ -50,24 +51,30 @@ const remoteScratch = path.join(sshd.home, 'runs', path.basename(work))
 await mkdir(remoteScratch, { recursive: true })
 const uid = Number((await readFile('/etc/passwd', 'utf8')).split('\n').find((l) => l.startsWith(`${TEST_USER}:`))?.split(':')[2])
 for (let dir = remoteScratch; dir.startsWith(sshd.home) && dir !== sshd.home; dir = path.dirname(dir)) await chown(dir, uid, uid)
+// The Kubernetes API server double that the real kubectl talks to; each test adds its contexts to
+// KUBECONFIG (this empty one first, so a developer's own ~/.kube/config is never read).
 const kubeRoot = path.join(work, 'kube')
-await mkdir(kubeRoot, { recursive: true })
+await mkdir(path.join(kubeRoot, 'kubeconfigs'), { recursive: true })
+const kubeServer = await startKubeApiServer(kubeRoot)
+const kubeconfig = path.join(kubeRoot, 'kubeconfigs', 'empty.yaml')
+await writeKubeconfig(kubeconfig, kubeServer.url, [])
 
 // Hugging Face's real Python clients in a venv (from the wheelhouse), and the Hub double's repos.
 const venv = await ensureTestVenv()
 const hubRepos = path.join(work, 'hub-repos')
 await writeHubRepos(hubRepos, path.join(venv, 'bin', 'python'))
 
-const harness: Harness = { sshd, remoteScratch, kubeRoot, fixturesBin: path.join(testDir, 'fixtures', 'bin'), work, venv, hubRepos }
+const harness: Harness = { sshd, remoteScratch, kubeRoot, kubeServer: kubeServer.url, fixturesBin: path.join(testDir, 'fixtures', 'bin'), work, venv, hubRepos }
 const files = process.argv.length > 2 ? process.argv.slice(2) : await findTests(testDir)
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...files], {
   stdio: 'inherit',
-  env: { ...process.env, GR_TEST_HARNESS: JSON.stringify(harness) },
+  env: { ...process.env, GR_TEST_HARNESS: JSON.stringify(harness), KUBECONFIG: kubeconfig, KUBECACHEDIR: path.join(kubeRoot, 'cache') },
 })
 const forward = (signal: NodeJS.Signals) => child.kill(signal)
 process.on('SIGINT', forward)
 process.on('SIGTERM', forward)
 const code = await new Promise<number>((resolve) => child.on('close', (c, s) => resolve(c ?? (s ? 130 : 1))))
+await kubeServer.stop()
 await stopPods(kubeRoot)
 await stop()
 await rm(remoteScratch, { recursive: true, force: true })

@@ -1,4 +1,4 @@
-import { RemotePrerequisiteError, TransportError, UsageError } from '../cli/errors.ts'
+import { RemotePrerequisiteError, TransportError, UsageError, type RemoteEvalError } from '../cli/errors.ts'
 import { silentLogger, type Logger } from '../log.ts'
 import { gnuTar, requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
@@ -35,9 +35,42 @@ export function validateKubeTarget(options: KubectlTransportOptions): void {
 }
 
 /** kubectl's own failures (as opposed to the script's exit code). */
-const KUBECTL_ERROR = /^(error:|Error from server|Unable to connect to the server|error dialing backend)/
+const KUBECTL_ERROR = /^(error:|Error from server|Error in configuration|Unable to connect to the server|The connection to the server|error dialing backend)/
 const TERMINATED = /^command terminated with exit code \d+$/
 const DEFAULTED = /^Defaulted container ".*" out of:/
+
+/**
+ * What a failure kubectl printed means (the wording of the real client against an API server):
+ * a context, namespace, pod or container that is not there is bad input (exit 2, nothing was
+ * touched); an image without bash is a missing remote prerequisite (4); a pod that is not running
+ * or a cluster that does not answer is a failed connection (5).
+ */
+export function kubectlFailure(line: string, options: KubectlTransportOptions, target: string): RemoteEvalError {
+  const { context, namespace, pod, container } = options
+  const said = `(kubectl: ${line})`
+  if (/context was not found for specified context|context ".*" does not exist/.test(line)) {
+    return new UsageError(`--context ${context} is not in your kubeconfig ${said}. Pick one that \`kubectl config get-contexts\` lists.`)
+  }
+  if (/\(NotFound\): namespaces ".*" not found/.test(line)) {
+    return new UsageError(`--namespace ${namespace} does not exist in context ${context} ${said}. Pick one that \`kubectl --context ${context} get namespaces\` lists.`)
+  }
+  if (/\(NotFound\): pods ".*" not found/.test(line)) {
+    return new UsageError(`--pod ${pod} is not in namespace ${namespace} of context ${context} ${said}. Pick one that \`kubectl --context ${context} --namespace ${namespace} get pods\` lists.`)
+  }
+  if (/container \S+ is not valid for pod|container \S+ not found in pod/.test(line)) {
+    return new UsageError(`--container ${container} is not a container of ${target} ${said}. Its containers: \`kubectl --context ${context} --namespace ${namespace} get pod ${pod} -o jsonpath='{.spec.containers[*].name}'\`.`)
+  }
+  if (/executable file not found in \$PATH|no such file or directory: unknown/.test(line)) {
+    return new RemotePrerequisiteError(`bash is not available in ${target} ${said}. Use an image with bash, or pick its container with --container.`)
+  }
+  if (/cannot exec into a container in a completed pod|container not found \(|does not have a host assigned|is not running/.test(line)) {
+    return new TransportError(`${target} is not running ${said}. See \`kubectl --context ${context} --namespace ${namespace} get pod ${pod}\`; run again when it is Running.`)
+  }
+  if (/^(Unable to connect to the server|The connection to the server)/.test(line)) {
+    return new TransportError(`the cluster of context ${context} did not answer ${said}. Check the network (VPN, proxy) and \`kubectl --context ${context} cluster-info\`.`)
+  }
+  return new TransportError(`kubectl exec into ${target} failed: ${line}`)
+}
 
 export class KubectlTransport implements Transport {
   readonly kind = 'kubectl' as const
@@ -87,9 +120,7 @@ export class KubectlTransport implements Transport {
     }
     const result = await runFramed('kubectl', this.execArgs(), script, args, { ...options, onStderrLine }, this.target)
     const failure = result.stderrTail.find((line) => KUBECTL_ERROR.test(line))
-    if (result.exitCode !== 0 && !terminated && failure) {
-      throw new TransportError(`kubectl exec into ${this.target} failed: ${failure}`)
-    }
+    if (result.exitCode !== 0 && !terminated && failure) throw kubectlFailure(failure, this.options, this.target)
     return { ...result, stderrTail: result.stderrTail.filter((line) => !TERMINATED.test(line) && !DEFAULTED.test(line)) }
   }
 

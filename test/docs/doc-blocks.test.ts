@@ -10,7 +10,7 @@ import { groupBlocks, groupScript, parseDocBlocks, type BlockGroup } from '../su
 import { startDocTargets, type DocTargets } from '../support/doc-targets.ts'
 
 // Every shell block of the user docs, run as written: bash -euo pipefail in a copy of the example
-// eval repo, against the test sshd (as `gpu-box`), the kubectl double (pod ml/eval-0 of context
+// eval repo, against the test sshd (as `gpu-box`), the API server double through the real kubectl (pod ml/eval-0 of context
 // gpu-cluster) and the Hub double. A block either runs and ends as its markers say, or carries
 // `<!-- doc-test: skip: REASON -->`; a new block with neither fails here until it is one or the
 // other (see test/support/doc-blocks.ts for the markers).

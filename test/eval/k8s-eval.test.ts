@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { $ } from 'zx'
 
-// k8s_eval.ts against the kubectl double: each container a sandbox with its own /workdir, the test
+// k8s_eval.ts through the real kubectl and the API server double: each container a sandbox with its own /workdir, the test
 // venv mounted read-only at /opt/venv (a prebuilt environment, as images usually carry one).
 
 const TOKEN = 'hf_pod_token_5512'
@@ -16,7 +16,7 @@ const SCRIPT = 'remote_eval/k8s_eval.ts'
 
 describe('k8s_eval.ts', () => {
   let hub: HubServer
-  // Read after makePod(), which points PATH and KUBECTL_DOUBLE_ROOT at the double.
+  // Read after makePod(), which adds the pod's context to KUBECONFIG.
   const env = () => ({ ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' })
   before(async () => {
     hub = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN] })
@@ -76,11 +76,8 @@ describe('k8s_eval.ts', () => {
   })
 
   test('a pod without bash: exit 4 naming bash', async () => {
-    const pod = await makePod(['main'], { binds: [] })
-    // A sandbox whose PATH has no bash: the image lacks it.
-    const result = await runScript(SCRIPT, ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--runtime', 'cpu', '--project-dir', await copyExample()], {
-      ...env(), KUBECTL_DOUBLE_NO_BASH: '1',
-    })
+    const pod = await makePod(['main'], { noBash: true })
+    const result = await runScript(SCRIPT, ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--runtime', 'cpu', '--project-dir', await copyExample()], env())
     assert.equal(result.code, 4, result.stderr)
     assert.match(result.stderr, /bash is not available in pod/)
   })

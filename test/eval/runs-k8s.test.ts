@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { EXAMPLE_HUB, copyExample, harness, livingProcesses, sleepFor, makePod, runScript, startScript, type TestPod } from '../support/harness.ts'
 
-// Runs in a pod (the kubectl double: a sandbox with its own PID namespace, whose processes the
+// Runs in a pod (the API server double: a sandbox with its own PID namespace, whose processes the
 // host's process table still shows): detach, attach, stop, list and Ctrl-C, through kubectl exec.
 
 const TOKEN = 'hf_pod_runs_token_4471'

@@ -3,11 +3,11 @@ import { appendFile, chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile
 import path from 'node:path'
 import { $ } from 'zx'
 import { startHub, type HubServer } from './hub-server.ts'
-import { EXAMPLE_HUB, SCRIPTS, copyExample, harness } from './harness.ts'
+import { EXAMPLE_HUB, SCRIPTS, addKubeContext, copyExample, harness } from './harness.ts'
 
 // The machines the docs talk about, made real for the doc test: the SSH alias `gpu-box` (and
 // `cpu-box`) reaches the test sshd, the pod eval-0 in namespace ml of context gpu-cluster is a
-// sandbox of the kubectl double, both with two (double) GPUs, the Hub is the Hub double, and the
+// sandbox on the API server double (reached with the real kubectl), both with two (double) GPUs, the Hub is the Hub double, and the
 // docs' example paths exist. The SSH target is this machine, so "there" and "here" share one
 // filesystem: the docs' fixed paths below are created by this test and removed after it.
 
@@ -156,7 +156,7 @@ export async function startDocTargets(): Promise<DocTargets> {
     PATH: `${path.join(scratch, 'bin')}:${h.fixturesBin}:${process.env.PATH}`,
     HOME: home,
     HF_ENDPOINT: hub.endpoint,
-    KUBECTL_DOUBLE_ROOT: h.kubeRoot,
+    KUBECONFIG: await addKubeContext(POD.context),
     UV_DOUBLE_VENV: h.venv,
     UV_DOUBLE_LOG: path.join(scratch, 'uv.log'),
   }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { $ } from 'zx'
 import { SshTransport } from '../../lib/transport/ssh.ts'
 import { KubectlTransport } from '../../lib/transport/kubectl.ts'
+import { writeKubeconfig } from './kube-apiserver.ts'
 import type { SshdInfo } from './sshd.ts'
 
 // What test/run.ts started, and small builders the tests share.
@@ -14,9 +15,11 @@ export interface Harness {
   sshd: SshdInfo
   /** A directory in the test user's home for this run's remote dirs. */
   remoteScratch: string
-  /** State directory of the kubectl double. */
+  /** The pods of the Kubernetes API server double (see test/support/kube-apiserver.ts). */
   kubeRoot: string
-  /** test/fixtures/bin: the doubles (kubectl). */
+  /** That server's URL; a context CTX is served at `${kubeServer}/ctx/CTX`. */
+  kubeServer: string
+  /** test/fixtures/bin: the doubles of uv and nvidia-smi. */
   fixturesBin: string
   work: string
   /** A venv with huggingface_hub and datasets (world-readable). */
@@ -60,20 +63,45 @@ export interface TestPod {
   containers: string[]
 }
 
-/** Creates a pod for the kubectl double and points this process's PATH and env at the double. */
-export async function makePod(containers: string[] = ['main'], options: { binds?: string[]; env?: Record<string, string> } = {}): Promise<TestPod> {
+export interface PodOptions {
+  /** Lines "ro|rw HOST_PATH POD_PATH" mounted into each container. */
+  binds?: string[]
+  /** Each container's own environment (the image's ENV, the pod spec's env:). */
+  env?: Record<string, string>
+  /** The pod's phase (default Running). */
+  phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed'
+  /** The image has no bash (nothing on its PATH). */
+  noBash?: boolean
+}
+
+/**
+ * Writes a kubeconfig with one context at its own path of the API server double (or of another
+ * server) and adds it to
+ * this process's KUBECONFIG (scripts the test starts inherit it). Returns the file.
+ */
+export async function addKubeContext(context: string, server = harness().kubeServer): Promise<string> {
+  const file = path.join(harness().kubeRoot, 'kubeconfigs', `${context}.yaml`)
+  await writeKubeconfig(file, server, [{ name: context }])
+  process.env.KUBECONFIG = [process.env.KUBECONFIG, file].filter(Boolean).join(':')
+  return file
+}
+
+/** Creates a pod on the Kubernetes API server double, in a context of its own that kubectl knows. */
+export async function makePod(containers: string[] = ['main'], options: PodOptions = {}): Promise<TestPod> {
   const h = harness()
-  process.env.KUBECTL_DOUBLE_ROOT = h.kubeRoot
-  if (!process.env.PATH?.startsWith(h.fixturesBin)) process.env.PATH = `${h.fixturesBin}:${process.env.PATH}`
   const context = unique('ctx')
   const namespace = 'ml'
   const pod = unique('eval')
   const podDir = path.join(h.kubeRoot, 'contexts', context, 'namespaces', namespace, 'pods', pod)
   for (const c of containers) {
-    await mkdir(path.join(podDir, 'containers', c, 'workdir'), { recursive: true })
-    if (options.binds) await writeFile(path.join(podDir, 'containers', c, 'binds'), options.binds.join('\n') + '\n')
-    if (options.env) await writeFile(path.join(podDir, 'containers', c, 'env'), Object.entries(options.env).map(([k, v]) => `${k}=${v}\n`).join(''))
+    const dir = path.join(podDir, 'containers', c)
+    await mkdir(path.join(dir, 'workdir'), { recursive: true })
+    if (options.binds) await writeFile(path.join(dir, 'binds'), options.binds.join('\n') + '\n')
+    if (options.env) await writeFile(path.join(dir, 'env'), Object.entries(options.env).map(([k, v]) => `${k}=${v}\n`).join(''))
+    if (options.noBash) await writeFile(path.join(dir, 'no-bash'), '')
   }
+  if (options.phase) await writeFile(path.join(podDir, 'phase'), options.phase)
+  await addKubeContext(context)
   return {
     context,
     namespace,
@@ -88,7 +116,7 @@ export function openTestPod(pod: TestPod, container?: string): Promise<KubectlTr
 }
 
 /**
- * Lines the kubectl double logged for a pod: one per exec, with the bytes it read on stdin. An exec
+ * Lines the API server double logged for a pod: one per exec, with the bytes it read on stdin. An exec
  * is logged when it ends, and a released lock's session ends a moment after its runner moves on:
  * first wait (up to 5 s) until no exec into the pod is running.
  */

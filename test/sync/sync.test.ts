@@ -12,7 +12,7 @@ import type { Transport } from '../../lib/transport/types.ts'
 import { harness, listTree, makePod, makeProject, openTestPod, openTestSsh, podExecs, remoteDir, type TestPod } from '../support/harness.ts'
 import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
-// Code sync over the real sshd (through a counting TCP proxy) and into a pod of the kubectl double.
+// Code sync over the real sshd (through a counting TCP proxy) and into a pod on the API server double, through the real kubectl.
 
 const BIG = 512 * 1024
 
@@ -199,7 +199,7 @@ describe('sync of a larger tree over ssh: rsync', () => {
   })
 })
 
-describe('sync into a pod (kubectl double)', () => {
+describe('sync into a pod (real kubectl, API server double)', () => {
   let pod: TestPod
   let kube: Transport
   let project: string
