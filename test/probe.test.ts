@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import { $ } from 'zx'
 import { layOutExampleAssets } from '../examples/demo-assets.ts'
 import { pathUnder } from '../lib/filenames.ts'
-import { EXAMPLE_HUB, copyExample, harness, makeProject, remoteDir, runScript, sshFlags, writeAsTestUser } from './support/harness.ts'
+import { EXAMPLE_HUB, copyExample, harness, makeProject, remoteDir, runScript, sshFlags, sshHost, writeAsTestUser } from './support/harness.ts'
 
 // The hostile-input probe of the "nothing leaks, nothing is lost" issue, as one table: each row is
 // an input the probe tried against a real sshd and what must happen now. Every row runs the
@@ -124,11 +124,13 @@ describe('the probe, as a table: each input, and what happens now', () => {
       assert.equal(result.code, 0, result.stderr)
     }],
     ['--models-dir ~ --datasets-dir ~ --fresh-cache (~ holds manifest.json and hf_cache/mine)', async () => {
-      const home = harness().sshd.home
+      // A host with a home of its own: other tests look at the shared test user's home meanwhile.
+      const host = await sshHost({ ownHome: true })
+      const home = host.home
       await writeAsTestUser(path.join(home, 'manifest.json'), '{"mine": true}\n')
       await writeAsTestUser(path.join(home, 'hf_cache/mine/data.bin'), 'mine\n')
       try {
-        const result = await run(SSH_EVAL, [...sshFlags(), '--remote-dir', await evalDir(), '--project-dir', project, '--venv', harness().venv, '--runtime', 'cpu', '--remote-has-internet', 'yes', '--models-dir', home, '--datasets-dir', home, '--fresh-cache'], { ...process.env, HF_ENDPOINT: 'http://127.0.0.1:9' })
+        const result = await run(SSH_EVAL, [...host.flags, '--remote-dir', await evalDir(), '--project-dir', project, '--venv', harness().venv, '--runtime', 'cpu', '--remote-has-internet', 'yes', '--models-dir', home, '--datasets-dir', home, '--fresh-cache'], { ...process.env, HF_ENDPOINT: 'http://127.0.0.1:9' })
         assert.equal(result.code, 2, result.stderr)
         assert.equal(await readFile(path.join(home, 'manifest.json'), 'utf8'), '{"mine": true}\n')
         assert.equal(exists(path.join(home, 'hf_cache/mine/data.bin')), true)

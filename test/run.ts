@@ -1,14 +1,15 @@
 #!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
 // The test command: starts the real parts the tests share (sshd with its zsh test user, the
 // Kubernetes API server double), runs Node's test runner over test/**/*.test.ts (or the files
-// given), then stops everything, also on Ctrl-C. Its summary is node --test's own.
+// given; --test-* options go to the runner), then stops everything, also on Ctrl-C. Its summary
+// is node --test's own.
 import { spawn } from 'node:child_process'
 import { chown, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startKubeApiServer, writeKubeconfig } from './support/kube-apiserver.ts'
-import { startSshd, TEST_USER } from './support/sshd.ts'
-import type { Harness } from './support/harness.ts'
+import { HOSTS_DIR, startSshd, TEST_USER } from './support/sshd.ts'
+import { installUvDouble, type Harness } from './support/harness.ts'
 import { writeHubRepos } from './support/hub-fixtures.ts'
 import { ensureTestVenv } from './support/python.ts'
 
@@ -61,12 +62,17 @@ await writeKubeconfig(kubeconfig, kubeServer.url, [])
 
 // Hugging Face's real Python clients in a venv (from the wheelhouse), and the Hub double's repos.
 const venv = await ensureTestVenv()
+// uv (the double) where its installer puts it for the SSH test user, once: no test removes it.
+await installUvDouble(sshd.home, sshd.user, venv, path.join(testDir, 'fixtures', 'bin', 'uv'))
 const hubRepos = path.join(work, 'hub-repos')
 await writeHubRepos(hubRepos, path.join(venv, 'bin', 'python'))
 
 const harness: Harness = { sshd, remoteScratch, kubeRoot, kubeServer: kubeServer.url, fixturesBin: path.join(testDir, 'fixtures', 'bin'), work, venv, hubRepos }
-const files = process.argv.length > 2 ? process.argv.slice(2) : await findTests(testDir)
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...files], {
+// Options for Node's test runner (e.g. --test-concurrency=4) pass through; the rest name test files.
+const runnerOptions = process.argv.slice(2).filter((a) => a.startsWith('--test-'))
+const named = process.argv.slice(2).filter((a) => !a.startsWith('--test-'))
+const files = named.length > 0 ? named : await findTests(testDir)
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...runnerOptions, ...files], {
   stdio: 'inherit',
   env: { ...process.env, GR_TEST_HARNESS: JSON.stringify(harness), KUBECONFIG: kubeconfig, KUBECACHEDIR: path.join(kubeRoot, 'cache') },
 })
@@ -75,8 +81,13 @@ process.on('SIGINT', forward)
 process.on('SIGTERM', forward)
 const code = await new Promise<number>((resolve) => child.on('close', (c, s) => resolve(c ?? (s ? 130 : 1))))
 await kubeServer.stop()
+// What went through the real kubectl: one exec.log line per exec, "CONTEXT NAMESPACE POD ...".
+const execs = (await readFile(path.join(kubeRoot, 'exec.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean)
+const pods = new Set(execs.map((line) => line.split(' ').slice(0, 3).join('/')))
+console.error(`# kubectl: ${execs.length} execs into ${pods.size} pods, through the real client and the API server double`)
 await stopPods(kubeRoot)
 await stop()
+await rm(path.join(sshd.home, HOSTS_DIR), { recursive: true, force: true })
 await rm(remoteScratch, { recursive: true, force: true })
 await rm(work, { recursive: true, force: true })
 process.exitCode = code

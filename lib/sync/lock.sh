@@ -6,12 +6,12 @@
 # releases it too, since its stdin ends then as well.
 
 # Takes the lock, runs FUNCTION ARGS (its stdout passes through), ends stdout with the trailer
-# "\0@@locked STATUS\0", then holds the lock until stdin ends. Without wait, a busy lock ends at once
-# with 75 ("@@busy HOLDER" on stderr).
-lock_hold() { # key wait(1|0) holder -- function args...
-  local dir=$HOME/.remote-eval/locks wait=$2 holder=$3 status lock
+# "\0@@locked STATUS\0", then holds the lock until stdin ends or stays silent for SILENCE seconds.
+# Without wait, a busy lock ends at once with 75 ("@@busy HOLDER" on stderr).
+lock_hold() { # key wait(1|0) holder silence -- function args...
+  local dir=$HOME/.remote-eval/locks wait=$2 holder=$3 silence=$4 status lock
   lock=$dir/$1.lock
-  shift 4
+  shift 5
   command -v flock >/dev/null 2>&1 || { echo "flock is not on the target's PATH: install util-linux there" >&2; return 72; }
   ( umask 077; mkdir -p -- "$dir" ) 2>/dev/null && [ -O "$dir" ] && [ ! -L "$dir" ] \
     || { echo "cannot make $dir, a directory of the target user's own for the lock: make \$HOME there writable" >&2; return 73; }
@@ -29,5 +29,5 @@ lock_hold() { # key wait(1|0) holder -- function args...
   printf '\0@@locked %s\0' "$status"
   # The runner writes a line every 15 s: a minute without one means it is gone, even when its
   # connection has not been seen to close (a laptop asleep, a network that dropped silently).
-  while IFS= read -r -t 60 _; do :; done
+  while IFS= read -r -t "$silence" _; do :; done
 }

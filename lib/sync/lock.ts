@@ -17,8 +17,14 @@ import type { Transport } from '../transport/types.ts'
 
 const LOCK_LIBRARY = loadBashLibrary(new URL('./lock.sh', import.meta.url))
 const TRAILER = /\0@@locked (\d+)\0$/
-/** How often the holder is told this runner is alive; the target gives up after 60 s of silence. */
-const HEARTBEAT_MS = 15_000
+/**
+ * How often the holder is told this runner is alive (15 s); the target gives up after four beats
+ * of silence (60 s). GRE_LOCK_HEARTBEAT_MS shortens both, for the tests that watch it happen.
+ */
+function heartbeat(): { everyMs: number; silenceS: number } {
+  const everyMs = /^[1-9]\d{0,6}$/.test(process.env.GRE_LOCK_HEARTBEAT_MS ?? '') ? Number(process.env.GRE_LOCK_HEARTBEAT_MS) : 15_000
+  return { everyMs, silenceS: Math.ceil((4 * everyMs) / 1000) }
+}
 
 export interface HeldLock {
   /** What the function run under the lock printed on stdout, and its exit status. */
@@ -81,7 +87,8 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
     },
   })
   const script = callFunction(`${LOCK_LIBRARY}\n${options.library}`, 'lock_hold', LAYOUT_VARS)
-  const session = transport.run(script, [lockKey(options.remoteDir), options.wait ? '1' : '0', holderText(), '--', options.fn, ...options.args], {
+  const beat = heartbeat()
+  const session = transport.run(script, [lockKey(options.remoteDir), options.wait ? '1' : '0', holderText(), String(beat.silenceS), '--', options.fn, ...options.args], {
     stdin: hold,
     stdoutSink: stdout,
     onStderrLine: (line) => {
@@ -98,12 +105,12 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
   })
   let released = false
   session.catch(() => undefined)
-  const heartbeat = setInterval(() => hold.write('\n'), HEARTBEAT_MS)
-  heartbeat.unref()
+  const beating = setInterval(() => hold.write('\n'), beat.everyMs)
+  beating.unref()
   const release = async () => {
     if (released) return
     released = true
-    clearInterval(heartbeat)
+    clearInterval(beating)
     hold.end()
   }
   const unregister = onCleanup(release)

@@ -92,7 +92,6 @@ for (const doc of DOCS) {
         assert.deepEqual(problems, [], `the markers before the block at ${group.name} are wrong`)
         const file = path.join(scripts, `block-${first.line}.sh`)
         await writeFile(file, groupScript(group))
-        await targets.refresh()
         const result = await runBash(file, project, targets.env)
         const how = result.timedOut ? `timed out after ${BLOCK_TIMEOUT_MS / 1000} s` : `ended with exit ${result.code ?? result.signal}`
         assert.equal(

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
-import { EXAMPLE_HUB, copyExample, harness, installUvForTestUser, remoteDir, runScript, sshFlags, writeAsTestUser } from '../support/harness.ts'
+import { EXAMPLE_HUB, copyExample, harness, remoteDir, runScript, sshFlags, writeAsTestUser } from '../support/harness.ts'
 
 // The runbook's fast-split workflow: a tool of the repo (app.tools.rebalance_fast_splits) run on
 // the target with --run-module, dry run then push, with the target's token; a prepared datasets
@@ -29,7 +29,6 @@ describe('fast splits rebuilt on the Hub from the target', () => {
     project = await copyExample()
     dir = remoteDir('rebalance')
     local = path.join(await mkdtemp(path.join(tmpdir(), 'gre-rebalance-')), 'datasets')
-    await installUvForTestUser()
     await writeAsTestUser(path.join(dir, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
     env = { ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' }
   })

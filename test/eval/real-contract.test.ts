@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import { $ } from 'zx'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import {
-  EXAMPLE_HUB, copyExample, harness, installUvForTestUser, makePod, remoteDir, runScript, sshFlags, startScript, writeAsTestUser, type TestPod,
+  EXAMPLE_HUB, copyExample, harness, makePod, remoteDir, runScript, sshFlags, startScript, writeAsTestUser, type TestPod,
 } from '../support/harness.ts'
 
 // The runners against an eval that behaves as the real guardrails CLI does where they depend on it
@@ -59,7 +59,6 @@ describe('the real eval contract over SSH', () => {
     hub = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN] })
     project = await copyExample()
     dir = remoteDir('contract')
-    await installUvForTestUser()
     await writeAsTestUser(path.join(dir, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
     env = { ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' }
   })

@@ -5,7 +5,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { shellQuote } from '../../lib/transport/script.ts'
-import { EXAMPLE_HUB, SCRIPTS, copyExample, harness, installUvForTestUser, livingProcesses, sleepFor, remoteDir, runScript, sshFlags, startScript, writeAsTestUser, withEvalDefaults } from '../support/harness.ts'
+import { EXAMPLE_HUB, SCRIPTS, copyExample, harness, livingProcesses, sleepFor, remoteDir, runScript, sshFlags, sshHost, startScript, writeAsTestUser, withEvalDefaults } from '../support/harness.ts'
 import { startCountingProxy } from '../support/tcp-proxy.ts'
 
 // Runs that outlive the runner, over the real sshd: detach, attach, stop, list, Ctrl-C, a dropped
@@ -40,7 +40,6 @@ describe('runs that outlive the runner (ssh)', () => {
     hub = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN] })
     project = await copyExample()
     dir = remoteDir('runs')
-    await installUvForTestUser()
     await writeAsTestUser(path.join(dir, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
     env = { ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' }
   })
@@ -178,8 +177,11 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.deepEqual(await livingProcesses(sleep.marker), [])
   })
 
-  test('two runners at once on GPUs 0 and 1: the second waits for the lock, both finish, results apart', async () => {
-    const [a, b] = await Promise.all([runScript(SCRIPT, args(['--gpus', '0']), env), runScript(SCRIPT, args(['--gpus', '1']), env)])
+  test('two CUDA runners at once on GPUs 0 and 1: the second waits for the lock, both finish, results apart', async () => {
+    // A host with two GPUs (the nvidia-smi double on its login PATH), as the runners find it over ssh.
+    const gpuHost = await sshHost({ tools: ['nvidia-smi'] })
+    const cuda = (gpu: string) => [...gpuHost.flags, '--remote-dir', dir, '--runtime', 'cuda', '--gpus', gpu, '--project-dir', project, '--env', 'GR_ENABLE_NEMOTRON=true']
+    const [a, b] = await Promise.all([runScript(SCRIPT, cuda('0'), env), runScript(SCRIPT, cuda('1'), env)])
     assert.equal(a.code, 0, a.stderr)
     assert.equal(b.code, 0, b.stderr)
     const waited = [a, b].filter((r) => /^\[preflight\] waiting for the lock on .*: a runner on .* is syncing there/m.test(r.stderr))
@@ -187,8 +189,9 @@ describe('runs that outlive the runner (ssh)', () => {
     const [outA, outB] = [JSON.parse(a.stdout), JSON.parse(b.stdout)]
     assert.notEqual(outA.remote_run_id, outB.remote_run_id)
     assert.notEqual(outA.local_run_dir, outB.local_run_dir)
-    assert.match(a.stderr, /^\[run\] \[guardrails-mini\] runtime cpu, .*CUDA_VISIBLE_DEVICES=0$/m, 'each run on its own GPU')
-    assert.match(b.stderr, /^\[run\] \[guardrails-mini\] runtime cpu, .*CUDA_VISIBLE_DEVICES=1$/m)
+    assert.match(a.stderr, /^\[preflight\] .*, 2 GPU\(s\)/m, 'nvidia-smi -L listed the host\'s GPUs')
+    assert.match(a.stderr, /^\[run\] \[guardrails-mini\] runtime cuda, .*CUDA_VISIBLE_DEVICES=0$/m, 'each run on its own GPU')
+    assert.match(b.stderr, /^\[run\] \[guardrails-mini\] runtime cuda, .*CUDA_VISIBLE_DEVICES=1$/m)
   })
 
   test('--no-wait fails at once with exit 12 while another runner holds the lock', async () => {

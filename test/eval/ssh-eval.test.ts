@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { $ } from 'zx'
-import { EXAMPLE_HUB, copyExample, harness, installUvForTestUser, removeUvForTestUser, remoteDir, runScript, sshFlags, writeAsTestUser } from '../support/harness.ts'
+import { EXAMPLE_HUB, copyExample, harness, remoteDir, runScript, sshFlags, sshHost, writeAsTestUser } from '../support/harness.ts'
 import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
 // ssh_eval.ts as a user runs it, against the real sshd (the test user's login shell is zsh, and
@@ -28,7 +28,6 @@ describe('ssh_eval.ts online, through uv', () => {
     proxy = await startCountingProxy(harness().sshd.port)
     project = await copyExample()
     dir = remoteDir('eval')
-    await installUvForTestUser()
     // The token exists only on the target, in the eval repo's .env.eval there.
     await writeAsTestUser(path.join(dir, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
     env = { ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' }
@@ -174,24 +173,19 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.equal(proxy.connections, 0, 'no connection at all')
     assert.equal(await snapshot(), before)
   })
-})
 
-describe('ssh_eval.ts with a prebuilt venv and no uv anywhere', () => {
-  test('runs air-gapped with --venv', async () => {
-    await removeUvForTestUser()
-    const project = await copyExample()
-    const dir = remoteDir('venv')
-    const { venv } = harness()
-    // Directories prepared by an earlier online run are reused through absolute paths.
-    const prepared = (await readdir(harness().remoteScratch)).find((d) => d.startsWith('eval-'))!
-    const assets = path.join(harness().remoteScratch, prepared)
+  test('on a host without uv, air-gapped with --venv and the directories prepared above', async () => {
+    // A host whose home has no uv (the shared test user's ~/.local/bin holds the uv double).
+    const host = await sshHost({ ownHome: true })
+    const { venv, sshd } = harness()
     const result = await runScript(SCRIPT, [
-      ...sshFlags(), '--remote-dir', dir, '--runtime', 'cpu', '--project-dir', project, '--venv', venv,
-      '--remote-has-internet', 'no', '--models-dir', `${assets}/.models`, '--datasets-dir', `${assets}/.datasets`,
+      ...host.flags, '--remote-dir', remoteDir('venv'), '--runtime', 'cpu', '--project-dir', project, '--venv', venv,
+      '--remote-has-internet', 'no', '--models-dir', `${dir}/.models`, '--datasets-dir', `${dir}/.datasets`,
     ])
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, new RegExp(`venv ${venv}/bin/python`))
     assert.match(result.stderr, /^\[deps\] prebuilt venv .*: no uv sync$/m)
-    assert.ok(!(await $`su -s /bin/bash ${harness().sshd.user} -c 'command -v uv; ls ~/.local/bin/uv'`.nothrow().quiet()).ok, 'no uv anywhere')
+    const look = await $`ssh -F ${sshd.configFile} ${host.sshOptions.flatMap((o) => ['-o', o])} ${sshd.alias} ${'command -v uv || ls ~/.local/bin/uv ~/.cargo/bin/uv'}`.nothrow().quiet()
+    assert.notEqual(look.exitCode, 0, `uv found on that host: ${look.stdout}`)
   })
 })

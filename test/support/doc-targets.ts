@@ -1,9 +1,11 @@
 import { existsSync } from 'node:fs'
-import { appendFile, chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
 import path from 'node:path'
 import { $ } from 'zx'
 import { startHub, type HubServer } from './hub-server.ts'
 import { EXAMPLE_HUB, SCRIPTS, addKubeContext, copyExample, harness } from './harness.ts'
+import { HOSTS_DIR } from './sshd.ts'
 
 // The machines the docs talk about, made real for the doc test: the SSH alias `gpu-box` (and
 // `cpu-box`) reaches the test sshd, the pod eval-0 in namespace ml of context gpu-cluster is a
@@ -14,15 +16,17 @@ import { EXAMPLE_HUB, SCRIPTS, addKubeContext, copyExample, harness } from './ha
 /** The docs' example paths: the remote tree on the SSH target, and the air-gapped staging dirs. */
 const DOC_PATHS = { root: '/srv/eval', remoteDir: '/srv/eval/guardrails', staging: ['/tmp/models', '/tmp/datasets'] }
 const POD = { context: 'gpu-cluster', namespace: 'ml', pod: 'eval-0', container: 'main' }
-/** Paths this test created, so that a run after a crash may remove its own leftovers only. */
-const OWNED_LIST = '/tmp/gre-doc-test.owned'
+/**
+ * Paths this test created, so that a run after a crash may remove its own leftovers only. In the
+ * home of whoever runs the tests (root's is private): in /tmp anyone could write the list and have
+ * this test remove what they name.
+ */
+const OWNED_LIST = path.join(homedir(), '.cache', 'gre-doc-test.owned')
 const TOKEN = 'hf_doc_test_token_9031'
-/** The test user's directory for this test's doubles (uv in bin/, nvidia-smi in gpu-bin/). */
-const TOOLS = '.doc-test'
 /**
  * Source addresses of the docs' hosts. The test user is shared with the other test files, which
- * may run at the same time and expect no uv or no GPU; the test user's ~/.zshenv gives these tools
- * only to sessions coming from these addresses, that is, to the docs' commands.
+ * may run at the same time and expect no GPU; the test user's ~/.zshenv gives a host's tools only
+ * to sessions coming from its address (~/.gre-test-hosts/ADDRESS), that is, to the docs' commands.
  */
 const SOURCE = { 'gpu-box': '127.0.0.7', 'cpu-box': '127.0.0.8' }
 
@@ -33,8 +37,6 @@ export interface DocTargets {
   newProject(): Promise<string>
   /** Empties the targets (remote dir, asset dirs, the pod) and puts the remote-only token back. */
   reset(): Promise<void>
-  /** Checks the test user's tools before a block: another test run starting may have reset them. */
-  refresh(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -61,7 +63,8 @@ async function claimDocPaths(): Promise<void> {
   if (foreign.length) {
     throw new Error(`The doc test runs the docs' commands as written and needs ${foreign.join(', ')}, which exist on this machine and were not made by it. Move them away and run again.`)
   }
-  await writeFile(OWNED_LIST, all.join('\n') + '\n')
+  await mkdir(path.dirname(OWNED_LIST), { recursive: true, mode: 0o700 })
+  await writeFile(OWNED_LIST, all.join('\n') + '\n', { mode: 0o600 })
   for (const p of all) await rm(p, { recursive: true, force: true })
 }
 
@@ -90,38 +93,23 @@ async function sshWrapper(dir: string): Promise<void> {
   await chmod(wrapper, 0o755)
 }
 
-const ZSHENV_MARK = '# Added by the doc test (test/support/doc-targets.ts) while it runs: tools for its hosts only.'
-
 /**
  * uv (the double) on both docs' hosts and nvidia-smi on gpu-box, on the PATH the test user's login
- * shell (zsh) sets up, as a GPU host's would. Returns the undo, and a refresh that puts the PATH
- * back when another test run's harness start has rewritten ~/.zshenv meanwhile.
+ * shell (zsh) sets up for sessions from their addresses, as a GPU host's would. Returns the undo.
  */
-async function toolsForTestUser(): Promise<{ undo: () => Promise<void>; refresh: () => Promise<void> }> {
+async function toolsForTestUser(): Promise<{ undo: () => Promise<void> }> {
   const { sshd, fixturesBin, venv } = harness()
-  const dir = path.join(sshd.home, TOOLS)
-  await $`install -D -m 755 ${path.join(fixturesBin, 'uv')} ${path.join(dir, 'bin/uv')}`.quiet()
-  await $`install -D -m 755 ${path.join(fixturesBin, 'nvidia-smi')} ${path.join(dir, 'gpu-bin/nvidia-smi')}`.quiet()
-  await $`chown -R ${sshd.user}: ${dir}`.quiet()
-  const zshenv = path.join(sshd.home, '.zshenv')
-  const original = await readFile(zshenv, 'utf8').catch(() => '')
-  const lines = [
-    ZSHENV_MARK,
-    `case \${SSH_CONNECTION%% *} in`,
-    `  ${SOURCE['gpu-box']}) path=(~/${TOOLS}/gpu-bin ~/${TOOLS}/bin $path); export UV_DOUBLE_VENV=${venv} ;;`,
-    `  ${SOURCE['cpu-box']}) path=(~/${TOOLS}/bin $path); export UV_DOUBLE_VENV=${venv} ;;`,
-    'esac',
-    '',
-  ]
-  const refresh = async () => {
-    if (!(await readFile(zshenv, 'utf8').catch(() => '')).includes(ZSHENV_MARK)) await appendFile(zshenv, lines.join('\n'))
+  const dirs = { 'gpu-box': path.join(sshd.home, HOSTS_DIR, SOURCE['gpu-box']), 'cpu-box': path.join(sshd.home, HOSTS_DIR, SOURCE['cpu-box']) }
+  for (const [host, dir] of Object.entries(dirs)) {
+    const tools = host === 'gpu-box' ? ['uv', 'nvidia-smi'] : ['uv']
+    for (const tool of tools) await $`install -D -m 755 ${path.join(fixturesBin, tool)} ${path.join(dir, 'bin', tool)}`.quiet()
+    await writeFile(path.join(dir, 'env'), `export UV_DOUBLE_VENV=${venv}\n`)
+    await $`chown -R ${sshd.user}: ${dir}`.quiet()
   }
-  await refresh()
   const undo = async () => {
-    await writeFile(zshenv, original)
-    await rm(dir, { recursive: true, force: true })
+    for (const dir of Object.values(dirs)) await rm(dir, { recursive: true, force: true })
   }
-  return { undo, refresh }
+  return { undo }
 }
 
 /** The pod's image: nvidia-smi and the uv double in /usr/local/bin, the test venv at /opt/venv. */
@@ -194,5 +182,5 @@ export async function startDocTargets(): Promise<DocTargets> {
     await rm(OWNED_LIST, { force: true })
     await rm(scratch, { recursive: true, force: true })
   }
-  return { env, newProject, reset, refresh: tools.refresh, stop }
+  return { env, newProject, reset, stop }
 }

@@ -7,7 +7,7 @@ import { $ } from 'zx'
 import { SshTransport } from '../../lib/transport/ssh.ts'
 import { KubectlTransport } from '../../lib/transport/kubectl.ts'
 import { writeKubeconfig } from './kube-apiserver.ts'
-import type { SshdInfo } from './sshd.ts'
+import { HOSTS_DIR, type SshdInfo } from './sshd.ts'
 
 // What test/run.ts started, and small builders the tests share.
 
@@ -251,19 +251,47 @@ export async function copyExample(): Promise<string> {
 /** The example's Hub content (served by the Hub double in tests, laid out by the demo). */
 export const EXAMPLE_HUB = fileURLToPath(new URL('../../examples/hub-repos', import.meta.url))
 
-/** Puts the uv double in the SSH test user's ~/.local/bin (not on PATH), on the test venv. */
-export async function installUvForTestUser(): Promise<void> {
-  const { sshd, fixturesBin, venv } = harness()
-  await $`install -D -m 755 -o ${sshd.user} ${path.join(fixturesBin, 'uv')} ${path.join(sshd.home, '.local/bin/uv')}`.quiet()
-  await mkdir(path.join(sshd.home, '.config/uv-double'), { recursive: true })
-  await writeFile(path.join(sshd.home, '.config/uv-double/venv'), `${venv}\n`)
-  await $`chown -R ${sshd.user}: ${path.join(sshd.home, '.config')} ${path.join(sshd.home, '.local')}`.quiet()
+/**
+ * Puts the uv double where uv's installer puts it, ~/.local/bin of the home given (not on PATH),
+ * on the test venv. test/run.ts does it once for the SSH test user; no test removes it.
+ */
+export async function installUvDouble(home: string, owner: string, venv: string, uv: string): Promise<void> {
+  await $`install -D -m 755 ${uv} ${path.join(home, '.local/bin/uv')}`.quiet()
+  await mkdir(path.join(home, '.config/uv-double'), { recursive: true })
+  await writeFile(path.join(home, '.config/uv-double/venv'), `${venv}\n`)
+  await $`chown -R ${owner}: ${path.join(home, '.config')} ${path.join(home, '.local')}`.quiet()
 }
 
-/** Removes the uv double from the SSH test user (for the prebuilt-venv runs). */
-export async function removeUvForTestUser(): Promise<void> {
-  const { sshd } = harness()
-  await $`rm -f ${path.join(sshd.home, '.local/bin/uv')}`.quiet()
+export interface SshHost {
+  /** The flags that reach it (the test sshd, from this host's own source address). */
+  flags: string[]
+  /** The same, as ssh options (-o ...), for ssh itself. */
+  sshOptions: string[]
+  /** The test user's home on this host. */
+  home: string
+}
+
+/**
+ * A host of its own on the test sshd: connections from a loopback address of its own get `tools`
+ * (doubles from test/fixtures/bin) first on PATH, and with `ownHome` a home of their own (no uv in
+ * it). Nothing another test uses changes (see the test user's .zshenv).
+ */
+export async function sshHost(options: { tools?: string[]; ownHome?: boolean } = {}): Promise<SshHost> {
+  const { sshd, fixturesBin } = harness()
+  const bytes = randomBytes(3)
+  const address = `127.${2 + (bytes[0]! % 250)}.${1 + (bytes[1]! % 250)}.${1 + (bytes[2]! % 250)}`
+  const dir = path.join(sshd.home, HOSTS_DIR, address)
+  await mkdir(path.join(dir, 'bin'), { recursive: true })
+  for (const tool of options.tools ?? []) await $`install -m 755 ${path.join(fixturesBin, tool)} ${path.join(dir, 'bin', tool)}`.quiet()
+  let home = sshd.home
+  if (options.ownHome) {
+    home = path.join(dir, 'home')
+    await mkdir(home, { recursive: true })
+    await writeFile(path.join(dir, 'env'), `export HOME=${home}\n`)
+  }
+  await $`chown -R ${sshd.user}: ${dir}`.quiet()
+  const sshOptions = [`BindAddress=${address}`]
+  return { flags: sshFlags(sshOptions), sshOptions, home }
 }
 
 /** Writes a file on the SSH target as the test user would own it. */

@@ -48,6 +48,19 @@ async function waitForPort(port: number, sshd: StartedProcess, logFile: string):
   throw new Error(`sshd did not listen on ${port}: ${await readFile(logFile, 'utf8').catch(() => '')}`)
 }
 
+/** Where a host of its own keeps its tools: a directory per loopback source address. */
+export const HOSTS_DIR = '.gre-test-hosts'
+
+const ZSHENV = [
+  '# Something a careless runner would trip over: the login shell prints on every command.',
+  'print -u2 -- "zshenv of the test user was read"',
+  `# TEST PLUMBING: a connection from a loopback address that has a directory ~/${HOSTS_DIR}/ADDRESS`,
+  '# plays a host of its own: its bin/ first on PATH, its env file read. Tests give their host tools',
+  "# (nvidia-smi, uv) or a home of its own this way, and never change what another test uses.",
+  `() { local d=~/${HOSTS_DIR}/\${SSH_CONNECTION%% *}; [[ -d $d/bin ]] && path=($d/bin $path); [[ -f $d/env ]] && source $d/env; return 0 }`,
+  '',
+].join('\n')
+
 /** Creates (or refreshes) the zsh test user; needs root, as useradd does. */
 async function ensureTestUser(): Promise<string> {
   const zsh = (await $`command -v zsh`.nothrow().quiet()).stdout.trim()
@@ -57,8 +70,7 @@ async function ensureTestUser(): Promise<string> {
   // useradd leaves the password field locked ("!"), and sshd without PAM refuses locked accounts.
   await $`usermod --shell ${zsh} --password '*' ${TEST_USER}`.quiet()
   const home = (await $`getent passwd ${TEST_USER}`.quiet()).stdout.split(':')[5] ?? ''
-  // Something a careless runner would trip over: the login shell prints on every command.
-  await writeFile(path.join(home, '.zshenv'), 'print -u2 -- "zshenv of the test user was read"\n')
+  await writeFile(path.join(home, '.zshenv'), ZSHENV)
   return home
 }
 

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { test } from 'node:test'
-import { harness, makeProject, remoteDir, runScript, sshFlags } from '../support/harness.ts'
+import { fileURLToPath } from 'node:url'
+import { harness, makeProject, remoteDir, runScript, sshFlags, startScript } from '../support/harness.ts'
 
 // The target's lock lives where only the target user can reach it: ~/.remote-eval/locks, the
 // directory 700 and the files 600 (in /tmp, another user once blocked runners by creating the
@@ -16,4 +18,34 @@ test("the target's lock is in the target user's own directory, unreadable to oth
   const locks = await readdir(dir)
   assert.ok(locks.length > 0)
   for (const lock of locks) assert.equal((await stat(path.join(dir, lock))).mode & 0o777, 0o600, lock)
+})
+
+// The holder tells the target every 15 s that it is alive, and the target frees the lock after 60 s
+// without a word (a laptop asleep, a link that died silently). GRE_LOCK_HEARTBEAT_MS=500 makes that
+// every 0.5 s and 2 s here; the rule is the same.
+test('a runner that beats keeps the lock past the silence limit; one that falls silent loses it then', async () => {
+  const env = { ...process.env, GRE_LOCK_HEARTBEAT_MS: '500' }
+  const dir = remoteDir('lock')
+  const holder = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/plumbing/hold-lock.ts', import.meta.url)), dir], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.on('data', (chunk: Buffer) => (chunk.toString().includes('held') ? resolve() : undefined))
+      holder.on('close', (code) => reject(new Error(`the holder ended (${code}) before taking the lock`)))
+    })
+    const project = await makeProject({ 'app.py': 'print(1)\n' }, { git: true })
+    const waiter = await startScript('remote_eval/sync_code.ts', [...sshFlags(), '--remote-dir', dir, '--project-dir', project], env)
+    let finished = false
+    void waiter.result.then(() => (finished = true))
+    await waiter.waitFor(/^\[sync\] waiting for the lock on /)
+    // Three silence limits while the holder beats: the lock stays where it is.
+    await new Promise((r) => setTimeout(r, 6000))
+    assert.equal(finished, false, 'the waiting runner got the lock while its holder was alive')
+    // The holder falls silent (stopped, its connection still open): the target frees the lock.
+    holder.kill('SIGSTOP')
+    const result = await waiter.result
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /^\[done\] code synced to /m)
+  } finally {
+    holder.kill('SIGKILL')
+  }
 })
