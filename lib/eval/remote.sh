@@ -89,13 +89,14 @@ eval_deps() { # remote_dir stamp -- uv sync ...
   echo synced
 }
 
-# Listening TCP ports of the host, one per line (from /proc/net/tcp{,6}: state 0A is LISTEN).
+# TCP ports of the host that a socket holds, listening or connected, one per line (from
+# /proc/net/tcp{,6}): an outgoing connection's local port cannot be bound either.
 eval_ports_in_use() {
-  local file local_address state
+  local file local_address
   for file in /proc/net/tcp /proc/net/tcp6; do
     [ -r "$file" ] || continue
-    while read -r _ local_address _ state _; do
-      [ "$state" = 0A ] && printf '%d\n' "$((16#${local_address##*:}))"
+    while read -r _ local_address _; do
+      [ "$local_address" = local_address ] || printf '%d\n' "$((16#${local_address##*:}))"
     done < "$file"
   done
   return 0
@@ -103,10 +104,16 @@ eval_ports_in_use() {
 
 # A CUDA run's embedded PyTriton needs three ports of its own (HTTP, gRPC, metrics): two runs on
 # one host would collide on the defaults 8000-8002. Each variable the user did not set (in the
-# environment, --env included, or in .env.eval) gets a port that nothing listens on and no running
-# run of this directory holds. Sets ports_meta, the meta record of the ports in use.
+# environment, --env included, or in .env.eval) gets a port that no socket holds, outside the range
+# of outgoing connections, and that no running run of this directory holds. Sets ports_meta, the
+# meta record of the ports in use.
 eval_pick_ports() { # remote_dir
-  local dir=$1 taken run name port http grpc metrics
+  local dir=$1 taken run name port http grpc metrics ephemeral_low=32768 ephemeral_high=60999
+  read -r ephemeral_low ephemeral_high < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  # A host that gives nearly every port to outgoing connections: pick among all of them.
+  if [ $(( (ephemeral_low > 20000 ? ephemeral_low - 20000 : 0) + 65535 - ephemeral_high )) -lt 1000 ]; then
+    ephemeral_low=1 ephemeral_high=0
+  fi
   taken=$'\n'$(eval_ports_in_use; for run in "$dir/$tool_dir/runs"/*/; do
     run=${run%/}
     [ -f "$run/meta" ] && run_alive "$run" && sed -n 's/^ports=//p' "$run/meta" | tr ',' '\n'
@@ -116,7 +123,10 @@ eval_pick_ports() { # remote_dir
     port=$(envfile_get "$dir/.env.eval" "$name")
     [ -n "$port" ] && export "$name=$port" && continue
     while :; do
-      port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+      port=$((20000 + (RANDOM * 32768 + RANDOM) % 45536))
+      # Not in the kernel's range for outgoing connections, which may take any of those ports
+      # between this pick and the eval's bind.
+      [ "$port" -ge "$ephemeral_low" ] && [ "$port" -le "$ephemeral_high" ] && continue
       [ "${taken#*$'\n'"$port"$'\n'}" = "$taken" ] && break
     done
     taken+="$port"$'\n'

@@ -286,6 +286,9 @@ describe('the real eval contract in pods', () => {
     const ports = reports.map((r) => Object.values(r.run.settings.pytriton_ports as Record<string, number>))
     assert.equal(new Set(ports.flat()).size, 6, `six distinct ports: ${JSON.stringify(ports)}`)
     assert.ok(!ports.flat().some((p) => p >= 8000 && p <= 8002), 'not the defaults every run would share')
+    // Nor a port an outgoing connection may take between the pick and the eval's bind.
+    const [low, high] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/).map(Number)
+    assert.ok(!ports.flat().some((p) => p >= low! && p <= high!), `outside the ephemeral range ${low}-${high}: ${JSON.stringify(ports)}`)
     assert.notEqual(reports[0].run.run_id, reports[1].run.run_id)
     // Both held their ports at the same time (each slept 2 s while holding them).
     const spans = reports.map((r) => [Date.parse(r.run.started_at_utc), Date.parse(r.run.finished_at_utc)])

@@ -294,12 +294,15 @@ export async function sshHost(options: { tools?: string[]; ownHome?: boolean } =
   return { flags: sshFlags(sshOptions), sshOptions, home }
 }
 
-/** Writes a file on the SSH target as the test user would own it. */
+/**
+ * Writes a file on the SSH target as the test user would own it. Only what it made changes owner
+ * (the file and the directories it created): other tests' files may lie beside it.
+ */
 export async function writeAsTestUser(file: string, content: string): Promise<void> {
   const { sshd } = harness()
-  await mkdir(path.dirname(file), { recursive: true })
+  const made = await mkdir(path.dirname(file), { recursive: true })
   await writeFile(file, content)
-  await $`chown -R ${sshd.user}: ${path.dirname(file)}`.quiet()
+  await $`chown -R ${sshd.user}: ${made ?? file} ${file}`.quiet()
 }
 
 export interface StartedScript {

@@ -21,10 +21,10 @@ test("the target's lock is in the target user's own directory, unreadable to oth
 })
 
 // The holder tells the target every 15 s that it is alive, and the target frees the lock after 60 s
-// without a word (a laptop asleep, a link that died silently). GRE_LOCK_HEARTBEAT_MS=500 makes that
-// every 0.5 s and 2 s here; the rule is the same.
+// without a word (a laptop asleep, a link that died silently). GRE_LOCK_HEARTBEAT_MS=1000 makes that
+// every 1 s and 4 s here; the rule is the same.
 test('a runner that beats keeps the lock past the silence limit; one that falls silent loses it then', async () => {
-  const env = { ...process.env, GRE_LOCK_HEARTBEAT_MS: '500' }
+  const env = { ...process.env, GRE_LOCK_HEARTBEAT_MS: '1000' }
   const dir = remoteDir('lock')
   const holder = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/plumbing/hold-lock.ts', import.meta.url)), dir], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   try {
@@ -37,8 +37,8 @@ test('a runner that beats keeps the lock past the silence limit; one that falls 
     let finished = false
     void waiter.result.then(() => (finished = true))
     await waiter.waitFor(/^\[sync\] waiting for the lock on /)
-    // Three silence limits while the holder beats: the lock stays where it is.
-    await new Promise((r) => setTimeout(r, 6000))
+    // Two and a half silence limits while the holder beats: the lock stays where it is.
+    await new Promise((r) => setTimeout(r, 10_000))
     assert.equal(finished, false, 'the waiting runner got the lock while its holder was alive')
     // The holder falls silent (stopped, its connection still open): the target frees the lock.
     holder.kill('SIGSTOP')

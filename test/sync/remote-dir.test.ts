@@ -51,7 +51,7 @@ describe('the ownership marker rule, over ssh', () => {
       await mkdir(path.dirname(path.join(dir, rel)), { recursive: true })
       await writeFile(path.join(dir, rel), content)
     }
-    await $`chown -R ${user}: ${path.dirname(dir)}`.quiet()
+    await $`chown -R ${user}: ${dir}`.quiet()
   }
   const snapshot = async (dir: string) => (await $`cd ${dir} && find . -printf '%P %s %T@ %m\n' | sort`.quiet()).stdout
 
