@@ -45,7 +45,7 @@ const DEFAULTED = /^Defaulted container ".*" out of:/
  * touched); an image without bash is a missing remote prerequisite (4); a pod that is not running
  * or a cluster that does not answer is a failed connection (5).
  */
-export function kubectlFailure(line: string, options: KubectlTransportOptions, target: string): RemoteEvalError {
+function kubectlFailure(line: string, options: KubectlTransportOptions, target: string): RemoteEvalError {
   const { context, namespace, pod, container } = options
   const said = `(kubectl: ${line})`
   if (/context was not found for specified context|context ".*" does not exist/.test(line)) {

@@ -99,9 +99,11 @@ const DISCOVERY: Record<string, object> = {
   },
 }
 
-const EXEC_PATH = /^\/ctx\/([^/]+)\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/
-const NAMESPACE_PATH = /^\/ctx\/([^/]+)\/api\/v1\/namespaces\/([^/]+)$/
-const POD_PATH_RE = /^\/ctx\/([^/]+)\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/
+// Names start with a letter or digit: none can climb out of ROOT ('..') or hide a '/' (%2F).
+const NAME = '([A-Za-z0-9][A-Za-z0-9_.:@-]*)'
+const EXEC_URL = new RegExp(`^/ctx/${NAME}/api/v1/namespaces/${NAME}/pods/${NAME}/exec$`)
+const NAMESPACE_URL = new RegExp(`^/ctx/${NAME}/api/v1/namespaces/${NAME}$`)
+const POD_URL = new RegExp(`^/ctx/${NAME}/api/v1/namespaces/${NAME}/pods/${NAME}$`)
 
 /** Starts the server on a free port of 127.0.0.1, serving the pods under root. */
 export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
@@ -115,22 +117,22 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
         res.end(body)
       }
       if (req.method === 'GET' && discovery && DISCOVERY[discovery]) return send(200, JSON.stringify(DISCOVERY[discovery]))
-      const namespace = NAMESPACE_PATH.exec(url.pathname)
+      const namespace = NAMESPACE_URL.exec(url.pathname)
       if (req.method === 'GET' && namespace) {
-        const [context, name] = namespace.slice(1).map(decodeURIComponent) as [string, string]
+        const [context, name] = namespace.slice(1) as [string, string]
         const exists = await access(path.join(root, 'contexts', context, 'namespaces', name)).then(() => true, () => false)
         if (exists) return send(200, JSON.stringify({ kind: 'Namespace', apiVersion: 'v1', metadata: { name }, status: { phase: 'Active' } }))
         return send(404, statusBody({ code: 404, reason: 'NotFound', message: `namespaces "${name}" not found`, details: { name, kind: 'namespaces' } }))
       }
-      const match = POD_PATH_RE.exec(url.pathname)
+      const match = POD_URL.exec(url.pathname)
       if (req.method === 'GET' && match) {
-        const [context, namespace, name] = match.slice(1).map(decodeURIComponent) as [string, string, string]
+        const [context, namespace, name] = match.slice(1) as [string, string, string]
         const pod = await readPod(root, context, namespace, name)
         if (pod) return send(200, JSON.stringify(podObject(pod)))
         return send(404, statusBody({ code: 404, reason: 'NotFound', message: `pods "${name}" not found`, details: { name, kind: 'pods' } }))
       }
       // An exec that did not ask for a WebSocket (kubectl's SPDY fallback) gets what refused the upgrade.
-      const exec = EXEC_PATH.exec(url.pathname)
+      const exec = EXEC_URL.exec(url.pathname)
       if (exec) {
         const refusal = await execRefusal(root, exec, url)
         return send(refusal?.code ?? 400, statusBody(refusal ?? { code: 400, reason: 'BadRequest', message: 'this API server double speaks WebSocket (v5.channel.k8s.io) only' }))
@@ -141,7 +143,7 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://x')
-      const exec = EXEC_PATH.exec(url.pathname)
+      const exec = EXEC_URL.exec(url.pathname)
       const refuse = (status: Status) => {
         const body = statusBody(status)
         socket.end(`HTTP/1.1 ${status.code} ${http.STATUS_CODES[status.code]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
@@ -154,7 +156,7 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
       if (String(req.headers.upgrade).toLowerCase() !== 'websocket' || !key || !offered.includes(PROTOCOL)) {
         return refuse({ code: 400, reason: 'BadRequest', message: `this API server double speaks WebSocket (${PROTOCOL}) only` })
       }
-      const [context, namespace, name] = exec.slice(1).map(decodeURIComponent) as [string, string, string]
+      const [context, namespace, name] = exec.slice(1) as [string, string, string]
       const pod = (await readPod(root, context, namespace, name))!
       const container = url.searchParams.get('container') ?? pod.defaultContainer ?? pod.containers[0]!
       const accept = createHash('sha1').update(`${key}${WS_GUID}`).digest('base64')
@@ -178,7 +180,7 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
 
 /** Why the API server or kubelet would refuse this exec before it starts, as their Status. */
 async function execRefusal(root: string, match: RegExpExecArray, url: URL): Promise<Status | undefined> {
-  const [context, namespace, name] = match.slice(1).map(decodeURIComponent) as [string, string, string]
+  const [context, namespace, name] = match.slice(1) as [string, string, string]
   const pod = await readPod(root, context, namespace, name)
   if (!pod) return { code: 404, reason: 'NotFound', message: `pods "${name}" not found`, details: { name, kind: 'pods' } }
   const container = url.searchParams.get('container') ?? pod.defaultContainer ?? pod.containers[0]!

@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { harness, makeProject, remoteDir, runScript, sshFlags, startScript } from '../support/harness.ts'
+import { harness, makeProject, remoteDir, runScript, sshFlags, startScript, type StartedScript } from '../support/harness.ts'
 
 // The target's lock lives where only the target user can reach it: ~/.remote-eval/locks, the
 // directory 700 and the files 600 (in /tmp, another user once blocked runners by creating the
@@ -27,13 +27,14 @@ test('a runner that beats keeps the lock past the silence limit; one that falls 
   const env = { ...process.env, GRE_LOCK_HEARTBEAT_MS: '1000' }
   const dir = remoteDir('lock')
   const holder = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/plumbing/hold-lock.ts', import.meta.url)), dir], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  let waiter: StartedScript | undefined
   try {
     await new Promise<void>((resolve, reject) => {
       holder.stdout.on('data', (chunk: Buffer) => (chunk.toString().includes('held') ? resolve() : undefined))
       holder.on('close', (code) => reject(new Error(`the holder ended (${code}) before taking the lock`)))
     })
     const project = await makeProject({ 'app.py': 'print(1)\n' }, { git: true })
-    const waiter = await startScript('remote_eval/sync_code.ts', [...sshFlags(), '--remote-dir', dir, '--project-dir', project], env)
+    waiter = await startScript('remote_eval/sync_code.ts', [...sshFlags(), '--remote-dir', dir, '--project-dir', project], env)
     let finished = false
     void waiter.result.then(() => (finished = true))
     await waiter.waitFor(/^\[sync\] waiting for the lock on /)
@@ -42,10 +43,14 @@ test('a runner that beats keeps the lock past the silence limit; one that falls 
     assert.equal(finished, false, 'the waiting runner got the lock while its holder was alive')
     // The holder falls silent (stopped, its connection still open): the target frees the lock.
     holder.kill('SIGSTOP')
-    const result = await waiter.result
+    // Freed after one silence limit (4 s); 20 s is room for a loaded machine, far short of 60 s.
+    const deadline = new Promise<null>((resolve) => setTimeout(() => resolve(null), 20_000).unref())
+    const result = await Promise.race([waiter.result, deadline])
+    assert.ok(result, 'the target did not free the lock within 20 s after its holder fell silent')
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /^\[done\] code synced to /m)
   } finally {
     holder.kill('SIGKILL')
+    waiter?.kill('SIGKILL')
   }
 })
