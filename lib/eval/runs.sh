@@ -255,7 +255,9 @@ run_stop() { # run_dir grace_seconds
     date -u +%Y-%m-%dT%H:%M:%SZ > "$run/stopped"
     kill -TERM -- "-$pid" 2>/dev/null || { echo "cannot signal the run's processes (process group $pid)" >&2; return 71; }
     while run_group_alive "$pid" "$pid" && [ "$i" -lt "$((grace * 10))" ]; do sleep 0.1; i=$((i + 1)); done
-    if run_group_alive "$pid" "$pid"; then
+    # Only when the grace ran out: once the others are gone, the leader's own short-lived helpers
+    # (a subshell, a sleep) may be seen for a moment, and it must live to record the exit code.
+    if [ "$i" -ge "$((grace * 10))" ] && run_group_alive "$pid" "$pid"; then
       kill -KILL -- "-$pid" 2>/dev/null
       killed=1
       echo "still running after ${grace} s: SIGKILL" >&2

@@ -166,13 +166,19 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
       socket.on('close', () => sessions.delete(session))
     })()
   })
+  // Upgraded sockets are no longer HTTP connections, yet close() waits for them: stop() ends all.
+  const sockets = new Set<Duplex>()
+  server.on('connection', (socket: Duplex) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}`,
     async stop() {
       for (const session of sessions) session.kill()
-      server.closeAllConnections()
+      for (const socket of sockets) socket.destroy()
       await new Promise((resolve) => server.close(resolve))
     },
   }
@@ -232,7 +238,8 @@ async function runExec(root: string, pod: Pod, container: string, command: strin
     })
   ws.onMessage = (data) => {
     const channel = data[0]
-    if (channel === CHANNEL.stdin) {
+    // Once the command has ended, what still comes on stdin is read and dropped, as a kubelet does.
+    if (channel === CHANNEL.stdin && child.stdin.writable) {
       stdinBytes += data.length - 1
       if (!child.stdin.write(data.subarray(1))) {
         socket.pause()
@@ -247,6 +254,8 @@ async function runExec(root: string, pod: Pod, container: string, command: strin
   const outputs = Promise.all([pump(child.stdout, CHANNEL.stdout), pump(child.stderr, CHANNEL.stderr)])
   void (async () => {
     const code = await new Promise<number>((resolve) => child.on('close', (c, signal) => resolve(c ?? (signal ? 128 + 9 : 1))))
+    child.stdin.destroy()
+    socket.resume()
     await outputs
     if (code === 0) return finish(SUCCESS)
     const message = `command terminated with non-zero exit code: error executing command [${command.join(' ')}], exit code ${code}`
