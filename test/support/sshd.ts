@@ -163,6 +163,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<{ info: Sshd
     info: { alias: 'gr-test', configFile, user, home, port, logFile },
     stop: async () => {
       sshd.kill('SIGTERM')
+      // Sessions a test left open (an ssh master of a killed process) hold sshd's output open;
+      // they end with the test user's processes, which are all the tests'.
+      if (login === 'zsh-test-user') await $`pkill -KILL -u ${TEST_USER}`.nothrow().quiet()
       await sshd.result
       await rm(dir, { recursive: true, force: true })
     },

@@ -50,7 +50,12 @@ test('a runner that beats keeps the lock past the silence limit; one that falls 
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /^\[done\] code synced to /m)
   } finally {
-    holder.kill('SIGKILL')
     waiter?.kill('SIGKILL')
+    if (holder.exitCode === null && holder.signalCode === null) {
+      const ended = new Promise((resolve) => holder.on('close', resolve))
+      holder.kill('SIGCONT')
+      holder.kill('SIGTERM')
+      await ended
+    }
   }
 })
