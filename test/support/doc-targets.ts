@@ -10,8 +10,9 @@ import { HOSTS_DIR } from './sshd.ts'
 // The machines the docs talk about, made real for the doc test: the SSH alias `gpu-box` (and
 // `cpu-box`) reaches the test sshd, the pod eval-0 in namespace ml of context gpu-cluster is a
 // sandbox on the API server double (reached with the real kubectl), both with two (double) GPUs,
-// the Hub is the Hub double, and the docs' example paths exist. The SSH target is this machine, so "there" and "here" share one
-// filesystem: the docs' fixed paths below are created by this test and removed after it.
+// the Hub is the Hub double, and the docs' example paths exist. The SSH target is this machine,
+// so "there" and "here" share one filesystem: the docs' fixed paths below are created by this test
+// and removed after it.
 
 /** The docs' example paths: the remote tree on the SSH target, and the air-gapped staging dirs. */
 const DOC_PATHS = { root: '/srv/eval', remoteDir: '/srv/eval/guardrails', staging: ['/tmp/models', '/tmp/datasets'] }
