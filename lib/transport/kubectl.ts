@@ -35,7 +35,8 @@ export function validateKubeTarget(options: KubectlTransportOptions): void {
 }
 
 /** kubectl's own failures (as opposed to the script's exit code). */
-const KUBECTL_ERROR = /^(error:|Error from server|Error in configuration|Unable to connect to the server|The connection to the server|error dialing backend)/
+const UNREACHABLE = /^(Unable to connect to the server|The connection to the server)/
+const KUBECTL_ERROR = new RegExp(`^(error:|Error from server|Error in configuration|error dialing backend)|${UNREACHABLE.source}`)
 const TERMINATED = /^command terminated with exit code \d+$/
 const DEFAULTED = /^Defaulted container ".*" out of:/
 
@@ -66,7 +67,7 @@ function kubectlFailure(line: string, options: KubectlTransportOptions, target: 
   if (/cannot exec into a container in a completed pod|container not found \(|does not have a host assigned|is not running/.test(line)) {
     return new TransportError(`${target} is not running ${said}. See \`kubectl --context ${context} --namespace ${namespace} get pod ${pod}\`; run again when it is Running.`)
   }
-  if (/^(Unable to connect to the server|The connection to the server)/.test(line)) {
+  if (UNREACHABLE.test(line)) {
     return new TransportError(`the cluster of context ${context} did not answer ${said}. Check the network (VPN, proxy) and \`kubectl --context ${context} cluster-info\`.`)
   }
   return new TransportError(`kubectl exec into ${target} failed: ${line}`)

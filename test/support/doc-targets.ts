@@ -4,8 +4,7 @@ import { homedir } from 'node:os'
 import path from 'node:path'
 import { $ } from 'zx'
 import { startHub, type HubServer } from './hub-server.ts'
-import { EXAMPLE_HUB, SCRIPTS, addKubeContext, copyExample, harness } from './harness.ts'
-import { HOSTS_DIR } from './sshd.ts'
+import { EXAMPLE_HUB, SCRIPTS, addKubeContext, copyExample, harness, sshHost, type SshHost } from './harness.ts'
 
 // The machines the docs talk about, made real for the doc test: the SSH alias `gpu-box` (and
 // `cpu-box`) reaches the test sshd, the pod eval-0 in namespace ml of context gpu-cluster is a
@@ -96,21 +95,14 @@ async function sshWrapper(dir: string): Promise<void> {
 
 /**
  * uv (the double) on both docs' hosts and nvidia-smi on gpu-box, on the PATH the test user's login
- * shell (zsh) sets up for sessions from their addresses, as a GPU host's would. Returns the undo.
+ * shell (zsh) sets up for sessions from their addresses, as a GPU host's would.
  */
-async function toolsForTestUser(): Promise<{ undo: () => Promise<void> }> {
-  const { sshd, fixturesBin, venv } = harness()
-  const dirs = { 'gpu-box': path.join(sshd.home, HOSTS_DIR, SOURCE['gpu-box']), 'cpu-box': path.join(sshd.home, HOSTS_DIR, SOURCE['cpu-box']) }
-  for (const [host, dir] of Object.entries(dirs)) {
-    const tools = host === 'gpu-box' ? ['uv', 'nvidia-smi'] : ['uv']
-    for (const tool of tools) await $`install -D -m 755 ${path.join(fixturesBin, tool)} ${path.join(dir, 'bin', tool)}`.quiet()
-    await writeFile(path.join(dir, 'env'), `export UV_DOUBLE_VENV=${venv}\n`)
-    await $`chown -R ${sshd.user}: ${dir}`.quiet()
-  }
-  const undo = async () => {
-    for (const dir of Object.values(dirs)) await rm(dir, { recursive: true, force: true })
-  }
-  return { undo }
+async function docHosts(): Promise<SshHost[]> {
+  const env = { UV_DOUBLE_VENV: harness().venv }
+  return [
+    await sshHost({ address: SOURCE['gpu-box'], tools: ['uv', 'nvidia-smi'], env }),
+    await sshHost({ address: SOURCE['cpu-box'], tools: ['uv'], env }),
+  ]
 }
 
 /** The pod's image: nvidia-smi and the uv double in /usr/local/bin, the test venv at /opt/venv. */
@@ -133,7 +125,7 @@ export async function startDocTargets(): Promise<DocTargets> {
   await sshWrapper(scratch)
   const home = path.join(scratch, 'home')
   await mkdir(home, { recursive: true })
-  const tools = await toolsForTestUser()
+  const hosts = await docHosts()
   await podImage(scratch)
   // A copy: the runbook's fast-split workflow commits to the Hub double, which writes into its root.
   const hubRoot = path.join(scratch, 'hub-repos')
@@ -178,7 +170,7 @@ export async function startDocTargets(): Promise<DocTargets> {
   const stop = async () => {
     await hub.stop()
     await stopPodSandbox()
-    await tools.undo()
+    for (const host of hosts) await host.remove()
     for (const p of [DOC_PATHS.root, ...DOC_PATHS.staging]) await rm(p, { recursive: true, force: true })
     await rm(OWNED_LIST, { force: true })
     await rm(scratch, { recursive: true, force: true })

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { $ } from 'zx'
 import { SshTransport } from '../../lib/transport/ssh.ts'
 import { KubectlTransport } from '../../lib/transport/kubectl.ts'
+import { shellQuote } from '../../lib/transport/script.ts'
 import { writeKubeconfig } from './kube-apiserver.ts'
 import { HOSTS_DIR, type SshdInfo } from './sshd.ts'
 
@@ -76,12 +77,12 @@ export interface PodOptions {
 
 /**
  * Writes a kubeconfig with one context at its own path of the API server double (or of another
- * server) and adds it to
- * this process's KUBECONFIG (scripts the test starts inherit it). Returns the file.
+ * server) and adds it to this process's KUBECONFIG (scripts the test starts inherit it). Returns
+ * the file.
  */
 export async function addKubeContext(context: string, server = harness().kubeServer): Promise<string> {
   const file = path.join(harness().kubeRoot, 'kubeconfigs', `${context}.yaml`)
-  await writeKubeconfig(file, server, [{ name: context }])
+  await writeKubeconfig(file, server, [context])
   process.env.KUBECONFIG = [process.env.KUBECONFIG, file].filter(Boolean).join(':')
   return file
 }
@@ -269,29 +270,34 @@ export interface SshHost {
   sshOptions: string[]
   /** The test user's home on this host. */
   home: string
+  /** Removes the host's tools (its sessions then get the test user's plain login). */
+  remove(): Promise<void>
 }
 
 /**
- * A host of its own on the test sshd: connections from a loopback address of its own get `tools`
- * (doubles from test/fixtures/bin) first on PATH, and with `ownHome` a home of their own (no uv in
- * it). Nothing another test uses changes (see the test user's .zshenv).
+ * A host of its own on the test sshd: connections from its loopback address (a random one unless
+ * given) get `tools` (doubles from test/fixtures/bin) first on PATH, `env` exported and, with
+ * `ownHome`, a home of their own (no uv in it). Nothing another test uses changes (see the test
+ * user's .zshenv).
  */
-export async function sshHost(options: { tools?: string[]; ownHome?: boolean } = {}): Promise<SshHost> {
+export async function sshHost(options: { address?: string; tools?: string[]; env?: Record<string, string>; ownHome?: boolean } = {}): Promise<SshHost> {
   const { sshd, fixturesBin } = harness()
   const bytes = randomBytes(3)
-  const address = `127.${2 + (bytes[0]! % 250)}.${1 + (bytes[1]! % 250)}.${1 + (bytes[2]! % 250)}`
+  const address = options.address ?? `127.${2 + (bytes[0]! % 250)}.${1 + (bytes[1]! % 250)}.${1 + (bytes[2]! % 250)}`
   const dir = path.join(sshd.home, HOSTS_DIR, address)
   await mkdir(path.join(dir, 'bin'), { recursive: true })
   for (const tool of options.tools ?? []) await $`install -m 755 ${path.join(fixturesBin, tool)} ${path.join(dir, 'bin', tool)}`.quiet()
+  const env = { ...options.env }
   let home = sshd.home
   if (options.ownHome) {
     home = path.join(dir, 'home')
     await mkdir(home, { recursive: true })
-    await writeFile(path.join(dir, 'env'), `export HOME=${home}\n`)
+    env.HOME = home
   }
+  await writeFile(path.join(dir, 'env'), Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join(''))
   await $`chown -R ${sshd.user}: ${dir}`.quiet()
   const sshOptions = [`BindAddress=${address}`]
-  return { flags: sshFlags(sshOptions), sshOptions, home }
+  return { flags: sshFlags(sshOptions), sshOptions, home, remove: () => rm(dir, { recursive: true, force: true }) }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { access, appendFile, constants, readdir, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 
 // TEST DOUBLE of a Kubernetes API server: no cluster can run on these machines, but the real
 // `kubectl` client can talk to this. It serves what `kubectl exec` needs and nothing else:
-// discovery (/version, /api, /apis, /api/v1), GET of a pod, and the pod's `exec` subresource over
+// discovery (/version, /api, /apis, /api/v1), GET of a namespace and a pod, and the pod's `exec` subresource over
 // WebSocket (protocol v5.channel.k8s.io: stdin, stdout, stderr, the status channel with the exit
 // code, and the close signal for stdin). Each command runs in a bubblewrap sandbox per container
 // (test/support/pod-sandbox.sh).
@@ -52,6 +52,8 @@ function statusBody(status: Status): string {
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', ...status })
 }
 const SUCCESS = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' })
+const notFound = (kind: 'pods' | 'namespaces', name: string): Status => ({ code: 404, reason: 'NotFound', message: `${kind} "${name}" not found`, details: { name, kind } })
+const NO_RESOURCE: Status = { code: 404, reason: 'NotFound', message: 'the server could not find the requested resource' }
 
 async function readPod(root: string, context: string, namespace: string, name: string): Promise<Pod | undefined> {
   const dir = path.join(root, 'contexts', context, 'namespaces', namespace, 'pods', name)
@@ -122,22 +124,16 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
         const [context, name] = namespace.slice(1) as [string, string]
         const exists = await access(path.join(root, 'contexts', context, 'namespaces', name)).then(() => true, () => false)
         if (exists) return send(200, JSON.stringify({ kind: 'Namespace', apiVersion: 'v1', metadata: { name }, status: { phase: 'Active' } }))
-        return send(404, statusBody({ code: 404, reason: 'NotFound', message: `namespaces "${name}" not found`, details: { name, kind: 'namespaces' } }))
+        return send(404, statusBody(notFound('namespaces', name)))
       }
       const match = POD_URL.exec(url.pathname)
       if (req.method === 'GET' && match) {
         const [context, namespace, name] = match.slice(1) as [string, string, string]
         const pod = await readPod(root, context, namespace, name)
         if (pod) return send(200, JSON.stringify(podObject(pod)))
-        return send(404, statusBody({ code: 404, reason: 'NotFound', message: `pods "${name}" not found`, details: { name, kind: 'pods' } }))
+        return send(404, statusBody(notFound('pods', name)))
       }
-      // An exec that did not ask for a WebSocket (kubectl's SPDY fallback) gets what refused the upgrade.
-      const exec = EXEC_URL.exec(url.pathname)
-      if (exec) {
-        const refusal = await execRefusal(root, exec, url)
-        return send(refusal?.code ?? 400, statusBody(refusal ?? { code: 400, reason: 'BadRequest', message: 'this API server double speaks WebSocket (v5.channel.k8s.io) only' }))
-      }
-      send(404, statusBody({ code: 404, reason: 'NotFound', message: 'the server could not find the requested resource' }))
+      send(404, statusBody(NO_RESOURCE))
     })()
   })
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
@@ -148,20 +144,18 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
         const body = statusBody(status)
         socket.end(`HTTP/1.1 ${status.code} ${http.STATUS_CODES[status.code]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
       }
-      if (!exec) return refuse({ code: 404, reason: 'NotFound', message: 'the server could not find the requested resource' })
-      const refusal = await execRefusal(root, exec, url)
-      if (refusal) return refuse(refusal)
+      if (!exec) return refuse(NO_RESOURCE)
+      // kubectl's SPDY fallback (Upgrade: SPDY/3.1) comes here too, and gets the same refusals.
+      const target = await resolveExec(root, exec, url)
+      if ('refusal' in target) return refuse(target.refusal)
       const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
       const key = req.headers['sec-websocket-key']
       if (String(req.headers.upgrade).toLowerCase() !== 'websocket' || !key || !offered.includes(PROTOCOL)) {
         return refuse({ code: 400, reason: 'BadRequest', message: `this API server double speaks WebSocket (${PROTOCOL}) only` })
       }
-      const [context, namespace, name] = exec.slice(1) as [string, string, string]
-      const pod = (await readPod(root, context, namespace, name))!
-      const container = url.searchParams.get('container') ?? pod.defaultContainer ?? pod.containers[0]!
       const accept = createHash('sha1').update(`${key}${WS_GUID}`).digest('base64')
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: ${PROTOCOL}\r\n\r\n`)
-      const session = await runExec(root, pod, container, url.searchParams.getAll('command'), socket)
+      const session = await runExec(root, target.pod, target.container, url.searchParams.getAll('command'), socket)
       sessions.add(session)
       socket.on('close', () => sessions.delete(session))
     })()
@@ -184,16 +178,17 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
   }
 }
 
-/** Why the API server or kubelet would refuse this exec before it starts, as their Status. */
-async function execRefusal(root: string, match: RegExpExecArray, url: URL): Promise<Status | undefined> {
+/** The pod and container of an exec, or why the API server or kubelet would refuse it (their Status). */
+async function resolveExec(root: string, match: RegExpExecArray, url: URL): Promise<{ refusal: Status } | { pod: Pod; container: string }> {
   const [context, namespace, name] = match.slice(1) as [string, string, string]
   const pod = await readPod(root, context, namespace, name)
-  if (!pod) return { code: 404, reason: 'NotFound', message: `pods "${name}" not found`, details: { name, kind: 'pods' } }
+  if (!pod) return { refusal: notFound('pods', name) }
   const container = url.searchParams.get('container') ?? pod.defaultContainer ?? pod.containers[0]!
-  if (!pod.containers.includes(container)) return { code: 400, reason: 'BadRequest', message: `container ${container} is not valid for pod ${name}` }
-  if (pod.phase !== 'Running') return { code: 400, reason: 'BadRequest', message: `container not found ("${container}")` }
-  if (url.searchParams.getAll('command').length === 0) return { code: 400, reason: 'BadRequest', message: 'you must specify at least 1 command' }
-  return undefined
+  const refuse = (message: string) => ({ refusal: { code: 400, reason: 'BadRequest', message } })
+  if (!pod.containers.includes(container)) return refuse(`container ${container} is not valid for pod ${name}`)
+  if (pod.phase !== 'Running') return refuse(`container not found ("${container}")`)
+  if (url.searchParams.getAll('command').length === 0) return refuse('you must specify at least 1 command')
+  return { pod, container }
 }
 
 /** The first directory on the pod's PATH holding an executable `name` (host /usr is the pod's). */
@@ -220,7 +215,7 @@ async function runExec(root: string, pod: Pod, container: string, command: strin
   }
   if (!found) {
     // containerd's answer when the image lacks the program.
-    const message = `Internal error occurred: error executing command in container: failed to exec in container: failed to start exec "${createHash('sha1').update(String(Math.random())).digest('hex')}": OCI runtime exec failed: exec failed: unable to start container process: exec: "${command[0]}": executable file not found in $PATH: unknown`
+    const message = `Internal error occurred: error executing command in container: failed to exec in container: failed to start exec "${randomBytes(32).toString('hex')}": OCI runtime exec failed: exec failed: unable to start container process: exec: "${command[0]}": executable file not found in $PATH: unknown`
     await finish(statusBody({ code: 500, reason: 'InternalError', message, details: { causes: [{ message }] } }))
     return { kill() {} }
   }
@@ -353,12 +348,11 @@ class WebSocketChannels {
 }
 
 /** Writes a kubeconfig holding one context per name, each at its own path of the server. */
-export async function writeKubeconfig(file: string, server: string, contexts: Array<{ name: string; namespace?: string }>, current?: string): Promise<void> {
+export async function writeKubeconfig(file: string, server: string, contexts: string[]): Promise<void> {
   const q = (s: string) => JSON.stringify(s)
   const lines = ['apiVersion: v1', 'kind: Config', 'clusters:']
-  for (const c of contexts) lines.push(`- name: ${q(c.name)}`, '  cluster:', `    server: ${q(`${server}/ctx/${encodeURIComponent(c.name)}`)}`)
+  for (const c of contexts) lines.push(`- name: ${q(c)}`, '  cluster:', `    server: ${q(`${server}/ctx/${encodeURIComponent(c)}`)}`)
   lines.push('users:', '- name: tester', '  user: {}', 'contexts:')
-  for (const c of contexts) lines.push(`- name: ${q(c.name)}`, '  context:', `    cluster: ${q(c.name)}`, '    user: tester', ...(c.namespace ? [`    namespace: ${q(c.namespace)}`] : []))
-  if (current) lines.push(`current-context: ${q(current)}`)
+  for (const c of contexts) lines.push(`- name: ${q(c)}`, '  context:', `    cluster: ${q(c)}`, '    user: tester')
   await writeFile(file, lines.join('\n') + '\n', { mode: 0o600 })
 }
