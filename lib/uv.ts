@@ -8,8 +8,15 @@ import type { Transport } from './transport/types.ts'
 // reach), or through a prebuilt venv given with --venv. Everything Python runs through here.
 
 export type PythonEnv =
-  | { kind: 'uv'; uv: string; projectDir: string; extras: string[] }
+  | { kind: 'uv'; projectDir: string; extras: string[] }
   | { kind: 'venv'; python: string; version?: string }
+
+/**
+ * The preamble of every script that runs uv: it finds uv where the preflight looks (PATH, then
+ * ~/.local/bin, then ~/.cargo/bin), so the commands say plain `uv` and are the same whatever the
+ * target answered (a dry run prints them exactly).
+ */
+export const UV_ON_PATH = 'command -v uv >/dev/null 2>&1 || PATH=$PATH:$HOME/.local/bin:$HOME/.cargo/bin'
 
 const FIND_SCRIPT = callFunction(loadBashLibrary(new URL('./python-env.sh', import.meta.url)), 'find_python_env')
 
@@ -34,7 +41,7 @@ export async function findPythonEnv(
     const version = records.find((r) => r.startsWith('python '))?.slice(7) || undefined
     return { kind: 'venv', python: where, version }
   }
-  if (kind === 'uv') return { kind: 'uv', uv: where, projectDir: options.projectDir, extras: [...options.extras] }
+  if (kind === 'uv') return { kind: 'uv', projectDir: options.projectDir, extras: [...options.extras] }
   throw new RemotePrerequisiteError(`No Python environment on ${transport.target}: ${where}. ${INSTALL_UV_HINT}`)
 }
 
@@ -42,11 +49,11 @@ export async function findPythonEnv(
 export function pythonCommand(env: PythonEnv, args: readonly string[], options: { sync?: boolean } = {}): string[] {
   if (env.kind === 'venv') return [env.python, ...args]
   const extras = env.extras.flatMap((e) => ['--extra', e])
-  return [env.uv, 'run', '--project', env.projectDir, ...(options.sync === false ? ['--no-sync'] : []), ...extras, 'python', ...args]
+  return ['uv', 'run', '--project', env.projectDir, ...(options.sync === false ? ['--no-sync'] : []), ...extras, 'python', ...args]
 }
 
 /** `uv sync` with the extras (nothing to do for a prebuilt venv). */
 export function syncCommand(env: PythonEnv): string[] | null {
   if (env.kind === 'venv') return null
-  return [env.uv, 'sync', '--project', env.projectDir, ...env.extras.flatMap((e) => ['--extra', e])]
+  return ['uv', 'sync', '--project', env.projectDir, ...env.extras.flatMap((e) => ['--extra', e])]
 }

@@ -6,7 +6,7 @@ import { ENVFILE_LIBRARY } from '../envfile.ts'
 import { lastLine } from '../transport/tree.ts'
 import type { Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
-import { pythonCommand, type PythonEnv } from '../uv.ts'
+import { pythonCommand, UV_ON_PATH, type PythonEnv } from '../uv.ts'
 import type { ManifestFile } from './manifest.ts'
 
 // Running fetch.py on the target: one Python process per repo, several at once (a bounded pool),
@@ -16,7 +16,7 @@ import type { ManifestFile } from './manifest.ts'
 
 const FETCH_PY = readFileSync(new URL('./fetch.py', import.meta.url), 'utf8')
 /** fetch.py runs with HF_TOKEN from the target's .env.eval when its environment has none. */
-const FETCH_SCRIPT = callFunction(ENVFILE_LIBRARY, 'envfile_exec')
+const FETCH_SCRIPT = callFunction(ENVFILE_LIBRARY, 'envfile_exec', UV_ON_PATH)
 export const RECORDS_DIR = '.remote-eval/complete'
 
 /** fetch.py's modes: fetch a model, prepare a dataset, or only ask which commit a revision is at. */

@@ -1,30 +1,28 @@
 import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
+import { clearDatasetsCache } from '../assets/prepare.ts'
+import { onCleanup } from '../cli/cleanup.ts'
 import { ExitCode, RemoteEvalError } from '../cli/errors.ts'
 import { CliResult } from '../cli/main.ts'
-import { onCleanup } from '../cli/cleanup.ts'
 import { secretValuesFromEnv, type Logger, type Step } from '../log.ts'
 import { bothOrFirstError } from '../sync/cli.ts'
-import { inspectionFor, prepareSync, pushPrepared } from '../sync/sync.ts'
-import { KubectlTransport } from '../transport/kubectl.ts'
-import { frameScript } from '../transport/script.ts'
-import { SshTransport } from '../transport/ssh.ts'
-import type { Transport } from '../transport/types.ts'
-import { pythonCommand, type PythonEnv } from '../uv.ts'
-import { OUTPUT_DIR, type EvalMode, type EvalOptions } from './options.ts'
-import { clearDatasetsCache } from '../assets/prepare.ts'
-import { checkRunDir, evalCommand, evalEnvironment, extrasFor, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, readPreflight, pullRunDir, runArgs, runModule, SCRIPTS, startEval, syncDeps } from './steps.ts'
-import { guardRun } from './interrupt.ts'
-import { attachHint, listRuns, newRunId, runDirOf, runEndedError, stopRun, followRun, type RunEnd } from './runs.ts'
-import { runsTable } from './summary.ts'
 import { takeTargetLock } from '../sync/lock.ts'
-import { metricsTable } from './summary.ts'
-import { syncCommand } from '../uv.ts'
+import { inspectionFor, prepareSync, pushPrepared } from '../sync/sync.ts'
+import { KubectlTransport, podTargetName } from '../transport/kubectl.ts'
+import { recordingTransport, tripSummary, type RoundTrip } from '../transport/recording.ts'
+import { SshTransport, sshTargetName } from '../transport/ssh.ts'
+import type { Transport } from '../transport/types.ts'
+import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
+import { guardRun } from './interrupt.ts'
+import { OUTPUT_DIR, type EvalMode, type EvalOptions } from './options.ts'
+import { attachHint, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
+import { checkRunDir, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, pullRunDir, readPreflight, runModule, startEval, syncDeps } from './steps.ts'
+import { metricsTable, runsTable } from './summary.ts'
 
 // The run, the same for SSH and kubectl: preflight, sync, deps, assets, run, fetch, summary.
 
 /** Opens the transport for the target (closed on every way out, Ctrl-C included). */
-async function openTarget(options: EvalOptions, logger: Logger): Promise<Transport> {
+export async function openTarget(options: EvalOptions, logger: Logger): Promise<Transport> {
   const target = options.target
   if (target.kind === 'ssh') {
     const transport = await SshTransport.create({ host: target.host, sshOptions: target.sshOptions, configFile: target.configFile, logger })
@@ -37,14 +35,26 @@ async function openTarget(options: EvalOptions, logger: Logger): Promise<Transpo
   return transport
 }
 
+export interface EvalContext {
+  logger: Logger
+  signal: AbortSignal
+  /** Opens the target; by default as the options say (tests wrap it to record what is sent). */
+  open?: (options: EvalOptions, logger: Logger) => Promise<Transport>
+}
+
 /** Runs the eval on the target (or detaches, attaches, stops, lists); returns the JSON and exit code. */
-export async function runRemoteEval(options: EvalOptions, { logger, signal }: { logger: Logger; signal: AbortSignal }): Promise<CliResult> {
+export async function runRemoteEval(options: EvalOptions, context: EvalContext): Promise<CliResult> {
   // --env values named like secrets are hidden here too (on the target, the run's redaction does it).
-  logger.addSecrets(secretValuesFromEnv(options.env))
-  if (options.dryRun) return dryRun(options, logger)
-  if (options.mode.kind === 'attach' || options.mode.kind === 'stop' || options.mode.kind === 'list') return controlRuns(options, options.mode, logger, signal)
+  context.logger.addSecrets(secretValuesFromEnv(options.env))
+  if (options.dryRun) return dryRun(options, context)
+  if (options.mode.kind === 'attach' || options.mode.kind === 'stop' || options.mode.kind === 'list') return controlRuns(options, options.mode, context)
+  return startRun(options, context)
+}
+
+/** A new run: preflight and inspection under the lock, sync, deps, assets, the eval, its report. */
+async function startRun(options: EvalOptions, { logger, signal, open = openTarget }: EvalContext): Promise<CliResult> {
   const [transport, prepared] = await bothOrFirstError(
-    openTarget(options, logger),
+    open(options, logger),
     prepareSync({ projectDir: options.projectDir, remoteDir: options.remoteDir, limits: options.limits, logger }),
   )
   // Preflight, sync, deps and downloads under the target's lock, held until the eval runs.
@@ -89,8 +99,8 @@ export async function runRemoteEval(options: EvalOptions, { logger, signal }: { 
 }
 
 /** --attach, --stop and --list: earlier runs on the target; nothing is synced. */
-async function controlRuns(options: EvalOptions, mode: Extract<EvalMode, { kind: 'attach' | 'stop' | 'list' }>, logger: Logger, signal: AbortSignal): Promise<CliResult> {
-  const transport = await openTarget(options, logger)
+async function controlRuns(options: EvalOptions, mode: Extract<EvalMode, { kind: 'attach' | 'stop' | 'list' }>, { logger, signal, open = openTarget }: EvalContext): Promise<CliResult> {
+  const transport = await open(options, logger)
   if (mode.kind === 'list') {
     const runs = await listRuns(transport, options.remoteDir)
     logger.step('done', runs.length ? runsTable(runs) : `no runs in ${options.remoteDir} on ${transport.target}`)
@@ -128,6 +138,11 @@ async function fetchReport(transport: Transport, options: EvalOptions, runId: st
   try {
     const checked = await checkRunDir(transport, options, end.json)
     localRunDir = path.join(options.projectDir, OUTPUT_DIR, checked.runId)
+    // A dry run shows the pull and writes nothing here.
+    if (options.dryRun) {
+      await transport.pull(checked.remote, localRunDir)
+      return new CliResult(json, ExitCode.ok)
+    }
     const files = await pullRunDir(transport, checked, localRunDir, logger)
     logger.step('fetch', `${files} files of ${checked.remote} -> ${localRunDir}`)
   } catch (error) {
@@ -145,38 +160,24 @@ async function fetchReport(transport: Transport, options: EvalOptions, runId: st
   return new CliResult({ ...json, local_run_dir: localRunDir }, failed ? ExitCode.evalFailed : ExitCode.ok)
 }
 
-const FETCH_PY_NOTE = 'fetch.py (lib/assets/fetch.py) on stdin'
-
-/** --dry-run: each step and the exact remote scripts, as they would be sent; no connection. */
-async function dryRun(options: EvalOptions, logger: Logger): Promise<CliResult> {
-  const prepared = await prepareSync({ projectDir: options.projectDir, remoteDir: options.remoteDir, limits: options.limits, logger })
-  const target = options.target.kind === 'ssh' ? `ssh ${options.target.host}` : `pod ${options.target.namespace}/${options.target.pod}`
-  // Which Python is used is only known after the preflight; show uv (or the --venv given).
-  const python: PythonEnv = options.venv
-    ? { kind: 'venv', python: `${options.venv}/bin/python` }
-    : { kind: 'uv', uv: '<uv found by the preflight>', projectDir: options.remoteDir, extras: extrasFor(options) }
-  const steps: Array<{ step: Step; does: string; script?: string }> = []
-  const add = (step: Step, does: string, script?: string, args: string[] = [], env: Record<string, string> = {}) => {
-    steps.push({ step, does, ...(script ? { script: frameScript(script, args, env) } : {}) })
-    logger.step(step, `[dry-run] ${does}`)
+/**
+ * --dry-run: the pipeline of a real run against a simulated fresh target (dry-run.ts) that runs
+ * nothing; each round trip it would send is printed (in full in the JSON). No connection is made.
+ */
+async function dryRun(options: EvalOptions, { logger, signal }: EvalContext): Promise<CliResult> {
+  const target = options.target.kind === 'ssh'
+    ? { kind: 'ssh' as const, name: sshTargetName(options.target.host) }
+    : { kind: 'kubectl' as const, name: podTargetName(options.target) }
+  const trips: Array<RoundTrip & { step: Step }> = []
+  const record = (trip: RoundTrip) => {
+    const step = stepOf(trip, options)
+    trips.push({ step, ...trip })
+    logger.step(step, `[dry-run] ${trips.length}. ${tripSummary(trip)}`)
   }
-  add('preflight', `local: ${prepared.selection.files.length} files to sync, suite ${options.suite} split ${options.split} found in the registry`)
-  add('preflight', `${target}: bash, ${options.venv ? `the venv ${options.venv}` : 'uv'}, Python, free disk${options.runtime === 'cuda' ? ', nvidia-smi' : ''}${options.online ? ', HF_TOKEN' : ''}; and the inspection of ${options.remoteDir} for the sync`, SCRIPTS.preflight, [...preflightArgs(options), ...inspectionFor(prepared, options.fullSync)])
-  add('sync', `send only what the state in ${options.remoteDir} says changed (rsync or one tar stream)`)
-  const sync = syncCommand(python)
-  if (sync) add('deps', `${sync.join(' ')}, unless pyproject.toml, uv.lock and the extras are unchanged`, SCRIPTS.deps, [options.remoteDir, '<stamp>', '--', ...sync])
-  else add('deps', `prebuilt venv: no uv sync`)
-  if (options.online) {
-    for (const m of options.models) add('models', `fetch ${m.repoId}@${m.revision} into ${options.modelsDir} unless complete; ${FETCH_PY_NOTE}`, 'exec "$@"', [...evalPython(python), '-', 'model', m.repoId, m.revision, `${options.modelsDir}/...`, '<sha>'])
-    for (const d of options.datasets.datasets) add('datasets', `prepare ${d.hfId} splits ${options.downloadSplits.join(',')} in ${options.datasetsDir} unless complete; ${FETCH_PY_NOTE}`, 'exec "$@"', [...evalPython(python), '-', 'dataset', d.hfId, d.revision, options.downloadSplits.join(','), `${options.datasetsDir}/hf_cache`, '<sha>'])
-  } else {
-    add('models', `check ${options.modelsDir} against its manifest; stop with exit 10 if incomplete`)
-    add('datasets', `check ${options.datasetsDir} against its manifest; stop with exit 11 if incomplete`)
-  }
-  add('run', `${evalCommand(options, python).join(' ')}, as a run of its own (setsid) under ${options.remoteDir}/.remote-eval/runs/<id>, followed until it ends`, SCRIPTS.run, runArgs(options, python, { id: '<id>', follow: true }), evalEnvironment(options))
-  add('fetch', `check the eval's run_dir lies inside ${options.remoteDir}/${OUTPUT_DIR}, then pull it into ${path.join(options.projectDir, OUTPUT_DIR)}/<run_id>`, SCRIPTS.runDir, [`${options.remoteDir}/${OUTPUT_DIR}`, '<run_dir from the eval>'])
-  logger.step('done', `dry run: nothing was touched on ${target}`)
-  return new CliResult({ dry_run: true, target, remote_dir: options.remoteDir, steps }, ExitCode.ok)
+  logger.step('preflight', `[dry-run] nothing is sent to ${target.name}. The round trips of a real run, answered as by ${DRY_RUN_ASSUMES}:`)
+  // The pipeline's own lines would tell the simulated answers as facts: only the round trips are shown.
+  const quiet: Logger = { step() {}, addSecrets: (values) => logger.addSecrets(values), redact: logger.redact }
+  await startRun(options, { logger: quiet, signal, open: async () => recordingTransport(simulatedTarget(options, target), record) })
+  logger.step('done', `dry run: ${trips.length} round trips, each script in full in the JSON on stdout (round_trips[].script); nothing was touched on ${target.name}`)
+  return new CliResult({ dry_run: true, target: target.name, remote_dir: options.remoteDir, assumes: DRY_RUN_ASSUMES, round_trips: trips }, ExitCode.ok)
 }
-
-const evalPython = (python: PythonEnv) => pythonCommand(python.kind === 'uv' ? { ...python, extras: ['eval'] } : python, [])

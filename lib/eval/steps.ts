@@ -16,7 +16,7 @@ import { callFunction, loadBashLibrary, pasteWord } from '../transport/script.ts
 import { lastLine } from '../transport/tree.ts'
 import type { Transport } from '../transport/types.ts'
 import { formatBytes } from '../units.ts'
-import { INSTALL_UV_HINT, pythonCommand, syncCommand, type PythonEnv } from '../uv.ts'
+import { INSTALL_UV_HINT, pythonCommand, syncCommand, UV_ON_PATH, type PythonEnv } from '../uv.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 import { followEnd, runGoesOn, runMeta, RUNS_LIBRARY, type RunEnd } from './runs.ts'
 
@@ -28,10 +28,10 @@ const REMOTE_SH = loadBashLibrary(new URL('./remote.sh', import.meta.url))
 export const PREFLIGHT_LIBRARY = `${ENVFILE_LIBRARY}\n${REMOTE_SH}\n${INSPECT_LIBRARY}`
 export const SCRIPTS = {
   preflight: callFunction(PREFLIGHT_LIBRARY, 'eval_preflight_and_inspect', LAYOUT_VARS),
-  deps: callFunction(REMOTE_SH, 'eval_deps', LAYOUT_VARS),
-  run: callFunction(`${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', LAYOUT_VARS),
+  deps: callFunction(REMOTE_SH, 'eval_deps', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
+  run: callFunction(`${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
   runDir: callFunction(REMOTE_SH, 'eval_run_dir', LAYOUT_VARS),
-  module: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}`, 'eval_module', LAYOUT_VARS),
+  module: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}`, 'eval_module', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
 }
 
 /** The eval's extras: eval, plus cuda on a GPU. */
@@ -69,7 +69,7 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
   const problems: string[] = []
   let python: PythonEnv | null = null
   if (one('venv')) python = { kind: 'venv', python: one('venv')! }
-  else if (one('uv')) python = { kind: 'uv', uv: one('uv')!, projectDir: options.remoteDir, extras: extrasFor(options) }
+  else if (one('uv')) python = { kind: 'uv', projectDir: options.remoteDir, extras: extrasFor(options) }
   else if (one('novenv')) problems.push(`--venv ${one('novenv')} has no executable bin/python on ${transport.target}.`)
   else problems.push(`uv is not on ${transport.target}'s PATH, nor in ~/.local/bin or ~/.cargo/bin. ${INSTALL_UV_HINT}`)
   for (const entry of facts.get('free') ?? []) {
@@ -98,7 +98,7 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
     login: `the token \`hf auth login\` stored there (${one('token_path')})`,
   }
   const token = options.env.HF_TOKEN ? ', HF_TOKEN from --env' : one('token') ? `, ${sources[one('token')!]}` : ''
-  logger.step('preflight', `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${python!.uv}` : `venv ${python!.python}`}${version}${gpuText}${token}`)
+  logger.step('preflight', `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${one('uv')}` : `venv ${python!.python}`}${version}${gpuText}${token}`)
   for (const key of facts.get('envwarn') ?? []) {
     logger.step('warn', `${options.remoteDir}/.env.eval on ${transport.target}: the line of ${key} reads differently in the eval than in python-dotenv ` +
       '(an inline "# comment" stays in the value, an "export " prefix stays in the key, quotes are stripped from both ends). Write it as KEY=value, with nothing after the value.')

@@ -73,6 +73,10 @@ function kubectlFailure(line: string, options: KubectlTransportOptions, target: 
   return new TransportError(`kubectl exec into ${target} failed: ${line}`)
 }
 
+/** How messages name a pod. */
+export const podTargetName = (pod: { namespace: string; pod: string; container?: string }) =>
+  `pod ${pod.namespace}/${pod.pod}${pod.container ? ` (container ${pod.container})` : ''}`
+
 export class KubectlTransport implements Transport {
   readonly kind = 'kubectl' as const
   readonly target: string
@@ -82,7 +86,7 @@ export class KubectlTransport implements Transport {
   private constructor(options: KubectlTransportOptions) {
     this.options = options
     this.logger = options.logger ?? silentLogger
-    this.target = `pod ${options.namespace}/${options.pod}${options.container ? ` (container ${options.container})` : ''}`
+    this.target = podTargetName(options)
   }
 
   /** Checks kubectl and tar locally, then that the pod answers (exit 5 with kubectl's message if not). */

@@ -53,6 +53,9 @@ export function validateSshTarget(host: string, sshOptions: readonly string[] = 
   }
 }
 
+/** How messages name an SSH target. */
+export const sshTargetName = (host: string) => `ssh ${host}`
+
 export class SshTransport implements Transport {
   readonly kind = 'ssh' as const
   readonly target: string
@@ -65,7 +68,7 @@ export class SshTransport implements Transport {
 
   private constructor(options: SshTransportOptions) {
     this.options = options
-    this.target = `ssh ${options.host}`
+    this.target = sshTargetName(options.host)
     this.logger = options.logger ?? silentLogger
   }
 

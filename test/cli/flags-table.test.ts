@@ -12,8 +12,8 @@ import { EXAMPLE_HUB, copyExample, harness, runScript } from '../support/harness
 // where they refused. The runners' meaning is read from --dry-run, which prints the exact scripts
 // a run would send and connects to nothing.
 
-type Plan = { target: string; remote_dir: string; steps: Array<{ step: string; does: string; script?: string }> }
-const scriptOf = (plan: Plan, step: string) => plan.steps.filter((s) => s.step === step).map((s) => s.script ?? '').join('\n')
+type Plan = { target: string; remote_dir: string; round_trips: Array<{ step: string; kind: string; fn?: string | null; args?: string[]; script?: string }> }
+const scriptOf = (plan: Plan, step: string) => plan.round_trips.filter((s) => s.step === step).map((s) => s.script ?? '').join('\n')
 
 describe('the bash runners\' flags', () => {
   let project: string
@@ -48,7 +48,9 @@ describe('the bash runners\' flags', () => {
       assert.match(scriptOf(online, 'datasets'), /'dataset' 'org\/ru-pii-chat'/)
       const offline = await planOf(ssh(['--runtime', 'cpu', '--remote-has-internet', 'no', '--models-dir', '/data/m', '--datasets-dir', '/data/d']))
       for (const variable of ["GR_OFFLINE_MODE='true'", "HF_HUB_OFFLINE='1'", "HF_DATASETS_OFFLINE='1'", "TRANSFORMERS_OFFLINE='1'"]) assert.match(scriptOf(offline, 'run'), new RegExp(`export ${variable}`))
-      assert.match(offline.steps.find((s) => s.step === 'datasets')!.does, /check \/data\/d against its manifest; stop with exit 11/)
+      const checks = offline.round_trips.filter((s) => s.fn === 'list_prepared_dirs')
+      assert.deepEqual(checks.map((s) => s.args), [['/data/m', '/data/d']], 'one check of both directories')
+      assert.ok(!offline.round_trips.some((s) => s.fn === 'envfile_exec'), 'nothing downloaded')
     }],
     ['--models-dir (GR_MODEL_DIR) and --datasets-dir (HF_HOME=<dir>/hf_cache)', async () => {
       const run = scriptOf(await planOf(ssh(required)), 'run')

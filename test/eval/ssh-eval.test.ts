@@ -159,15 +159,15 @@ describe('ssh_eval.ts online, through uv', () => {
     })
   }
 
-  test('--dry-run prints every step and its remote script, and touches nothing', async () => {
+  test('--dry-run prints every round trip and its remote script, and touches nothing', async () => {
     const snapshot = async () => (await $`cd ${dir} && find . -printf '%P %s %T@\n' | sort`.quiet()).stdout
     const before = await snapshot()
     proxy.reset()
     const result = await runScript(SCRIPT, [...args(), '--dry-run'], env)
     assert.equal(result.code, 0, result.stderr)
     const plan = JSON.parse(result.stdout)
-    assert.deepEqual([...new Set(plan.steps.map((s: { step: string }) => s.step))], ['preflight', 'sync', 'deps', 'models', 'datasets', 'run', 'fetch'])
-    const run = plan.steps.find((s: { step: string }) => s.step === 'run')
+    assert.deepEqual([...new Set(plan.round_trips.map((s: { step: string }) => s.step))], ['preflight', 'sync', 'deps', 'models', 'datasets', 'run', 'fetch'])
+    const run = plan.round_trips.find((s: { step: string }) => s.step === 'run')
     assert.match(run.script, /^set -- .*'-m' 'app\.eval\.cli' '--suite' 'guardrails_ru' '--split' 'fast'/m)
     assert.match(run.script, /^export GR_MODEL_DIR=/m)
     assert.equal(proxy.connections, 0, 'no connection at all')

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { runCleanups } from '../../lib/cli/cleanup.ts'
+import { parseFlags } from '../../lib/cli/flags.ts'
+import { silentLogger } from '../../lib/log.ts'
+import { K8S_EVAL_FLAGS, SSH_EVAL_FLAGS, evalOptionsFrom } from '../../lib/eval/options.ts'
+import { EVAL_RUN_ID } from '../../lib/eval/dry-run.ts'
+import { openTarget, runRemoteEval } from '../../lib/eval/pipeline.ts'
+import { recordingTransport, type RoundTrip } from '../../lib/transport/recording.ts'
+import { startHub, type HubServer } from '../support/hub-server.ts'
+import { EXAMPLE_HUB, copyExample, harness, makePod, remoteDir, runScript, sshHost } from '../support/harness.ts'
+
+// --dry-run is exact: what it prints is, round trip by round trip, what a real run on a fresh
+// target sends (recorded at the transport while the real run goes). Only ids, times and temp
+// names differ: our run id, the eval's run id, the pid and clock in the lock's holder line and the
+// owner marker, the name of the directory a pull lands in before it is renamed.
+
+const TOKEN = 'hf_dry_run_token_4242'
+
+/** The round trips with ids, times and temp names replaced by the same words on both sides. */
+function comparable(trips: readonly RoundTrip[], evalRunId: string): unknown[] {
+  const plain = (text: string) => text
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
+    .replace(/\b\d{8}-\d{6}-[0-9a-f]{4}\b/g, '<run-id>')
+    .replace(/\bpid \d+/g, 'pid <pid>')
+    .replaceAll(evalRunId, EVAL_RUN_ID)
+    .replace(/\.partial-\w+$/, '')
+  return trips.map((trip) => {
+    if (trip.kind === 'run') return { kind: 'run', script: plain(trip.script) }
+    if (trip.kind === 'pull') return { kind: 'pull', remote_dir: plain(trip.remote_dir), local_dir: plain(trip.local_dir) }
+    const { kind, remote_dir, method, send, remove, claims, stamp, compress, checksum, whole_tree } = trip
+    return { kind, remote_dir, method, send, remove, claims, stamp, compress, checksum, whole_tree }
+  })
+}
+
+/** A real run, in this process, with every round trip recorded as the transport sends it. */
+async function recordRealRun(argv: string[], kind: 'ssh' | 'k8s'): Promise<{ trips: RoundTrip[]; exitCode: number; output: Record<string, unknown> }> {
+  const trips: RoundTrip[] = []
+  const options = evalOptionsFrom(parseFlags(argv, kind === 'ssh' ? SSH_EVAL_FLAGS : K8S_EVAL_FLAGS), kind)
+  try {
+    const result = await runRemoteEval(options, {
+      logger: silentLogger,
+      signal: new AbortController().signal,
+      open: async (o, logger) => recordingTransport(await openTarget(o, logger), (trip) => trips.push(trip)),
+    })
+    return { trips, exitCode: result.exitCode, output: result.output as Record<string, unknown> }
+  } finally {
+    await runCleanups()
+  }
+}
+
+/** The dry run as a user runs it: its JSON's round trips. */
+async function dryRun(script: string, argv: string[], env: NodeJS.ProcessEnv): Promise<RoundTrip[]> {
+  const result = await runScript(script, [...argv, '--dry-run'], env, { raw: true })
+  assert.equal(result.code, 0, result.stderr)
+  return (JSON.parse(result.stdout) as { round_trips: RoundTrip[] }).round_trips
+}
+
+describe('--dry-run prints what a real run sends', () => {
+  let hub: HubServer
+  let project: string
+  let endpointBefore: string | undefined
+  let env: NodeJS.ProcessEnv
+  let prepared: { models: string; datasets: string }
+
+  before(async () => {
+    hub = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN] })
+    project = await copyExample()
+    // The real runs go in this process: the Hub's address as both sides read it.
+    endpointBefore = process.env.HF_ENDPOINT
+    process.env.HF_ENDPOINT = hub.endpoint
+    env = { ...process.env, HF_TOKEN: '' }
+  })
+  after(async () => {
+    if (endpointBefore === undefined) delete process.env.HF_ENDPOINT
+    else process.env.HF_ENDPOINT = endpointBefore
+    await hub.stop()
+  })
+
+  async function compare(script: string, argv: string[], kind: 'ssh' | 'k8s') {
+    const dry = await dryRun(script, argv, env)
+    const real = await recordRealRun(argv, kind)
+    assert.equal(real.exitCode, 0, JSON.stringify(real.output))
+    const evalRunId = path.posix.basename(String(real.output.run_dir))
+    assert.deepEqual(comparable(dry, 'not-an-id'), comparable(real.trips, evalRunId))
+    return { dry, real }
+  }
+
+  test('SSH, online, CPU: lock and preflight, push, uv sync, each download round trip, the run, the fetch', async () => {
+    const host = await sshHost({ env: { HF_TOKEN: TOKEN } })
+    const dir = remoteDir('dry-online')
+    prepared = { models: `${dir}/.models`, datasets: `${dir}/.datasets` }
+    const argv = [...host.flags, '--remote-dir', dir, '--runtime', 'cpu', '--project-dir', project, '--remote-has-internet', 'yes', '--models-dir', prepared.models, '--datasets-dir', prepared.datasets]
+    const { dry } = await compare('remote_eval/ssh_eval.ts', argv, 'ssh')
+    const functions = dry.flatMap((trip) => (trip.kind === 'run' && trip.fn ? [trip.fn] : []))
+    assert.deepEqual(functions.filter((fn) => ['lock_hold', 'eval_deps', 'envfile_exec', 'eval_run', 'eval_run_dir'].includes(fn)), ['lock_hold', 'eval_deps', 'envfile_exec', 'envfile_exec', 'envfile_exec', 'eval_run', 'eval_run_dir'])
+    assert.equal(dry.filter((trip) => trip.kind === 'push').length, 1)
+  })
+
+  test('SSH, online, CUDA on GPU 1 with --fresh-cache: the cuda extra everywhere Python runs, and the cache reset', async () => {
+    const host = await sshHost({ env: { HF_TOKEN: TOKEN }, tools: ['nvidia-smi'] })
+    const dir = remoteDir('dry-cuda')
+    const argv = [
+      ...host.flags, '--remote-dir', dir, '--runtime', 'cuda', '--gpus', '1', '--fresh-cache', '--workers', '2', '--project-dir', project,
+      '--remote-has-internet', 'yes', '--models-dir', `${dir}/.models`, '--datasets-dir', `${dir}/.datasets`, '--env', 'GR_ENABLE_NEMOTRON=true',
+    ]
+    const { dry } = await compare('remote_eval/ssh_eval.ts', argv, 'ssh')
+    const python = dry.filter((trip) => trip.kind === 'run' && /^(eval_deps|envfile_exec|eval_run)$/.test(trip.fn ?? ''))
+    assert.ok(python.length >= 5 && python.every((trip) => trip.kind === 'run' && trip.script.includes("'--extra' 'eval' '--extra' 'cuda'")))
+    assert.ok(dry.some((trip) => trip.kind === 'run' && trip.fn === 'fresh_datasets_cache'))
+  })
+
+  test('SSH, air-gapped, with --venv: the check of the prepared directories instead of downloads', async () => {
+    const host = await sshHost()
+    const dir = remoteDir('dry-offline')
+    const argv = [
+      ...host.flags, '--remote-dir', dir, '--runtime', 'cpu', '--project-dir', project, '--venv', harness().venv,
+      '--remote-has-internet', 'no', '--models-dir', prepared.models, '--datasets-dir', prepared.datasets,
+    ]
+    const { dry } = await compare('remote_eval/ssh_eval.ts', argv, 'ssh')
+    assert.ok(!dry.some((trip) => trip.kind === 'run' && (trip.fn === 'envfile_exec' || trip.fn === 'eval_deps')))
+  })
+
+  test('a pod, online, with --venv: the push by tar through kubectl', async () => {
+    const pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`], env: { HF_TOKEN: TOKEN } })
+    const argv = ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--runtime', 'cpu', '--venv', '/opt/venv', '--project-dir', project, '--remote-has-internet', 'yes',
+      '--models-dir', '/workdir/guardrails/.models', '--datasets-dir', '/workdir/guardrails/.datasets']
+    // makePod added the pod's context to KUBECONFIG: the dry run's process reads it afresh.
+    env = { ...process.env, HF_TOKEN: '' }
+    const { dry } = await compare('remote_eval/k8s_eval.ts', argv, 'k8s')
+    const push = dry.find((trip) => trip.kind === 'push')
+    assert.equal(push?.kind === 'push' && push.method, 'tar')
+  })
+})
