@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import minimist from 'minimist'
-import { LAYOUT_VARS } from '../lib/layout.ts'
+import { LAYOUT_VARS } from '../lib/core/layout.ts'
 import { BEGIN_SCRIPT } from '../lib/transport/tree.ts'
 import { callFunction, loadBashLibrary } from '../lib/transport/script.ts'
 

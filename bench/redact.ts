@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import minimist from 'minimist'
-import { LAYOUT_VARS } from '../lib/layout.ts'
+import { LAYOUT_VARS } from '../lib/core/layout.ts'
 import { RUNS_LIBRARY } from '../lib/eval/runs.ts'
 import { callFunction } from '../lib/transport/script.ts'
 

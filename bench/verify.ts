@@ -14,7 +14,7 @@ import { modelsManifest, writeManifest, type ModelsManifest } from '../lib/asset
 import { checkPreparedDir } from '../lib/assets/prepare.ts'
 import { isComplete } from '../lib/assets/verify.ts'
 import { LocalTransport } from '../lib/transport/local.ts'
-import { formatBytes } from '../lib/units.ts'
+import { formatBytes } from '../lib/core/units.ts'
 
 const argv = minimist(process.argv.slice(2), { default: { files: 1000, rounds: 5 } })
 const FILES = Number(argv.files)

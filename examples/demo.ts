@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { $, which } from 'zx'
-import { spawnProcess } from '../lib/process.ts'
+import { spawnProcess } from '../lib/core/process.ts'
 import { SSHD_MISSING, startSshd } from '../test/support/sshd.ts'
 import { layOutExampleAssets } from './demo-assets.ts'
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
-import { DATASETS_FLAGS, DATASETS_USAGE, datasetsCommand } from '../lib/assets/cli.ts'
+import { DATASETS_FLAGS, DATASETS_USAGE, datasetsCommand } from '../lib/cli/assets.ts'
 import { runCli } from '../lib/cli/main.ts'
 
 await runCli({ help: DATASETS_USAGE, flags: DATASETS_FLAGS, run: datasetsCommand })

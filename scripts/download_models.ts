@@ -1,5 +1,5 @@
 #!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
-import { MODELS_FLAGS, MODELS_USAGE, modelsCommand } from '../lib/assets/cli.ts'
+import { MODELS_FLAGS, MODELS_USAGE, modelsCommand } from '../lib/cli/assets.ts'
 import { runCli } from '../lib/cli/main.ts'
 
 await runCli({ help: MODELS_USAGE, flags: MODELS_FLAGS, run: modelsCommand })

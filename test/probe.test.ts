@@ -6,7 +6,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { $ } from 'zx'
 import { layOutExampleAssets } from '../examples/demo-assets.ts'
-import { pathUnder } from '../lib/filenames.ts'
+import { pathUnder } from '../lib/core/filenames.ts'
 import { EXAMPLE_HUB, copyExample, harness, makeProject, remoteDir, runScript, sshFlags, sshHost, writeAsTestUser } from './support/harness.ts'
 
 // The hostile-input probe of the "nothing leaks, nothing is lost" issue, as one table: each row is

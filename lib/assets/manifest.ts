@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { TransportError } from '../cli/errors.ts'
-import { lastLine } from '../transport/tree.ts'
+import { TransportError } from '../core/errors.ts'
+import { lastLine, utcNow } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
 
 // The one manifest module: what a models or datasets directory holds, in `manifest.json` at its
@@ -201,9 +201,4 @@ export async function writeManifest(transport: Transport, dir: string, manifest:
 /** Removes a manifest (before a download changes the directory it describes). */
 export async function removeManifest(transport: Transport, dir: string): Promise<void> {
   await transport.run('rm -f -- "$1/manifest.json"', [dir])
-}
-
-/** The UTC timestamp format of the Python tools: 2026-11-28T10:16:32Z. */
-export function utcNow(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z')
 }

@@ -1,8 +1,8 @@
-import { ExitCode, RemoteEvalError, TransportError } from '../cli/errors.ts'
-import { silentLogger, type Logger } from '../log.ts'
-import { lastLine } from '../transport/tree.ts'
+import { ExitCode, RemoteEvalError, TransportError } from '../core/errors.ts'
+import { silentLogger, type Logger } from '../core/log.ts'
+import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
-import type { PythonEnv } from '../uv.ts'
+import type { PythonEnv } from '../target/uv.ts'
 import { fetchAll, hubEnv, prepareAssetDir, readRecords, recordKey, summaryTable, writeRecord, type FetchJob, type FetchOutcome, type FetchResult } from './fetch.ts'
 import {
   MANIFEST_NAME, datasetsManifest, modelsManifest, parseManifest, readManifestText, removeManifest, writeManifest,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { YAML } from 'zx'
-import { UsageError } from '../cli/errors.ts'
+import { UsageError } from '../core/errors.ts'
 
 // What a suite needs, read from the eval repo's own configuration: the token-classifier models of
 // configs/policy.yaml (plus any --model), and the Hugging Face datasets a suite lists in

@@ -1,9 +1,9 @@
-import { LAYOUT_VARS } from '../layout.ts'
+import { LAYOUT_VARS } from '../core/layout.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
-import { lastLine } from '../transport/tree.ts'
+import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
-import { TransportError } from '../cli/errors.ts'
-import { formatBytes } from '../units.ts'
+import { TransportError } from '../core/errors.ts'
+import { formatBytes } from '../core/units.ts'
 import { sha256Tree, type Manifest, type ReadManifest } from './manifest.ts'
 import type { DatasetNeeds, ModelRef } from './registry.ts'
 

@@ -2,10 +2,10 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { appendFile, copyFile, mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { UsageError } from './errors.ts'
-import { formatFlags, stringFlag, type FlagSpec, type FlagValues } from './flags.ts'
-import { EXIT_CODES_HELP } from './help.ts'
-import type { Logger } from '../log.ts'
+import { UsageError } from '../core/errors.ts'
+import { formatFlags, stringFlag, type FlagSpec, type FlagValues } from '../core/flags.ts'
+import { EXIT_CODES_HELP } from '../core/help.ts'
+import type { Logger } from '../core/log.ts'
 
 // scripts/adopt.ts: puts this tool into an existing eval repo. Copies what runs (scripts, lib/,
 // package.json and its lock, tsconfig.json, remote-eval.mk), adds `include remote-eval.mk` to the

@@ -1,18 +1,11 @@
-import { createLogger, redactStrings, type Logger } from '../log.ts'
-import { runCleanups, runUrgentCleanups } from './cleanup.ts'
-import { ExitCode, RemoteEvalError, exitCodeOf } from './errors.ts'
-import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from './flags.ts'
+import { createLogger, redactStrings, type Logger } from '../core/log.ts'
+import { runCleanups, runUrgentCleanups } from '../core/cleanup.ts'
+import { ExitCode, RemoteEvalError, exitCodeOf } from '../core/errors.ts'
+import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from '../core/flags.ts'
+import { CliResult } from '../core/result.ts'
 
 // The whole life of a script: read flags, print help, call one run(), print its JSON on stdout,
 // map errors to exit codes, clean up on every way out (Ctrl-C included).
-
-/** What run() returns to print JSON and still exit non-zero (an eval that failed but reported). */
-export class CliResult {
-  constructor(
-    readonly output: unknown,
-    readonly exitCode: number,
-  ) {}
-}
 
 export interface CliSpec {
   /** Full --help text (usage line, description, options, exit codes). */

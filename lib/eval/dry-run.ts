@@ -1,6 +1,6 @@
 import { datasetsManifest, modelsManifest } from '../assets/manifest.ts'
 import { modelDirName } from '../assets/registry.ts'
-import type { Step } from '../log.ts'
+import type { Step } from '../core/log.ts'
 import type { RoundTrip } from '../transport/recording.ts'
 import { calledFunction } from '../transport/recording.ts'
 import type { PushPlan, PushReport, RunOptions, RunResult, Transport, TransportKind } from '../transport/types.ts'

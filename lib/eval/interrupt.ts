@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline'
-import { onCleanup, onSecondInterrupt } from '../cli/cleanup.ts'
-import type { Logger } from '../log.ts'
+import { onCleanup, onSecondInterrupt } from '../core/cleanup.ts'
+import type { Logger } from '../core/log.ts'
 import { attachHint } from './runs.ts'
 
 // What Ctrl-C does to a run the runner follows. On a terminal the user chooses: stop it, or detach

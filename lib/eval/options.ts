@@ -1,13 +1,14 @@
 import { statSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_POLICY, DEFAULT_SPLITS, DEFAULT_SUITES, declaredSplits, readDatasetNeeds, readModelNeeds, type DatasetNeeds, type ModelRef } from '../assets/registry.ts'
-import { UsageError } from '../cli/errors.ts'
-import { formatFlags, listFlag, stringFlag, UsageWithHelpError, wholeNumberFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
-import { EXIT_CODES_HELP } from '../cli/help.ts'
-import { DEFAULT_WORKDIR, K8S_FLAGS, SSH_FLAGS, SYNC_FLAGS, kubeTargetFrom, projectDirFrom, sizeLimitsFrom, sshTargetFrom } from '../cli/targets.ts'
-import { validateRemoteDir } from '../sync/remote-dir.ts'
+import { UsageError } from '../core/errors.ts'
+import { formatFlags, listFlag, stringFlag, UsageWithHelpError, wholeNumberFlag, type FlagSpec, type FlagValues, projectDirFrom } from '../core/flags.ts'
+import { EXIT_CODES_HELP } from '../core/help.ts'
+import { DEFAULT_WORKDIR, K8S_FLAGS, SSH_FLAGS, kubeTargetFrom, sshTargetFrom } from '../transport/targets.ts'
+import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
+import { validateRemoteDir } from '../core/remote-path.ts'
 import type { SizeLimits } from '../sync/guard.ts'
-import { parseSize } from '../units.ts'
+import { parseSize } from '../core/units.ts'
 
 // The runners' flags: the documented bash interface (same names, same defaults), plus ours. Every
 // value is checked here, before anything connects; a mistake is exit 2 naming the flag.

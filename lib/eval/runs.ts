@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { ExitCode, InterruptedError, RemoteEvalError, TransportError, UsageError } from '../cli/errors.ts'
-import { ENVFILE_LIBRARY } from '../envfile.ts'
-import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
-import type { Logger } from '../log.ts'
+import { ExitCode, InterruptedError, RemoteEvalError, TransportError, UsageError } from '../core/errors.ts'
+import { ENVFILE_LIBRARY } from '../target/envfile.ts'
+import { LAYOUT_VARS, TOOL_DIR } from '../core/layout.ts'
+import type { Logger } from '../core/log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
-import { lastLine } from '../transport/tree.ts'
+import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
 
 // Runs on the target (see runs.sh): each in its own session and process group, with its log, pid

@@ -1,5 +1,5 @@
 // Tables for people, on stderr: the metrics of a fetched metrics.csv, and the runs on a target.
-import { escapeControls } from '../filenames.ts'
+import { escapeControls } from '../core/filenames.ts'
 import type { RunInfo } from './runs.ts'
 
 /** Parses CSV as Python's csv module writes it (quotes around fields with commas or quotes). */

@@ -1,6 +1,6 @@
-import { UsageError } from '../cli/errors.ts'
-import { showName } from '../filenames.ts'
-import { formatBytes } from '../units.ts'
+import { UsageError } from '../core/errors.ts'
+import { showName } from '../core/filenames.ts'
+import { formatBytes } from '../core/units.ts'
 import type { FileEntry } from './select.ts'
 
 // The large-file guard: models, datasets and stray archives never go over a slow link by accident.

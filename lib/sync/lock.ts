@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto'
 import { hostname } from 'node:os'
 import { PassThrough, Writable } from 'node:stream'
-import { onCleanup } from '../cli/cleanup.ts'
-import { ExitCode, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../cli/errors.ts'
-import { utcNow } from '../assets/manifest.ts'
-import { LAYOUT_VARS } from '../layout.ts'
-import type { Logger, Step } from '../log.ts'
+import { onCleanup } from '../core/cleanup.ts'
+import { ExitCode, RemoteEvalError, RemotePrerequisiteError, TransportError } from '../core/errors.ts'
+import { utcNow, lastLine } from '../core/text.ts'
+import { LAYOUT_VARS } from '../core/layout.ts'
+import type { Logger, Step } from '../core/log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
-import { lastLine } from '../transport/tree.ts'
 import type { Transport } from '../transport/types.ts'
 
 // One runner at a time syncs code and installs dependencies into a remote directory: a second one

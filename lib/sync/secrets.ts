@@ -1,9 +1,9 @@
 import { lstatSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { UsageError } from '../cli/errors.ts'
-import { envFilePairs, readEnvFileText } from '../envfile.ts'
-import { nameFromBytes, nameFromText, pathUnder, showName } from '../filenames.ts'
-import { isSecretName, looksLikeASecret, secretValuesFromEnv } from '../log.ts'
+import { UsageError } from '../core/errors.ts'
+import { envFilePairs, readEnvFileText } from '../target/envfile.ts'
+import { nameFromBytes, nameFromText, pathUnder, showName } from '../core/filenames.ts'
+import { isSecretName, looksLikeASecret, secretValuesFromEnv } from '../core/log.ts'
 
 // The last guard before a push, after the exclude list: no file about to be sent may hold the
 // value of a secret this machine knows (HF_TOKEN and every secret-named variable of the

@@ -1,10 +1,10 @@
 import { existsSync, lstatSync, readdirSync, type Stats } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
-import { LocalPrerequisiteError } from '../cli/errors.ts'
-import { nameFromBytes, pathUnder } from '../filenames.ts'
-import { spawnProcess } from '../process.ts'
-import { isExcluded } from './excludes.ts'
+import { LocalPrerequisiteError } from '../core/errors.ts'
+import { nameFromBytes, pathUnder } from '../core/filenames.ts'
+import { spawnProcess } from '../core/process.ts'
+import { isExcluded } from '../core/excludes.ts'
 
 // Which files a sync sends. Inside a git work tree git decides (tracked plus untracked files that
 // .gitignore does not ignore, so negations and nested patterns behave exactly as in git); the

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { readlink } from 'node:fs/promises'
-import { isByteString, nameFromText, pathUnder } from '../filenames.ts'
-import { isExcluded } from './excludes.ts'
+import { isByteString, nameFromText, pathUnder } from '../core/filenames.ts'
+import { isExcluded } from '../core/excludes.ts'
 import type { FileEntry } from './select.ts'
 
 // What the target holds after a push, recorded on the target itself (.remote-eval/sync-state), so

@@ -1,9 +1,10 @@
-import { RemotePrerequisiteError, TransportError, UsageError, type RemoteEvalError } from '../cli/errors.ts'
-import { silentLogger, type Logger } from '../log.ts'
+import { RemotePrerequisiteError, TransportError, UsageError, type RemoteEvalError } from '../core/errors.ts'
+import { silentLogger, type Logger } from '../core/log.ts'
 import { gnuTar, requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND } from './script.ts'
-import { lastLine, tarPull, tarPush } from './tree.ts'
+import { tarPull, tarPush } from './tree.ts'
+import { lastLine } from '../core/text.ts'
 import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Transport } from './types.ts'
 
 // A running pod as the target: `kubectl exec -i POD -- bash -s`, the script on stdin. Files move as

@@ -1,6 +1,6 @@
 import { which } from 'zx'
-import { LocalPrerequisiteError } from '../cli/errors.ts'
-import { spawnProcess } from '../process.ts'
+import { LocalPrerequisiteError } from '../core/errors.ts'
+import { spawnProcess } from '../core/process.ts'
 
 // Local programs each transport needs, checked before anything runs, with how to get them.
 

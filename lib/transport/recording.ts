@@ -1,5 +1,6 @@
-import { showName } from '../filenames.ts'
-import { frameScript, pasteWord } from './script.ts'
+import { showName } from '../core/filenames.ts'
+import { frameScript } from './script.ts'
+import { pasteWord } from '../core/shell.ts'
 import type { PushPlan, RunOptions, Transport } from './types.ts'
 
 // What a run sends, round trip by round trip, as a transport sees it: the text `bash -s` reads (the

@@ -1,6 +1,6 @@
 import { constants } from 'node:os'
-import { TransportError } from '../cli/errors.ts'
-import { type InputPart, spawnProcess } from '../process.ts'
+import { TransportError } from '../core/errors.ts'
+import { type InputPart, spawnProcess } from '../core/process.ts'
 import { frameScript } from './script.ts'
 import type { RunOptions, RunResult } from './types.ts'
 

@@ -1,16 +1,9 @@
 import { readFileSync } from 'node:fs'
+import { shellQuote } from '../core/shell.ts'
 
 // How a script travels: the remote command is always plain `bash -s`; the script, its arguments
 // and its environment go on stdin. The login shell on the other end (bash, zsh, sh, even csh)
 // therefore parses nothing of ours, and arguments of any size and content arrive byte for byte.
-
-/** POSIX single-quoting: the value becomes one word for any POSIX shell, whatever it holds. */
-export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`
-}
-
-/** One word for a shell, quoted only where it must be: for commands printed for people to paste. */
-export const pasteWord = (word: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : shellQuote(word))
 
 /**
  * Loads a bash file shipped beside the module (functions only, no top-level work), without its

@@ -3,15 +3,16 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
-import { RemotePrerequisiteError, TransportError, type RemoteEvalError } from '../cli/errors.ts'
-import { nulList, pathUnder, showName } from '../filenames.ts'
-import { LAYOUT_VARS, TOOL_DIR } from '../layout.ts'
-import { startProcess } from '../process.ts'
-import { tarExcludeArgs } from '../sync/excludes.ts'
-import { formatBytes } from '../units.ts'
+import { RemotePrerequisiteError, TransportError, type RemoteEvalError } from '../core/errors.ts'
+import { nulList, pathUnder, showName } from '../core/filenames.ts'
+import { LAYOUT_VARS, TOOL_DIR } from '../core/layout.ts'
+import { startProcess } from '../core/process.ts'
+import { tarExcludeArgs } from '../core/excludes.ts'
+import { formatBytes } from '../core/units.ts'
 import { gnuTar } from './prereq.ts'
 import { callFunction, loadBashLibrary } from './script.ts'
 import type { PullReport, PushPlan, PushReport, Transport } from './types.ts'
+import { lastLine } from '../core/text.ts'
 
 // File-tree operations on the target, as bash scripts that any transport runs. The tar variants
 // need nothing but bash and tar on the target, so they serve the local and kubectl transports and
@@ -145,11 +146,6 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
     throw new TransportError(`Pulled ${remoteDir} incompletely: ${problems.slice(0, 5).join('; ')}`)
   }
   return { files: expected.size, bytes }
-}
-
-/** The most useful line of a failure's stderr. */
-export function lastLine(lines: readonly string[]): string {
-  return lines.filter((l) => l.trim()).at(-1)?.trim() ?? 'no message'
 }
 
 /** The system's reasons, the most telling first (tar's "Cannot utime: Operation not permitted" on a directory comes before the file it could not write). */

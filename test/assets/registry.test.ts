@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { UsageError } from '../../lib/cli/errors.ts'
+import { UsageError } from '../../lib/core/errors.ts'
 import { modelDirName, parseModelSpec, readDatasetNeeds, readModelNeeds } from '../../lib/assets/registry.ts'
 import { makeProject } from '../support/harness.ts'
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { readFile, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { spawnProcess } from '../../lib/process.ts'
+import { spawnProcess } from '../../lib/core/process.ts'
 import { SCRIPTS, harness, listTree, makeProject, remoteDir, runScript } from '../support/harness.ts'
 
 // scripts/adopt.ts on a scratch repo shaped like the real eval repo (its own Makefile with sync,

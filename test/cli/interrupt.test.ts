@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { startProcess } from '../../lib/process.ts'
+import { startProcess } from '../../lib/core/process.ts'
 import { SCRIPTS, harness, makeProject, remoteDir, sshFlags } from '../support/harness.ts'
 import { startCountingProxy } from '../support/tcp-proxy.ts'
 

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
-import { shellQuote } from '../../lib/transport/script.ts'
+import { shellQuote } from '../../lib/core/shell.ts'
 import { EXAMPLE_HUB, SCRIPTS, copyExample, harness, livingProcesses, sleepFor, remoteDir, runScript, sshFlags, sshHost, startScript, writeAsTestUser, withEvalDefaults } from '../support/harness.ts'
 import { startCountingProxy } from '../support/tcp-proxy.ts'
 

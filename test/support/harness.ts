@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { $ } from 'zx'
 import { SshTransport } from '../../lib/transport/ssh.ts'
 import { KubectlTransport } from '../../lib/transport/kubectl.ts'
-import { shellQuote } from '../../lib/transport/script.ts'
+import { shellQuote } from '../../lib/core/shell.ts'
 import { writeKubeconfig } from './kube-apiserver.ts'
 import { HOSTS_DIR, type SshdInfo } from './sshd.ts'
 
@@ -185,7 +185,7 @@ export async function runScript(
   env: NodeJS.ProcessEnv = process.env,
   options: { raw?: boolean; scripts?: string; timeoutMs?: number } = {},
 ): Promise<ScriptResult> {
-  const { spawnProcess } = await import('../../lib/process.ts')
+  const { spawnProcess } = await import('../../lib/core/process.ts')
   const stderr: string[] = []
   const scripts = options.scripts ?? SCRIPTS
   const result = await spawnProcess(path.join(scripts, script), options.raw ? args : withEvalDefaults(script, args), {
@@ -227,7 +227,7 @@ export async function makeEvalProject(options: { models?: string[]; datasets?: R
 
 /** Runs a make target of this repo, as a user would from the repo root. */
 export async function runMake(target: string, vars: Record<string, string>, env: NodeJS.ProcessEnv = process.env): Promise<ScriptResult> {
-  const { spawnProcess } = await import('../../lib/process.ts')
+  const { spawnProcess } = await import('../../lib/core/process.ts')
   const stderr: string[] = []
   const result = await spawnProcess('make', ['-s', target, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)], {
     cwd: path.dirname(SCRIPTS),
@@ -320,7 +320,7 @@ export interface StartedScript {
 
 /** Starts a script under scripts/ in the background, to interrupt it or watch it while it runs. */
 export async function startScript(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<StartedScript> {
-  const { startProcess } = await import('../../lib/process.ts')
+  const { startProcess } = await import('../../lib/core/process.ts')
   const lines: string[] = []
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
   let ended = false

@@ -4,7 +4,7 @@ import { tmpdir, userInfo } from 'node:os'
 import { createServer, connect } from 'node:net'
 import path from 'node:path'
 import { $ } from 'zx'
-import { startProcess, type StartedProcess } from '../../lib/process.ts'
+import { startProcess, type StartedProcess } from '../../lib/core/process.ts'
 
 // A real OpenSSH sshd on 127.0.0.1 and a free high port, with a generated host key, key-only login
 // and a dedicated test user whose login shell is zsh. Started once per test run (test/run.ts).

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import { $ } from 'zx'
-import { EXCLUDES, isExcluded, rsyncExcludeArgs, tarExcludeArgs } from '../../lib/sync/excludes.ts'
+import { EXCLUDES, isExcluded, rsyncExcludeArgs, tarExcludeArgs } from '../../lib/core/excludes.ts'
 import { selectFiles } from '../../lib/sync/select.ts'
 import { listTree, makeProject } from '../support/harness.ts'
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { UsageError } from '../../lib/cli/errors.ts'
+import { UsageError } from '../../lib/core/errors.ts'
 import { checkSizes } from '../../lib/sync/guard.ts'
 import type { FileEntry } from '../../lib/sync/select.ts'
-import { formatBytes, parseSize } from '../../lib/units.ts'
+import { formatBytes, parseSize } from '../../lib/core/units.ts'
 
 const MiB = 1024 ** 2
 const file = (path: string, size: number): FileEntry => ({ path, size, mtimeMs: 0, mode: 0o100644, isSymlink: false })

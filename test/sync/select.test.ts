@@ -3,7 +3,7 @@ import { rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import { $ } from 'zx'
-import { LocalPrerequisiteError } from '../../lib/cli/errors.ts'
+import { LocalPrerequisiteError } from '../../lib/core/errors.ts'
 import { selectFiles } from '../../lib/sync/select.ts'
 import { makeProject } from '../support/harness.ts'
 

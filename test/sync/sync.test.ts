@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { appendFile, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
-import { mkdtemp } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, rm, utimes, writeFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'

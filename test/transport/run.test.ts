@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { TransportError } from '../../lib/cli/errors.ts'
+import { TransportError } from '../../lib/core/errors.ts'
 import { LocalTransport } from '../../lib/transport/local.ts'
 import type { SshTransport } from '../../lib/transport/ssh.ts'
 import type { Transport } from '../../lib/transport/types.ts'

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { TransportError } from '../../lib/cli/errors.ts'
+import { TransportError } from '../../lib/core/errors.ts'
 import { LocalTransport } from '../../lib/transport/local.ts'
 import type { Transport } from '../../lib/transport/types.ts'
 import { makePod, makeProject, openTestPod } from '../support/harness.ts'

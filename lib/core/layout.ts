@@ -1,4 +1,4 @@
-import { shellQuote } from './transport/script.ts'
+import { shellQuote } from './shell.ts'
 
 // Where this tool keeps its own files inside a synced remote directory. The directory is on the
 // exclude list, so a sync never ships a local copy of it and never deletes the remote one.

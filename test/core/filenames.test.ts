@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { nameFromBytes, nameFromText, nulList, showName } from '../lib/filenames.ts'
-import { formatState, parseState } from '../lib/sync/state.ts'
+import { nameFromBytes, nameFromText, nulList, showName } from '../../lib/core/filenames.ts'
+import { formatState, parseState } from '../../lib/sync/state.ts'
 
 // Byte-string names (lib/filenames.ts) and the sync state that stores them.
 

@@ -1,3 +1,4 @@
+import path from 'node:path'
 import minimist from 'minimist'
 import { UsageError } from './errors.ts'
 
@@ -96,5 +97,17 @@ export function wholeNumberFlag(values: FlagValues, name: string, range: { min: 
   if (!(value >= range.min && value <= range.max)) {
     throw new UsageError(`--${name} ${JSON.stringify(text)} is not a whole number of ${range.unit} from ${range.min} to ${range.max} (plain digits), e.g. --${name} ${range.example}.`)
   }
+  return value
+}
+
+/** The project directory: --project-dir, or the current directory. */
+export function projectDirFrom(flags: FlagValues): string {
+  return path.resolve(stringFlag(flags, 'project-dir') ?? process.cwd())
+}
+
+/** Requires a flag; the message names it and says what it is for. */
+export function required(flags: FlagValues, name: string, what: string): string {
+  const value = stringFlag(flags, name)
+  if (value === undefined) throw new UsageError(`--${name} is required: ${what}.`)
   return value
 }

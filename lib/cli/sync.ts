@@ -1,10 +1,12 @@
 import { statSync } from 'node:fs'
-import { UsageError } from '../cli/errors.ts'
-import { UsageWithHelpError, formatFlags, listFlag, type FlagSpec, type FlagValues } from '../cli/flags.ts'
-import { EXIT_CODES_HELP } from '../cli/help.ts'
-import { K8S_FLAGS, SSH_FLAGS, SYNC_FLAGS, kubeTargetFrom, openKubeTarget, openSshTarget, projectDirFrom, sizeLimitsFrom, sshTargetFrom } from '../cli/targets.ts'
-import type { Logger } from '../log.ts'
-import { prepareSync, pushLocked } from './sync.ts'
+import { UsageError } from '../core/errors.ts'
+import { UsageWithHelpError, formatFlags, listFlag, type FlagSpec, type FlagValues, projectDirFrom } from '../core/flags.ts'
+import { EXIT_CODES_HELP } from '../core/help.ts'
+import { K8S_FLAGS, SSH_FLAGS, kubeTargetFrom, openKubeTarget, openSshTarget, sshTargetFrom } from '../transport/targets.ts'
+import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
+import type { Logger } from '../core/log.ts'
+import { prepareSync, pushLocked } from '../sync/sync.ts'
+import { bothOrFirstError } from '../core/async.ts'
 
 // scripts/remote_eval/sync_code.ts: push the code only, to an SSH host or a pod. The eval runners
 // do the same as their sync step; this is for iterating on code between runs.
@@ -82,12 +84,4 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
     files_kept: report.filesKept,
     bytes_sent: report.bytesSent,
   }
-}
-
-/** Awaits both; when either fails, throws the local one's error first (it is the user's to fix). */
-export async function bothOrFirstError<A, B>(remote: Promise<A>, local: Promise<B>): Promise<[A, B]> {
-  const [a, b] = await Promise.allSettled([remote, local])
-  if (b.status === 'rejected') throw b.reason
-  if (a.status === 'rejected') throw a.reason
-  return [a.value, b.value]
 }

@@ -1,7 +1,7 @@
-import { RemotePrerequisiteError } from './cli/errors.ts'
-import { callFunction, loadBashLibrary } from './transport/script.ts'
-import { lastLine } from './transport/tree.ts'
-import type { Transport } from './transport/types.ts'
+import { RemotePrerequisiteError } from '../core/errors.ts'
+import { callFunction, loadBashLibrary } from '../transport/script.ts'
+import { lastLine } from '../core/text.ts'
+import type { Transport } from '../transport/types.ts'
 
 // The eval repo's Python on the target: through uv (found on PATH, in ~/.local/bin or in
 // ~/.cargo/bin, where uv's installer puts it and where a non-login shell's PATH often does not

@@ -1,4 +1,4 @@
-import { TOOL_DIR } from '../layout.ts'
+import { TOOL_DIR } from './layout.ts'
 
 // The one list of paths a sync never ships and never deletes on the target. It holds everything
 // the documented bash runner excluded, plus what a TypeScript + Python repo must never send:

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseDotenv } from 'dotenv'
-import { loadBashLibrary } from './transport/script.ts'
+import { loadBashLibrary } from '../transport/script.ts'
 
 // The eval repo's .env.eval, read here as the real eval CLI reads it (lib/envfile.sh is the same
 // reader for the target): lines stripped; blank, "#" and "=less" lines skipped; the key before the

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { parseFlags, wholeNumberFlag, type FlagSpec } from '../../lib/cli/flags.ts'
+import { parseFlags, wholeNumberFlag, type FlagSpec } from '../../lib/core/flags.ts'
 
 // Flag parsing without a target: whole numbers are plain decimal digits in range, nothing else.
 

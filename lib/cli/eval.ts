@@ -1,7 +1,7 @@
-import type { FlagValues } from '../cli/flags.ts'
-import type { Logger } from '../log.ts'
-import { evalOptionsFrom } from './options.ts'
-import { runRemoteEval } from './pipeline.ts'
+import type { FlagValues } from '../core/flags.ts'
+import type { Logger } from '../core/log.ts'
+import { evalOptionsFrom } from '../eval/options.ts'
+import { runRemoteEval } from '../eval/pipeline.ts'
 
 // The run() of ssh_eval.ts and k8s_eval.ts: every flag checked first, then one pipeline.
 

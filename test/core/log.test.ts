@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { redact } from '../lib/log.ts'
+import { redact } from '../../lib/core/log.ts'
 
 // What the local side hides in every line it prints (and in the stdout JSON).
 
