@@ -5,7 +5,7 @@ import type { Transport } from '../transport/types.ts'
 
 // The one manifest module: what a models or datasets directory holds, in `manifest.json` at its
 // root. Two kinds are read. Ours keeps every key of the eval repo's Python tools
-// (app/tools/download_*.py) in their shapes, so the repo's own code reads it, and adds
+// (guardrails:app/tools/download_*.py) in their shapes, so the repo's own code reads it, and adds
 // `schema_version`, `kind`, `revisions` (models) and a per-file list (path, size, sha256) so that
 // completeness is checked without reading the data. The Python tools' own manifests (bundles in
 // use today) have no per-file list: they are checked by what they name. Paths we write are relative

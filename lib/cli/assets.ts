@@ -23,7 +23,7 @@ const COMMON: readonly FlagSpec[] = [
   { name: 'help', kind: 'boolean', description: 'print this help' },
 ]
 
-// The eval repo's own download tools (app/tools/download_*.py) name some flags otherwise; theirs
+// The eval repo's own download tools (guardrails:app/tools/download_*.py) name some flags otherwise; theirs
 // are accepted too, with the same meaning, so that commands written for them keep working.
 export const MODELS_FLAGS: readonly FlagSpec[] = [
   { name: 'models-dir', kind: 'string', value: 'DIR', description: 'the models directory to prepare or check (required; also --output-dir)' },

@@ -1,5 +1,6 @@
-// Typed failures: each carries the exit code of the contract in DESIGN.md and a message that says
-// what to do. The CLI layer maps them to exit codes; nothing else calls process.exit.
+// Typed failures: each carries its exit code (the table of docs/REMOTE_EVAL.md, "Exit codes") and
+// a message that says what to do. The CLI layer maps them to exit codes; nothing else calls
+// process.exit.
 
 export const ExitCode = {
   ok: 0,

@@ -1,5 +1,5 @@
 # Remote steps of an eval run. Sent with a caller line appended; each function prints what the
-# local side decides on, never secrets. The caller sets the layout variables of lib/layout.ts.
+# local side decides on, never secrets. The caller sets the layout variables of lib/core/layout.ts.
 
 # One round trip of facts: NUL-terminated key=value records.
 eval_preflight() { # remote_dir venv runtime online(1|0) models_dir datasets_dir
@@ -62,7 +62,7 @@ eval_preflight() { # remote_dir venv runtime online(1|0) models_dir datasets_dir
   return 0
 }
 
-# What a models or datasets directory is, for the local rules (lib/eval/assets-guard.ts): one record
+# What a models or datasets directory is, for the local rules (checkAssetDirs in lib/eval/steps.ts): one record
 # "asset=LABEL missing|notdir", or "asset=LABEL dir WORLD_WRITABLE HAS_MANIFEST HAS_OURS NON_EMPTY REAL".
 eval_asset_facts() { # label dir
   local label=$1 dir=$2 real ww=0 manifest=0 ours=0 nonempty=0 entry

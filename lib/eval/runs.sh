@@ -58,7 +58,7 @@ run_alive() { # run_dir
 }
 
 # Copies stdin to FILE, line by line, with the value of every secret-named variable (from the
-# environment, and from ENV_FILE in both the eval's and python-dotenv's reading, lib/envfile.sh)
+# environment, and from ENV_FILE in both the eval's and python-dotenv's reading, lib/target/envfile.sh)
 # replaced by ***; so are the credentials of any URL (scheme://user:password@), and the start of a
 # value at the end of a line or its end at the start of one (a value printed across two lines),
 # from 8 characters on. The values reach the filter through its environment, never argv, where

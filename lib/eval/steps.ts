@@ -238,7 +238,7 @@ const tokenPathEnv = (tokenPath: string | undefined): Record<string, string> => 
 const pickToken = (env: Record<string, string>): Record<string, string> => (env.HF_TOKEN ? { HF_TOKEN: env.HF_TOKEN } : {})
 
 /**
- * The environment of the eval on the target: the bash runner's (DESIGN.md), the stored token's
+ * The environment of the eval on the target: the bash runner's (docs/REMOTE_EVAL.md), the stored token's
  * path when that is the token, then the user's --env (which wins).
  */
 export function evalEnvironment(options: EvalOptions, tokenPath?: string): Record<string, string> {

@@ -3,7 +3,7 @@
 # decide the same way: a missing directory that can be created is created and claimed (when a
 # marker is given), and in a directory that is ours a stamp that differs from the local
 # fingerprint is removed, since a transfer follows and only a complete one may stamp.
-# The caller sets the layout variables of lib/layout.ts. Builtins only where it can: this runs on
+# The caller sets the layout variables of lib/core/layout.ts. Builtins only where it can: this runs on
 # every push, and each fork costs a few milliseconds on a busy host.
 
 inspect_remote_dir() { # dir stamp marker project_fragment

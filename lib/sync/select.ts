@@ -9,10 +9,10 @@ import { isExcluded } from '../core/excludes.ts'
 // Which files a sync sends. Inside a git work tree git decides (tracked plus untracked files that
 // .gitignore does not ignore, so negations and nested patterns behave exactly as in git); the
 // exclude list then removes what must never ship. Outside git, the exclude list alone. Paths are
-// byte strings (lib/filenames.ts) from the listing on: a name that is not UTF-8 is still its name.
+// byte strings (lib/core/filenames.ts) from the listing on: a name that is not UTF-8 is still its name.
 
 export interface FileEntry {
-  /** Relative to the project directory, with `/` separators; a byte string (lib/filenames.ts). */
+  /** Relative to the project directory, with `/` separators; a byte string (lib/core/filenames.ts). */
   path: string
   size: number
   mtimeMs: number

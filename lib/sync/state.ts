@@ -8,7 +8,7 @@ import type { FileEntry } from './select.ts'
 // What the target holds after a push, recorded on the target itself (.remote-eval/sync-state), so
 // that any machine can push next: which paths we put there (the only ones we ever delete), and
 // their size, mtime, mode and content hash (so unchanged files are not sent again). Paths are byte
-// strings (lib/filenames.ts); version 1 held them decoded as UTF-8 text.
+// strings (lib/core/filenames.ts); version 1 held them decoded as UTF-8 text.
 
 export interface StateEntry {
   path: string

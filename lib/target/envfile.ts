@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parse as parseDotenv } from 'dotenv'
 import { loadBashLibrary } from '../transport/script.ts'
 
-// The eval repo's .env.eval, read here as the real eval CLI reads it (lib/envfile.sh is the same
+// The eval repo's .env.eval, read here as the real eval CLI reads it (lib/target/envfile.sh is the same
 // reader for the target): lines stripped; blank, "#" and "=less" lines skipped; the key before the
 // first "=", stripped; the value stripped, then quotes stripped from both ends; the first line of
 // a key wins. An inline " # comment" stays in the value and "export " in the key, as in the CLI.
@@ -45,5 +45,5 @@ export function envFilePairs(text: string): Array<[string, string]> {
   return [...parseEnvFile(text).entries(), ...Object.entries(parseDotenv(text))]
 }
 
-/** lib/envfile.sh, for the scripts that read a .env.eval on the target. */
+/** lib/target/envfile.sh, for the scripts that read a .env.eval on the target. */
 export const ENVFILE_LIBRARY = loadBashLibrary(new URL('./envfile.sh', import.meta.url))

@@ -1,5 +1,5 @@
 # File-tree operations on the target. Sent with a caller line appended; needs bash, coreutils, tar.
-# The caller sets the layout variables of lib/layout.ts (tool_dir, state_file, stamp_file).
+# The caller sets the layout variables of lib/core/layout.ts (tool_dir, state_file, stamp_file).
 set -euo pipefail
 
 # Claims the directory (when a marker is given), invalidates the stamp, deletes what we pushed

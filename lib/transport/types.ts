@@ -10,7 +10,7 @@ export interface RunOptions {
   stdin?: Readable | Buffer | string | ReadonlyArray<Readable | Buffer | string>
   /** When given, the script's stdout is piped here instead of being returned. */
   stdoutSink?: Writable
-  /** 'latin1' when stdout carries file names (byte strings, see lib/filenames.ts). */
+  /** 'latin1' when stdout carries file names (byte strings, see lib/core/filenames.ts). */
   stdoutEncoding?: 'utf8' | 'latin1'
   /** Called once per line the script writes to stderr, as it arrives. */
   onStderrLine?: (line: string) => void

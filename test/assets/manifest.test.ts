@@ -7,7 +7,7 @@ import { checkFiles, uncoveredDatasets, uncoveredModels } from '../../lib/assets
 const weights = { path: 'token_classifier/org__m/w.bin', size: 10, sha256: 'b'.repeat(64) }
 const good = modelsManifest({ dir: '/data/models', policyPath: '/x/configs/policy.yaml', models: [{ model_name: 'org/m', revision: 'main', sha: 'a'.repeat(40), path: 'token_classifier/org__m', files: [weights] }] })
 
-// As app/tools/download_models.py and download_datasets.py of the eval repo write them.
+// As guardrails:app/tools/download_models.py and download_datasets.py of the eval repo write them.
 const pythonModels = {
   generated_at_utc: '2026-02-17T10:00:00+00:00', policy_path: '/home/u/guardrails/configs/policy.yaml',
   token_classifier_models: { 'org/m': '/home/u/guardrails/.models/token_classifier/org__m' },

@@ -52,7 +52,7 @@ describe('adopting the tool into an eval repo', () => {
     const result = await runScript('adopt.ts', ['--into', repo])
     assert.equal(result.code, 0, result.stderr)
     const out = JSON.parse(result.stdout)
-    for (const file of ['scripts/remote_eval/ssh_eval.ts', 'scripts/remote_eval/k8s_eval.ts', 'scripts/download_models.ts', 'lib/eval/pipeline.ts', 'lib/envfile.sh', 'package.json', 'package-lock.json', 'tsconfig.json', 'remote-eval.mk']) {
+    for (const file of ['scripts/remote_eval/ssh_eval.ts', 'scripts/remote_eval/k8s_eval.ts', 'scripts/download_models.ts', 'lib/eval/pipeline.ts', 'lib/target/envfile.sh', 'package.json', 'package-lock.json', 'tsconfig.json', 'remote-eval.mk']) {
       assert.ok(out.copied.includes(file), file)
       assert.ok(existsSync(path.join(repo, file)), file)
     }

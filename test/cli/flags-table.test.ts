@@ -7,8 +7,8 @@ import { layOutExampleAssets } from '../../examples/demo-assets.ts'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { EXAMPLE_HUB, copyExample, harness, runScript } from '../support/harness.ts'
 
-// Every flag of the bash runners (scripts/remote_eval/*.sh of the eval repo) and of its Python
-// download tools (app/tools/download_*.py): accepted with the same meaning, or refused with exit 2
+// Every flag of the bash runners (guardrails:scripts/remote_eval/*.sh of the eval repo) and of its Python
+// download tools (guardrails:app/tools/download_*.py): accepted with the same meaning, or refused with exit 2
 // where they refused. The runners' meaning is read from --dry-run, which prints the exact scripts
 // a run would send and connects to nothing.
 

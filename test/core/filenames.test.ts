@@ -3,7 +3,7 @@ import { describe, test } from 'node:test'
 import { nameFromBytes, nameFromText, nulList, showName } from '../../lib/core/filenames.ts'
 import { formatState, parseState } from '../../lib/sync/state.ts'
 
-// Byte-string names (lib/filenames.ts) and the sync state that stores them.
+// Byte-string names (lib/core/filenames.ts) and the sync state that stores them.
 
 describe('byte-string file names', () => {
   test('showName: UTF-8 where valid, \\xNN where not, control characters escaped', () => {

@@ -129,8 +129,8 @@ describe("a bundle laid out and manifested as the eval repo's Python tools do", 
   let bundle: string
   let env: NodeJS.ProcessEnv
 
-  // What app/tools/download_models.py and download_datasets.py leave behind (their layout and
-  // manifest shapes, DESIGN.md), made with Hugging Face's real clients against the Hub double.
+  // What guardrails:app/tools/download_models.py and download_datasets.py leave behind (their layout and
+  // manifest shapes, docs/REMOTE_EVAL.md), made with Hugging Face's real clients against the Hub double.
   const PYTHON_TOOLS = String.raw`
 import hashlib, json, os, sys
 from datetime import datetime, timezone

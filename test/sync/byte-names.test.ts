@@ -13,7 +13,7 @@ import { makePod, makeProject, openTestPod, openTestSsh, remoteDir, type TestPod
 // ignored or credential file with such a name stays home. The probe's case: a gitignored
 // `odd/secret\xff.log` shipped, and the list and tar pushes skipped a tracked `\xff` name.
 
-/** Names as byte strings (one char per byte), the form lib/filenames.ts gives them. */
+/** Names as byte strings (one char per byte), the form lib/core/filenames.ts gives them. */
 const TRACKED = [
   'odd/tracked\xff.py', // not UTF-8
   'caf\xe9.py', // latin-1, not UTF-8
