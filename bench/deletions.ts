@@ -27,10 +27,18 @@ const list = path.join(work, 'removals')
 /** Makes the tree (touch with brace expansion: fast) and the removal list a push would send. */
 async function makeTree(): Promise<number> {
   const perDir = Math.ceil(FILES / DIRS)
-  const made = spawnSync('bash', ['-c', `mkdir -p "$1/.remote-eval" && cd "$1" && for d in $(seq 0 $(($2 - 1))); do mkdir -p "pkg_$d/sub" && touch "pkg_$d/sub/module_"{0..$(($3 - 1))}.py; done`, '-', tree, String(DIRS), String(perDir)])
+  const made = spawnSync('bash', [
+    '-c',
+    `mkdir -p "$1/.remote-eval" && cd "$1" && for d in $(seq 0 $(($2 - 1))); do mkdir -p "pkg_$d/sub" && touch "pkg_$d/sub/module_"{0..$(($3 - 1))}.py; done`,
+    '-',
+    tree,
+    String(DIRS),
+    String(perDir),
+  ])
   if (made.status !== 0) throw new Error(`making the tree failed: ${made.stderr}`)
   const entries: string[] = []
-  for (let d = 0; d < DIRS; d++) for (let i = 0; i < perDir; i++) entries.push(`pkg_${d}/sub/module_${i}.py\0pkg_${d}/sub/module_${i}.py 5 1700000000 sha\0`)
+  for (let d = 0; d < DIRS; d++)
+    for (let i = 0; i < perDir; i++) entries.push(`pkg_${d}/sub/module_${i}.py\0pkg_${d}/sub/module_${i}.py 5 1700000000 sha\0`)
   const bytes = Buffer.from(entries.join(''))
   await writeFile(list, bytes)
   return bytes.length
@@ -49,7 +57,13 @@ function time(command: string[]): number {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const treeBegin = (script: string, bytes: number) => ['bash', '-c', script, 'tree_begin', tree, '', String(bytes)]
-const findDelete = ['sh', '-c', 'find "$1" -mindepth 1 -type f -not -path "*/.remote-eval/*" -delete && find "$1" -mindepth 1 -type d -empty -not -name .remote-eval -delete', '-', tree]
+const findDelete = [
+  'sh',
+  '-c',
+  'find "$1" -mindepth 1 -type f -not -path "*/.remote-eval/*" -delete && find "$1" -mindepth 1 -type d -empty -not -name .remote-eval -delete',
+  '-',
+  tree,
+]
 
 const cases: Array<[string, (bytes: number) => string[]]> = [
   ['tree_begin (this checkout)', (bytes) => treeBegin(BEGIN_SCRIPT, bytes)],
@@ -70,7 +84,8 @@ try {
   }
   const baseline = median(seconds.get('find -delete (baseline)')!)
   console.log(`${FILES} files in ${DIRS} directories, ${argv.rounds} rounds, medians:`)
-  for (const [name, values] of seconds) console.log(`  ${name.padEnd(28)} ${median(values).toFixed(2)} s, ratio ${(median(values) / baseline).toFixed(1)}`)
+  for (const [name, values] of seconds)
+    console.log(`  ${name.padEnd(28)} ${median(values).toFixed(2)} s, ratio ${(median(values) / baseline).toFixed(1)}`)
 } finally {
   await rm(work, { recursive: true, force: true })
 }

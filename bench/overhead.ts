@@ -24,7 +24,18 @@ import { startCountingProxyProcess } from '../test/support/tcp-proxy.ts'
 
 const ROUNDS = Number(minimist(process.argv.slice(2), { default: { rounds: 7 } }).rounds)
 const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
-const BASH_EXCLUDES = ['.git/', '.env*', '.venv/', '.eval_cache/', '.models/', '.datasets/', 'reports/', 'baselines/', '__pycache__/', '.pytest_cache/']
+const BASH_EXCLUDES = [
+  '.git/',
+  '.env*',
+  '.venv/',
+  '.eval_cache/',
+  '.models/',
+  '.datasets/',
+  'reports/',
+  'baselines/',
+  '__pycache__/',
+  '.pytest_cache/',
+]
 const NOOP_EVAL = `import json, os, sys
 out = os.path.abspath(os.path.join(sys.argv[sys.argv.index("--output-dir") + 1], "noop-%d" % os.getpid()))
 os.makedirs(out)
@@ -47,9 +58,28 @@ const ssh = `ssh -F ${sshd.configFile} -o Port=${proxy.port}`
 
 const ours = async () => {
   const argv = [
-    '--host', sshd.alias, '--ssh-config', sshd.configFile, '--ssh-option', `Port=${proxy.port}`, '--remote-dir', path.join(work, 'ours'),
-    '--runtime', 'cpu', '--remote-has-internet', 'no', '--models-dir', models, '--datasets-dir', datasets, '--venv', venv,
-    '--eval-module', 'app.eval.noop', '--project-dir', project,
+    '--host',
+    sshd.alias,
+    '--ssh-config',
+    sshd.configFile,
+    '--ssh-option',
+    `Port=${proxy.port}`,
+    '--remote-dir',
+    path.join(work, 'ours'),
+    '--runtime',
+    'cpu',
+    '--remote-has-internet',
+    'no',
+    '--models-dir',
+    models,
+    '--datasets-dir',
+    datasets,
+    '--venv',
+    venv,
+    '--eval-module',
+    'app.eval.noop',
+    '--project-dir',
+    project,
   ]
   try {
     await sshEvalCommand(parseFlags(argv, SSH_EVAL_FLAGS), { logger: silentLogger, signal: new AbortController().signal })
@@ -71,7 +101,15 @@ const bashWay = async () => {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const samples = { ours: [] as number[], bash: [] as number[], oursConnections: 0, bashConnections: 0 }
 for (let round = 0; round <= ROUNDS; round++) {
-  for (const [name, fn] of (round % 2 ? [['ours', ours], ['bash', bashWay]] : [['bash', bashWay], ['ours', ours]]) as Array<['ours' | 'bash', () => Promise<void>]>) {
+  for (const [name, fn] of (round % 2
+    ? [
+        ['ours', ours],
+        ['bash', bashWay],
+      ]
+    : [
+        ['bash', bashWay],
+        ['ours', ours],
+      ]) as Array<['ours' | 'bash', () => Promise<void>]>) {
     await proxy.reset()
     const started = performance.now()
     await fn()
@@ -89,7 +127,9 @@ const startup = await (async () => {
 console.log(`\noverhead benchmark: no-op eval over loopback sshd, ${ROUNDS} rounds, medians, code unchanged between runs\n`)
 console.log(`bash way (rsync, ssh, rsync):   ${median(samples.bash).toFixed(0).padStart(5)} ms   ${samples.bashConnections} connections`)
 console.log(`ssh_eval.ts (whole pipeline):   ${median(samples.ours).toFixed(0).padStart(5)} ms   ${samples.oursConnections} connection`)
-console.log(`ratio ours / bash way:          ${(median(samples.ours) / median(samples.bash)).toFixed(2)}   (goal: at most 1.00, with one connection instead of three)`)
+console.log(
+  `ratio ours / bash way:          ${(median(samples.ours) / median(samples.bash)).toFixed(2)}   (goal: at most 1.00, with one connection instead of three)`,
+)
 console.log(`(Node + tsx start-up of the script, not counted above: ${startup.toFixed(0)} ms)`)
 await proxy.close()
 await stop()

@@ -49,7 +49,9 @@ async function compare(label: string, mb: number, env: NodeJS.ProcessEnv) {
     cat.push(time(['sh', '-c', `cat > ${path.join(dir, `cat-${round}`)}`], file))
   }
   const [a, b] = [median(ours), median(cat)]
-  console.log(`${label.padEnd(26)} ${String(mb).padStart(4)} MB, one line: redactor ${a.toFixed(3)} s, cat ${b.toFixed(3)} s, difference ${(a - b).toFixed(3)} s, ratio ${(a / b).toFixed(1)}`)
+  console.log(
+    `${label.padEnd(26)} ${String(mb).padStart(4)} MB, one line: redactor ${a.toFixed(3)} s, cat ${b.toFixed(3)} s, difference ${(a - b).toFixed(3)} s, ratio ${(a / b).toFixed(1)}`,
+  )
 }
 
 try {

@@ -20,7 +20,18 @@ import { formatBytes } from '../lib/core/units.ts'
 import { startSshd } from '../test/support/sshd.ts'
 import { startCountingProxyProcess } from '../test/support/tcp-proxy.ts'
 
-const BASH_EXCLUDES = ['.git/', '.env*', '.venv/', '.eval_cache/', '.models/', '.datasets/', 'reports/', 'baselines/', '__pycache__/', '.pytest_cache/']
+const BASH_EXCLUDES = [
+  '.git/',
+  '.env*',
+  '.venv/',
+  '.eval_cache/',
+  '.models/',
+  '.datasets/',
+  'reports/',
+  'baselines/',
+  '__pycache__/',
+  '.pytest_cache/',
+]
 const argv = minimist(process.argv.slice(2), { default: { files: 5000, rounds: 5 } })
 const FILES = Number(argv.files)
 const ROUNDS = Number(argv.rounds)
@@ -28,11 +39,14 @@ const ROUNDS = Number(argv.rounds)
 /** A code-like tree: FILES files of 0.2-6 KB of Python-looking text in nested packages. */
 async function generateTree(root: string): Promise<void> {
   let seed = 42
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
   for (let i = 0; i < FILES; i++) {
     const dir = path.join(root, 'app', `pkg${i % 50}`, `sub${i % 7}`)
     await mkdir(dir, { recursive: true })
-    const lines = Array.from({ length: 5 + Math.floor(random() * 150) }, (_, n) => `    value_${n} = compute(${Math.floor(random() * 1e6)}, "${i}-${n}")`)
+    const lines = Array.from(
+      { length: 5 + Math.floor(random() * 150) },
+      (_, n) => `    value_${n} = compute(${Math.floor(random() * 1e6)}, "${i}-${n}")`,
+    )
     await writeFile(path.join(dir, `module_${i}.py`), `def f${i}():\n${lines.join('\n')}\n`)
   }
   await writeFile(path.join(root, '.env.eval'), 'HF_TOKEN=hf_never_sent\n')
@@ -66,7 +80,18 @@ const plainRsync = async (dir: string) => {
 }
 /** What `sync_code.ts` does, minus Node's start-up: flags in, connect and select at once, push, close. */
 const ours = async (dir: string) => {
-  const argv = ['--host', sshd.alias, '--ssh-config', sshd.configFile, '--ssh-option', `Port=${proxy.port}`, '--remote-dir', dir, '--project-dir', project]
+  const argv = [
+    '--host',
+    sshd.alias,
+    '--ssh-config',
+    sshd.configFile,
+    '--ssh-option',
+    `Port=${proxy.port}`,
+    '--remote-dir',
+    dir,
+    '--project-dir',
+    project,
+  ]
   try {
     await syncCode(parseFlags(argv, SYNC_FLAGS_ALL), { logger: silentLogger }, argv)
   } finally {
@@ -86,9 +111,16 @@ for (let round = 0; round < ROUNDS; round++) {
   const plainDir = path.join(remoteRoot, `plain-${round}`)
   const oursDir = path.join(remoteRoot, `ours-${round}`)
   // Alternate who goes first, so neither always meets a warmer page cache.
-  const order: Array<[string, (d: string) => Promise<void>, string]> = round % 2
-    ? [['ours', ours, oursDir], ['plain rsync', plainRsync, plainDir]]
-    : [['plain rsync', plainRsync, plainDir], ['ours', ours, oursDir]]
+  const order: Array<[string, (d: string) => Promise<void>, string]> =
+    round % 2
+      ? [
+          ['ours', ours, oursDir],
+          ['plain rsync', plainRsync, plainDir],
+        ]
+      : [
+          ['plain rsync', plainRsync, plainDir],
+          ['ours', ours, oursDir],
+        ]
   for (const [tool, push, dir] of order) await measure(tool, 'first push', () => push(dir))
   for (const [tool, push, dir] of order) await measure(tool, 'nothing changed', () => push(dir))
   await appendFile(changedFile, `# round ${round}\n`)
@@ -98,12 +130,32 @@ for (let round = 0; round < ROUNDS; round++) {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 console.log(`\nsync benchmark: ${FILES} files, ${ROUNDS} rounds, medians; bytes are client->server on the wire; target dir ${remoteRoot}\n`)
-console.log(['case'.padEnd(18), 'plain bytes'.padStart(12), 'ours bytes'.padStart(12), 'ratio'.padStart(7), 'plain ms'.padStart(9), 'ours ms'.padStart(9), 'ratio'.padStart(7)].join(' '))
+console.log(
+  [
+    'case'.padEnd(18),
+    'plain bytes'.padStart(12),
+    'ours bytes'.padStart(12),
+    'ratio'.padStart(7),
+    'plain ms'.padStart(9),
+    'ours ms'.padStart(9),
+    'ratio'.padStart(7),
+  ].join(' '),
+)
 for (const name of CASES) {
   const plain = samples[`plain rsync|${name}`]!
   const our = samples[`ours|${name}`]!
   const [pb, ob, pm, om] = [median(plain.bytes), median(our.bytes), median(plain.ms), median(our.ms)]
-  console.log([name.padEnd(18), formatBytes(pb).padStart(12), formatBytes(ob).padStart(12), (ob / pb).toFixed(2).padStart(7), pm.toFixed(0).padStart(9), om.toFixed(0).padStart(9), (om / pm).toFixed(2).padStart(7)].join(' '))
+  console.log(
+    [
+      name.padEnd(18),
+      formatBytes(pb).padStart(12),
+      formatBytes(ob).padStart(12),
+      (ob / pb).toFixed(2).padStart(7),
+      pm.toFixed(0).padStart(9),
+      om.toFixed(0).padStart(9),
+      (om / pm).toFixed(2).padStart(7),
+    ].join(' '),
+  )
 }
 console.log('\ngoals: first push bytes ratio ~1.00; nothing changed < 8 KiB; every time ratio <= 1.10')
 

@@ -26,7 +26,7 @@ const dir = await mkdtemp(path.join(base, 'gre-bench-verify-'))
 const transport = new LocalTransport()
 
 let seed = 7
-const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
 const files: ModelsManifest['files'] = []
 for (let i = 0; i < FILES; i++) {
   const rel = `token_classifier/org__m${i % 10}/shard_${i}.bin`
@@ -38,10 +38,23 @@ for (let i = 0; i < FILES; i++) {
   files.push({ path: rel, size, sha256: '' })
 }
 const hashed = await $({ cwd: dir, quiet: true })`sha256sum ${files.map((f) => f.path)}`
-const sums = new Map(hashed.stdout.trim().split('\n').map((line) => [line.slice(66), line.slice(0, 64)]))
+const sums = new Map(
+  hashed.stdout
+    .trim()
+    .split('\n')
+    .map((line) => [line.slice(66), line.slice(0, 64)]),
+)
 for (const f of files) f.sha256 = sums.get(f.path)!
 const totalBytes = files.reduce((sum, f) => sum + f.size, 0)
-await writeManifest(transport, dir, modelsManifest({ dir, policyPath: 'bench', models: [{ model_name: 'bench/m', revision: 'main', sha: '0'.repeat(40), path: 'token_classifier/bench__m', files }] }))
+await writeManifest(
+  transport,
+  dir,
+  modelsManifest({
+    dir,
+    policyPath: 'bench',
+    models: [{ model_name: 'bench/m', revision: 'main', sha: '0'.repeat(40), path: 'token_classifier/bench__m', files }],
+  }),
+)
 
 const time = async (fn: () => Promise<unknown>) => {
   const started = performance.now()
@@ -53,14 +66,17 @@ const sizeMs: number[] = []
 const oursMs: number[] = []
 const plainMs: number[] = []
 for (let round = 0; round < ROUNDS; round++) {
-  sizeMs.push(await time(async () => {
-    const report = await checkPreparedDir({ transport, dir, kind: 'models', checksums: false, needs: {} })
-    if (!isComplete(report)) throw new Error('size check failed')
-  }))
-  const ours = () => time(async () => {
-    const report = await checkPreparedDir({ transport, dir, kind: 'models', checksums: true, needs: {} })
-    if (!isComplete(report)) throw new Error('checksum check failed')
-  })
+  sizeMs.push(
+    await time(async () => {
+      const report = await checkPreparedDir({ transport, dir, kind: 'models', checksums: false, needs: {} })
+      if (!isComplete(report)) throw new Error('size check failed')
+    }),
+  )
+  const ours = () =>
+    time(async () => {
+      const report = await checkPreparedDir({ transport, dir, kind: 'models', checksums: true, needs: {} })
+      if (!isComplete(report)) throw new Error('checksum check failed')
+    })
   const plain = () => time(() => $({ cwd: dir, quiet: true, input: hashed.stdout })`sha256sum --quiet --check`)
   // Alternate the order so neither always runs second.
   if (round % 2) {

@@ -36,11 +36,18 @@ function commentsOf(file: string, text: string): string[] {
 function found(name: string, file: string): boolean {
   const places = [ROOT, path.join(ROOT, path.dirname(file)), path.join(ROOT, EXAMPLE)]
   if (!name.includes('*')) return places.some((place) => existsSync(path.join(place, name)))
-  const pattern = new RegExp(`^${name.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`)
+  const pattern = new RegExp(
+    `^${name
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('[^/]*')}$`,
+  )
   return places.some((place) => tracked.some((t) => pattern.test(path.relative(place, path.join(ROOT, t)))))
 }
 
-const tracked = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean)
+const tracked = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
+  .split('\0')
+  .filter(Boolean)
 
 /** Each comment that names a missing file, as "file: name". */
 export function missingNames(): string[] {

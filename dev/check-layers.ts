@@ -53,7 +53,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   const problems = layerViolations()
   for (const problem of problems) console.error(problem)
   if (problems.length) {
-    console.error(`${problems.length} import(s) break the layers (${LAYERS.map((l) => l.join('+')).join(' < ')}): move the code down, or pass what it needs in.`)
+    console.error(
+      `${problems.length} import(s) break the layers (${LAYERS.map((l) => l.join('+')).join(' < ')}): move the code down, or pass what it needs in.`,
+    )
     process.exitCode = 1
   }
 }

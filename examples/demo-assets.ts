@@ -49,19 +49,33 @@ async function copyRepo(repo: string, dest: string, base: string): Promise<Manif
 }
 
 /** Prepares modelsDir and datasetsDir for the example's suite, with manifests, from examples/hub-repos. */
-export async function layOutExampleAssets(hubRepos: string, modelsDir: string, datasetsDir: string, suite: string, splits: string[]): Promise<void> {
+export async function layOutExampleAssets(
+  hubRepos: string,
+  modelsDir: string,
+  datasetsDir: string,
+  suite: string,
+  splits: string[],
+): Promise<void> {
   const transport = new LocalTransport()
   const model = 'org/ru-pii-detector'
   const modelSource = path.join(hubRepos, 'models', model)
   const modelFiles = await copyRepo(modelSource, path.join(modelsDir, modelDirName(model)), modelsDir)
-  await writeManifest(transport, modelsDir, modelsManifest({
-    dir: modelsDir, policyPath: 'examples/guardrails-mini/configs/policy.yaml',
-    models: [{ model_name: model, revision: 'main', sha: await repoSha(modelSource), path: modelDirName(model), files: modelFiles }],
-  }))
+  await writeManifest(
+    transport,
+    modelsDir,
+    modelsManifest({
+      dir: modelsDir,
+      policyPath: 'examples/guardrails-mini/configs/policy.yaml',
+      models: [{ model_name: model, revision: 'main', sha: await repoSha(modelSource), path: modelDirName(model), files: modelFiles }],
+    }),
+  )
 
   const files: ManifestFile[] = []
   const datasets: DatasetEntry[] = []
-  for (const [datasetId, hfId] of [['ru_pii_chat', 'org/ru-pii-chat'], ['ru_pii_forms', 'org/ru-pii-forms']] as const) {
+  for (const [datasetId, hfId] of [
+    ['ru_pii_chat', 'org/ru-pii-chat'],
+    ['ru_pii_forms', 'org/ru-pii-forms'],
+  ] as const) {
     const source = path.join(hubRepos, 'datasets', hfId)
     const sha = await repoSha(source)
     const [org, name] = hfId.split('/') as [string, string]
@@ -74,7 +88,16 @@ export async function layOutExampleAssets(hubRepos: string, modelsDir: string, d
       datasets.push({ dataset_id: datasetId, hf_id: hfId, split, sha, fingerprint: null, rows: text.split('\n').filter(Boolean).length })
     }
   }
-  await writeManifest(transport, datasetsDir, datasetsManifest({
-    dir: datasetsDir, registryPath: 'examples/guardrails-mini/configs/eval/suites.yaml', suite, splits, datasets, files,
-  }))
+  await writeManifest(
+    transport,
+    datasetsDir,
+    datasetsManifest({
+      dir: datasetsDir,
+      registryPath: 'examples/guardrails-mini/configs/eval/suites.yaml',
+      suite,
+      splits,
+      datasets,
+      files,
+    }),
+  )
 }

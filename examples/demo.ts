@@ -50,14 +50,34 @@ try {
   }
   say(`prebuilt venv ${venv} (standard library only: the example eval needs nothing more)`)
   const args = [
-    '--host', info.alias, '--ssh-config', info.configFile,
-    '--remote-dir', path.join(scratch, 'remote', 'guardrails'),
-    '--runtime', 'cpu', '--suite', 'guardrails_ru', '--split', 'fast',
-    '--remote-has-internet', 'no', '--models-dir', models, '--datasets-dir', datasets,
-    '--venv', venv, '--project-dir', example,
+    '--host',
+    info.alias,
+    '--ssh-config',
+    info.configFile,
+    '--remote-dir',
+    path.join(scratch, 'remote', 'guardrails'),
+    '--runtime',
+    'cpu',
+    '--suite',
+    'guardrails_ru',
+    '--split',
+    'fast',
+    '--remote-has-internet',
+    'no',
+    '--models-dir',
+    models,
+    '--datasets-dir',
+    datasets,
+    '--venv',
+    venv,
+    '--project-dir',
+    example,
   ]
   say(`scripts/remote_eval/ssh_eval.ts ${args.join(' ')}\n`)
-  const result = await spawnProcess(path.join(repo, 'scripts/remote_eval/ssh_eval.ts'), args, { cwd: repo, onStderrLine: (line) => console.error(line) })
+  const result = await spawnProcess(path.join(repo, 'scripts/remote_eval/ssh_eval.ts'), args, {
+    cwd: repo,
+    onStderrLine: (line) => console.error(line),
+  })
   process.stdout.write(result.stdout)
   code = result.exitCode ?? 1
   if (code === 0) say('done: the report is in the local_run_dir above. Next: the same flags against your GPU host.')

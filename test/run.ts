@@ -50,7 +50,12 @@ const work = await mkdtemp('/tmp/gre-test-')
 const { info: sshd, stop } = await startSshd()
 const remoteScratch = path.join(sshd.home, 'runs', path.basename(work))
 await mkdir(remoteScratch, { recursive: true })
-const uid = Number((await readFile('/etc/passwd', 'utf8')).split('\n').find((l) => l.startsWith(`${TEST_USER}:`))?.split(':')[2])
+const uid = Number(
+  (await readFile('/etc/passwd', 'utf8'))
+    .split('\n')
+    .find((l) => l.startsWith(`${TEST_USER}:`))
+    ?.split(':')[2],
+)
 for (let dir = remoteScratch; dir.startsWith(sshd.home) && dir !== sshd.home; dir = path.dirname(dir)) await chown(dir, uid, uid)
 // The Kubernetes API server double that the real kubectl talks to; each test adds its contexts to
 // KUBECONFIG (this empty one first, so a developer's own ~/.kube/config is never read).
@@ -67,7 +72,16 @@ await installUvDouble(sshd.home, sshd.user, venv, path.join(testDir, 'fixtures',
 const hubRepos = path.join(work, 'hub-repos')
 await writeHubRepos(hubRepos, path.join(venv, 'bin', 'python'))
 
-const harness: Harness = { sshd, remoteScratch, kubeRoot, kubeServer: kubeServer.url, fixturesBin: path.join(testDir, 'fixtures', 'bin'), work, venv, hubRepos }
+const harness: Harness = {
+  sshd,
+  remoteScratch,
+  kubeRoot,
+  kubeServer: kubeServer.url,
+  fixturesBin: path.join(testDir, 'fixtures', 'bin'),
+  work,
+  venv,
+  hubRepos,
+}
 // Options for Node's test runner (e.g. --test-concurrency=4) pass through; the rest name test files.
 const runnerOptions = process.argv.slice(2).filter((a) => a.startsWith('--test-'))
 const named = process.argv.slice(2).filter((a) => !a.startsWith('--test-'))

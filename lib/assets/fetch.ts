@@ -117,11 +117,19 @@ function fetchError(mode: FetchMode, job: FetchJob, kind: string, message: strin
         code,
       )
     case 'not_found':
-      return new RemoteEvalError(`${job.repoId} was not found on the Hub, or is private (${message}). Check the name; for a private repo set HF_TOKEN (or HF_TOKEN=... in .env.eval).`, code)
+      return new RemoteEvalError(
+        `${job.repoId} was not found on the Hub, or is private (${message}). Check the name; for a private repo set HF_TOKEN (or HF_TOKEN=... in .env.eval).`,
+        code,
+      )
     case 'revision':
-      return new RemoteEvalError(`${job.label}: no such revision on the Hub (${message}). Use a branch, tag or commit sha that exists.`, code)
+      return new RemoteEvalError(
+        `${job.label}: no such revision on the Hub (${message}). Use a branch, tag or commit sha that exists.`,
+        code,
+      )
     case 'network':
-      return new TransportError(`Could not reach the Hub from ${target} for ${job.label} (${message}). Check the network, or HF_ENDPOINT if you use a mirror.`)
+      return new TransportError(
+        `Could not reach the Hub from ${target} for ${job.label} (${message}). Check the network, or HF_ENDPOINT if you use a mirror.`,
+      )
     case 'missing_package':
       return new RemoteEvalError(`The Python environment on ${target} lacks Hugging Face's clients: ${message}.`, ExitCode.remotePrereq)
     case 'usage':
@@ -164,7 +172,16 @@ export async function fetchAll(options: {
       }
       logger.step(step, `${job.label}: checking`)
       try {
-        const result = await runFetch(options.transport, options.python, options.mode, job, options.env(job), options.envFile, onProgress, (line) => logger.step(step, `${job.label}: ${line}`))
+        const result = await runFetch(
+          options.transport,
+          options.python,
+          options.mode,
+          job,
+          options.env(job),
+          options.envFile,
+          onProgress,
+          (line) => logger.step(step, `${job.label}: ${line}`),
+        )
         outcomes.push({ job, result, seconds: (Date.now() - started) / 1000 })
       } catch (error) {
         const wrapped = error instanceof RemoteEvalError ? error : new RemoteEvalError(String(error), 1, { cause: error })
@@ -196,10 +213,17 @@ export async function readRecords(transport: Transport, dir: string, kind: 'mode
 }
 
 /** Writes one completion record atomically. */
-export async function writeRecord(transport: Transport, dir: string, kind: 'models' | 'datasets', key: string, record: unknown): Promise<void> {
+export async function writeRecord(
+  transport: Transport,
+  dir: string,
+  kind: 'models' | 'datasets',
+  key: string,
+  record: unknown,
+): Promise<void> {
   const script = 'set -e; d="$1/$2"; mkdir -p -- "$d"; cat > "$d/.$3.tmp"; mv -f -- "$d/.$3.tmp" "$d/$3.json"'
   const result = await transport.run(script, [dir, `${RECORDS_DIR}/${kind}`, key], { stdin: JSON.stringify(record) })
-  if (result.exitCode !== 0) throw new TransportError(`Cannot record progress in ${dir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  if (result.exitCode !== 0)
+    throw new TransportError(`Cannot record progress in ${dir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
 }
 
 /** A file-name-safe key for a repo at a revision. */
@@ -214,7 +238,9 @@ export async function prepareAssetDir(transport: Transport, dir: string, flag: s
     [dir],
   )
   if (result.exitCode === 3) {
-    throw new UsageError(`${flag} ${dir} ${lastLine(result.stderrTail)} on ${transport.target}. Choose a directory you can write, or fix its permissions (ls -ld ${shellQuote(dir)}).`)
+    throw new UsageError(
+      `${flag} ${dir} ${lastLine(result.stderrTail)} on ${transport.target}. Choose a directory you can write, or fix its permissions (ls -ld ${shellQuote(dir)}).`,
+    )
   }
   if (result.exitCode !== 0) throw new TransportError(`Cannot prepare ${dir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
 }
@@ -224,7 +250,9 @@ export function summaryTable(rows: Array<{ label: string; status: string; bytes:
   const width = Math.max(10, ...rows.map((r) => r.label.length))
   const lines = [`${'repo'.padEnd(width)}  ${'status'.padEnd(8)}  ${'size'.padStart(10)}  ${'time'.padStart(8)}`]
   for (const row of rows) {
-    lines.push(`${row.label.padEnd(width)}  ${row.status.padEnd(8)}  ${formatBytes(row.bytes).padStart(10)}  ${`${row.seconds.toFixed(1)} s`.padStart(8)}`)
+    lines.push(
+      `${row.label.padEnd(width)}  ${row.status.padEnd(8)}  ${formatBytes(row.bytes).padStart(10)}  ${`${row.seconds.toFixed(1)} s`.padStart(8)}`,
+    )
   }
   const count = (status: string) => rows.filter((r) => r.status === status).length
   lines.push(`${count('fetched')} fetched, ${count('skipped')} skipped (already complete), ${count('failed')} failed`)

@@ -112,12 +112,23 @@ export function parseManifest(text: string, kind: Manifest['kind']): ReadManifes
   }
   if (!isRecord(data)) return { invalid: 'not a JSON object' }
   const ours = data.schema_version !== undefined
-  if (ours && data.schema_version !== SCHEMA_VERSION) return { invalid: `schema_version ${String(data.schema_version)}, expected ${SCHEMA_VERSION} (rerun the download to rewrite it)` }
+  if (ours && data.schema_version !== SCHEMA_VERSION)
+    return { invalid: `schema_version ${String(data.schema_version)}, expected ${SCHEMA_VERSION} (rerun the download to rewrite it)` }
   if (ours && data.kind !== kind) return { invalid: `a ${String(data.kind)} manifest, not a ${kind} manifest` }
-  if (ours && (!Array.isArray(data.files) || !data.files.every((f) => isRecord(f) && isRelative(f.path) && typeof f.size === 'number' && typeof f.sha256 === 'string'))) {
+  if (
+    ours &&
+    (!Array.isArray(data.files) ||
+      !data.files.every((f) => isRecord(f) && isRelative(f.path) && typeof f.size === 'number' && typeof f.sha256 === 'string'))
+  ) {
     return { invalid: 'its "files" list is missing or malformed' }
   }
-  const read: ReadManifest = { kind, writer: ours ? 'remote-eval' : 'python-tools', files: ours ? (data.files as ManifestFile[]) : null, models: [], datasets: [] }
+  const read: ReadManifest = {
+    kind,
+    writer: ours ? 'remote-eval' : 'python-tools',
+    files: ours ? (data.files as ManifestFile[]) : null,
+    models: [],
+    datasets: [],
+  }
   if (kind === 'models') {
     const models = data.token_classifier_models
     if (!isRecord(models)) return { invalid: '"token_classifier_models" (model name -> path) is missing; is this a datasets manifest?' }
@@ -126,7 +137,8 @@ export function parseManifest(text: string, kind: Manifest['kind']): ReadManifes
     for (const [name, where] of Object.entries(models)) {
       const revision = revisions.find((r) => r.model_name === name)
       const path = revision && MODEL_DIR.test(revision.path) ? revision.path : rebaseModelPath(name, where)
-      const tree = isRecord(trees[name]) && typeof trees[name].sha256_tree === 'string' ? (trees[name] as unknown as TreeChecksum) : undefined
+      const tree =
+        isRecord(trees[name]) && typeof trees[name].sha256_tree === 'string' ? (trees[name] as unknown as TreeChecksum) : undefined
       read.models.push({ name, path, revision: revision?.revision, sha: revision?.sha, tree })
     }
   } else {
@@ -147,9 +159,14 @@ export function sha256Tree(files: ReadonlyArray<{ path: string; sha256: string }
 }
 
 /** Our models manifest for a directory (its absolute path on the target) from each model's files. */
-export function modelsManifest(options: { dir: string; policyPath: string; models: Array<ModelRevision & { files: ManifestFile[] }> }): ModelsManifest {
+export function modelsManifest(options: {
+  dir: string
+  policyPath: string
+  models: Array<ModelRevision & { files: ManifestFile[] }>
+}): ModelsManifest {
   const { dir, models } = options
-  const inside = (model: { path: string; files: ManifestFile[] }) => model.files.map((f) => ({ ...f, path: f.path.slice(model.path.length + 1) }))
+  const inside = (model: { path: string; files: ManifestFile[] }) =>
+    model.files.map((f) => ({ ...f, path: f.path.slice(model.path.length + 1) }))
   return {
     schema_version: SCHEMA_VERSION,
     kind: 'models',
@@ -157,7 +174,9 @@ export function modelsManifest(options: { dir: string; policyPath: string; model
     policy_path: options.policyPath,
     token_classifier_models: Object.fromEntries(models.map((m) => [m.model_name, `${dir}/${m.path}`])),
     checksums: {
-      token_classifier_models: Object.fromEntries(models.map((m) => [m.model_name, { path: `${dir}/${m.path}`, sha256_tree: sha256Tree(inside(m)), files: m.files.length }])),
+      token_classifier_models: Object.fromEntries(
+        models.map((m) => [m.model_name, { path: `${dir}/${m.path}`, sha256_tree: sha256Tree(inside(m)), files: m.files.length }]),
+      ),
     },
     revisions: models.map(({ model_name, revision, sha, path }) => ({ model_name, revision, sha, path })),
     files: models.flatMap((m) => m.files),
@@ -165,7 +184,14 @@ export function modelsManifest(options: { dir: string; policyPath: string; model
 }
 
 /** Our datasets manifest for a directory (its absolute path on the target); the cache is its hf_cache. */
-export function datasetsManifest(options: { dir: string; registryPath: string; suite: string; splits: string[]; datasets: DatasetEntry[]; files: ManifestFile[] }): DatasetsManifest {
+export function datasetsManifest(options: {
+  dir: string
+  registryPath: string
+  suite: string
+  splits: string[]
+  datasets: DatasetEntry[]
+  files: ManifestFile[]
+}): DatasetsManifest {
   return {
     schema_version: SCHEMA_VERSION,
     kind: 'datasets',
@@ -184,7 +210,8 @@ export function datasetsManifest(options: { dir: string; registryPath: string; s
 export async function readManifestText(transport: Transport, dir: string): Promise<string | null> {
   const result = await transport.run('[ -f "$1/manifest.json" ] || exit 3; cat -- "$1/manifest.json"', [dir])
   if (result.exitCode === 3) return null
-  if (result.exitCode !== 0) throw new TransportError(`Cannot read ${dir}/${MANIFEST_NAME} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  if (result.exitCode !== 0)
+    throw new TransportError(`Cannot read ${dir}/${MANIFEST_NAME} on ${transport.target}: ${lastLine(result.stderrTail)}`)
   return result.stdout
 }
 
@@ -195,7 +222,8 @@ export async function readManifestText(transport: Transport, dir: string): Promi
 export async function writeManifest(transport: Transport, dir: string, manifest: Manifest): Promise<void> {
   const script = 'set -e; tmp="$1/.manifest.json.tmp.$$"; cat > "$tmp"; mv -f -- "$tmp" "$1/manifest.json"'
   const result = await transport.run(script, [dir], { stdin: `${JSON.stringify(manifest, null, 2)}\n` })
-  if (result.exitCode !== 0) throw new TransportError(`Cannot write ${dir}/${MANIFEST_NAME} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  if (result.exitCode !== 0)
+    throw new TransportError(`Cannot write ${dir}/${MANIFEST_NAME} on ${transport.target}: ${lastLine(result.stderrTail)}`)
 }
 
 /** Removes a manifest (before a download changes the directory it describes). */

@@ -3,13 +3,44 @@ import { silentLogger, type Logger } from '../core/log.ts'
 import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
 import type { PythonEnv } from '../target/uv.ts'
-import { fetchAll, hubEnv, prepareAssetDir, readRecords, recordKey, summaryTable, writeRecord, type FetchJob, type FetchOutcome, type FetchResult } from './fetch.ts'
 import {
-  MANIFEST_NAME, datasetsManifest, modelsManifest, parseManifest, readManifestText, removeManifest, writeManifest,
-  type DatasetsManifest, type Manifest, type ManifestFile, type ModelsManifest,
+  fetchAll,
+  hubEnv,
+  prepareAssetDir,
+  readRecords,
+  recordKey,
+  summaryTable,
+  writeRecord,
+  type FetchJob,
+  type FetchOutcome,
+  type FetchResult,
+} from './fetch.ts'
+import {
+  MANIFEST_NAME,
+  datasetsManifest,
+  modelsManifest,
+  parseManifest,
+  readManifestText,
+  removeManifest,
+  writeManifest,
+  type DatasetsManifest,
+  type Manifest,
+  type ManifestFile,
+  type ModelsManifest,
 } from './manifest.ts'
 import { modelDirName, type DatasetNeeds, type DatasetRef, type ModelRef } from './registry.ts'
-import { FRESH_DATASETS_SCRIPT, checkFiles, describeReport, isComplete, listPreparedDir, listPreparedDirs, uncoveredDatasets, uncoveredModels, type Listing, type VerifyReport } from './verify.ts'
+import {
+  FRESH_DATASETS_SCRIPT,
+  checkFiles,
+  describeReport,
+  isComplete,
+  listPreparedDir,
+  listPreparedDirs,
+  uncoveredDatasets,
+  uncoveredModels,
+  type Listing,
+  type VerifyReport,
+} from './verify.ts'
 
 // The asset engine: download what a suite needs into a models or datasets directory over any
 // transport, then write its manifest last; or check a directory against its manifest. The same
@@ -54,16 +85,22 @@ interface Common {
 }
 
 /** A record counts only when every file it lists is there at its size. */
-const intact = (files: readonly ManifestFile[], listing: Listing | null) => listing !== null && files.every((f) => listing.sizes.get(f.path) === f.size)
+const intact = (files: readonly ManifestFile[], listing: Listing | null) =>
+  listing !== null && files.every((f) => listing.sizes.get(f.path) === f.size)
 
 /** What to tell when some repos failed: the table is printed; the first failure decides the exit. */
 function finish(outcomes: FetchOutcome[], bytesOf: (o: FetchOutcome) => number, logger: Logger, step: 'models' | 'datasets') {
-  logger.step(step, summaryTable(outcomes.map((o) => ({
-    label: o.job.label,
-    status: o.error ? 'failed' : o.result!.status,
-    bytes: o.error ? 0 : bytesOf(o),
-    seconds: o.seconds,
-  }))))
+  logger.step(
+    step,
+    summaryTable(
+      outcomes.map((o) => ({
+        label: o.job.label,
+        status: o.error ? 'failed' : o.result!.status,
+        bytes: o.error ? 0 : bytesOf(o),
+        seconds: o.seconds,
+      })),
+    ),
+  )
   const failed = outcomes.find((o) => o.error)
   if (failed) throw failed.error as RemoteEvalError
 }
@@ -88,7 +125,10 @@ interface FetchKind<Need, R extends { files: ManifestFile[] }> {
  * the manifest (the directory may change now), fetches the rest, records each as it finishes.
  * Returns one record per need, in order; throws after the summary table when any fetch failed.
  */
-async function fetchMissing<Need, R extends { files: ManifestFile[] }>(options: Common & { dir: string }, spec: FetchKind<Need, R>): Promise<R[]> {
+async function fetchMissing<Need, R extends { files: ManifestFile[] }>(
+  options: Common & { dir: string },
+  spec: FetchKind<Need, R>,
+): Promise<R[]> {
   const { transport, dir } = options
   const logger = options.logger ?? silentLogger
   await prepareAssetDir(transport, dir, spec.flag)
@@ -98,11 +138,21 @@ async function fetchMissing<Need, R extends { files: ManifestFile[] }>(options: 
     const { repoId, revision } = spec.repo(need)
     const key = recordKey(repoId, revision)
     const record = records.get(key)
-    return { key, label: `${repoId}@${revision}`, repoId, args: spec.args(need, record && intact(record.files, listing) ? record : undefined) }
+    return {
+      key,
+      label: `${repoId}@${revision}`,
+      repoId,
+      args: spec.args(need, record && intact(record.files, listing) ? record : undefined),
+    }
   })
   await removeManifest(transport, dir)
   const outcomes = await fetchAll({
-    ...options, mode: spec.mode, jobs, logger, step: spec.kind, concurrency: options.concurrency ?? 4,
+    ...options,
+    mode: spec.mode,
+    jobs,
+    logger,
+    step: spec.kind,
+    concurrency: options.concurrency ?? 4,
     env: () => hubEnv({ ...spec.env, ...options.extraEnv }, options.token),
   })
   for (const { job, result } of outcomes) {
@@ -116,7 +166,12 @@ async function fetchMissing<Need, R extends { files: ManifestFile[] }>(options: 
 }
 
 /** Writes the manifest (last, atomically), then reads the directory back against it. */
-async function writeAndVerify(options: Common & { dir: string }, manifest: Manifest, counts: string, needs: CheckRequest['needs']): Promise<void> {
+async function writeAndVerify(
+  options: Common & { dir: string },
+  manifest: Manifest,
+  counts: string,
+  needs: CheckRequest['needs'],
+): Promise<void> {
   const logger = options.logger ?? silentLogger
   await writeManifest(options.transport, options.dir, manifest)
   logger.step(manifest.kind, `wrote ${options.dir}/${MANIFEST_NAME} (${counts})`)
@@ -124,18 +179,32 @@ async function writeAndVerify(options: Common & { dir: string }, manifest: Manif
 }
 
 /** Downloads the models the policy needs into modelsDir/token_classifier/<org>__<name>, then its manifest. */
-export async function downloadModels(options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string }): Promise<ModelsManifest> {
+export async function downloadModels(
+  options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string },
+): Promise<ModelsManifest> {
   const dir = options.modelsDir
-  const entries = await fetchMissing<ModelRef, ModelRecord>({ ...options, dir }, {
-    kind: 'models', mode: 'model', flag: '--models-dir', needs: options.needs,
-    env: { HF_HOME: `${dir}/.cache/huggingface` },
-    repo: (need) => need,
-    args: (need, known) => [need.repoId, need.revision, `${dir}/${modelDirName(need.repoId)}`, known?.sha ?? ''],
-    record: (need, result) => {
-      const path = modelDirName(need.repoId)
-      return { model_name: need.repoId, revision: need.revision, sha: result.sha, path, files: (result.files ?? []).map((f) => ({ ...f, path: `${path}/${f.path}` })) }
+  const entries = await fetchMissing<ModelRef, ModelRecord>(
+    { ...options, dir },
+    {
+      kind: 'models',
+      mode: 'model',
+      flag: '--models-dir',
+      needs: options.needs,
+      env: { HF_HOME: `${dir}/.cache/huggingface` },
+      repo: (need) => need,
+      args: (need, known) => [need.repoId, need.revision, `${dir}/${modelDirName(need.repoId)}`, known?.sha ?? ''],
+      record: (need, result) => {
+        const path = modelDirName(need.repoId)
+        return {
+          model_name: need.repoId,
+          revision: need.revision,
+          sha: result.sha,
+          path,
+          files: (result.files ?? []).map((f) => ({ ...f, path: `${path}/${f.path}` })),
+        }
+      },
     },
-  })
+  )
   const manifest = modelsManifest({ dir, policyPath: options.policyPath, models: entries })
   const files = manifest.files
   await writeAndVerify({ ...options, dir }, manifest, `${entries.length} models, ${files.length} files`, { models: options.needs })
@@ -145,28 +214,54 @@ export async function downloadModels(options: Common & { modelsDir: string; need
 /** Prepares every split of the suite's datasets under datasetsDir/hf_cache, then its manifest. */
 export async function downloadDatasets(options: Common & { datasetsDir: string; needs: DatasetNeeds }): Promise<DatasetsManifest> {
   const { datasetsDir: dir, needs } = options
-  const entries = await fetchMissing<DatasetRef, DatasetRecord>({ ...options, dir }, {
-    kind: 'datasets', mode: 'dataset', flag: '--datasets-dir', needs: needs.datasets,
-    env: datasetsCacheEnv(dir),
-    // A record vouches for its repo only if it has every split asked for.
-    repo: (dataset) => ({ repoId: dataset.hfId, revision: dataset.revision }),
-    args: (dataset, known) => [dataset.hfId, dataset.revision, needs.splits.join(','), `${dir}/${DATASETS_CACHE}`, known && needs.splits.every((split) => known.rows[split] !== undefined) ? known.sha : ''],
-    record: (dataset, result, before) => ({
-      hf_id: dataset.hfId, revision: dataset.revision, sha: result.sha,
-      rows: { ...(before?.sha === result.sha ? before.rows : {}), ...result.rows },
-      fingerprints: { ...(before?.sha === result.sha ? before.fingerprints : {}), ...result.fingerprints },
-      files: (result.files ?? []).map((f) => ({ ...f, path: `${DATASETS_CACHE}/${f.path}` })),
-    }),
-  })
+  const entries = await fetchMissing<DatasetRef, DatasetRecord>(
+    { ...options, dir },
+    {
+      kind: 'datasets',
+      mode: 'dataset',
+      flag: '--datasets-dir',
+      needs: needs.datasets,
+      env: datasetsCacheEnv(dir),
+      // A record vouches for its repo only if it has every split asked for.
+      repo: (dataset) => ({ repoId: dataset.hfId, revision: dataset.revision }),
+      args: (dataset, known) => [
+        dataset.hfId,
+        dataset.revision,
+        needs.splits.join(','),
+        `${dir}/${DATASETS_CACHE}`,
+        known && needs.splits.every((split) => known.rows[split] !== undefined) ? known.sha : '',
+      ],
+      record: (dataset, result, before) => ({
+        hf_id: dataset.hfId,
+        revision: dataset.revision,
+        sha: result.sha,
+        rows: { ...(before?.sha === result.sha ? before.rows : {}), ...result.rows },
+        fingerprints: { ...(before?.sha === result.sha ? before.fingerprints : {}), ...result.fingerprints },
+        files: (result.files ?? []).map((f) => ({ ...f, path: `${DATASETS_CACHE}/${f.path}` })),
+      }),
+    },
+  )
   const seen = new Set<string>()
   const manifest = datasetsManifest({
-    dir, registryPath: needs.suitesPath, suite: needs.suite, splits: needs.splits,
-    datasets: entries.flatMap((r, i) => needs.splits.map((split) => ({
-      dataset_id: needs.datasets[i]!.id, hf_id: r.hf_id, split, sha: r.sha, fingerprint: r.fingerprints?.[split] ?? null, rows: r.rows[split] ?? 0,
-    }))),
+    dir,
+    registryPath: needs.suitesPath,
+    suite: needs.suite,
+    splits: needs.splits,
+    datasets: entries.flatMap((r, i) =>
+      needs.splits.map((split) => ({
+        dataset_id: needs.datasets[i]!.id,
+        hf_id: r.hf_id,
+        split,
+        sha: r.sha,
+        fingerprint: r.fingerprints?.[split] ?? null,
+        rows: r.rows[split] ?? 0,
+      })),
+    ),
     files: entries.flatMap((r) => r.files).filter((f) => !seen.has(f.path) && seen.add(f.path)),
   })
-  await writeAndVerify({ ...options, dir }, manifest, `${manifest.datasets.length} splits, ${manifest.files.length} files`, { datasets: needs })
+  await writeAndVerify({ ...options, dir }, manifest, `${manifest.datasets.length} splits, ${manifest.files.length} files`, {
+    datasets: needs,
+  })
   return manifest
 }
 
@@ -188,9 +283,18 @@ interface CheckRequest {
 /** The report for one directory from its manifest text and listing (the reading is done elsewhere). */
 function reportFor(request: CheckRequest, text: string | null, listing: Listing | null, checksums: boolean): VerifyReport {
   const { dir, kind, needs } = request
-  const report: VerifyReport = { dir, kind, problems: { missing: [], truncated: [], mismatched: [] }, uncovered: [], checkedFiles: 0, checkedBytes: 0, checksums }
+  const report: VerifyReport = {
+    dir,
+    kind,
+    problems: { missing: [], truncated: [], mismatched: [] },
+    uncovered: [],
+    checkedFiles: 0,
+    checkedBytes: 0,
+    checksums,
+  }
   if (!listing) return { ...report, noManifest: 'the directory does not exist' }
-  if (text === null) return { ...report, noManifest: `no ${MANIFEST_NAME} (the directory was never prepared, or a download did not finish)` }
+  if (text === null)
+    return { ...report, noManifest: `no ${MANIFEST_NAME} (the directory was never prepared, or a download did not finish)` }
   const manifest = parseManifest(text, kind)
   if ('invalid' in manifest) return { ...report, noManifest: `${MANIFEST_NAME} is not usable: ${manifest.invalid}` }
   report.writer = manifest.writer
@@ -212,14 +316,19 @@ export async function checkPreparedDir(options: CheckRequest & { transport: Tran
   if (manifest && !('invalid' in manifest)) {
     // Ours: the files it lists. The Python tools': every file under each model's directory (its sha256_tree).
     const sizes = manifest.files ? null : await listPreparedDir(transport, dir, null)
-    hashPaths = manifest.files?.map((f) => f.path) ?? [...(sizes?.sizes.keys() ?? [])].filter((p) => manifest.models.some((m) => p.startsWith(`${m.path}/`)))
+    hashPaths =
+      manifest.files?.map((f) => f.path) ??
+      [...(sizes?.sizes.keys() ?? [])].filter((p) => manifest.models.some((m) => p.startsWith(`${m.path}/`)))
   }
   return reportFor(options, text, await listPreparedDir(transport, dir, hashPaths), true)
 }
 
 /** Checks several directories by size, in one round trip. */
 export async function checkPreparedDirs(transport: Transport, requests: readonly CheckRequest[]): Promise<VerifyReport[]> {
-  const read = await listPreparedDirs(transport, requests.map((r) => r.dir))
+  const read = await listPreparedDirs(
+    transport,
+    requests.map((r) => r.dir),
+  )
   return requests.map((request, i) => reportFor(request, read[i]!.manifest, read[i]!.listing, false))
 }
 
@@ -238,9 +347,19 @@ export async function staleDatasets(options: Common & { datasetsDir: string; nee
   const text = await readManifestText(options.transport, options.datasetsDir)
   const manifest = text === null ? null : parseManifest(text, 'datasets')
   if (!manifest || 'invalid' in manifest) return []
-  const jobs = options.needs.datasets.map((d) => ({ key: recordKey(d.hfId, d.revision), label: `${d.hfId}@${d.revision}`, repoId: d.hfId, args: ['dataset', d.hfId, d.revision] }))
+  const jobs = options.needs.datasets.map((d) => ({
+    key: recordKey(d.hfId, d.revision),
+    label: `${d.hfId}@${d.revision}`,
+    repoId: d.hfId,
+    args: ['dataset', d.hfId, d.revision],
+  }))
   const outcomes = await fetchAll({
-    ...options, mode: 'head', jobs, logger: options.logger ?? silentLogger, step: 'datasets', concurrency: options.concurrency ?? 4,
+    ...options,
+    mode: 'head',
+    jobs,
+    logger: options.logger ?? silentLogger,
+    step: 'datasets',
+    concurrency: options.concurrency ?? 4,
     env: () => hubEnv({ ...options.extraEnv }, options.token),
   })
   const failed = outcomes.find((o) => o.error)
@@ -252,9 +371,18 @@ export async function staleDatasets(options: Common & { datasetsDir: string; nee
 }
 
 /** --fresh-cache: forgets the datasets' caches, the manifest and the download records in datasetsDir (nothing else there). */
-export async function clearDatasetsCache(options: { transport: Transport; datasetsDir: string; needs: DatasetNeeds; logger?: Logger }): Promise<void> {
+export async function clearDatasetsCache(options: {
+  transport: Transport
+  datasetsDir: string
+  needs: DatasetNeeds
+  logger?: Logger
+}): Promise<void> {
   const { transport, datasetsDir } = options
   const result = await transport.run(FRESH_DATASETS_SCRIPT, [datasetsDir, ...options.needs.datasets.map((d) => d.hfId)])
-  if (result.exitCode !== 0) throw new TransportError(`Could not clear ${datasetsDir}/${DATASETS_CACHE} on ${transport.target}: ${lastLine(result.stderrTail)}`)
-  ;(options.logger ?? silentLogger).step('datasets', `--fresh-cache: removed the suite's datasets from ${datasetsDir}/${DATASETS_CACHE} (nothing else there), the manifest and the download records; they are prepared again`)
+  if (result.exitCode !== 0)
+    throw new TransportError(`Could not clear ${datasetsDir}/${DATASETS_CACHE} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  ;(options.logger ?? silentLogger).step(
+    'datasets',
+    `--fresh-cache: removed the suite's datasets from ${datasetsDir}/${DATASETS_CACHE} (nothing else there), the manifest and the download records; they are prepared again`,
+  )
 }

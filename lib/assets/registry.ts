@@ -45,7 +45,9 @@ export function parseModelSpec(spec: string, source = '--model'): ModelRef {
   const repoId = at > 0 ? spec.slice(0, at) : spec
   const revision = at > 0 ? spec.slice(at + 1) : 'main'
   if (!REPO_ID.test(repoId) || repoId.includes('..')) {
-    throw new UsageError(`${source} ${JSON.stringify(spec)} is not a model repo id. Write org/name or org/name@revision, e.g. --model cointegrated/rubert-tiny2@main.`)
+    throw new UsageError(
+      `${source} ${JSON.stringify(spec)} is not a model repo id. Write org/name or org/name@revision, e.g. --model cointegrated/rubert-tiny2@main.`,
+    )
   }
   if (!REVISION.test(revision) || revision.includes('..')) {
     throw new UsageError(`${source} ${JSON.stringify(spec)} has a bad revision "${revision}". Use a branch, tag or commit sha.`)
@@ -116,7 +118,13 @@ export function declaredSplits(suitesPath: string, suite: string, suitesFlag: st
 
 /** The datasets a suite lists, mapped through `datasets.<id>.hf_id`, and the splits asked for. */
 /** `suitesFlag`: the flag that names the suites file, for messages; null for a script that has none (the runners). */
-export function readDatasetNeeds(options: { suitesPath: string; suite: string; splits: readonly string[]; splitFlag?: string; suitesFlag?: string | null }): DatasetNeeds {
+export function readDatasetNeeds(options: {
+  suitesPath: string
+  suite: string
+  splits: readonly string[]
+  splitFlag?: string
+  suitesFlag?: string | null
+}): DatasetNeeds {
   const splitFlag = options.splitFlag ?? '--splits'
   const file = options.suitesPath
   const config = readYaml(file, 'The suites file', options.suitesFlag === undefined ? '--suites' : options.suitesFlag)
@@ -127,11 +135,15 @@ export function readDatasetNeeds(options: { suitesPath: string; suite: string; s
     throw new UsageError(`Suite "${options.suite}" is not in ${file}. Known suites: ${known}. Pass one of them with --suite.`)
   }
   const bad = options.splits.find((s) => !SPLIT.test(s))
-  if (bad !== undefined || options.splits.length === 0) throw new UsageError(`${splitFlag} ${JSON.stringify(options.splits.join(','))} is not a list of split names, e.g. fast,full.`)
+  if (bad !== undefined || options.splits.length === 0)
+    throw new UsageError(`${splitFlag} ${JSON.stringify(options.splits.join(','))} is not a list of split names, e.g. fast,full.`)
   if (Array.isArray(suite.splits)) {
     const declared = suite.splits.map(String)
     const unknown = options.splits.filter((s) => !declared.includes(s))
-    if (unknown.length) throw new UsageError(`Split(s) ${unknown.join(', ')} not declared for suite ${options.suite} in ${file}. Known splits: ${declared.join(', ')}; pass one with ${splitFlag}.`)
+    if (unknown.length)
+      throw new UsageError(
+        `Split(s) ${unknown.join(', ')} not declared for suite ${options.suite} in ${file}. Known splits: ${declared.join(', ')}; pass one with ${splitFlag}.`,
+      )
   }
   if (!Array.isArray(suite.datasets) || suite.datasets.length === 0) {
     throw new UsageError(`${file}: suites.${options.suite}.datasets must list at least one dataset id. Fix the file.`)

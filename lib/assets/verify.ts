@@ -23,10 +23,17 @@ const LIST_MANY_SCRIPT = callFunction(VERIFY_SH, 'list_prepared_dirs', LAYOUT_VA
 export const FRESH_DATASETS_SCRIPT = callFunction(VERIFY_SH, 'fresh_datasets_cache', LAYOUT_VARS)
 
 /** Each directory's manifest text (null: none) and size listing (null: no such directory), in one round trip. */
-export async function listPreparedDirs(transport: Transport, dirs: readonly string[]): Promise<Array<{ manifest: string | null; listing: Listing | null }>> {
+export async function listPreparedDirs(
+  transport: Transport,
+  dirs: readonly string[],
+): Promise<Array<{ manifest: string | null; listing: Listing | null }>> {
   const result = await transport.run(LIST_MANY_SCRIPT, [...dirs])
-  if (result.exitCode !== 0) throw new TransportError(`Cannot list ${dirs.join(', ')} on ${transport.target}: ${lastLine(result.stderrTail)}`)
-  const found = dirs.map(() => ({ manifest: null as string | null, listing: { sizes: new Map<string, number>(), hashes: null } as Listing | null }))
+  if (result.exitCode !== 0)
+    throw new TransportError(`Cannot list ${dirs.join(', ')} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  const found = dirs.map(() => ({
+    manifest: null as string | null,
+    listing: { sizes: new Map<string, number>(), hashes: null } as Listing | null,
+  }))
   let current: (typeof found)[number] | undefined
   for (const record of result.stdout.split('\0')) {
     if (record.startsWith('D ')) current = found[Number(record.slice(2))]
@@ -111,7 +118,11 @@ export function checkFiles(manifest: ReadManifest, listing: Listing): FileProble
 
 /** Models the policy needs that the manifest does not hold (at the revision asked for, where it says). */
 export function uncoveredModels(manifest: ReadManifest, needs: readonly ModelRef[]): string[] {
-  const holds = (need: ModelRef) => manifest.models.some((m) => m.name === need.repoId && (m.revision === undefined || m.revision === need.revision || Boolean(m.sha?.startsWith(need.revision))))
+  const holds = (need: ModelRef) =>
+    manifest.models.some(
+      (m) =>
+        m.name === need.repoId && (m.revision === undefined || m.revision === need.revision || Boolean(m.sha?.startsWith(need.revision))),
+    )
   return needs.filter((need) => !holds(need)).map((need) => `${need.repoId}@${need.revision}`)
 }
 
@@ -148,15 +159,25 @@ export function describeReport(report: VerifyReport): string {
   const { problems } = report
   if (report.noManifest) return `${report.kind} in ${report.dir}: ${report.noManifest}`
   if (isComplete(report) && report.writer === 'python-tools') {
-    return `${report.kind} in ${report.dir}: complete (a manifest of the eval repo's Python tools, without a file list: ` +
-      (report.kind === 'models' ? `each model's directory is there and not empty${report.checksums ? ', sha256_tree verified' : ''})` : "each split's Arrow file is in the cache)")
+    return (
+      `${report.kind} in ${report.dir}: complete (a manifest of the eval repo's Python tools, without a file list: ` +
+      (report.kind === 'models'
+        ? `each model's directory is there and not empty${report.checksums ? ', sha256_tree verified' : ''})`
+        : "each split's Arrow file is in the cache)")
+    )
   }
   if (isComplete(report)) {
-    return `${report.kind} in ${report.dir}: complete (${report.checkedFiles} files, ${formatBytes(report.checkedBytes)}` +
+    return (
+      `${report.kind} in ${report.dir}: complete (${report.checkedFiles} files, ${formatBytes(report.checkedBytes)}` +
       `${report.checksums ? ', checksums verified' : ', sizes checked'})`
+    )
   }
   const lines = [`${report.kind} in ${report.dir} are incomplete:`]
-  const some = <T>(items: T[], show: (item: T) => string) => items.slice(0, 10).map((i) => `  ${show(i)}`).concat(items.length > 10 ? [`  ... and ${items.length - 10} more`] : [])
+  const some = <T>(items: T[], show: (item: T) => string) =>
+    items
+      .slice(0, 10)
+      .map((i) => `  ${show(i)}`)
+      .concat(items.length > 10 ? [`  ... and ${items.length - 10} more`] : [])
   lines.push(...some(problems.missing, (p) => `missing: ${p}`))
   lines.push(...some(problems.truncated, (t) => `truncated: ${t.path} (${t.actual} of ${t.expected} bytes)`))
   lines.push(...some(problems.mismatched, (p) => `checksum mismatch: ${p}`))

@@ -40,9 +40,17 @@ ${EXIT_CODES_HELP}
 /** Every file this tool ships into an eval repo, relative to its root. */
 export function shippedFiles(): string[] {
   const walk = (rel: string): string[] =>
-    readdirSync(path.join(HOME, rel), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(rel, e.name)) : [path.join(rel, e.name)]))
-  const scripts = ['scripts/remote_eval', 'scripts'].flatMap((dir) => readdirSync(path.join(HOME, dir)).filter((f) => f.endsWith('.ts')).map((f) => path.join(dir, f)))
-  return [...new Set([...scripts, ...walk('lib'), 'package.json', 'package-lock.json', 'tsconfig.json', 'remote-eval.mk'])].filter((f) => f !== 'scripts/adopt.ts').sort()
+    readdirSync(path.join(HOME, rel), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(path.join(rel, e.name)) : [path.join(rel, e.name)],
+    )
+  const scripts = ['scripts/remote_eval', 'scripts'].flatMap((dir) =>
+    readdirSync(path.join(HOME, dir))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => path.join(dir, f)),
+  )
+  return [...new Set([...scripts, ...walk('lib'), 'package.json', 'package-lock.json', 'tsconfig.json', 'remote-eval.mk'])]
+    .filter((f) => f !== 'scripts/adopt.ts')
+    .sort()
 }
 
 const same = (a: string, b: string) => existsSync(b) && readFileSync(a).equals(readFileSync(b))
@@ -52,12 +60,16 @@ export async function adopt(flags: FlagValues, { logger }: { logger: Logger }) {
   const into = stringFlag(flags, 'into')
   if (into === undefined) throw new UsageError('--into is required: the eval repo to add the tool to, e.g. --into ~/src/guardrails.')
   const repo = path.resolve(into)
-  if (!statSync(repo, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--into ${repo} is not a directory. Give the eval repo's root.`)
-  if (!existsSync(path.join(repo, 'pyproject.toml'))) throw new UsageError(`${repo} has no pyproject.toml: give the root of the eval repo (where pyproject.toml and configs/ are).`)
+  if (!statSync(repo, { throwIfNoEntry: false })?.isDirectory())
+    throw new UsageError(`--into ${repo} is not a directory. Give the eval repo's root.`)
+  if (!existsSync(path.join(repo, 'pyproject.toml')))
+    throw new UsageError(`${repo} has no pyproject.toml: give the root of the eval repo (where pyproject.toml and configs/ are).`)
   const files = shippedFiles()
   const differing = files.filter((f) => existsSync(path.join(repo, f)) && !same(path.join(HOME, f), path.join(repo, f)))
   if (differing.length && flags.overwrite !== true) {
-    throw new UsageError(`${differing.length} file(s) of ${repo} differ from this tool's and would be overwritten:\n  ${differing.join('\n  ')}\nNothing was written. Move them aside, or pass --overwrite to replace them.`)
+    throw new UsageError(
+      `${differing.length} file(s) of ${repo} differ from this tool's and would be overwritten:\n  ${differing.join('\n  ')}\nNothing was written. Move them aside, or pass --overwrite to replace them.`,
+    )
   }
   const toCopy = files.filter((f) => !same(path.join(HOME, f), path.join(repo, f)))
   const makefile = path.join(repo, 'Makefile')
@@ -77,7 +89,11 @@ export async function adopt(flags: FlagValues, { logger }: { logger: Logger }) {
     logger.step('done', `${dryRun ? 'would add' : 'add'} "${INCLUDE}" to ${makefile}`)
     if (!dryRun) {
       if (makeText === null) await writeFile(makefile, `${INCLUDE}\n`)
-      else await appendFile(makefile, `${makeText.endsWith('\n') || makeText === '' ? '' : '\n'}\n# guardrails remote eval: remote-sync and assets-* targets\n${INCLUDE}\n`)
+      else
+        await appendFile(
+          makefile,
+          `${makeText.endsWith('\n') || makeText === '' ? '' : '\n'}\n# guardrails remote eval: remote-sync and assets-* targets\n${INCLUDE}\n`,
+        )
     }
   }
   if (needsIgnore) {
@@ -85,6 +101,18 @@ export async function adopt(flags: FlagValues, { logger }: { logger: Logger }) {
     if (!dryRun) await appendFile(gitignore, `${ignoreText === '' || ignoreText.endsWith('\n') ? '' : '\n'}node_modules/\n`)
   }
   const changed = toCopy.length + Number(needsInclude) + Number(needsIgnore)
-  logger.step('done', changed ? `${dryRun ? 'dry run: nothing written' : 'done'}; next, in ${repo}: npm ci, then scripts/remote_eval/ssh_eval.ts --help` : `${repo} already has this version of the tool: nothing to do`)
-  return { into: repo, dry_run: dryRun, copied: dryRun ? [] : toCopy, overwritten: dryRun ? [] : differing, makefile_include_added: needsInclude && !dryRun, gitignore_added: needsIgnore && !dryRun }
+  logger.step(
+    'done',
+    changed
+      ? `${dryRun ? 'dry run: nothing written' : 'done'}; next, in ${repo}: npm ci, then scripts/remote_eval/ssh_eval.ts --help`
+      : `${repo} already has this version of the tool: nothing to do`,
+  )
+  return {
+    into: repo,
+    dry_run: dryRun,
+    copied: dryRun ? [] : toCopy,
+    overwritten: dryRun ? [] : differing,
+    makefile_include_added: needsInclude && !dryRun,
+    gitignore_added: needsIgnore && !dryRun,
+  }
 }

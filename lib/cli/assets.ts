@@ -16,19 +16,34 @@ import { describeReport, isComplete, type VerifyReport } from '../assets/verify.
 
 const COMMON: readonly FlagSpec[] = [
   { name: 'project-dir', kind: 'string', value: 'DIR', description: 'the eval repo (default: the current directory)' },
-  { name: 'venv', kind: 'string', value: 'DIR', description: 'a prebuilt venv with huggingface_hub and datasets (default: uv run --extra eval)' },
+  {
+    name: 'venv',
+    kind: 'string',
+    value: 'DIR',
+    description: 'a prebuilt venv with huggingface_hub and datasets (default: uv run --extra eval)',
+  },
   { name: 'jobs', kind: 'string', value: 'N', description: 'repos fetched at once', default: '4' },
   { name: 'check', kind: 'boolean', description: 'only check the directory against its manifest; download nothing' },
-  { name: 'verify-checksums', kind: 'boolean', description: 'with --check: also compare every file\'s sha256 (reads all data)' },
+  { name: 'verify-checksums', kind: 'boolean', description: "with --check: also compare every file's sha256 (reads all data)" },
   { name: 'help', kind: 'boolean', description: 'print this help' },
 ]
 
 // The eval repo's own download tools (guardrails:app/tools/download_*.py) name some flags otherwise; theirs
 // are accepted too, with the same meaning, so that commands written for them keep working.
 export const MODELS_FLAGS: readonly FlagSpec[] = [
-  { name: 'models-dir', kind: 'string', value: 'DIR', description: 'the models directory to prepare or check (required; also --output-dir)' },
+  {
+    name: 'models-dir',
+    kind: 'string',
+    value: 'DIR',
+    description: 'the models directory to prepare or check (required; also --output-dir)',
+  },
   { name: 'output-dir', kind: 'string', value: 'DIR', description: "download_models.py's name for --models-dir" },
-  { name: 'policy', kind: 'string', value: 'FILE', description: `policy file listing the token_classifier recognizers (default: ${DEFAULT_POLICY}; also --policy-path)` },
+  {
+    name: 'policy',
+    kind: 'string',
+    value: 'FILE',
+    description: `policy file listing the token_classifier recognizers (default: ${DEFAULT_POLICY}; also --policy-path)`,
+  },
   { name: 'policy-path', kind: 'string', value: 'FILE', description: "download_models.py's name for --policy" },
   { name: 'model', kind: 'list', value: 'ORG/NAME[@REV]', description: 'another model to fetch (also --extra-token-classifier-model)' },
   { name: 'extra-token-classifier-model', kind: 'list', value: 'ORG/NAME', description: "download_models.py's name for --model" },
@@ -36,15 +51,40 @@ export const MODELS_FLAGS: readonly FlagSpec[] = [
 ]
 
 export const DATASETS_FLAGS: readonly FlagSpec[] = [
-  { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'the datasets directory to prepare or check (required; also --output-dir)' },
+  {
+    name: 'datasets-dir',
+    kind: 'string',
+    value: 'DIR',
+    description: 'the datasets directory to prepare or check (required; also --output-dir)',
+  },
   { name: 'output-dir', kind: 'string', value: 'DIR', description: "download_datasets.py's name for --datasets-dir" },
   { name: 'suite', kind: 'string', value: 'NAME', description: 'eval suite whose datasets to prepare', default: DEFAULT_SUITE },
   { name: 'splits', kind: 'string', value: 'A,B', description: 'splits to prepare', default: DEFAULT_SPLITS.join(',') },
-  { name: 'suites', kind: 'string', value: 'FILE', description: `suites file mapping suites to datasets (default: ${DEFAULT_SUITES}; also --registry-path)` },
+  {
+    name: 'suites',
+    kind: 'string',
+    value: 'FILE',
+    description: `suites file mapping suites to datasets (default: ${DEFAULT_SUITES}; also --registry-path)`,
+  },
   { name: 'registry-path', kind: 'string', value: 'FILE', description: "download_datasets.py's name for --suites" },
-  { name: 'hf-token-env', kind: 'string', value: 'NAME', description: 'the environment variable (or .env.eval key) holding the token', default: 'HF_TOKEN' },
-  { name: 'fresh-cache', kind: 'boolean', description: "forget the suite's datasets in the directory (their caches, the manifest, the download records) and prepare them again; other files there stay" },
-  { name: 'against-hub', kind: 'boolean', description: 'with --check, online: also fail (exit 11) when a dataset on the Hub has moved past the commit it was prepared from' },
+  {
+    name: 'hf-token-env',
+    kind: 'string',
+    value: 'NAME',
+    description: 'the environment variable (or .env.eval key) holding the token',
+    default: 'HF_TOKEN',
+  },
+  {
+    name: 'fresh-cache',
+    kind: 'boolean',
+    description:
+      "forget the suite's datasets in the directory (their caches, the manifest, the download records) and prepare them again; other files there stay",
+  },
+  {
+    name: 'against-hub',
+    kind: 'boolean',
+    description: 'with --check, online: also fail (exit 11) when a dataset on the Hub has moved past the commit it was prepared from',
+  },
   ...COMMON,
 ]
 
@@ -101,7 +141,8 @@ export function hfTokenFrom(projectDir: string, logger: Logger, name = 'HF_TOKEN
 
 function requiredDir(flags: FlagValues, name: string): string {
   const value = either(flags, name, 'output-dir')
-  if (value === undefined) throw new UsageError(`--${name} is required: the directory to prepare or check, e.g. --${name} /data/${name.replace('-dir', '')}.`)
+  if (value === undefined)
+    throw new UsageError(`--${name} is required: the directory to prepare or check, e.g. --${name} /data/${name.replace('-dir', '')}.`)
   return path.resolve(value)
 }
 
@@ -120,12 +161,21 @@ function concludeCheck(report: VerifyReport, logger: Logger, fix: string) {
   const step = report.kind === 'models' ? 'models' : 'datasets'
   logger.step(step, describeReport(report))
   const summary = {
-    dir: report.dir, complete: isComplete(report), no_manifest: report.noManifest ?? null, checksums: report.checksums,
-    missing: report.problems.missing, truncated: report.problems.truncated, mismatched: report.problems.mismatched, uncovered: report.uncovered,
+    dir: report.dir,
+    complete: isComplete(report),
+    no_manifest: report.noManifest ?? null,
+    checksums: report.checksums,
+    missing: report.problems.missing,
+    truncated: report.problems.truncated,
+    mismatched: report.problems.mismatched,
+    uncovered: report.uncovered,
   }
   if (!isComplete(report)) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
-    throw new RemoteEvalError(`${report.kind} in ${report.dir} are not complete. Fix: ${fix}`, report.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing)
+    throw new RemoteEvalError(
+      `${report.kind} in ${report.dir} are not complete. Fix: ${fix}`,
+      report.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing,
+    )
   }
   return summary
 }
@@ -135,14 +185,24 @@ export async function modelsCommand(flags: FlagValues, { logger }: { logger: Log
   const projectDir = projectDirFrom(flags)
   const modelsDir = requiredDir(flags, 'models-dir')
   const policyPath = path.resolve(projectDir, either(flags, 'policy', 'policy-path') ?? DEFAULT_POLICY)
-  const needs = readModelNeeds({ policyPath, extraModels: [...listFlag(flags, 'model'), ...listFlag(flags, 'extra-token-classifier-model')] })
+  const needs = readModelNeeds({
+    policyPath,
+    extraModels: [...listFlag(flags, 'model'), ...listFlag(flags, 'extra-token-classifier-model')],
+  })
   const jobs = jobsFrom(flags)
   const transport = new LocalTransport()
   if (flags.check) {
-    const report = await checkPreparedDir({ transport, dir: modelsDir, kind: 'models', checksums: flags['verify-checksums'] === true, needs: { models: needs } })
+    const report = await checkPreparedDir({
+      transport,
+      dir: modelsDir,
+      kind: 'models',
+      checksums: flags['verify-checksums'] === true,
+      needs: { models: needs },
+    })
     return concludeCheck(report, logger, preparingCommand())
   }
-  if (needs.length === 0) logger.step('models', `${policyPath} lists no token_classifier recognizer and no --model was given: nothing to download`)
+  if (needs.length === 0)
+    logger.step('models', `${policyPath} lists no token_classifier recognizer and no --model was given: nothing to download`)
   const token = hfTokenFrom(projectDir, logger)
   const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
   const manifest = await downloadModels({ transport, python, modelsDir, needs, policyPath, concurrency: jobs, token, logger })
@@ -156,23 +216,39 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
   const datasetsDir = requiredDir(flags, 'datasets-dir')
   const suitesPath = path.resolve(projectDir, either(flags, 'suites', 'registry-path') ?? DEFAULT_SUITES)
   const tokenName = stringFlag(flags, 'hf-token-env') ?? 'HF_TOKEN'
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(tokenName)) throw new UsageError(`--hf-token-env ${JSON.stringify(tokenName)} is not a variable name, e.g. HF_TOKEN.`)
-  const splits = (stringFlag(flags, 'splits') ?? DEFAULT_SPLITS.join(',')).split(',').map((s) => s.trim()).filter(Boolean)
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(tokenName))
+    throw new UsageError(`--hf-token-env ${JSON.stringify(tokenName)} is not a variable name, e.g. HF_TOKEN.`)
+  const splits = (stringFlag(flags, 'splits') ?? DEFAULT_SPLITS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   const needs = readDatasetNeeds({ suitesPath, suite: stringFlag(flags, 'suite') ?? DEFAULT_SUITE, splits })
   const jobs = jobsFrom(flags)
   const transport = new LocalTransport()
   if (flags.check && flags['fresh-cache']) throw new UsageError('--check looks and --fresh-cache prepares again: give one of them.')
   if (flags.check) {
-    const report = await checkPreparedDir({ transport, dir: datasetsDir, kind: 'datasets', checksums: flags['verify-checksums'] === true, needs: { datasets: needs } })
+    const report = await checkPreparedDir({
+      transport,
+      dir: datasetsDir,
+      kind: 'datasets',
+      checksums: flags['verify-checksums'] === true,
+      needs: { datasets: needs },
+    })
     const summary = concludeCheck(report, logger, preparingCommand())
     if (flags['against-hub'] !== true) return summary
     const token = hfTokenFrom(projectDir, logger, tokenName)
     const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
     const stale = await staleDatasets({ transport, python, datasetsDir, needs, token, concurrency: jobs, logger })
     if (stale.length) {
-      const lines = stale.map((d) => `  ${d.hf_id}: prepared from ${d.prepared?.slice(0, 12) ?? 'an unrecorded commit'}, the Hub is at ${d.current.slice(0, 12)} now`)
+      const lines = stale.map(
+        (d) =>
+          `  ${d.hf_id}: prepared from ${d.prepared?.slice(0, 12) ?? 'an unrecorded commit'}, the Hub is at ${d.current.slice(0, 12)} now`,
+      )
       process.stdout.write(`${JSON.stringify({ ...summary, complete: false, stale }, null, 2)}\n`)
-      throw new RemoteEvalError(`datasets in ${datasetsDir} are stale:\n${lines.join('\n')}\nFix: ${preparingCommand()} (it prepares again every dataset whose commit changed; a runner online does the same by itself).`, ExitCode.datasetsMissing)
+      throw new RemoteEvalError(
+        `datasets in ${datasetsDir} are stale:\n${lines.join('\n')}\nFix: ${preparingCommand()} (it prepares again every dataset whose commit changed; a runner online does the same by itself).`,
+        ExitCode.datasetsMissing,
+      )
     }
     logger.step('datasets', `every dataset is at the commit the Hub serves now (${needs.datasets.length} checked)`)
     return { ...summary, stale: [] }
@@ -182,5 +258,10 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
   if (flags['fresh-cache']) await clearDatasetsCache({ transport, datasetsDir, needs, logger })
   const manifest = await downloadDatasets({ transport, python, datasetsDir, needs, concurrency: jobs, token, logger })
   logger.step('done', `datasets ready in ${datasetsDir}`)
-  return { datasets_dir: datasetsDir, manifest: path.join(datasetsDir, 'manifest.json'), suite: manifest.suite, datasets: manifest.datasets }
+  return {
+    datasets_dir: datasetsDir,
+    manifest: path.join(datasetsDir, 'manifest.json'),
+    suite: manifest.suite,
+    datasets: manifest.datasets,
+  }
 }

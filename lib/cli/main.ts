@@ -25,7 +25,10 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
       void runUrgentCleanups().finally(() => process.exit(ExitCode.interrupted))
       return
     }
-    logger.step('error', `${signal === 'SIGINT' ? 'Interrupted (Ctrl-C)' : `Got ${signal}`}: cleaning up; press Ctrl-C again to quit at once.`)
+    logger.step(
+      'error',
+      `${signal === 'SIGINT' ? 'Interrupted (Ctrl-C)' : `Got ${signal}`}: cleaning up; press Ctrl-C again to quit at once.`,
+    )
     abort.abort(signal)
     void runCleanups().finally(() => process.exit(ExitCode.interrupted))
   }
@@ -34,7 +37,10 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
   process.on('SIGHUP', onSignal)
   try {
     // -h, as the bash runners took it, is --help.
-    const flags = parseFlags(argv.map((arg) => (arg === '-h' ? '--help' : arg)), spec.flags)
+    const flags = parseFlags(
+      argv.map((arg) => (arg === '-h' ? '--help' : arg)),
+      spec.flags,
+    )
     if (flags.help) {
       process.stdout.write(spec.help.endsWith('\n') ? spec.help : `${spec.help}\n`)
       return
@@ -57,7 +63,8 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
 function reportError(logger: Logger, error: unknown, help: string): void {
   if (error instanceof RemoteEvalError) {
     logger.step('error', error.message)
-    if (error instanceof UsageWithHelpError) process.stderr.write(`\n${help.split('\nOptions:')[0]!.trim()}\nRun with --help for all options.\n`)
+    if (error instanceof UsageWithHelpError)
+      process.stderr.write(`\n${help.split('\nOptions:')[0]!.trim()}\nRun with --help for all options.\n`)
     return
   }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error)

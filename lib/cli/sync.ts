@@ -45,10 +45,15 @@ function targetKind(argv: readonly string[]): 'ssh' | 'k8s' {
   const k8s = given('pod')
   if (ssh && k8s) throw new UsageWithHelpError('Give either --host (an SSH host) or --pod (a Kubernetes pod), not both.')
   if (!ssh && !k8s) {
-    throw new UsageWithHelpError('No target: give --host HOST --remote-dir DIR for an SSH host, or --context C --namespace NS --pod POD for a pod.')
+    throw new UsageWithHelpError(
+      'No target: give --host HOST --remote-dir DIR for an SSH host, or --context C --namespace NS --pod POD for a pod.',
+    )
   }
   const wrong = (ssh ? [...K8S_ONLY, 'workdir'] : SSH_ONLY).find(given)
-  if (wrong) throw new UsageError(`--${wrong} does not apply to ${ssh ? 'an SSH host' : 'a pod'}${wrong === 'remote-dir' ? '; in a pod use --workdir' : wrong === 'workdir' ? '; on an SSH host use --remote-dir' : ''}.`)
+  if (wrong)
+    throw new UsageError(
+      `--${wrong} does not apply to ${ssh ? 'an SSH host' : 'a pod'}${wrong === 'remote-dir' ? '; in a pod use --workdir' : wrong === 'workdir' ? '; on an SSH host use --remote-dir' : ''}.`,
+    )
   return ssh ? 'ssh' : 'k8s'
 }
 
@@ -67,8 +72,14 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
     prepareSync({ projectDir, remoteDir, limits, logger }),
   )
   const report = await pushLocked({
-    transport: target.transport, prepared, wait: flags['no-wait'] !== true, remoteDirFlag: target.remoteDirFlag, adopt: flags['adopt-remote-dir'] === true,
-    full: flags['full-sync'] === true, allowSecrets: listFlag(flags, 'allow-secret'), logger,
+    transport: target.transport,
+    prepared,
+    wait: flags['no-wait'] !== true,
+    remoteDirFlag: target.remoteDirFlag,
+    adopt: flags['adopt-remote-dir'] === true,
+    full: flags['full-sync'] === true,
+    allowSecrets: listFlag(flags, 'allow-secret'),
+    logger,
   })
   logger.step('done', report.unchanged ? 'code already up to date' : `code synced to ${report.remoteDir} on ${target.transport.target}`)
   return {

@@ -105,7 +105,11 @@ export const EXCLUDES: readonly ExcludeRule[] = [
 ]
 
 /** One glob of a path component as regex source: `*` and `?` never cross `/`. */
-const globSource = (glob: string) => glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')
+const globSource = (glob: string) =>
+  glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]')
 
 interface CompiledRules {
   anyDepth: RegExp

@@ -29,7 +29,7 @@ export const nulList = (names: readonly string[]): Buffer => nameBytes(names.map
 export function showName(name: string): string {
   const bytes = nameBytes(name)
   let shown = ''
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const length = utf8SequenceLength(bytes, at)
     if (length === 0) {
       shown += `\\x${bytes[at]!.toString(16).padStart(2, '0')}`
@@ -60,7 +60,8 @@ const escapeControl = (char: string) => SHORT_ESCAPES[char] ?? `\\u${char.charCo
 /** The length of the valid UTF-8 sequence starting at `at`, or 0 when the byte there starts none. */
 function utf8SequenceLength(bytes: Buffer, at: number): number {
   const lead = bytes[at]!
-  const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0
+  const length =
+    lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0
   if (length <= 1) return length
   const sequence = bytes.subarray(at, at + length)
   // Decoding and encoding again catches every malformed case (short, overlong, surrogate, > U+10FFFF).

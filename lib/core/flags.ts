@@ -90,12 +90,18 @@ export function listFlag(values: FlagValues, name: string): string[] {
  * A whole-number flag in [min, max], written in plain decimal digits: Number() would also take
  * 0x10, 1e2, ' 4' or '', none of which a person means as a count. Undefined when not given.
  */
-export function wholeNumberFlag(values: FlagValues, name: string, range: { min: number; max: number; unit: string; example: number }): number | undefined {
+export function wholeNumberFlag(
+  values: FlagValues,
+  name: string,
+  range: { min: number; max: number; unit: string; example: number },
+): number | undefined {
   const text = stringFlag(values, name)
   if (text === undefined) return undefined
   const value = /^\d{1,9}$/.test(text) ? Number(text) : NaN
   if (!(value >= range.min && value <= range.max)) {
-    throw new UsageError(`--${name} ${JSON.stringify(text)} is not a whole number of ${range.unit} from ${range.min} to ${range.max} (plain digits), e.g. --${name} ${range.example}.`)
+    throw new UsageError(
+      `--${name} ${JSON.stringify(text)} is not a whole number of ${range.unit} from ${range.min} to ${range.max} (plain digits), e.g. --${name} ${range.example}.`,
+    )
   }
   return value
 }

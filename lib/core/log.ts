@@ -4,19 +4,7 @@ import pc from 'picocolors'
 // Every line passes through redaction first, so a secret that reaches a log (even one the remote
 // printed) is shown as *** instead.
 
-export type Step =
-  | 'preflight'
-  | 'sync'
-  | 'deps'
-  | 'models'
-  | 'datasets'
-  | 'run'
-  | 'fetch'
-  | 'done'
-  | 'error'
-  | 'warn'
-  | 'ssh'
-  | 'kubectl'
+export type Step = 'preflight' | 'sync' | 'deps' | 'models' | 'datasets' | 'run' | 'fetch' | 'done' | 'error' | 'warn' | 'ssh' | 'kubectl'
 
 export interface Logger {
   /** One line under a step prefix. Multi-line text becomes several prefixed lines. */

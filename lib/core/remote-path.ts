@@ -4,8 +4,37 @@ import { UsageError } from './errors.ts'
 
 const SAFE_PATH = /^[A-Za-z0-9._/@+=,-]+$/
 const SYSTEM_DIRS = new Set([
-  ...['bin', 'boot', 'dev', 'etc', 'home', 'lib', 'lib32', 'lib64', 'media', 'mnt', 'opt', 'proc', 'root', 'run', 'sbin', 'srv', 'sys', 'tmp', 'usr', 'var', 'workdir', 'Users', 'Volumes'].map((d) => `/${d}`),
-  '/var/tmp', '/dev/shm', '/var/lib', '/var/log', '/usr/local', '/private/tmp',
+  ...[
+    'bin',
+    'boot',
+    'dev',
+    'etc',
+    'home',
+    'lib',
+    'lib32',
+    'lib64',
+    'media',
+    'mnt',
+    'opt',
+    'proc',
+    'root',
+    'run',
+    'sbin',
+    'srv',
+    'sys',
+    'tmp',
+    'usr',
+    'var',
+    'workdir',
+    'Users',
+    'Volumes',
+  ].map((d) => `/${d}`),
+  '/var/tmp',
+  '/dev/shm',
+  '/var/lib',
+  '/var/log',
+  '/usr/local',
+  '/private/tmp',
 ])
 
 /** Whether a path (resolved on the target) is the root or a system directory. */
@@ -17,7 +46,8 @@ export const PATH_MAX = 4096
 
 /** Checks a remote directory given on the command line; returns it normalized (no trailing /). */
 export function validateRemoteDir(dir: string, flag: string): string {
-  if (dir.trim() === '') throw new UsageError(`${flag} is empty. Give an absolute directory on the target, e.g. ${flag} /home/you/guardrails.`)
+  if (dir.trim() === '')
+    throw new UsageError(`${flag} is empty. Give an absolute directory on the target, e.g. ${flag} /home/you/guardrails.`)
   if (dir.startsWith('~')) {
     throw new UsageError(
       `${flag} ${JSON.stringify(dir)} starts with ~, which would be expanded on this machine, not the target. ` +
@@ -38,11 +68,15 @@ export function validateRemoteDir(dir: string, flag: string): string {
   }
   const long = parts.find((p) => Buffer.byteLength(p) > NAME_MAX)
   if (long !== undefined) {
-    throw new UsageError(`${flag}: the name ${JSON.stringify(`${long.slice(0, 40)}...`)} is ${Buffer.byteLength(long)} bytes long; file systems allow ${NAME_MAX} per name. Choose a shorter directory.`)
+    throw new UsageError(
+      `${flag}: the name ${JSON.stringify(`${long.slice(0, 40)}...`)} is ${Buffer.byteLength(long)} bytes long; file systems allow ${NAME_MAX} per name. Choose a shorter directory.`,
+    )
   }
   const normalized = `/${parts.join('/')}`
   if (Buffer.byteLength(normalized) > PATH_MAX - 1024) {
-    throw new UsageError(`${flag} is ${Buffer.byteLength(normalized)} bytes long; the target's paths stop at ${PATH_MAX}, and the files under it need room. Choose a shorter directory.`)
+    throw new UsageError(
+      `${flag} is ${Buffer.byteLength(normalized)} bytes long; the target's paths stop at ${PATH_MAX}, and the files under it need room. Choose a shorter directory.`,
+    )
   }
   if (normalized === '/' || SYSTEM_DIRS.has(normalized)) {
     throw new UsageError(

@@ -25,7 +25,13 @@ const SHA = '0'.repeat(40)
 export function stepOf(trip: RoundTrip, options: EvalOptions): Step {
   if (trip.kind === 'push') return 'sync'
   if (trip.kind === 'pull') return 'fetch'
-  const byFunction: Record<string, Step> = { lock_hold: 'preflight', eval_deps: 'deps', eval_run: 'run', eval_module: 'run', eval_run_dir: 'fetch' }
+  const byFunction: Record<string, Step> = {
+    lock_hold: 'preflight',
+    eval_deps: 'deps',
+    eval_run: 'run',
+    eval_module: 'run',
+    eval_run_dir: 'fetch',
+  }
   if (trip.fn && byFunction[trip.fn]) return byFunction[trip.fn]!
   if (trip.fn === 'envfile_exec') return fetchMode(trip.args) === 'model' ? 'models' : 'datasets'
   return trip.args[0] === options.modelsDir ? 'models' : trip.args[0] === options.datasetsDir ? 'datasets' : 'preflight'
@@ -53,18 +59,27 @@ function preflightAnswer(options: EvalOptions, kind: TransportKind): string {
 /** list_prepared_dirs' answer: each asset directory complete, by a manifest that covers the suite. */
 function completeDirs(options: EvalOptions, dirs: readonly string[]): string {
   const models = modelsManifest({
-    dir: options.modelsDir, policyPath: 'configs/policy.yaml',
+    dir: options.modelsDir,
+    policyPath: 'configs/policy.yaml',
     models: options.models.map((m) => ({ model_name: m.repoId, revision: m.revision, sha: SHA, path: modelDirName(m.repoId), files: [] })),
   })
   const needs = options.datasets
   const datasets = datasetsManifest({
-    dir: options.datasetsDir, registryPath: needs.suitesPath, suite: needs.suite, splits: options.downloadSplits, files: [],
-    datasets: needs.datasets.flatMap((d) => options.downloadSplits.map((split) => ({ dataset_id: d.id, hf_id: d.hfId, split, sha: SHA, fingerprint: null, rows: 0 }))),
+    dir: options.datasetsDir,
+    registryPath: needs.suitesPath,
+    suite: needs.suite,
+    splits: options.downloadSplits,
+    files: [],
+    datasets: needs.datasets.flatMap((d) =>
+      options.downloadSplits.map((split) => ({ dataset_id: d.id, hf_id: d.hfId, split, sha: SHA, fingerprint: null, rows: 0 })),
+    ),
   })
-  return dirs.map((dir, i) => {
-    const manifest = dir === options.modelsDir ? models : dir === options.datasetsDir ? datasets : null
-    return `D ${i}\0${manifest ? `M ${JSON.stringify(manifest)}\0` : ''}`
-  }).join('')
+  return dirs
+    .map((dir, i) => {
+      const manifest = dir === options.modelsDir ? models : dir === options.datasetsDir ? datasets : null
+      return `D ${i}\0${manifest ? `M ${JSON.stringify(manifest)}\0` : ''}`
+    })
+    .join('')
 }
 
 /** What fetch.py prints for a repo it fetched. */
@@ -74,7 +89,13 @@ function fetchAnswer(args: readonly string[]): string {
   const [mode, , , splits = ''] = command.slice(at + 1)
   if (mode !== 'dataset') return JSON.stringify({ status: 'fetched', sha: SHA, files: [] })
   const names = splits.split(',')
-  return JSON.stringify({ status: 'fetched', sha: SHA, files: [], rows: Object.fromEntries(names.map((s) => [s, 0])), fingerprints: Object.fromEntries(names.map((s) => [s, null])) })
+  return JSON.stringify({
+    status: 'fetched',
+    sha: SHA,
+    files: [],
+    rows: Object.fromEntries(names.map((s) => [s, 0])),
+    fingerprints: Object.fromEntries(names.map((s) => [s, null])),
+  })
 }
 
 /** The simulated target: a transport that answers each script as a fresh target would, and runs nothing. */
@@ -97,7 +118,9 @@ export function simulatedTarget(options: EvalOptions, target: { kind: TransportK
       if (fn === 'eval_run') {
         const [remoteDir, , , id, , follow] = args
         run.onStderrLine?.(`@@started ${id}`)
-        return answer(follow === '1' ? `@@state finished 0\n${JSON.stringify({ run_dir: `${remoteDir}/${OUTPUT_DIR}/${EVAL_RUN_ID}` })}\n` : '')
+        return answer(
+          follow === '1' ? `@@state finished 0\n${JSON.stringify({ run_dir: `${remoteDir}/${OUTPUT_DIR}/${EVAL_RUN_ID}` })}\n` : '',
+        )
       }
       if (fn === 'eval_run_dir') return answer(args[1] ?? '')
       return answer('')

@@ -31,7 +31,14 @@ const interactive = () => Boolean(process.stdin.isTTY && process.stderr.isTTY)
  * Arms Ctrl-C for run `runId`: once the runner is interrupted, its cleanup stops the run (grace
  * period, then SIGKILL) or detaches from it. Returns the disarm to call when the run has ended.
  */
-export function guardRun(options: { runId: string; target: string; signal: AbortSignal; logger: Logger; stop: (graceSeconds: number) => Promise<{ state: string; exitCode: number | null }>; graceSeconds: number }): () => void {
+export function guardRun(options: {
+  runId: string
+  target: string
+  signal: AbortSignal
+  logger: Logger
+  stop: (graceSeconds: number) => Promise<{ state: string; exitCode: number | null }>
+  graceSeconds: number
+}): () => void {
   const { runId, logger } = options
   const stopNow = async () => {
     logger.step('run', `killing run ${runId} on ${options.target} now (SIGKILL to its process group)`)
@@ -42,7 +49,10 @@ export function guardRun(options: { runId: string; target: string; signal: Abort
       const ended = await options.stop(grace)
       logger.step('run', `run ${runId} is ${ended.state}${ended.exitCode === null ? '' : ` (exit ${ended.exitCode})`}`)
     } catch (error) {
-      logger.step('error', `could not stop run ${runId}: ${error instanceof Error ? error.message : String(error)}. It may still run there: ${attachHint(runId)}`)
+      logger.step(
+        'error',
+        `could not stop run ${runId}: ${error instanceof Error ? error.message : String(error)}. It may still run there: ${attachHint(runId)}`,
+      )
     }
   }
   const disarmCleanup = onCleanup(async () => {
@@ -50,13 +60,20 @@ export function guardRun(options: { runId: string; target: string; signal: Abort
     // The runner aborts with the signal that interrupted it (lib/cli/main.ts).
     const by = options.signal.reason as NodeJS.Signals | undefined
     const choice: Choice =
-      by === 'SIGHUP' ? 'detach' : by === 'SIGINT' && interactive() ? await ask(`Run ${runId} goes on on ${options.target}. [s]top it or [d]etach and leave it running? [S/d] `) : 'stop'
+      by === 'SIGHUP'
+        ? 'detach'
+        : by === 'SIGINT' && interactive()
+          ? await ask(`Run ${runId} goes on on ${options.target}. [s]top it or [d]etach and leave it running? [S/d] `)
+          : 'stop'
     if (choice === 'detach') {
       logger.step('run', `run ${runId} goes on on ${options.target}; to come back, ${attachHint(runId)}`)
       return
     }
     if (choice === 'kill') return stopping(0)
-    logger.step('run', `stopping run ${runId} on ${options.target}: SIGTERM to its process group, SIGKILL after ${options.graceSeconds} s (Ctrl-C again: at once)`)
+    logger.step(
+      'run',
+      `stopping run ${runId} on ${options.target}: SIGTERM to its process group, SIGKILL after ${options.graceSeconds} s (Ctrl-C again: at once)`,
+    )
     await stopping(options.graceSeconds)
   })
   const disarmUrgent = onSecondInterrupt(stopNow)

@@ -1,8 +1,26 @@
 import { statSync } from 'node:fs'
 import path from 'node:path'
-import { DEFAULT_POLICY, DEFAULT_SPLITS, DEFAULT_SUITES, declaredSplits, readDatasetNeeds, readModelNeeds, type DatasetNeeds, type ModelRef } from '../assets/registry.ts'
+import {
+  DEFAULT_POLICY,
+  DEFAULT_SPLITS,
+  DEFAULT_SUITES,
+  declaredSplits,
+  readDatasetNeeds,
+  readModelNeeds,
+  type DatasetNeeds,
+  type ModelRef,
+} from '../assets/registry.ts'
 import { UsageError } from '../core/errors.ts'
-import { formatFlags, listFlag, stringFlag, UsageWithHelpError, wholeNumberFlag, type FlagSpec, type FlagValues, projectDirFrom } from '../core/flags.ts'
+import {
+  formatFlags,
+  listFlag,
+  stringFlag,
+  UsageWithHelpError,
+  wholeNumberFlag,
+  type FlagSpec,
+  type FlagValues,
+  projectDirFrom,
+} from '../core/flags.ts'
 import { EXIT_CODES_HELP } from '../core/help.ts'
 import { DEFAULT_WORKDIR, K8S_FLAGS, SSH_FLAGS, kubeTargetFrom, sshTargetFrom } from '../transport/targets.ts'
 import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
@@ -19,29 +37,92 @@ export const DEFAULT_EVAL_MODULE = 'app.eval.cli'
 export const OUTPUT_DIR = 'reports/evaluations'
 
 const EVAL_FLAGS: readonly FlagSpec[] = [
-  { name: 'runtime', kind: 'string', value: 'cpu|cuda', description: 'where the eval runs; cuda checks nvidia-smi and gives the run its own PyTriton ports (required)' },
+  {
+    name: 'runtime',
+    kind: 'string',
+    value: 'cpu|cuda',
+    description: 'where the eval runs; cuda checks nvidia-smi and gives the run its own PyTriton ports (required)',
+  },
   { name: 'suite', kind: 'string', value: 'NAME', description: 'eval suite (configs/eval/suites.yaml)', default: DEFAULT_SUITE },
   { name: 'split', kind: 'string', value: 'NAME', description: 'split of the suite', default: DEFAULT_SPLIT },
-  { name: 'remote-has-internet', kind: 'string', value: 'yes|no', description: 'yes: download missing models/datasets there; no: require prepared ones (required)' },
+  {
+    name: 'remote-has-internet',
+    kind: 'string',
+    value: 'yes|no',
+    description: 'yes: download missing models/datasets there; no: require prepared ones (required)',
+  },
   { name: 'models-dir', kind: 'string', value: 'DIR', description: 'models directory on the target (required)' },
   { name: 'datasets-dir', kind: 'string', value: 'DIR', description: 'datasets directory on the target (required)' },
-  { name: 'adopt-asset-dirs', kind: 'boolean', description: 'download into non-empty models/datasets directories this tool did not prepare (nothing of them is deleted)' },
-  { name: 'env', kind: 'list', value: 'NAME=VALUE', description: 'a variable for the eval on the target, e.g. GR_ENABLE_NEMOTRON=true (sent on stdin, never in argv)' },
-  { name: 'eval-module', kind: 'string', value: 'MODULE', description: 'the eval CLI, run as python -m MODULE', default: DEFAULT_EVAL_MODULE },
-  { name: 'eval-arg', kind: 'list', value: 'ARG', description: 'an argument passed through to the eval CLI (write --eval-arg=--flag for ones starting with -)' },
+  {
+    name: 'adopt-asset-dirs',
+    kind: 'boolean',
+    description: 'download into non-empty models/datasets directories this tool did not prepare (nothing of them is deleted)',
+  },
+  {
+    name: 'env',
+    kind: 'list',
+    value: 'NAME=VALUE',
+    description: 'a variable for the eval on the target, e.g. GR_ENABLE_NEMOTRON=true (sent on stdin, never in argv)',
+  },
+  {
+    name: 'eval-module',
+    kind: 'string',
+    value: 'MODULE',
+    description: 'the eval CLI, run as python -m MODULE',
+    default: DEFAULT_EVAL_MODULE,
+  },
+  {
+    name: 'eval-arg',
+    kind: 'list',
+    value: 'ARG',
+    description: 'an argument passed through to the eval CLI (write --eval-arg=--flag for ones starting with -)',
+  },
   { name: 'gpus', kind: 'string', value: 'IDS', description: 'GPUs for the eval, e.g. 0 or 0,1 (sets CUDA_VISIBLE_DEVICES)' },
   { name: 'workers', kind: 'string', value: 'N', description: 'worker processes for the eval (passed as --workers N)' },
   { name: 'venv', kind: 'string', value: 'DIR', description: 'a prebuilt venv on the target instead of uv' },
-  { name: 'min-free-disk', kind: 'string', value: 'SIZE', description: 'refuse to start with less free space on the target', default: '1G' },
-  { name: 'fresh-cache', kind: 'boolean', description: "online only: delete the datasets dir's hf_cache and the download records on the target, then download again" },
+  {
+    name: 'min-free-disk',
+    kind: 'string',
+    value: 'SIZE',
+    description: 'refuse to start with less free space on the target',
+    default: '1G',
+  },
+  {
+    name: 'fresh-cache',
+    kind: 'boolean',
+    description: "online only: delete the datasets dir's hf_cache and the download records on the target, then download again",
+  },
   { name: 'dry-run', kind: 'boolean', description: 'print each step and the exact remote scripts; touch nothing' },
   { name: 'detach', kind: 'boolean', description: 'start the run and return at once, printing its run id' },
-  { name: 'attach', kind: 'string', value: 'RUN_ID', description: "follow a run's log from its last lines and fetch its results when it ends" },
-  { name: 'stop', kind: 'string', value: 'RUN_ID', description: "stop a run: SIGTERM to its process group, SIGKILL after --stop-grace" },
+  {
+    name: 'attach',
+    kind: 'string',
+    value: 'RUN_ID',
+    description: "follow a run's log from its last lines and fetch its results when it ends",
+  },
+  { name: 'stop', kind: 'string', value: 'RUN_ID', description: 'stop a run: SIGTERM to its process group, SIGKILL after --stop-grace' },
   { name: 'list', kind: 'boolean', description: 'list the runs on the target: state, start and end time, exit code, ports' },
-  { name: 'run-module', kind: 'string', value: 'MODULE', description: "run another module of the repo there instead of the eval (python -m MODULE, e.g. app.tools.rebalance_fast_splits): synced code and deps, the target's token, output streamed, its exit code passed through" },
-  { name: 'module-arg', kind: 'list', value: 'ARG', description: 'an argument for --run-module (write --module-arg=--push for ones starting with -)' },
-  { name: 'stop-grace', kind: 'string', value: 'SECONDS', description: 'how long a stopped run may take to exit before SIGKILL; also how long what an ended eval left behind may go on before it is stopped', default: '10' },
+  {
+    name: 'run-module',
+    kind: 'string',
+    value: 'MODULE',
+    description:
+      "run another module of the repo there instead of the eval (python -m MODULE, e.g. app.tools.rebalance_fast_splits): synced code and deps, the target's token, output streamed, its exit code passed through",
+  },
+  {
+    name: 'module-arg',
+    kind: 'list',
+    value: 'ARG',
+    description: 'an argument for --run-module (write --module-arg=--push for ones starting with -)',
+  },
+  {
+    name: 'stop-grace',
+    kind: 'string',
+    value: 'SECONDS',
+    description:
+      'how long a stopped run may take to exit before SIGKILL; also how long what an ended eval left behind may go on before it is stopped',
+    default: '10',
+  },
 ]
 
 const HELP_FLAG: FlagSpec = { name: 'help', kind: 'boolean', description: 'print this help' }
@@ -100,7 +181,9 @@ export interface EvalOptions {
   wait: boolean
   stopGraceSeconds: number
   freshCache: boolean
-  target: { kind: 'ssh'; host: string; sshOptions: string[]; configFile?: string } | { kind: 'k8s'; context: string; namespace: string; pod: string; container?: string }
+  target:
+    | { kind: 'ssh'; host: string; sshOptions: string[]; configFile?: string }
+    | { kind: 'k8s'; context: string; namespace: string; pod: string; container?: string }
   remoteDir: string
   remoteDirFlag: '--remote-dir' | '--workdir'
   projectDir: string
@@ -142,7 +225,10 @@ function envFrom(flags: FlagValues): Record<string, string> {
   for (const entry of listFlag(flags, 'env')) {
     const eq = entry.indexOf('=')
     const name = eq > 0 ? entry.slice(0, eq) : entry
-    if (eq < 0 || !ENV_NAME.test(name)) throw new UsageError(`--env ${JSON.stringify(name)} is not NAME=VALUE with a variable name (letters, digits, _), e.g. --env GR_ENABLE_NEMOTRON=true.`)
+    if (eq < 0 || !ENV_NAME.test(name))
+      throw new UsageError(
+        `--env ${JSON.stringify(name)} is not NAME=VALUE with a variable name (letters, digits, _), e.g. --env GR_ENABLE_NEMOTRON=true.`,
+      )
     if (/[\0\n\r]/.test(entry)) throw new UsageError(`--env ${name}=... holds a line break or NUL byte; give a value on one line.`)
     env[name] = entry.slice(eq + 1)
   }
@@ -185,15 +271,21 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
   if (mode.kind === 'run' || mode.kind === 'detach') {
     const missing = REQUIRED.filter((name) => stringFlag(flags, name) === undefined)
     if (missing.length) {
-      throw new UsageWithHelpError(`Missing ${missing.map((m) => `--${m}`).join(', ')}: a run needs --runtime cpu|cuda, --remote-has-internet yes|no, --models-dir DIR and --datasets-dir DIR on the target, as the bash runner did.`)
+      throw new UsageWithHelpError(
+        `Missing ${missing.map((m) => `--${m}`).join(', ')}: a run needs --runtime cpu|cuda, --remote-has-internet yes|no, --models-dir DIR and --datasets-dir DIR on the target, as the bash runner did.`,
+      )
     }
   }
   const starts = mode.kind === 'run' || mode.kind === 'detach'
-  const runtime = starts || (mode.kind === 'module' && stringFlag(flags, 'runtime') !== undefined) ? oneOf(flags, 'runtime', ['cpu', 'cuda'] as const) : 'cpu'
+  const runtime =
+    starts || (mode.kind === 'module' && stringFlag(flags, 'runtime') !== undefined)
+      ? oneOf(flags, 'runtime', ['cpu', 'cuda'] as const)
+      : 'cpu'
   // A module run (--run-module) usually talks to the Hub: online unless told otherwise.
-  const online = starts || (mode.kind === 'module' && stringFlag(flags, 'remote-has-internet') !== undefined)
-    ? oneOf(flags, 'remote-has-internet', ['yes', 'no'] as const) === 'yes'
-    : mode.kind === 'module'
+  const online =
+    starts || (mode.kind === 'module' && stringFlag(flags, 'remote-has-internet') !== undefined)
+      ? oneOf(flags, 'remote-has-internet', ['yes', 'no'] as const) === 'yes'
+      : mode.kind === 'module'
   const suite = named(flags, 'suite', DEFAULT_SUITE)
   const split = named(flags, 'split', DEFAULT_SPLIT)
   const modelsDir = starts ? validateRemoteDir(stringFlag(flags, 'models-dir')!, '--models-dir') : ''
@@ -201,35 +293,67 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
   const env = envFrom(flags)
   const venv = stringFlag(flags, 'venv') === undefined ? undefined : validateRemoteDir(stringFlag(flags, 'venv')!, '--venv')
   const evalModule = stringFlag(flags, 'eval-module') ?? DEFAULT_EVAL_MODULE
-  if (!MODULE.test(evalModule)) throw new UsageError(`--eval-module ${JSON.stringify(evalModule)} is not a Python module name, e.g. app.eval.cli.`)
+  if (!MODULE.test(evalModule))
+    throw new UsageError(`--eval-module ${JSON.stringify(evalModule)} is not a Python module name, e.g. app.eval.cli.`)
   const evalArgs = listFlag(flags, 'eval-arg')
   const badArg = evalArgs.find((a) => /[\n\r\0]/.test(a))
-  if (badArg !== undefined) throw new UsageError(`--eval-arg ${JSON.stringify(badArg)} holds a line break; give one argument per --eval-arg.`)
+  if (badArg !== undefined)
+    throw new UsageError(`--eval-arg ${JSON.stringify(badArg)} holds a line break; give one argument per --eval-arg.`)
   const gpus = stringFlag(flags, 'gpus')
-  if (gpus !== undefined && !/^\d+(,\d+)*$/.test(gpus)) throw new UsageError(`--gpus ${JSON.stringify(gpus)} is not a list of GPU indices, e.g. 0 or 0,1.`)
+  if (gpus !== undefined && !/^\d+(,\d+)*$/.test(gpus))
+    throw new UsageError(`--gpus ${JSON.stringify(gpus)} is not a list of GPU indices, e.g. 0 or 0,1.`)
   const workers = wholeNumberFlag(flags, 'workers', { min: 1, max: 1024, unit: 'workers', example: 4 })
   const minFree = parseSize(stringFlag(flags, 'min-free-disk') ?? '1G')
-  if (minFree === null) throw new UsageError(`--min-free-disk ${JSON.stringify(stringFlag(flags, 'min-free-disk'))} is not a size, e.g. 1G or 500M.`)
+  if (minFree === null)
+    throw new UsageError(`--min-free-disk ${JSON.stringify(stringFlag(flags, 'min-free-disk'))} is not a size, e.g. 1G or 500M.`)
   const projectDir = projectDirFrom(flags)
   if (!statSync(projectDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--project-dir ${projectDir} is not a directory. Run from the eval repo or pass --project-dir.`)
   }
   const stopGraceSeconds = wholeNumberFlag(flags, 'stop-grace', { min: 0, max: 3600, unit: 'seconds', example: 10 }) ?? 10
   const freshCache = flags['fresh-cache'] === true
-  if (freshCache && !online) throw new UsageError('--fresh-cache downloads again, which an air-gapped target cannot do: drop it, or use --remote-has-internet yes.')
+  if (freshCache && !online)
+    throw new UsageError('--fresh-cache downloads again, which an air-gapped target cannot do: drop it, or use --remote-has-internet yes.')
   // The suite and split must exist in the local registry; the models come from the policy. The
   // controls of earlier runs (attach, stop, list) need neither.
   const suitesPath = path.join(projectDir, DEFAULT_SUITES)
-  const datasets = starts ? readDatasetNeeds({ suitesPath, suite, splits: [split], splitFlag: '--split', suitesFlag: null }) : { suite, splits: [split], datasets: [], suitesPath }
+  const datasets = starts
+    ? readDatasetNeeds({ suitesPath, suite, splits: [split], splitFlag: '--split', suitesFlag: null })
+    : { suite, splits: [split], datasets: [], suitesPath }
   const models = starts ? readModelNeeds({ policyPath: path.join(projectDir, DEFAULT_POLICY), policyFlag: null }) : []
   const declared = starts ? declaredSplits(suitesPath, suite, null) : null
   const downloadSplits = [...new Set([split, ...DEFAULT_SPLITS.filter((s) => declared === null || declared.includes(s))])]
   return {
-    mode, wait: flags['no-wait'] !== true, stopGraceSeconds, freshCache,
-    target, remoteDir, remoteDirFlag: kind === 'ssh' ? '--remote-dir' : '--workdir', projectDir, runtime, suite, split, online,
-    modelsDir, datasetsDir, evalModule, evalArgs, gpus, workers, venv, minFreeBytes: minFree, dryRun: flags['dry-run'] === true,
-    limits: sizeLimitsFrom(flags), adopt: flags['adopt-remote-dir'] === true, fullSync: flags['full-sync'] === true, models, datasets,
-    downloadSplits, env, allowSecrets: listFlag(flags, 'allow-secret'), adoptAssetDirs: flags['adopt-asset-dirs'] === true,
+    mode,
+    wait: flags['no-wait'] !== true,
+    stopGraceSeconds,
+    freshCache,
+    target,
+    remoteDir,
+    remoteDirFlag: kind === 'ssh' ? '--remote-dir' : '--workdir',
+    projectDir,
+    runtime,
+    suite,
+    split,
+    online,
+    modelsDir,
+    datasetsDir,
+    evalModule,
+    evalArgs,
+    gpus,
+    workers,
+    venv,
+    minFreeBytes: minFree,
+    dryRun: flags['dry-run'] === true,
+    limits: sizeLimitsFrom(flags),
+    adopt: flags['adopt-remote-dir'] === true,
+    fullSync: flags['full-sync'] === true,
+    models,
+    datasets,
+    downloadSplits,
+    env,
+    allowSecrets: listFlag(flags, 'allow-secret'),
+    adoptAssetDirs: flags['adopt-asset-dirs'] === true,
   }
 }
 
@@ -240,22 +364,28 @@ const REMOTE_RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
 
 /** --detach, --attach, --stop and --list exclude each other; a run id must look like one. */
 function modeFrom(flags: FlagValues): EvalMode {
-  const chosen = (['detach', 'attach', 'stop', 'list', 'run-module'] as const).filter((name) => flags[name] !== undefined && flags[name] !== false)
+  const chosen = (['detach', 'attach', 'stop', 'list', 'run-module'] as const).filter(
+    (name) => flags[name] !== undefined && flags[name] !== false,
+  )
   if (chosen.length > 1) throw new UsageError(`--${chosen.join(' and --')} exclude each other: give one of them.`)
-  if (chosen.length && flags['dry-run'] === true) throw new UsageError(`--dry-run shows the steps of a new run; it does not combine with --${chosen[0]}.`)
+  if (chosen.length && flags['dry-run'] === true)
+    throw new UsageError(`--dry-run shows the steps of a new run; it does not combine with --${chosen[0]}.`)
   const kind = chosen[0]
   if (listFlag(flags, 'module-arg').length && kind !== 'run-module') throw new UsageError('--module-arg goes with --run-module MODULE.')
   if (kind === 'run-module') {
     const module = stringFlag(flags, 'run-module')!
-    if (!MODULE.test(module)) throw new UsageError(`--run-module ${JSON.stringify(module)} is not a Python module name, e.g. app.tools.rebalance_fast_splits.`)
+    if (!MODULE.test(module))
+      throw new UsageError(`--run-module ${JSON.stringify(module)} is not a Python module name, e.g. app.tools.rebalance_fast_splits.`)
     const args = listFlag(flags, 'module-arg')
     const bad = args.find((a) => /[\n\r\0]/.test(a))
-    if (bad !== undefined) throw new UsageError(`--module-arg ${JSON.stringify(bad)} holds a line break; give one argument per --module-arg.`)
+    if (bad !== undefined)
+      throw new UsageError(`--module-arg ${JSON.stringify(bad)} holds a line break; give one argument per --module-arg.`)
     return { kind: 'module', module, args }
   }
   if (kind === 'attach' || kind === 'stop') {
     const runId = stringFlag(flags, kind) ?? ''
-    if (!REMOTE_RUN_ID.test(runId)) throw new UsageError(`--${kind} ${JSON.stringify(runId)} is not a run id (like 20261128-134256-a1b2). See the ids with --list.`)
+    if (!REMOTE_RUN_ID.test(runId))
+      throw new UsageError(`--${kind} ${JSON.stringify(runId)} is not a run id (like 20261128-134256-a1b2). See the ids with --list.`)
     return { kind, runId }
   }
   return kind ? { kind } : { kind: 'run' }

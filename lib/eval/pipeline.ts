@@ -16,7 +16,17 @@ import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
 import { guardRun } from './interrupt.ts'
 import { OUTPUT_DIR, type EvalMode, type EvalOptions } from './options.ts'
 import { attachHint, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
-import { checkRunDir, PREFLIGHT_LIBRARY, preflightArgs, prepareAssets, pullRunDir, readPreflight, runModule, startEval, syncDeps } from './steps.ts'
+import {
+  checkRunDir,
+  PREFLIGHT_LIBRARY,
+  preflightArgs,
+  prepareAssets,
+  pullRunDir,
+  readPreflight,
+  runModule,
+  startEval,
+  syncDeps,
+} from './steps.ts'
 import { metricsTable, runsTable } from './summary.ts'
 
 // The run, the same for SSH and kubectl: preflight, sync, deps, assets, run, fetch, summary.
@@ -30,7 +40,13 @@ export async function openTarget(options: EvalOptions, logger: Logger): Promise<
     await transport.connect()
     return transport
   }
-  const transport = await KubectlTransport.open({ context: target.context, namespace: target.namespace, pod: target.pod, container: target.container, logger })
+  const transport = await KubectlTransport.open({
+    context: target.context,
+    namespace: target.namespace,
+    pod: target.pod,
+    container: target.container,
+    logger,
+  })
   onCleanup(() => transport.close())
   return transport
 }
@@ -47,7 +63,8 @@ export async function runRemoteEval(options: EvalOptions, context: EvalContext):
   // --env values named like secrets are hidden here too (on the target, the run's redaction does it).
   context.logger.addSecrets(secretValuesFromEnv(options.env))
   if (options.dryRun) return dryRun(options, context)
-  if (options.mode.kind === 'attach' || options.mode.kind === 'stop' || options.mode.kind === 'list') return controlRuns(options, options.mode, context)
+  if (options.mode.kind === 'attach' || options.mode.kind === 'stop' || options.mode.kind === 'list')
+    return controlRuns(options, options.mode, context)
   return startRun(options, context)
 }
 
@@ -59,15 +76,29 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
   )
   // Preflight, sync, deps and downloads under the target's lock, held until the eval runs.
   const locking = takeTargetLock(transport, {
-    remoteDir: options.remoteDir, wait: options.wait, library: PREFLIGHT_LIBRARY, fn: 'eval_preflight_and_inspect',
-    args: [...preflightArgs(options), ...inspectionFor(prepared, options.fullSync)], logger, step: 'preflight',
+    remoteDir: options.remoteDir,
+    wait: options.wait,
+    library: PREFLIGHT_LIBRARY,
+    fn: 'eval_preflight_and_inspect',
+    args: [...preflightArgs(options), ...inspectionFor(prepared, options.fullSync)],
+    logger,
+    step: 'preflight',
   })
   const runId = newRunId()
   let end: RunEnd | null
   try {
     const preflight = locking.then((lock) => readPreflight(lock, transport, options, logger))
     // The push prepares its local side while the target answers; it sends nothing before that.
-    await pushPrepared({ transport, prepared, facts: preflight.then((p) => p.remoteDir), remoteDirFlag: options.remoteDirFlag, adopt: options.adopt, full: options.fullSync, allowSecrets: options.allowSecrets, logger })
+    await pushPrepared({
+      transport,
+      prepared,
+      facts: preflight.then((p) => p.remoteDir),
+      remoteDirFlag: options.remoteDirFlag,
+      adopt: options.adopt,
+      full: options.fullSync,
+      allowSecrets: options.allowSecrets,
+      logger,
+    })
     const [{ python, tokenPath }, lock] = await Promise.all([preflight, locking])
     await syncDeps(transport, options, python, logger)
     if (options.mode.kind === 'module') {
@@ -93,13 +124,20 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
   }
   if (!end) {
     logger.step('done', `run ${runId} started on ${transport.target}; to follow it and fetch its report, ${attachHint(runId)}`)
-    return new CliResult({ remote_run_id: runId, state: 'running', target: transport.target, remote_run_dir: runDirOf(options.remoteDir, runId) }, ExitCode.ok)
+    return new CliResult(
+      { remote_run_id: runId, state: 'running', target: transport.target, remote_run_dir: runDirOf(options.remoteDir, runId) },
+      ExitCode.ok,
+    )
   }
   return fetchReport(transport, options, runId, end, logger)
 }
 
 /** --attach, --stop and --list: earlier runs on the target; nothing is synced. */
-async function controlRuns(options: EvalOptions, mode: Extract<EvalMode, { kind: 'attach' | 'stop' | 'list' }>, { logger, signal, open = openTarget }: EvalContext): Promise<CliResult> {
+async function controlRuns(
+  options: EvalOptions,
+  mode: Extract<EvalMode, { kind: 'attach' | 'stop' | 'list' }>,
+  { logger, signal, open = openTarget }: EvalContext,
+): Promise<CliResult> {
   const transport = await open(options, logger)
   if (mode.kind === 'list') {
     const runs = await listRuns(transport, options.remoteDir)
@@ -108,7 +146,10 @@ async function controlRuns(options: EvalOptions, mode: Extract<EvalMode, { kind:
   }
   const { runId } = mode
   if (mode.kind === 'stop') {
-    logger.step('run', `stopping run ${runId} on ${transport.target}: SIGTERM to its process group, SIGKILL after ${options.stopGraceSeconds} s`)
+    logger.step(
+      'run',
+      `stopping run ${runId} on ${transport.target}: SIGTERM to its process group, SIGKILL after ${options.stopGraceSeconds} s`,
+    )
     const stopped = await stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds: options.stopGraceSeconds, logger })
     logger.step('done', `run ${runId} is ${stopped.state}${stopped.exitCode === null ? '' : ` (exit ${stopped.exitCode})`}`)
     return new CliResult({ remote_run_id: runId, state: stopped.state, exit_code: stopped.exitCode }, ExitCode.ok)
@@ -128,11 +169,19 @@ function guard(transport: Transport, options: EvalOptions, runId: string, logger
 /** After a run: check and fetch its report directory, print the metrics; exit 0, or 1 when it failed. */
 async function fetchReport(transport: Transport, options: EvalOptions, runId: string, end: RunEnd, logger: Logger): Promise<CliResult> {
   if (end.meta.stragglers) {
-    logger.step('warn', `the eval left ${end.meta.stragglers} process(es) behind; they were stopped ${options.stopGraceSeconds} s after it ended (--stop-grace). Which: ${runDirOf(options.remoteDir, runId)}/stragglers on ${transport.target}`)
+    logger.step(
+      'warn',
+      `the eval left ${end.meta.stragglers} process(es) behind; they were stopped ${options.stopGraceSeconds} s after it ended (--stop-grace). Which: ${runDirOf(options.remoteDir, runId)}/stragglers on ${transport.target}`,
+    )
   }
   if (!end.json) throw runEndedError(end, runId, transport.target)
   const failed = end.exitCode !== 0
-  logger.step('run', failed ? `the eval ${end.state === 'stopped' ? 'was stopped' : 'failed'} (exit ${end.exitCode ?? 'unknown'}); fetching what it reported` : 'the eval finished')
+  logger.step(
+    'run',
+    failed
+      ? `the eval ${end.state === 'stopped' ? 'was stopped' : 'failed'} (exit ${end.exitCode ?? 'unknown'}); fetching what it reported`
+      : 'the eval finished',
+  )
   const json = { ...end.json, remote_run_id: runId }
   let localRunDir: string | null = null
   try {
@@ -165,9 +214,10 @@ async function fetchReport(transport: Transport, options: EvalOptions, runId: st
  * nothing; each round trip it would send is printed (in full in the JSON). No connection is made.
  */
 async function dryRun(options: EvalOptions, { logger, signal }: EvalContext): Promise<CliResult> {
-  const target = options.target.kind === 'ssh'
-    ? { kind: 'ssh' as const, name: sshTargetName(options.target.host) }
-    : { kind: 'kubectl' as const, name: podTargetName(options.target) }
+  const target =
+    options.target.kind === 'ssh'
+      ? { kind: 'ssh' as const, name: sshTargetName(options.target.host) }
+      : { kind: 'kubectl' as const, name: podTargetName(options.target) }
   const trips: Array<RoundTrip & { step: Step }> = []
   const record = (trip: RoundTrip) => {
     const step = stepOf(trip, options)
@@ -178,6 +228,12 @@ async function dryRun(options: EvalOptions, { logger, signal }: EvalContext): Pr
   // The pipeline's own lines would tell the simulated answers as facts: only the round trips are shown.
   const quiet: Logger = { step() {}, addSecrets: (values) => logger.addSecrets(values), redact: logger.redact }
   await startRun(options, { logger: quiet, signal, open: async () => recordingTransport(simulatedTarget(options, target), record) })
-  logger.step('done', `dry run: ${trips.length} round trips, each script in full in the JSON on stdout (round_trips[].script); nothing was touched on ${target.name}`)
-  return new CliResult({ dry_run: true, target: target.name, remote_dir: options.remoteDir, assumes: DRY_RUN_ASSUMES, round_trips: trips }, ExitCode.ok)
+  logger.step(
+    'done',
+    `dry run: ${trips.length} round trips, each script in full in the JSON on stdout (round_trips[].script); nothing was touched on ${target.name}`,
+  )
+  return new CliResult(
+    { dry_run: true, target: target.name, remote_dir: options.remoteDir, assumes: DRY_RUN_ASSUMES, round_trips: trips },
+    ExitCode.ok,
+  )
 }

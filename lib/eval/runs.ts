@@ -84,14 +84,20 @@ export function parseEvalJson(stdout: string): Record<string, unknown> | null {
 export function parseFollowOutput(stdout: string): RunEnd | null {
   const match = /^@@state ([a-z]+ \S+)\n((?:@@meta .*\n)*)/m.exec(stdout)
   if (!match) return null
-  const meta = Object.fromEntries(match[2]!.split('\n').filter(Boolean).map((line) => {
-    const field = line.slice('@@meta '.length)
-    return [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)]
-  }))
+  const meta = Object.fromEntries(
+    match[2]!
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const field = line.slice('@@meta '.length)
+        return [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)]
+      }),
+  )
   return { ...parseState(match[1]!), meta, json: parseEvalJson(stdout.slice(match.index + match[0].length)) }
 }
 
-const noSuchRun = (runId: string, target: string) => new UsageError(`There is no run ${runId} on ${target}. See the runs there with --list.`)
+const noSuchRun = (runId: string, target: string) =>
+  new UsageError(`There is no run ${runId} on ${target}. See the runs there with --list.`)
 
 /** How to come back to a run that goes on without us. */
 export const attachHint = (runId: string) => `run the same command with --attach ${runId} (or --stop ${runId})`
@@ -104,48 +110,73 @@ export function runGoesOn(error: unknown, runId: string, signal?: AbortSignal): 
 }
 
 /** The end of a follow session, or the error that says what happened to it. */
-export function followEnd(result: { exitCode: number; stdout: string; stderrTail: readonly string[] }, transport: Transport, runId: string, signal?: AbortSignal): RunEnd {
+export function followEnd(
+  result: { exitCode: number; stdout: string; stderrTail: readonly string[] },
+  transport: Transport,
+  runId: string,
+  signal?: AbortSignal,
+): RunEnd {
   if (signal?.aborted) throw new InterruptedError()
   if (result.exitCode === 68) throw noSuchRun(runId, transport.target)
   const end = parseFollowOutput(result.stdout)
   if (end) return end
-  throw new TransportError(`Lost ${transport.target} while following run ${runId} (exit ${result.exitCode}: ${lastLine(result.stderrTail)}). The run goes on there: ${attachHint(runId)}.`)
+  throw new TransportError(
+    `Lost ${transport.target} while following run ${runId} (exit ${result.exitCode}: ${lastLine(result.stderrTail)}). The run goes on there: ${attachHint(runId)}.`,
+  )
 }
 
 /** Streams a run's log as [run] lines until it ends (from its last lines when fromEnd). */
-export async function followRun(transport: Transport, options: { remoteDir: string; runId: string; fromEnd: boolean; logger: Logger; signal?: AbortSignal }): Promise<RunEnd> {
-  const result = await transport.run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0'], {
-    onStderrLine: (line) => options.logger.step('run', line),
-    signal: options.signal,
-  }).catch((error: unknown) => {
-    throw runGoesOn(error, options.runId, options.signal)
-  })
+export async function followRun(
+  transport: Transport,
+  options: { remoteDir: string; runId: string; fromEnd: boolean; logger: Logger; signal?: AbortSignal },
+): Promise<RunEnd> {
+  const result = await transport
+    .run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0'], {
+      onStderrLine: (line) => options.logger.step('run', line),
+      signal: options.signal,
+    })
+    .catch((error: unknown) => {
+      throw runGoesOn(error, options.runId, options.signal)
+    })
   return followEnd(result, transport, options.runId, options.signal)
 }
 
 /** Stops a run: SIGTERM to its process group, SIGKILL after graceSeconds. Returns how it ended. */
-export async function stopRun(transport: Transport, options: { remoteDir: string; runId: string; graceSeconds: number; logger: Logger }): Promise<{ state: RunState; exitCode: number | null }> {
+export async function stopRun(
+  transport: Transport,
+  options: { remoteDir: string; runId: string; graceSeconds: number; logger: Logger },
+): Promise<{ state: RunState; exitCode: number | null }> {
   const result = await transport.run(SCRIPTS.stop, [runDirOf(options.remoteDir, options.runId), String(options.graceSeconds)], {
     onStderrLine: (line) => options.logger.step('run', line),
   })
   if (result.exitCode === 68) throw noSuchRun(options.runId, transport.target)
   const end = result.exitCode === 0 ? parseFollowOutput(result.stdout) : null
-  if (!end) throw new TransportError(`Could not stop run ${options.runId} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
+  if (!end)
+    throw new TransportError(
+      `Could not stop run ${options.runId} on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`,
+    )
   return { state: end.state, exitCode: end.exitCode }
 }
 
 /** Every run in the remote directory, oldest first. */
 export async function listRuns(transport: Transport, remoteDir: string): Promise<RunInfo[]> {
   const result = await transport.run(SCRIPTS.list, [remoteDir])
-  if (result.exitCode !== 0) throw new TransportError(`Could not list the runs in ${remoteDir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  if (result.exitCode !== 0)
+    throw new TransportError(`Could not list the runs in ${remoteDir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
   const runs: RunInfo[] = []
   for (const block of result.stdout.split(/^@@run /m).slice(1)) {
     const [id = '', ...lines] = block.split('\n')
     const fields = new Map(lines.filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
     const { state, exitCode } = parseState(fields.get('state') ?? 'lost -')
     runs.push({
-      id, state, exit_code: exitCode, started_at: fields.get('started') ?? null, ended_at: fields.get('ended') ?? null,
-      suite: fields.get('suite') ?? null, split: fields.get('split') ?? null, gpus: fields.get('gpus') ?? null,
+      id,
+      state,
+      exit_code: exitCode,
+      started_at: fields.get('started') ?? null,
+      ended_at: fields.get('ended') ?? null,
+      suite: fields.get('suite') ?? null,
+      split: fields.get('split') ?? null,
+      gpus: fields.get('gpus') ?? null,
       ports: fields.get('ports') ?? null,
     })
   }

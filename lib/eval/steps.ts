@@ -57,9 +57,16 @@ export interface TargetFacts {
 /** Python versions the runbook says break the eval's dependencies. */
 const BROKEN_PYTHON = /^3\.(1[4-9])\./
 
-export function readPreflight(result: { exitCode: number; stdout: string; stderrTail: readonly string[] }, transport: Transport, options: EvalOptions, logger: Logger): TargetFacts {
+export function readPreflight(
+  result: { exitCode: number; stdout: string; stderrTail: readonly string[] },
+  transport: Transport,
+  options: EvalOptions,
+  logger: Logger,
+): TargetFacts {
   if (result.exitCode !== 0) {
-    throw new RemotePrerequisiteError(`The preflight on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`)
+    throw new RemotePrerequisiteError(
+      `The preflight on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`,
+    )
   }
   const [preflightOutput = '', inspectOutput = ''] = result.stdout.split('@@inspect\0')
   const facts = new Map<string, string[]>()
@@ -77,12 +84,20 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
   for (const entry of facts.get('free') ?? []) {
     const [kb, where] = [Number(entry.split(' ')[0]), entry.slice(entry.indexOf(' ') + 1)]
     if (kb * 1024 < options.minFreeBytes) {
-      problems.push(`only ${formatBytes(kb * 1024)} free in ${where} on ${transport.target}; at least ${formatBytes(options.minFreeBytes)} is needed (--min-free-disk). Free some space.`)
+      problems.push(
+        `only ${formatBytes(kb * 1024)} free in ${where} on ${transport.target}; at least ${formatBytes(options.minFreeBytes)} is needed (--min-free-disk). Free some space.`,
+      )
     }
   }
   const missing = facts.get('missing') ?? []
-  if (missing.length) problems.push(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not on ${transport.target}'s PATH: install ${missing.map((m) => (m === 'awk' ? 'awk (mawk or gawk)' : 'util-linux')).join(' and ')} there.`)
-  if (one('nvidia-smi') === 'missing') problems.push(`--runtime cuda, but nvidia-smi is not on ${transport.target}: install the NVIDIA driver there, or run with --runtime cpu.`)
+  if (missing.length)
+    problems.push(
+      `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not on ${transport.target}'s PATH: install ${missing.map((m) => (m === 'awk' ? 'awk (mawk or gawk)' : 'util-linux')).join(' and ')} there.`,
+    )
+  if (one('nvidia-smi') === 'missing')
+    problems.push(
+      `--runtime cuda, but nvidia-smi is not on ${transport.target}: install the NVIDIA driver there, or run with --runtime cpu.`,
+    )
   const gpus = facts.get('gpu') ?? []
   const gpuProblem = gpuProblemOf(one('gpuerror'), one('gpus-listed') !== undefined, gpus, transport.target)
   if (gpuProblem) problems.push(gpuProblem)
@@ -92,21 +107,32 @@ export function readPreflight(result: { exitCode: number; stdout: string; stderr
         `${options.remoteDir}/.env.eval (the local one never travels). Or prepare the directories and pass --remote-has-internet no.`,
     )
   }
-  if (problems.length) throw new RemotePrerequisiteError(problems.length === 1 ? problems[0]! : `The target is not ready:\n- ${problems.join('\n- ')}`)
+  if (problems.length)
+    throw new RemotePrerequisiteError(problems.length === 1 ? problems[0]! : `The target is not ready:\n- ${problems.join('\n- ')}`)
   const version = one('python') ? `, Python ${one('python')}` : ''
   const gpuText = gpus.length ? `, ${gpus.length} GPU(s)` : ''
   const sources: Record<string, string> = {
-    environment: 'HF_TOKEN from the environment', 'env-file': 'HF_TOKEN from .env.eval there',
+    environment: 'HF_TOKEN from the environment',
+    'env-file': 'HF_TOKEN from .env.eval there',
     login: `the token \`hf auth login\` stored there (${one('token_path')})`,
   }
   const token = options.env.HF_TOKEN ? ', HF_TOKEN from --env' : one('token') ? `, ${sources[one('token')!]}` : ''
-  logger.step('preflight', `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${one('uv')}` : `venv ${python!.python}`}${version}${gpuText}${token}`)
+  logger.step(
+    'preflight',
+    `${transport.target}: bash ${one('bash')}, ${python!.kind === 'uv' ? `uv at ${one('uv')}` : `venv ${python!.python}`}${version}${gpuText}${token}`,
+  )
   for (const key of facts.get('envwarn') ?? []) {
-    logger.step('warn', `${options.remoteDir}/.env.eval on ${transport.target}: the line of ${key} reads differently in the eval than in python-dotenv ` +
-      '(an inline "# comment" stays in the value, an "export " prefix stays in the key, quotes are stripped from both ends). Write it as KEY=value, with nothing after the value.')
+    logger.step(
+      'warn',
+      `${options.remoteDir}/.env.eval on ${transport.target}: the line of ${key} reads differently in the eval than in python-dotenv ` +
+        '(an inline "# comment" stays in the value, an "export " prefix stays in the key, quotes are stripped from both ends). Write it as KEY=value, with nothing after the value.',
+    )
   }
   if (BROKEN_PYTHON.test(one('python') ?? '')) {
-    logger.step('warn', `Python ${one('python')} on ${transport.target}: the eval's dependencies are known to break on 3.14 (pydantic v1/v2 assumptions); 3.12 works. Pin it: uv python pin 3.12, then run again.`)
+    logger.step(
+      'warn',
+      `Python ${one('python')} on ${transport.target}: the eval's dependencies are known to break on 3.14 (pydantic v1/v2 assumptions); 3.12 works. Pin it: uv python pin 3.12, then run again.`,
+    )
   }
   checkGpuIds(options.gpus, gpus, transport.target)
   const tokenPath = one('token') === 'login' && !options.env.HF_TOKEN ? one('token_path') : undefined
@@ -132,16 +158,27 @@ export function checkAssetDirs(records: readonly string[], remote: RemoteDirFact
     const through = real !== dir ? ` (it resolves to ${real} there)` : ''
     const refuse = (why: string, fix: string) => new UsageError(`${flag} ${dir} ${why} on ${target}${through}. ${fix}`)
     if (kind === 'notdir') throw refuse('exists but is not a directory', `Choose another ${flag}.`)
-    if (real === '/' || isSystemDir(real)) throw refuse('is a system directory', `Use a directory of its own, e.g. ${flag} ${remote.home || '/home/you'}/${label}.`)
-    if (remote.home && real === remote.home) throw refuse('is the home directory', `Use a directory of its own, e.g. ${flag} ${remote.home}/${label}.`)
-    if (ww === '1') throw refuse('is writable by every user (as /tmp is)', `Use a directory of your own under it, e.g. ${flag} ${real}/${label}.`)
-    if (real === (remote.real ?? options.remoteDir) || real === options.remoteDir) throw refuse('is the remote directory itself', `Give the ${label} a directory of their own, e.g. ${flag} ${options.remoteDir}/.${label}.`)
+    if (real === '/' || isSystemDir(real))
+      throw refuse('is a system directory', `Use a directory of its own, e.g. ${flag} ${remote.home || '/home/you'}/${label}.`)
+    if (remote.home && real === remote.home)
+      throw refuse('is the home directory', `Use a directory of its own, e.g. ${flag} ${remote.home}/${label}.`)
+    if (ww === '1')
+      throw refuse('is writable by every user (as /tmp is)', `Use a directory of your own under it, e.g. ${flag} ${real}/${label}.`)
+    if (real === (remote.real ?? options.remoteDir) || real === options.remoteDir)
+      throw refuse(
+        'is the remote directory itself',
+        `Give the ${label} a directory of their own, e.g. ${flag} ${options.remoteDir}/.${label}.`,
+      )
     const other = seen.get(real)
-    if (other) throw refuse(`is also ${other}`, 'Models and datasets each need a directory of their own (their manifests would overwrite each other).')
+    if (other)
+      throw refuse(
+        `is also ${other}`,
+        'Models and datasets each need a directory of their own (their manifests would overwrite each other).',
+      )
     seen.set(real, flag)
     if (options.online && kind === 'dir' && nonempty === '1' && manifest === '0' && ours === '0' && !options.adoptAssetDirs) {
       throw refuse(
-        'already holds files that neither this tool nor the repo\'s download tools put there (no manifest.json)',
+        "already holds files that neither this tool nor the repo's download tools put there (no manifest.json)",
         `Point ${flag} at a new or empty directory, or pass --adopt-asset-dirs to download into it anyway (nothing of it is deleted).`,
       )
     }
@@ -162,19 +199,33 @@ export function depsStamp(projectDir: string, extras: readonly string[]): string
 }
 
 /** uv sync with the extras, skipped when the stamp on the target says nothing changed. */
-export async function syncDeps(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger): Promise<'synced' | 'unchanged' | 'venv'> {
+export async function syncDeps(
+  transport: Transport,
+  options: EvalOptions,
+  python: PythonEnv,
+  logger: Logger,
+): Promise<'synced' | 'unchanged' | 'venv'> {
   const command = syncCommand(python)
   if (!command) {
     logger.step('deps', `prebuilt venv ${python.kind === 'venv' ? python.python : ''}: no uv sync`)
     return 'venv'
   }
   const stamp = depsStamp(options.projectDir, extrasFor(options))
-  const result = await transport.run(SCRIPTS.deps, [options.remoteDir, stamp, '--', ...command], { onStderrLine: (line) => logger.step('deps', line) })
+  const result = await transport.run(SCRIPTS.deps, [options.remoteDir, stamp, '--', ...command], {
+    onStderrLine: (line) => logger.step('deps', line),
+  })
   if (result.exitCode !== 0) {
-    throw new RemotePrerequisiteError(`uv sync failed on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. Fix the eval repo's dependencies, or pass --venv with a prebuilt environment.`)
+    throw new RemotePrerequisiteError(
+      `uv sync failed on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. Fix the eval repo's dependencies, or pass --venv with a prebuilt environment.`,
+    )
   }
   const outcome = result.stdout.trim() === 'unchanged' ? 'unchanged' : 'synced'
-  logger.step('deps', outcome === 'unchanged' ? 'pyproject.toml, uv.lock and extras unchanged since the last sync: skipped' : `uv sync --extra ${extrasFor(options).join(' --extra ')}: done`)
+  logger.step(
+    'deps',
+    outcome === 'unchanged'
+      ? 'pyproject.toml, uv.lock and extras unchanged since the last sync: skipped'
+      : `uv sync --extra ${extrasFor(options).join(' --extra ')}: done`,
+  )
   return outcome
 }
 
@@ -188,17 +239,47 @@ export async function syncDeps(transport: Transport, options: EvalOptions, pytho
 function fixCommand(options: EvalOptions, kind: 'models' | 'datasets'): string {
   const dir = kind === 'models' ? options.modelsDir : options.datasetsDir
   const q = pasteWord
-  const prepare = kind === 'models'
-    ? [path.join(TOOL_SCRIPTS, 'download_models.ts'), '--models-dir', `$d`, '--project-dir', options.projectDir]
-    : [path.join(TOOL_SCRIPTS, 'download_datasets.ts'), '--datasets-dir', `$d`, '--project-dir', options.projectDir, '--suite', options.suite, '--splits', options.downloadSplits.join(',')]
+  const prepare =
+    kind === 'models'
+      ? [path.join(TOOL_SCRIPTS, 'download_models.ts'), '--models-dir', `$d`, '--project-dir', options.projectDir]
+      : [
+          path.join(TOOL_SCRIPTS, 'download_datasets.ts'),
+          '--datasets-dir',
+          `$d`,
+          '--project-dir',
+          options.projectDir,
+          '--suite',
+          options.suite,
+          '--splits',
+          options.downloadSplits.join(','),
+        ]
   const words = (list: string[]) => list.map((w) => (w === '$d' ? '"$d"' : q(w))).join(' ')
   let copy: string
   if (options.target.kind === 'ssh') {
-    const ssh = ['ssh', ...(options.target.configFile ? ['-F', options.target.configFile] : []), ...options.target.sshOptions.flatMap((o) => ['-o', o])]
+    const ssh = [
+      'ssh',
+      ...(options.target.configFile ? ['-F', options.target.configFile] : []),
+      ...options.target.sshOptions.flatMap((o) => ['-o', o]),
+    ]
     copy = `rsync -a -e ${q(ssh.map(q).join(' '))} "$d/" ${q(`${options.target.host}:${dir}/`)}`
   } else {
     const t = options.target
-    const kubectl = ['kubectl', '--context', t.context, '--namespace', t.namespace, 'exec', '-i', t.pod, ...(t.container ? ['--container', t.container] : []), '--', 'sh', '-c', 'mkdir -p "$0" && tar -x -f - -C "$0"', dir]
+    const kubectl = [
+      'kubectl',
+      '--context',
+      t.context,
+      '--namespace',
+      t.namespace,
+      'exec',
+      '-i',
+      t.pod,
+      ...(t.container ? ['--container', t.container] : []),
+      '--',
+      'sh',
+      '-c',
+      'mkdir -p "$0" && tar -x -f - -C "$0"',
+      dir,
+    ]
     copy = `tar -C "$d" -c -f - . | ${kubectl.map(q).join(' ')}`
   }
   return `on a machine with internet: d=$(mktemp -d) && ${words(prepare)} && ${copy} (or run with --remote-has-internet yes)`
@@ -208,11 +289,28 @@ function fixCommand(options: EvalOptions, kind: 'models' | 'datasets'): string {
 const TOOL_SCRIPTS = fileURLToPath(new URL('../../scripts', import.meta.url))
 
 /** Online: fetch what the directories lack, on the target. Air-gapped: check them; exit 10 or 11. */
-export async function prepareAssets(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, tokenPath?: string): Promise<void> {
+export async function prepareAssets(
+  transport: Transport,
+  options: EvalOptions,
+  python: PythonEnv,
+  logger: Logger,
+  tokenPath?: string,
+): Promise<void> {
   if (options.online) {
     // The token stays on the target: fetch.py reads it from there (environment or .env.eval).
-    const common = { transport, python, logger, envFile: `${options.remoteDir}/.env.eval`, extraEnv: { ...pickToken(options.env), ...tokenPathEnv(tokenPath) } }
-    await downloadModels({ ...common, modelsDir: options.modelsDir, needs: options.models, policyPath: path.join(options.projectDir, 'configs/policy.yaml') })
+    const common = {
+      transport,
+      python,
+      logger,
+      envFile: `${options.remoteDir}/.env.eval`,
+      extraEnv: { ...pickToken(options.env), ...tokenPathEnv(tokenPath) },
+    }
+    await downloadModels({
+      ...common,
+      modelsDir: options.modelsDir,
+      needs: options.models,
+      policyPath: path.join(options.projectDir, 'configs/policy.yaml'),
+    })
     // Every split the suite declares of fast and full, as download_datasets.py prepares them: the
     // directory is then a bundle an air-gapped run of either split can use.
     await downloadDatasets({ ...common, datasetsDir: options.datasetsDir, needs: { ...options.datasets, splits: options.downloadSplits } })
@@ -248,7 +346,8 @@ export function evalEnvironment(options: EvalOptions, tokenPath?: string): Recor
     ...datasetsCacheEnv(options.datasetsDir),
     HF_HUB_DISABLE_TELEMETRY: '1',
   }
-  if (!options.online) Object.assign(env, { GR_OFFLINE_MODE: 'true', HF_HUB_OFFLINE: '1', HF_DATASETS_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' })
+  if (!options.online)
+    Object.assign(env, { GR_OFFLINE_MODE: 'true', HF_HUB_OFFLINE: '1', HF_DATASETS_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' })
   if (process.env.HF_ENDPOINT) env.HF_ENDPOINT = process.env.HF_ENDPOINT
   if (options.gpus !== undefined) env.CUDA_VISIBLE_DEVICES = options.gpus
   return { ...env, ...tokenPathEnv(tokenPath), ...options.env }
@@ -256,53 +355,101 @@ export function evalEnvironment(options: EvalOptions, tokenPath?: string): Recor
 
 /** The eval's command line on the target: uv run (no sync: deps did it) or the venv's python. */
 export function evalCommand(options: EvalOptions, python: PythonEnv): string[] {
-  const args = ['-m', options.evalModule, '--suite', options.suite, '--split', options.split, '--env-file', '.env.eval', '--output-dir', OUTPUT_DIR]
+  const args = [
+    '-m',
+    options.evalModule,
+    '--suite',
+    options.suite,
+    '--split',
+    options.split,
+    '--env-file',
+    '.env.eval',
+    '--output-dir',
+    OUTPUT_DIR,
+  ]
   if (options.workers !== undefined) args.push('--workers', String(options.workers))
   return pythonCommand(python, [...args, ...options.evalArgs], { sync: false })
 }
 
 export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: string; follow: boolean }): string[] {
   const cacheRoot = `${options.datasetsDir}/${DATASETS_CACHE}`
-  const meta = runMeta({ suite: options.suite, split: options.split, gpus: options.gpus, runner: `${hostname()} pid ${process.pid}`, stop_grace: String(options.stopGraceSeconds) })
+  const meta = runMeta({
+    suite: options.suite,
+    split: options.split,
+    gpus: options.gpus,
+    runner: `${hostname()} pid ${process.pid}`,
+    stop_grace: String(options.stopGraceSeconds),
+  })
   // The overlay for a read-only cache is the run's own: another run may be reading its own.
   const overlay = `${options.remoteDir}/${TOOL_DIR}/datasets-cache/${run.id}`
-  return [options.remoteDir, cacheRoot, overlay, run.id, meta, run.follow ? '1' : '0', options.runtime === 'cuda' ? '1' : '0', '--', ...evalCommand(options, python)]
+  return [
+    options.remoteDir,
+    cacheRoot,
+    overlay,
+    run.id,
+    meta,
+    run.follow ? '1' : '0',
+    options.runtime === 'cuda' ? '1' : '0',
+    '--',
+    ...evalCommand(options, python),
+  ]
 }
 
 /**
  * Starts the eval as run `id` on the target, in its own session (runs.sh). With follow, streams its
  * stderr as [run] lines and returns how it ended; `onStarted` is called once it runs.
  */
-export async function startEval(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, run: { id: string; follow: boolean; onStarted: () => void; signal?: AbortSignal; tokenPath?: string }): Promise<RunEnd | null> {
+export async function startEval(
+  transport: Transport,
+  options: EvalOptions,
+  python: PythonEnv,
+  logger: Logger,
+  run: { id: string; follow: boolean; onStarted: () => void; signal?: AbortSignal; tokenPath?: string },
+): Promise<RunEnd | null> {
   logger.step('run', `${evalCommand(options, python).join(' ')}  (in ${options.remoteDir} on ${transport.target}, run ${run.id})`)
   let started = false
   let staleSplits = false
-  const result = await transport.run(SCRIPTS.run, runArgs(options, python, run), {
-    env: evalEnvironment(options, run.tokenPath),
-    onStderrLine: (line) => {
-      if (line === `@@started ${run.id}`) {
-        started = true
-        run.onStarted()
-        return
-      }
-      logger.step('run', line)
-      if (!staleSplits && line.includes('NonMatchingSplitsSizesError')) {
-        staleSplits = true
-        logger.step('warn', STALE_SPLITS_FIX)
-      }
-    },
-    signal: run.signal,
-  }).catch((error: unknown) => {
-    if (started) throw runGoesOn(error, run.id, run.signal)
-    // Cut off while starting: the target may still have started it, unseen.
-    if (run.signal?.aborted) throw new InterruptedError(`Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`)
-    if (error instanceof TransportError) throw new TransportError(`${error.message.replace(/\.?$/, '.')} Run ${run.id} may have started there: see --list, and --attach ${run.id} or --stop ${run.id}.`, { cause: error })
-    throw error
-  })
+  const result = await transport
+    .run(SCRIPTS.run, runArgs(options, python, run), {
+      env: evalEnvironment(options, run.tokenPath),
+      onStderrLine: (line) => {
+        if (line === `@@started ${run.id}`) {
+          started = true
+          run.onStarted()
+          return
+        }
+        logger.step('run', line)
+        if (!staleSplits && line.includes('NonMatchingSplitsSizesError')) {
+          staleSplits = true
+          logger.step('warn', STALE_SPLITS_FIX)
+        }
+      },
+      signal: run.signal,
+    })
+    .catch((error: unknown) => {
+      if (started) throw runGoesOn(error, run.id, run.signal)
+      // Cut off while starting: the target may still have started it, unseen.
+      if (run.signal?.aborted)
+        throw new InterruptedError(
+          `Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`,
+        )
+      if (error instanceof TransportError)
+        throw new TransportError(
+          `${error.message.replace(/\.?$/, '.')} Run ${run.id} may have started there: see --list, and --attach ${run.id} or --stop ${run.id}.`,
+          { cause: error },
+        )
+      throw error
+    })
   if (!started) {
-    if (run.signal?.aborted) throw new InterruptedError(`Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`)
+    if (run.signal?.aborted)
+      throw new InterruptedError(
+        `Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`,
+      )
     // 66, 67, 72: the target could not make the run's directory, the cache overlay, or lacks setsid.
-    if ([66, 67, 72].includes(result.exitCode)) throw new RemotePrerequisiteError(`Could not start the eval on ${transport.target}: ${lastLine(result.stderrTail)}. Check free space and permissions in ${options.remoteDir} there.`)
+    if ([66, 67, 72].includes(result.exitCode))
+      throw new RemotePrerequisiteError(
+        `Could not start the eval on ${transport.target}: ${lastLine(result.stderrTail)}. Check free space and permissions in ${options.remoteDir} there.`,
+      )
     throw new TransportError(`Could not start the eval on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
   }
   return run.follow ? followEnd(result, transport, run.id, run.signal) : null
@@ -312,12 +459,26 @@ export async function startEval(transport: Transport, options: EvalOptions, pyth
  * --run-module: python -m MODULE ARGS in the synced repo on the target, outside the report contract:
  * its stderr as [run] lines, its stdout passed through to ours, its exit code returned.
  */
-export async function runModule(transport: Transport, options: EvalOptions, python: PythonEnv, logger: Logger, module: { module: string; args: string[]; tokenPath?: string; signal?: AbortSignal }): Promise<number> {
+export async function runModule(
+  transport: Transport,
+  options: EvalOptions,
+  python: PythonEnv,
+  logger: Logger,
+  module: { module: string; args: string[]; tokenPath?: string; signal?: AbortSignal },
+): Promise<number> {
   const command = pythonCommand(python, ['-m', module.module, ...module.args], { sync: false })
   logger.step('run', `${command.join(' ')}  (in ${options.remoteDir} on ${transport.target})`)
-  const env = { HF_HUB_DISABLE_TELEMETRY: '1', ...(process.env.HF_ENDPOINT ? { HF_ENDPOINT: process.env.HF_ENDPOINT } : {}), ...tokenPathEnv(module.tokenPath), ...options.env }
+  const env = {
+    HF_HUB_DISABLE_TELEMETRY: '1',
+    ...(process.env.HF_ENDPOINT ? { HF_ENDPOINT: process.env.HF_ENDPOINT } : {}),
+    ...tokenPathEnv(module.tokenPath),
+    ...options.env,
+  }
   const result = await transport.run(SCRIPTS.module, [options.remoteDir, '--', ...command], {
-    env, stdoutSink: process.stdout, onStderrLine: (line) => logger.step('run', line), signal: module.signal,
+    env,
+    stdoutSink: process.stdout,
+    onStderrLine: (line) => logger.step('run', line),
+    signal: module.signal,
   })
   logger.step(result.exitCode === 0 ? 'done' : 'error', `python -m ${module.module} exited ${result.exitCode}`)
   return result.exitCode
@@ -329,11 +490,17 @@ const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/
  * The run directory to fetch, checked: a non-empty absolute path strictly inside the remote output
  * directory, symlinks resolved on the target. Anything else is an error, never a fetch.
  */
-export async function checkRunDir(transport: Transport, options: EvalOptions, json: Record<string, unknown>): Promise<{ remote: string; runId: string; skipped: string[] }> {
+export async function checkRunDir(
+  transport: Transport,
+  options: EvalOptions,
+  json: Record<string, unknown>,
+): Promise<{ remote: string; runId: string; skipped: string[] }> {
   const output = `${options.remoteDir}/${OUTPUT_DIR}`
   const claimed = json.run_dir
-  const refuse = (why: string) => new RemoteEvalError(`Not fetching the report: ${why}. The eval's run_dir must be a directory inside ${output}.`, ExitCode.evalFailed)
-  if (typeof claimed !== 'string' || claimed.trim() === '') throw refuse(`the eval printed ${claimed === undefined ? 'no run_dir' : `run_dir ${JSON.stringify(claimed)}`}`)
+  const refuse = (why: string) =>
+    new RemoteEvalError(`Not fetching the report: ${why}. The eval's run_dir must be a directory inside ${output}.`, ExitCode.evalFailed)
+  if (typeof claimed !== 'string' || claimed.trim() === '')
+    throw refuse(`the eval printed ${claimed === undefined ? 'no run_dir' : `run_dir ${JSON.stringify(claimed)}`}`)
   const absolute = path.posix.resolve(options.remoteDir, claimed)
   if (!absolute.startsWith(`${output}/`) || absolute === output) throw refuse(`run_dir ${JSON.stringify(claimed)} is outside ${output}`)
   const result = await transport.run(SCRIPTS.runDir, [output, absolute])
@@ -350,9 +517,17 @@ export async function checkRunDir(transport: Transport, options: EvalOptions, js
  * anything but regular files and directories is removed (a link could point anywhere here), then
  * renamed into place. What was there before under that name is replaced.
  */
-export async function pullRunDir(transport: Transport, run: { remote: string; skipped: string[] }, localDir: string, logger: Logger): Promise<number> {
+export async function pullRunDir(
+  transport: Transport,
+  run: { remote: string; skipped: string[] },
+  localDir: string,
+  logger: Logger,
+): Promise<number> {
   if (run.skipped.length) {
-    logger.step('warn', `not fetched (not a regular file or directory): ${run.skipped.slice(0, 5).join(', ')}${run.skipped.length > 5 ? ` and ${run.skipped.length - 5} more` : ''}`)
+    logger.step(
+      'warn',
+      `not fetched (not a regular file or directory): ${run.skipped.slice(0, 5).join(', ')}${run.skipped.length > 5 ? ` and ${run.skipped.length - 5} more` : ''}`,
+    )
   }
   await mkdir(path.dirname(localDir), { recursive: true })
   const fresh = await mkdtemp(`${localDir}.partial-`)
@@ -373,11 +548,13 @@ function gpuProblemOf(error: string | undefined, listed: boolean, gpus: readonly
   if (error !== undefined) {
     const [status, ...message] = error.split(' ')
     const said = message.join(' ').trim() || 'no message'
-    if (/No devices were found/i.test(said)) return `--runtime cuda, but nvidia-smi -L on ${target} finds no GPU ("${said}"): check that the host has GPUs and the driver sees them, or run with --runtime cpu.`
+    if (/No devices were found/i.test(said))
+      return `--runtime cuda, but nvidia-smi -L on ${target} finds no GPU ("${said}"): check that the host has GPUs and the driver sees them, or run with --runtime cpu.`
     const hint = /version mismatch/i.test(said) ? ' (after a driver upgrade, reboot the host or reload the nvidia kernel module)' : ''
     return `--runtime cuda, but nvidia-smi -L failed on ${target} (exit ${status}): "${said}". Fix the NVIDIA driver there${hint}, or run with --runtime cpu.`
   }
-  if (listed && gpus.length === 0) return `--runtime cuda, but nvidia-smi -L on ${target} lists no GPU: check the driver there, or run with --runtime cpu.`
+  if (listed && gpus.length === 0)
+    return `--runtime cuda, but nvidia-smi -L on ${target} lists no GPU: check the driver there, or run with --runtime cpu.`
   return null
 }
 
@@ -386,6 +563,8 @@ function checkGpuIds(wanted: string | undefined, gpus: readonly string[], target
   if (wanted === undefined || gpus.length === 0) return
   const unknown = wanted.split(',').filter((id) => !gpus.includes(String(Number(id))))
   if (unknown.length) {
-    throw new UsageError(`--gpus ${wanted}: ${target} has no GPU ${unknown.join(', ')}; nvidia-smi -L lists ${gpus.join(', ')}. Pass ids from that list, e.g. --gpus ${gpus[0]}.`)
+    throw new UsageError(
+      `--gpus ${wanted}: ${target} has no GPU ${unknown.join(', ')}; nvidia-smi -L lists ${gpus.join(', ')}. Pass ids from that list, e.g. --gpus ${gpus[0]}.`,
+    )
   }
 }

@@ -57,7 +57,14 @@ const COLUMNS = [
 /** Columns padded to their widest cell; columns from `rightFrom` on are right-aligned (numbers). */
 function table(cells: string[][], rightFrom: number): string {
   const widths = cells[0]!.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)))
-  return cells.map((r) => r.map((v, c) => (c >= rightFrom ? v.padStart(widths[c]!) : v.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n')
+  return cells
+    .map((r) =>
+      r
+        .map((v, c) => (c >= rightFrom ? v.padStart(widths[c]!) : v.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 /** The table of metrics.csv: task, scope, dataset, label, metric family, precision, recall, f1 (those it has). */
@@ -72,6 +79,15 @@ export function metricsTable(csv: string): string {
 
 /** The table of --list: one run per line, oldest first. */
 export function runsTable(runs: readonly RunInfo[]): string {
-  const rows = runs.map((r) => [r.id, r.state, r.exit_code === null ? '-' : String(r.exit_code), r.started_at ?? '-', r.ended_at ?? '-', `${r.suite ?? '?'}/${r.split ?? '?'}`, r.gpus ?? '-', r.ports ?? '-'])
+  const rows = runs.map((r) => [
+    r.id,
+    r.state,
+    r.exit_code === null ? '-' : String(r.exit_code),
+    r.started_at ?? '-',
+    r.ended_at ?? '-',
+    `${r.suite ?? '?'}/${r.split ?? '?'}`,
+    r.gpus ?? '-',
+    r.ports ?? '-',
+  ])
   return table([['run', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus', 'ports'], ...rows], 8)
 }

@@ -10,9 +10,23 @@ export const SYNC_FLAGS: readonly FlagSpec[] = [
   { name: 'max-file-size', kind: 'string', value: 'SIZE', description: 'refuse to sync any file larger than this', default: '50M' },
   { name: 'max-total-size', kind: 'string', value: 'SIZE', description: 'refuse to sync more than this in total', default: '500M' },
   { name: 'adopt-remote-dir', kind: 'boolean', description: 'sync into a non-empty directory this tool did not create' },
-  { name: 'full-sync', kind: 'boolean', description: 'repair a remote edited by hand: compare the content really there with the local files and restore what differs or is missing' },
-  { name: 'allow-secret', kind: 'list', value: 'PATH', description: "send this file although it holds a secret's value or a private key (relative to the project)" },
-  { name: 'no-wait', kind: 'boolean', description: 'when another runner is syncing into the same directory, fail at once (exit 12) instead of waiting' },
+  {
+    name: 'full-sync',
+    kind: 'boolean',
+    description:
+      'repair a remote edited by hand: compare the content really there with the local files and restore what differs or is missing',
+  },
+  {
+    name: 'allow-secret',
+    kind: 'list',
+    value: 'PATH',
+    description: "send this file although it holds a secret's value or a private key (relative to the project)",
+  },
+  {
+    name: 'no-wait',
+    kind: 'boolean',
+    description: 'when another runner is syncing into the same directory, fail at once (exit 12) instead of waiting',
+  },
 ]
 
 /** Reads the size limits; a bad size is a UsageError naming its flag. */
@@ -24,5 +38,8 @@ export function sizeLimitsFrom(flags: FlagValues): SizeLimits {
     if (bytes === null || bytes <= 0) throw new UsageError(`--${name} ${JSON.stringify(text)} is not a size. Write e.g. 50M, 2G or 500k.`)
     return bytes
   }
-  return { maxFileBytes: read('max-file-size', DEFAULT_LIMITS.maxFileBytes), maxTotalBytes: read('max-total-size', DEFAULT_LIMITS.maxTotalBytes) }
+  return {
+    maxFileBytes: read('max-file-size', DEFAULT_LIMITS.maxFileBytes),
+    maxTotalBytes: read('max-total-size', DEFAULT_LIMITS.maxTotalBytes),
+  }
 }

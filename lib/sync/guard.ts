@@ -20,10 +20,8 @@ const SHOWN = 10
 /** Throws a UsageError that lists the largest offenders when a file or the total is over its limit. */
 export function checkSizes(files: readonly FileEntry[], limits: SizeLimits = DEFAULT_LIMITS): void {
   const bySize = [...files].sort((a, b) => b.size - a.size)
-  const listing = (entries: FileEntry[]) =>
-    entries.map((f) => `  ${formatBytes(f.size).padStart(10)}  ${showName(f.path)}`).join('\n')
-  const advice =
-    'Models and datasets are never synced: move such files out of the project directory or add them to .gitignore.'
+  const listing = (entries: FileEntry[]) => entries.map((f) => `  ${formatBytes(f.size).padStart(10)}  ${showName(f.path)}`).join('\n')
+  const advice = 'Models and datasets are never synced: move such files out of the project directory or add them to .gitignore.'
 
   const tooBig = bySize.filter((f) => f.size > limits.maxFileBytes)
   if (tooBig.length) {

@@ -87,21 +87,28 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
   })
   const script = callFunction(`${LOCK_LIBRARY}\n${options.library}`, 'lock_hold', LAYOUT_VARS)
   const beat = heartbeat()
-  const session = transport.run(script, [lockKey(options.remoteDir), options.wait ? '1' : '0', holderText(), String(beat.silenceS), '--', options.fn, ...options.args], {
-    stdin: hold,
-    stdoutSink: stdout,
-    onStderrLine: (line) => {
-      if (line.startsWith('@@waiting ')) {
-        logger.step(step, `waiting for the lock on ${options.remoteDir} (${transport.target}): ${line.slice('@@waiting '.length) || 'another runner'} is syncing there; pass --no-wait to give up instead`)
-      } else if (line.startsWith('@@busy ')) {
-        busyHolder = line.slice('@@busy '.length) || 'another runner'
-      } else {
-        tail.push(line)
-        if (tail.length > 40) tail.shift()
-        options.onStderrLine?.(line)
-      }
+  const session = transport.run(
+    script,
+    [lockKey(options.remoteDir), options.wait ? '1' : '0', holderText(), String(beat.silenceS), '--', options.fn, ...options.args],
+    {
+      stdin: hold,
+      stdoutSink: stdout,
+      onStderrLine: (line) => {
+        if (line.startsWith('@@waiting ')) {
+          logger.step(
+            step,
+            `waiting for the lock on ${options.remoteDir} (${transport.target}): ${line.slice('@@waiting '.length) || 'another runner'} is syncing there; pass --no-wait to give up instead`,
+          )
+        } else if (line.startsWith('@@busy ')) {
+          busyHolder = line.slice('@@busy '.length) || 'another runner'
+        } else {
+          tail.push(line)
+          if (tail.length > 40) tail.shift()
+          options.onStderrLine?.(line)
+        }
+      },
     },
-  })
+  )
   let released = false
   session.catch(() => undefined)
   const beating = setInterval(() => hold.write('\n'), beat.everyMs)
@@ -116,11 +123,17 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
   const ended = session.then((result) => {
     if (gotLock) return null
     if (busyHolder !== null) {
-      throw new RemoteEvalError(`${options.remoteDir} on ${transport.target} is busy: ${busyHolder} is syncing there (--no-wait). Try again later, or drop --no-wait to wait for it.`, ExitCode.targetBusy)
+      throw new RemoteEvalError(
+        `${options.remoteDir} on ${transport.target} is busy: ${busyHolder} is syncing there (--no-wait). Try again later, or drop --no-wait to wait for it.`,
+        ExitCode.targetBusy,
+      )
     }
-    if (result.exitCode === 72) throw new RemotePrerequisiteError(`${lastLine(result.stderrTail)} (flock serializes runners on one target).`)
+    if (result.exitCode === 72)
+      throw new RemotePrerequisiteError(`${lastLine(result.stderrTail)} (flock serializes runners on one target).`)
     if (result.exitCode === 73) throw new RemotePrerequisiteError(lastLine(result.stderrTail))
-    throw new TransportError(`The session holding the lock on ${transport.target} ended early (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
+    throw new TransportError(
+      `The session holding the lock on ${transport.target} ended early (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`,
+    )
   })
   try {
     const answer = (await Promise.race([locked, ended]))!

@@ -12,7 +12,6 @@ import { isSystemDir } from '../core/remote-path.ts'
 // user created, .venv/, reports/). Anything else is somebody's work and is refused unless the user
 // says --adopt-remote-dir. Deletions only ever remove files an earlier push put there.
 
-
 export interface RemoteDirFacts {
   home: string
   kind: 'missing' | 'dir' | 'notdir'
@@ -45,8 +44,18 @@ export function inspectionArgs(dir: string, stamp: string, marker = '', projectI
 /** Reads inspect_remote_dir's NUL-terminated records (other records in the same output are ignored). */
 export function parseInspection(stdout: string): RemoteDirFacts {
   const facts: RemoteDirFacts = {
-    home: '', kind: 'missing', real: null, writable: false, owned: false, ownerProject: null, claimed: false, stampMatches: false,
-    state: undefined, entries: [], worldWritable: false, tools: { rsync: false, gzip: false, tar: false },
+    home: '',
+    kind: 'missing',
+    real: null,
+    writable: false,
+    owned: false,
+    ownerProject: null,
+    claimed: false,
+    stampMatches: false,
+    state: undefined,
+    entries: [],
+    worldWritable: false,
+    tools: { rsync: false, gzip: false, tar: false },
   }
   for (const record of stdout.split('\0')) {
     const eq = record.indexOf('=')
@@ -75,14 +84,26 @@ export function parseInspection(stdout: string): RemoteDirFacts {
  * directory is created and claimed with `marker` when one is given; a stale stamp of this
  * project's push is removed (see remote-dir.sh).
  */
-export async function inspectRemoteDir(transport: Transport, dir: string, stamp: string, marker = '', projectId = ''): Promise<RemoteDirFacts> {
+export async function inspectRemoteDir(
+  transport: Transport,
+  dir: string,
+  stamp: string,
+  marker = '',
+  projectId = '',
+): Promise<RemoteDirFacts> {
   return inspectionAnswer(await transport.run(INSPECT_SCRIPT, inspectionArgs(dir, stamp, marker, projectId)), dir, transport.target)
 }
 
 /** The facts of an inspection's output, or the error saying what the target lacks. */
-export function inspectionAnswer(result: { exitCode: number; stdout: string; stderrTail: readonly string[] }, dir: string, target: string): RemoteDirFacts {
+export function inspectionAnswer(
+  result: { exitCode: number; stdout: string; stderrTail: readonly string[] },
+  dir: string,
+  target: string,
+): RemoteDirFacts {
   if (result.exitCode !== 0) {
-    throw new RemotePrerequisiteError(`Could not inspect ${dir} on ${target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`)
+    throw new RemotePrerequisiteError(
+      `Could not inspect ${dir} on ${target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`,
+    )
   }
   return parseInspection(result.stdout)
 }
@@ -108,7 +129,9 @@ export function decideOwnership(
     )
   }
   if (isSystemDir(real)) {
-    throw new UsageError(`${flag} ${dir} is the system directory ${real} on ${target}${through}; syncing there could delete files. Use a directory of its own, e.g. ${flag} ${facts.home || '/home/you'}/guardrails.`)
+    throw new UsageError(
+      `${flag} ${dir} is the system directory ${real} on ${target}${through}; syncing there could delete files. Use a directory of its own, e.g. ${flag} ${facts.home || '/home/you'}/guardrails.`,
+    )
   }
   if (facts.worldWritable) {
     throw new UsageError(
@@ -150,5 +173,11 @@ function projectIdOf(marker: string): string | null {
 
 /** The owner marker's content (one line of JSON): who claimed the directory, for which project, when. */
 export function ownerMarker(projectDir: string, projectId: string): string {
-  return JSON.stringify({ tool: 'guardrails-remote-eval', project_id: projectId, claimed_at: new Date().toISOString(), from_host: hostname(), project: projectDir })
+  return JSON.stringify({
+    tool: 'guardrails-remote-eval',
+    project_id: projectId,
+    claimed_at: new Date().toISOString(),
+    from_host: hostname(),
+    project: projectDir,
+  })
 }

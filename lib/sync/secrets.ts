@@ -22,7 +22,9 @@ const PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/
 /** The secrets of the environment and of the project's .env* files, and the allowed paths. */
 export function secretGuardFor(projectDir: string, allow: readonly string[] = []): SecretGuard {
   const values = new Set(secretValuesFromEnv())
-  const envFiles = readdirSync(projectDir, { encoding: 'buffer' }).map(nameFromBytes).filter((name) => name.startsWith('.env'))
+  const envFiles = readdirSync(projectDir, { encoding: 'buffer' })
+    .map(nameFromBytes)
+    .filter((name) => name.startsWith('.env'))
   for (const name of envFiles) {
     const text = readEnvFileText(pathUnder(projectDir, name))
     if (text === null) continue
@@ -48,7 +50,8 @@ export async function checkSecrets(root: string, paths: readonly string[], guard
     } catch {
       continue // gone since it was selected
     }
-    if (needles.some((needle) => data.includes(needle))) found.push(`${showName(rel)}: holds the value of a secret of this machine (an environment variable or a .env file)`)
+    if (needles.some((needle) => data.includes(needle)))
+      found.push(`${showName(rel)}: holds the value of a secret of this machine (an environment variable or a .env file)`)
     else if (PRIVATE_KEY.test(data.toString('latin1'))) found.push(`${showName(rel)}: holds a private key`)
   }
   if (found.length) {

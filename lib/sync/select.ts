@@ -68,14 +68,20 @@ async function identify(root: string): Promise<string> {
  * that would ship what .gitignore keeps out (secrets, data).
  */
 async function listWithGit(root: string): Promise<string[] | null> {
-  const listed = await spawnProcess('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, stdoutEncoding: 'latin1' }).catch(() => null)
+  const listed = await spawnProcess('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, stdoutEncoding: 'latin1' }).catch(
+    () => null,
+  )
   if (!listed) {
     if (!gitTopLevel(root)) return null
-    throw new LocalPrerequisiteError(`${root} is in a git work tree, but git is not installed; without it .gitignore cannot be honoured. Install git (sudo apt-get install git, or brew install git).`)
+    throw new LocalPrerequisiteError(
+      `${root} is in a git work tree, but git is not installed; without it .gitignore cannot be honoured. Install git (sudo apt-get install git, or brew install git).`,
+    )
   }
   if (listed.exitCode !== 0) {
     if (listed.stderrTail.some((line) => /not a git repository/i.test(line))) return null
-    throw new LocalPrerequisiteError(`git could not list the files of ${root}: ${listed.stderrTail.filter(Boolean).join(' ')} Fix what git says, then run again.`)
+    throw new LocalPrerequisiteError(
+      `git could not list the files of ${root}: ${listed.stderrTail.filter(Boolean).join(' ')} Fix what git says, then run again.`,
+    )
   }
   return listed.stdout.split('\0').filter(Boolean)
 }

@@ -7,7 +7,15 @@ import type { PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../core/units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
 import { takeTargetLock } from './lock.ts'
-import { INSPECT_LIBRARY, decideOwnership, inspectRemoteDir, inspectionAnswer, inspectionArgs, ownerMarker, type RemoteDirFacts } from './remote-dir.ts'
+import {
+  INSPECT_LIBRARY,
+  decideOwnership,
+  inspectRemoteDir,
+  inspectionAnswer,
+  inspectionArgs,
+  ownerMarker,
+  type RemoteDirFacts,
+} from './remote-dir.ts'
 import { PATH_MAX } from '../core/remote-path.ts'
 import { checkSecrets, secretGuardFor } from './secrets.ts'
 import { listUnselected, selectFiles, type Selection } from './select.ts'
@@ -44,7 +52,9 @@ export async function prepareSync(options: {
   logger.step(
     'sync',
     `${selection.files.length} files (${formatBytes(totalBytes)}) selected ${selection.source === 'git' ? "by git's rules" : 'from the directory'}` +
-      (excluded.length ? `; ${excluded.length} excluded (${excluded.slice(0, 3).map(showName).join(', ')}${excluded.length > 3 ? ', ...' : ''})` : ''),
+      (excluded.length
+        ? `; ${excluded.length} excluded (${excluded.slice(0, 3).map(showName).join(', ')}${excluded.length > 3 ? ', ...' : ''})`
+        : ''),
   )
   checkSizes(selection.files, options.limits ?? DEFAULT_LIMITS)
   const tooLong = selection.files.filter((f) => options.remoteDir.length + 1 + f.path.length >= PATH_MAX)
@@ -55,8 +65,11 @@ export async function prepareSync(options: {
     )
   }
   return {
-    selection, totalBytes, marker: ownerMarker(selection.root, selection.projectId),
-    stamp: fingerprint(selection.files, options.remoteDir), remoteDir: options.remoteDir,
+    selection,
+    totalBytes,
+    marker: ownerMarker(selection.root, selection.projectId),
+    stamp: fingerprint(selection.files, options.remoteDir),
+    remoteDir: options.remoteDir,
   }
 }
 
@@ -132,8 +145,17 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   })
   const claimed = claim || facts.claimed
   const report: SyncReport = {
-    remoteDir, source: selection.source, files: selection.files.length, totalBytes: prepared.totalBytes,
-    unchanged: false, claimed, method: null, filesSent: 0, filesRemoved: 0, filesKept: 0, bytesSent: 0,
+    remoteDir,
+    source: selection.source,
+    files: selection.files.length,
+    totalBytes: prepared.totalBytes,
+    unchanged: false,
+    claimed,
+    method: null,
+    filesSent: 0,
+    filesRemoved: 0,
+    filesKept: 0,
+    bytesSent: 0,
   }
   if (facts.owned && facts.stampMatches) {
     logger.step('sync', `${remoteDir} on ${transport.target} is up to date; nothing sent`)
@@ -142,13 +164,18 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
 
   const canRsync = transport.kind === 'ssh' && facts.tools.rsync
   if (!canRsync && !facts.tools.tar) {
-    throw new RemotePrerequisiteError(`${transport.target} has neither rsync nor tar; install one of them there (tar: apt-get install tar).`)
+    throw new RemotePrerequisiteError(
+      `${transport.target} has neither rsync nor tar; install one of them there (tar: apt-get install tar).`,
+    )
   }
   const previous = parseState(facts.state)
   const base = { root: selection.root, files: selection.files, previous }
   let plan = await planTransfer({ ...base, compareContent: !canRsync })
   let method: 'tar' | 'rsync' = canRsync ? 'rsync' : 'tar'
-  const hasGnuTar = await gnuTar().then(() => true, () => false)
+  const hasGnuTar = await gnuTar().then(
+    () => true,
+    () => false,
+  )
   if (canRsync && facts.tools.tar && hasGnuTar && !options.full && fitsOneRoundTrip(plan.send, selection)) {
     // A few small files: one tar round trip beats rsync's extra sessions; hashes skip touched files.
     plan = await planTransfer({ ...base, compareContent: true })
@@ -157,7 +184,10 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   if (options.full) {
     // Compare with what the target really holds, not with the record: rsync checks every file's
     // content itself (--checksum); for tar the target hashes its copies and we send what differs.
-    plan = method === 'rsync' ? { ...plan, send: selection.files.map((f) => f.path) } : await addTargetDifferences(transport, remoteDir, selection, plan)
+    plan =
+      method === 'rsync'
+        ? { ...plan, send: selection.files.map((f) => f.path) }
+        : await addTargetDifferences(transport, remoteDir, selection, plan)
   }
   await checkSecrets(selection.root, plan.send, secretGuardFor(selection.root, options.allowSecrets))
   const wholeTree = plan.send.length > WHOLE_TREE_MIN_FILES && plan.send.length * 2 > selection.files.length
@@ -186,7 +216,14 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
         'they stay recorded and the next push tries again. Fix the permissions there (e.g. chmod u+w on their directory).',
     )
   }
-  return { ...report, method: pushed.method, filesSent: pushed.filesSent, filesRemoved: pushed.filesRemoved, filesKept: pushed.filesKept, bytesSent: pushed.bytesSent }
+  return {
+    ...report,
+    method: pushed.method,
+    filesSent: pushed.filesSent,
+    filesRemoved: pushed.filesRemoved,
+    filesKept: pushed.filesKept,
+    bytesSent: pushed.bytesSent,
+  }
 }
 
 /**
@@ -196,8 +233,13 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
 export async function pushLocked(options: Omit<PushOptions, 'facts'> & { wait?: boolean }): Promise<SyncReport> {
   const { transport, prepared } = options
   const locking = takeTargetLock(transport, {
-    remoteDir: prepared.remoteDir, wait: options.wait ?? true, library: INSPECT_LIBRARY, fn: 'inspect_remote_dir',
-    args: inspectionFor(prepared, options.full), logger: options.logger ?? silentLogger, step: 'sync',
+    remoteDir: prepared.remoteDir,
+    wait: options.wait ?? true,
+    library: INSPECT_LIBRARY,
+    fn: 'inspect_remote_dir',
+    args: inspectionFor(prepared, options.full),
+    logger: options.logger ?? silentLogger,
+    step: 'sync',
   })
   try {
     const facts = locking.then((lock) => inspectionAnswer(lock, prepared.remoteDir, transport.target))
@@ -225,10 +267,19 @@ export async function syncProject(options: SyncOptions & { wait?: boolean }): Pr
  * or another executable bit (the mode tar sets also depends on the target's umask), or not at all
  * (symlinks are always sent: they cost nothing).
  */
-async function addTargetDifferences(transport: Transport, remoteDir: string, selection: Selection, plan: TransferPlan): Promise<TransferPlan> {
+async function addTargetDifferences(
+  transport: Transport,
+  remoteDir: string,
+  selection: Selection,
+  plan: TransferPlan,
+): Promise<TransferPlan> {
   const sending = new Set(plan.send)
   const rest = selection.files.filter((f) => !sending.has(f.path))
-  const onTarget = await remoteFingerprints(transport, remoteDir, rest.filter((f) => !f.isSymlink).map((f) => f.path))
+  const onTarget = await remoteFingerprints(
+    transport,
+    remoteDir,
+    rest.filter((f) => !f.isSymlink).map((f) => f.path),
+  )
   const next = new Map(plan.next.map((entry) => [entry.path, entry]))
   const differs: string[] = []
   for (const file of rest) {

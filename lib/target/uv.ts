@@ -7,9 +7,7 @@ import type { Transport } from '../transport/types.ts'
 // ~/.cargo/bin, where uv's installer puts it and where a non-login shell's PATH often does not
 // reach), or through a prebuilt venv given with --venv. Everything Python runs through here.
 
-export type PythonEnv =
-  | { kind: 'uv'; projectDir: string; extras: string[] }
-  | { kind: 'venv'; python: string; version?: string }
+export type PythonEnv = { kind: 'uv'; projectDir: string; extras: string[] } | { kind: 'venv'; python: string; version?: string }
 
 /**
  * The preamble of every script that runs uv: it finds uv where the preflight looks (PATH, then

@@ -54,22 +54,34 @@ function kubectlFailure(line: string, options: KubectlTransportOptions, target: 
     return new UsageError(`--context ${context} is not in your kubeconfig ${said}. Pick one that \`kubectl config get-contexts\` lists.`)
   }
   if (/\(NotFound\): namespaces ".*" not found/.test(line)) {
-    return new UsageError(`--namespace ${namespace} does not exist in context ${context} ${said}. Pick one that \`kubectl --context ${context} get namespaces\` lists.`)
+    return new UsageError(
+      `--namespace ${namespace} does not exist in context ${context} ${said}. Pick one that \`kubectl --context ${context} get namespaces\` lists.`,
+    )
   }
   if (/\(NotFound\): pods ".*" not found/.test(line)) {
-    return new UsageError(`--pod ${pod} is not in namespace ${namespace} of context ${context} ${said}. Pick one that \`kubectl --context ${context} --namespace ${namespace} get pods\` lists.`)
+    return new UsageError(
+      `--pod ${pod} is not in namespace ${namespace} of context ${context} ${said}. Pick one that \`kubectl --context ${context} --namespace ${namespace} get pods\` lists.`,
+    )
   }
   if (/container \S+ is not valid for pod|container \S+ not found in pod/.test(line)) {
-    return new UsageError(`--container ${container} is not a container of ${target} ${said}. Its containers: \`kubectl --context ${context} --namespace ${namespace} get pod ${pod} -o jsonpath='{.spec.containers[*].name}'\`.`)
+    return new UsageError(
+      `--container ${container} is not a container of ${target} ${said}. Its containers: \`kubectl --context ${context} --namespace ${namespace} get pod ${pod} -o jsonpath='{.spec.containers[*].name}'\`.`,
+    )
   }
   if (/executable file not found in \$PATH|no such file or directory: unknown/.test(line)) {
-    return new RemotePrerequisiteError(`bash is not available in ${target} ${said}. Use an image with bash, or pick its container with --container.`)
+    return new RemotePrerequisiteError(
+      `bash is not available in ${target} ${said}. Use an image with bash, or pick its container with --container.`,
+    )
   }
   if (/cannot exec into a container in a completed pod|container not found \(|does not have a host assigned|is not running/.test(line)) {
-    return new TransportError(`${target} is not running ${said}. See \`kubectl --context ${context} --namespace ${namespace} get pod ${pod}\`; run again when it is Running.`)
+    return new TransportError(
+      `${target} is not running ${said}. See \`kubectl --context ${context} --namespace ${namespace} get pod ${pod}\`; run again when it is Running.`,
+    )
   }
   if (UNREACHABLE.test(line)) {
-    return new TransportError(`the cluster of context ${context} did not answer ${said}. Check the network (VPN, proxy) and \`kubectl --context ${context} cluster-info\`.`)
+    return new TransportError(
+      `the cluster of context ${context} did not answer ${said}. Check the network (VPN, proxy) and \`kubectl --context ${context} cluster-info\`.`,
+    )
   }
   return new TransportError(`kubectl exec into ${target} failed: ${line}`)
 }
@@ -98,7 +110,9 @@ export class KubectlTransport implements Transport {
     const transport = new KubectlTransport(options)
     const probe = await transport.run('exit 0')
     if (probe.exitCode === 126 || probe.exitCode === 127) {
-      throw new RemotePrerequisiteError(`bash is not available in ${transport.target} (exit ${probe.exitCode}): ${lastLine(probe.stderrTail)}. Use an image with bash, or pick its container with --container.`)
+      throw new RemotePrerequisiteError(
+        `bash is not available in ${transport.target} (exit ${probe.exitCode}): ${lastLine(probe.stderrTail)}. Use an image with bash, or pick its container with --container.`,
+      )
     }
     if (probe.exitCode !== 0) {
       throw new TransportError(`${transport.target} answered with exit ${probe.exitCode}: ${lastLine(probe.stderrTail)}`)
@@ -110,11 +124,16 @@ export class KubectlTransport implements Transport {
   private execArgs(): string[] {
     const { context, namespace, pod, container } = this.options
     return [
-      '--context', context,
-      '--namespace', namespace,
-      'exec', '-i', pod,
+      '--context',
+      context,
+      '--namespace',
+      namespace,
+      'exec',
+      '-i',
+      pod,
       ...(container ? ['--container', container] : []),
-      '--', ...REMOTE_COMMAND,
+      '--',
+      ...REMOTE_COMMAND,
     ]
   }
 

@@ -20,9 +20,7 @@ export async function requireLocalTools(tools: readonly string[], purpose: strin
   }
   if (missing.length === 0) return
   const hints = missing.map((tool) => `  ${tool}: ${INSTALL_HINTS[tool] ?? `install ${tool} and put it on PATH.`}`)
-  throw new LocalPrerequisiteError(
-    `${missing.join(', ')} not found on this machine (needed ${purpose}).\n${hints.join('\n')}`,
-  )
+  throw new LocalPrerequisiteError(`${missing.join(', ')} not found on this machine (needed ${purpose}).\n${hints.join('\n')}`)
 }
 
 let gnuTarCommand: Promise<string> | null = null

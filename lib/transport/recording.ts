@@ -20,7 +20,18 @@ export type RoundTrip =
       /** The data after the script: its size, or "held open" for a stream (the lock's session). */
       stdin: string | null
     }
-  | { kind: 'push'; remote_dir: string; method: PushPlan['method']; send: string[]; remove: string[]; claims: boolean; stamp: string; compress: boolean; checksum: boolean; whole_tree: boolean }
+  | {
+      kind: 'push'
+      remote_dir: string
+      method: PushPlan['method']
+      send: string[]
+      remove: string[]
+      claims: boolean
+      stamp: string
+      compress: boolean
+      checksum: boolean
+      whole_tree: boolean
+    }
   | { kind: 'pull'; remote_dir: string; local_dir: string }
 
 /** The function a script made by callFunction calls (`... \n fn "$@"\n`). */
@@ -58,8 +69,16 @@ export function runRoundTrip(script: string, args: readonly string[], options: R
 /** One push, as its plan says (the transport picks the commands that carry it). */
 export function pushRoundTrip(plan: PushPlan): RoundTrip {
   return {
-    kind: 'push', remote_dir: plan.remoteDir, method: plan.method, send: plan.send.map(showName), remove: plan.remove.map((r) => showName(r.path)),
-    claims: plan.claimMarker !== null, stamp: plan.stamp, compress: plan.compress, checksum: plan.checksum === true, whole_tree: plan.unselected !== null,
+    kind: 'push',
+    remote_dir: plan.remoteDir,
+    method: plan.method,
+    send: plan.send.map(showName),
+    remove: plan.remove.map((r) => showName(r.path)),
+    claims: plan.claimMarker !== null,
+    stamp: plan.stamp,
+    compress: plan.compress,
+    checksum: plan.checksum === true,
+    whole_tree: plan.unselected !== null,
   }
 }
 

@@ -102,10 +102,14 @@ export class SshTransport implements Transport {
     if (this.options.configFile) args.push('-F', this.options.configFile)
     for (const option of this.options.sshOptions ?? []) args.push('-o', option)
     args.push(
-      '-o', 'BatchMode=yes',
-      '-o', `ConnectTimeout=${this.options.connectTimeoutSec ?? 15}`,
-      '-o', 'ServerAliveInterval=15',
-      '-o', 'ServerAliveCountMax=4',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `ConnectTimeout=${this.options.connectTimeoutSec ?? 15}`,
+      '-o',
+      'ServerAliveInterval=15',
+      '-o',
+      'ServerAliveCountMax=4',
     )
     return args
   }
@@ -128,11 +132,18 @@ export class SshTransport implements Transport {
     this.controlDir = dir
     const log = path.join(dir, 'master.log')
     const args = [
-      '-M', '-N', '-f', '-E', log,
-      '-o', 'ControlMaster=yes',
-      '-o', `ControlPersist=${this.options.controlPersistSec ?? 300}`,
+      '-M',
+      '-N',
+      '-f',
+      '-E',
+      log,
+      '-o',
+      'ControlMaster=yes',
+      '-o',
+      `ControlPersist=${this.options.controlPersistSec ?? 300}`,
       ...this.commonArgs(),
-      '--', this.options.host,
+      '--',
+      this.options.host,
     ]
     // -f keeps inherited descriptors open in the background master: give it none, read -E's log.
     this.starting = $({ stdio: 'ignore', nothrow: true, quiet: true })`ssh ${args}`
@@ -164,7 +175,14 @@ export class SshTransport implements Transport {
     const step = async (script: string, args: string[], stdin?: Buffer | string) => {
       const result = await this.run(script, args, { stdin })
       bytesSent += result.bytesSent
-      if (result.exitCode !== 0) throw await pushFailure(this, plan.remoteDir, `Preparing ${plan.remoteDir} on ${this.options.host} failed`, result.exitCode, result.stderrTail)
+      if (result.exitCode !== 0)
+        throw await pushFailure(
+          this,
+          plan.remoteDir,
+          `Preparing ${plan.remoteDir} on ${this.options.host} failed`,
+          result.exitCode,
+          result.stderrTail,
+        )
       return result
     }
     // Deleting first lets a path that turned from a directory into a file (or back) arrive cleanly.
@@ -189,7 +207,16 @@ export class SshTransport implements Transport {
       await writeFile(skip, nulList(plan.unselected.map(rsyncExactPattern)), { mode: 0o600 })
       try {
         // --from0 must come before --exclude-from: rsync reads the rules as it parses the option.
-        const options = [...(plan.checksum ? ['--checksum'] : []), '-r', '--prune-empty-dirs', '--no-inc-recursive', ...rsyncExcludeArgs(), '--from0', `--exclude-from=${skip}`, '--files-from=-']
+        const options = [
+          ...(plan.checksum ? ['--checksum'] : []),
+          '-r',
+          '--prune-empty-dirs',
+          '--no-inc-recursive',
+          ...rsyncExcludeArgs(),
+          '--from0',
+          `--exclude-from=${skip}`,
+          '--files-from=-',
+        ]
         const stats = await this.rsync(['-az', ...options, './', destination], nulList(tops), plan.localRoot, plan.remoteDir)
         bytesSent += stats.bytesSent
         filesSent = stats.regularFilesSent
@@ -198,7 +225,12 @@ export class SshTransport implements Transport {
       }
     } else if (plan.send.length) {
       const checksum = plan.checksum ? ['--checksum'] : []
-      const stats = await this.rsync(['-az', ...checksum, '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], nulList(plan.send), plan.localRoot, plan.remoteDir)
+      const stats = await this.rsync(
+        ['-az', ...checksum, '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination],
+        nulList(plan.send),
+        plan.localRoot,
+        plan.remoteDir,
+      )
       bytesSent += stats.bytesSent
       filesSent = stats.regularFilesSent
     }
@@ -225,7 +257,14 @@ export class SshTransport implements Transport {
     // rsync creates only the last component of the destination.
     await mkdir(localDir, { recursive: true })
     // Regular files and directories only, as the tar pull: links, devices and pipes stay there.
-    const stats = await this.rsync(['-az', '--no-links', '--no-devices', '--no-specials', `${this.options.host}:${remoteDir}/`, `${localDir}/`])
+    const stats = await this.rsync([
+      '-az',
+      '--no-links',
+      '--no-devices',
+      '--no-specials',
+      `${this.options.host}:${remoteDir}/`,
+      `${localDir}/`,
+    ])
     return { files: stats.regularFiles, bytes: stats.totalFileSize }
   }
 
@@ -281,11 +320,17 @@ export class SshTransport implements Transport {
   }
 }
 
-const SSH_MESSAGE = /^(ssh:|mux_client|control ?socket|connection |client_loop:|timeout|host key|permission denied|kex_|packet_write)|closed by remote host|broken pipe/i
+const SSH_MESSAGE =
+  /^(ssh:|mux_client|control ?socket|connection |client_loop:|timeout|host key|permission denied|kex_|packet_write)|closed by remote host|broken pipe/i
 
 /** ssh's own complaint among the remote's stderr lines (which may be anything, e.g. a chatty .zshenv). */
 function sshErrorLine(lines: readonly string[]): string {
-  return [...lines].reverse().find((line) => SSH_MESSAGE.test(line.trim()))?.trim() ?? 'the connection closed (ssh exited with 255 and no message)'
+  return (
+    [...lines]
+      .reverse()
+      .find((line) => SSH_MESSAGE.test(line.trim()))
+      ?.trim() ?? 'the connection closed (ssh exited with 255 and no message)'
+  )
 }
 
 /** ssh's message, plus what to do for the failures people hit most. */

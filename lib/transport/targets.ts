@@ -24,7 +24,13 @@ export const K8S_FLAGS: readonly FlagSpec[] = [
   { name: 'namespace', kind: 'string', value: 'NAMESPACE', description: 'namespace of the pod' },
   { name: 'pod', kind: 'string', value: 'POD', description: 'running pod to exec into' },
   { name: 'container', kind: 'string', value: 'NAME', description: "container in the pod (default: kubectl's default container)" },
-  { name: 'workdir', kind: 'string', value: 'DIR', description: 'absolute directory in the pod that receives the code', default: DEFAULT_WORKDIR },
+  {
+    name: 'workdir',
+    kind: 'string',
+    value: 'DIR',
+    description: 'absolute directory in the pod that receives the code',
+    default: DEFAULT_WORKDIR,
+  },
 ]
 
 export interface SyncTarget {
@@ -38,7 +44,10 @@ export function sshTargetFrom(flags: FlagValues) {
   const host = required(flags, 'host', 'the SSH host to run on')
   const sshOptions = listFlag(flags, 'ssh-option')
   validateSshTarget(host, sshOptions)
-  const remoteDir = validateRemoteDir(required(flags, 'remote-dir', 'the absolute directory on the host that receives the code'), '--remote-dir')
+  const remoteDir = validateRemoteDir(
+    required(flags, 'remote-dir', 'the absolute directory on the host that receives the code'),
+    '--remote-dir',
+  )
   // Absolute, because rsync's ssh runs from the project directory, not from where we were started.
   const configFile = stringFlag(flags, 'ssh-config')
   return { host, sshOptions, configFile: configFile === undefined ? undefined : path.resolve(configFile), remoteDir }

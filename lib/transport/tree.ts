@@ -26,12 +26,15 @@ export const removalList = (removals: PushPlan['remove']) =>
   Buffer.concat(removals.flatMap((r) => [nulList([r.path]), Buffer.from(`${r.stateLine}\0`)]))
 
 /** What tree_begin says it did: files really deleted, and the state lines of those it could not. */
-export function removalOutcome(stdout: string, stderrTail: readonly string[]): Pick<PushReport, 'filesRemoved' | 'filesKept' | 'keptReason'> & { keptLines: string[] } {
+export function removalOutcome(
+  stdout: string,
+  stderrTail: readonly string[],
+): Pick<PushReport, 'filesRemoved' | 'filesKept' | 'keptReason'> & { keptLines: string[] } {
   const keptLines = [...stdout.matchAll(/^kept=(.*)$/gm)].map((m) => m[1]!)
   return {
     filesRemoved: Number(/^removed=(\d+)$/m.exec(stdout)?.[1] ?? 0),
     filesKept: keptLines.length,
-    keptReason: keptLines.length ? stderrTail.find((line) => /cannot remove/i.test(line))?.trim() ?? lastLine(stderrTail) : undefined,
+    keptReason: keptLines.length ? (stderrTail.find((line) => /cannot remove/i.test(line))?.trim() ?? lastLine(stderrTail)) : undefined,
     keptLines,
   }
 }
@@ -72,13 +75,20 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
     applying.catch(() => producer.kill('SIGKILL'))
     const [applied, packed] = await Promise.allSettled([applying, producer.result])
     if (applied.status === 'rejected') throw applied.reason
-    if (packed.status === 'rejected') throw new TransportError(`Cannot run tar on this machine: ${(packed.reason as Error).message}`, { cause: packed.reason })
+    if (packed.status === 'rejected')
+      throw new TransportError(`Cannot run tar on this machine: ${(packed.reason as Error).message}`, { cause: packed.reason })
     const [result, local] = [applied.value, packed.value]
     if (result.exitCode === 0 && local.exitCode !== 0) {
       throw new TransportError(`Local tar failed while packing files: ${local.stderrTail.join(' ') || 'no message'}`)
     }
     if (result.exitCode !== 0) {
-      throw await pushFailure(transport, plan.remoteDir, `Applying the push in ${plan.remoteDir} on ${transport.target} failed`, result.exitCode, result.stderrTail)
+      throw await pushFailure(
+        transport,
+        plan.remoteDir,
+        `Applying the push in ${plan.remoteDir} on ${transport.target} failed`,
+        result.exitCode,
+        result.stderrTail,
+      )
     }
     const { filesRemoved, filesKept, keptReason } = removalOutcome(result.stdout, result.stderrTail)
     return { method: 'tar', filesSent: plan.send.length, filesRemoved, filesKept, keptReason, bytesSent: result.bytesSent }
@@ -149,7 +159,13 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
 }
 
 /** The system's reasons, the most telling first (tar's "Cannot utime: Operation not permitted" on a directory comes before the file it could not write). */
-const SYSTEM_REASONS = [/No space left on device|Disk quota exceeded/i, /Permission denied/i, /Read-only file system/i, /File name too long/i, /Operation not permitted/i]
+const SYSTEM_REASONS = [
+  /No space left on device|Disk quota exceeded/i,
+  /Permission denied/i,
+  /Read-only file system/i,
+  /File name too long/i,
+  /Operation not permitted/i,
+]
 
 /** The line that says why: the system's own reason where a line gives one (tar and rsync end with a summary that does not), else the last. */
 export function tellingLine(lines: readonly string[]): string {
@@ -164,9 +180,14 @@ export function tellingLine(lines: readonly string[]): string {
 export const FINGERPRINT_SCRIPT = treeScript('tree_fingerprint')
 
 /** The regular files among `paths` as they are on the target: permission bits and sha256, by path. */
-export async function remoteFingerprints(transport: Transport, remoteDir: string, paths: readonly string[]): Promise<Map<string, { mode: number; sha256: string }>> {
+export async function remoteFingerprints(
+  transport: Transport,
+  remoteDir: string,
+  paths: readonly string[],
+): Promise<Map<string, { mode: number; sha256: string }>> {
   const result = await transport.run(FINGERPRINT_SCRIPT, [remoteDir], { stdin: nulList(paths), stdoutEncoding: 'latin1' })
-  if (result.exitCode !== 0) throw new TransportError(`Cannot read the files of ${remoteDir} on ${transport.target}: ${tellingLine(result.stderrTail)}`)
+  if (result.exitCode !== 0)
+    throw new TransportError(`Cannot read the files of ${remoteDir} on ${transport.target}: ${tellingLine(result.stderrTail)}`)
   const [modes = '', hashes = ''] = result.stdout.split('@@hashes\0')
   const found = new Map<string, { mode: number; sha256: string }>()
   for (const record of modes.split('\0').filter(Boolean)) {
@@ -187,17 +208,26 @@ export const FREE_SCRIPT = treeScript('tree_free')
  * The error for a push the target refused. A full disk or a directory the login user cannot write
  * is the target's to fix (exit 4), named with the system's reason, and the free space for the first.
  */
-export async function pushFailure(transport: Transport, remoteDir: string, what: string, exitCode: number | null, stderrTail: readonly string[]): Promise<RemoteEvalError> {
+export async function pushFailure(
+  transport: Transport,
+  remoteDir: string,
+  what: string,
+  exitCode: number | null,
+  stderrTail: readonly string[],
+): Promise<RemoteEvalError> {
   const line = tellingLine(stderrTail)
   if (/No space left on device|Disk quota exceeded/i.test(line)) {
     const answer = await transport.run(FREE_SCRIPT, [remoteDir]).catch(() => null)
     const [kb, ...at] = answer?.exitCode === 0 ? answer.stdout.trim().split(' ') : []
     const free = kb && /^\d+$/.test(kb) ? `; ${formatBytes(Number(kb) * 1024)} free in ${at.join(' ')} there` : ''
-    return new RemotePrerequisiteError(`${what}: the disk is full (${line})${free}. Free some space on ${transport.target} (old runs under reports/, caches), then push again.`)
+    return new RemotePrerequisiteError(
+      `${what}: the disk is full (${line})${free}. Free some space on ${transport.target} (old runs under reports/, caches), then push again.`,
+    )
   }
   if (/Permission denied|Read-only file system|Operation not permitted/i.test(line)) {
-    return new RemotePrerequisiteError(`${what}: ${line}. Make it writable for the login user on ${transport.target} (chmod u+w, or chown), then push again.`)
+    return new RemotePrerequisiteError(
+      `${what}: ${line}. Make it writable for the login user on ${transport.target} (chmod u+w, or chown), then push again.`,
+    )
   }
   return new TransportError(`${what} (exit ${exitCode}): ${line}`)
 }
-

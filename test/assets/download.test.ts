@@ -39,11 +39,19 @@ print(json.dumps(out))
 
 async function useOffline(modelsDir: string, datasetsDir: string) {
   const env = {
-    ...process.env, ...datasetsCacheEnv(datasetsDir), GR_MODEL_DIR: modelsDir,
-    HF_HUB_OFFLINE: '1', HF_DATASETS_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9', HF_UPDATE_DOWNLOAD_COUNTS: '0',
+    ...process.env,
+    ...datasetsCacheEnv(datasetsDir),
+    GR_MODEL_DIR: modelsDir,
+    HF_HUB_OFFLINE: '1',
+    HF_DATASETS_OFFLINE: '1',
+    HF_ENDPOINT: 'http://127.0.0.1:9',
+    HF_UPDATE_DOWNLOAD_COUNTS: '0',
   }
   const out = await $({ env, quiet: true, cwd: tmpdir() })`${harness().venv}/bin/python -c ${OFFLINE_USE} ${DATASET_IDS}`
-  return JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { models: Record<string, { labels: number; weights: number }>; rows: Record<string, number> }
+  return JSON.parse(out.stdout.trim().split('\n').at(-1)!) as {
+    models: Record<string, { labels: number; weights: number }>
+    rows: Record<string, number>
+  }
 }
 
 /** make turns any failure into its own exit 2 and names the recipe's code ("Error 10"). */
@@ -52,7 +60,9 @@ function assertMakeFailed(result: { code: number | null; stderr: string }, scrip
   assert.match(result.stderr, new RegExp(`\\] Error ${scriptCode}$`, 'm'))
 }
 
-const expectedRows = Object.fromEntries(Object.entries(DATASETS).flatMap(([id, splits]) => Object.entries(splits).map(([split, rows]) => [`${id}:${split}`, rows])))
+const expectedRows = Object.fromEntries(
+  Object.entries(DATASETS).flatMap(([id, splits]) => Object.entries(splits).map(([split, rows]) => [`${id}:${split}`, rows])),
+)
 
 describe('model and dataset directories', () => {
   let hub: HubServer
@@ -62,11 +72,21 @@ describe('model and dataset directories', () => {
   const dirs = () => ({ MODELS_DIR: path.join(scratch, 'models'), DATASETS_DIR: path.join(scratch, 'datasets'), PROJECT_DIR: project })
 
   before(async () => {
-    hub = await startHub({ root: harness().hubRepos, tokens: [TOKEN], access: { [GATED_MODEL_REPO]: { gated: 'manual', allowed: [TOKEN] } } })
+    hub = await startHub({
+      root: harness().hubRepos,
+      tokens: [TOKEN],
+      access: { [GATED_MODEL_REPO]: { gated: 'manual', allowed: [TOKEN] } },
+    })
     project = await makeEvalProject()
     scratch = await mkdtemp(path.join(tmpdir(), 'gre-assets-'))
     // uv is found on PATH: the uv double, on the prebuilt test venv.
-    env = { ...process.env, HF_ENDPOINT: hub.endpoint, PATH: `${harness().fixturesBin}:${process.env.PATH}`, UV_DOUBLE_VENV: harness().venv, UV_DOUBLE_LOG: path.join(scratch, 'uv.log') }
+    env = {
+      ...process.env,
+      HF_ENDPOINT: hub.endpoint,
+      PATH: `${harness().fixturesBin}:${process.env.PATH}`,
+      UV_DOUBLE_VENV: harness().venv,
+      UV_DOUBLE_LOG: path.join(scratch, 'uv.log'),
+    }
   })
   after(() => hub.stop())
 
@@ -86,21 +106,38 @@ describe('model and dataset directories', () => {
     // The Python tools' keys in their shapes, and ours beside them.
     const manifest = JSON.parse(await readFile(path.join(dirs().MODELS_DIR, 'manifest.json'), 'utf8'))
     assert.equal(manifest.schema_version, 2)
-    for (const key of ['generated_at_utc', 'policy_path', 'token_classifier_models', 'checksums', 'revisions', 'files']) assert.ok(key in manifest, key)
+    for (const key of ['generated_at_utc', 'policy_path', 'token_classifier_models', 'checksums', 'revisions', 'files'])
+      assert.ok(key in manifest, key)
     const modelDir = path.join(dirs().MODELS_DIR, 'token_classifier', MODEL_REPO.replace('/', '__'))
     assert.deepEqual(manifest.token_classifier_models, { [MODEL_REPO]: modelDir })
     assert.equal(manifest.checksums.token_classifier_models[MODEL_REPO].path, modelDir)
     assert.match(manifest.checksums.token_classifier_models[MODEL_REPO].sha256_tree, /^[0-9a-f]{64}$/)
     assert.match(manifest.revisions[0].sha, /^[0-9a-f]{40}$/)
-    assert.ok(manifest.files.every((f: { path: string }) => !f.path.startsWith('/')), 'paths are relative')
+    assert.ok(
+      manifest.files.every((f: { path: string }) => !f.path.startsWith('/')),
+      'paths are relative',
+    )
     const dsManifest = JSON.parse(await readFile(path.join(dirs().DATASETS_DIR, 'manifest.json'), 'utf8'))
-    for (const key of ['generated_at_utc', 'registry_path', 'suite', 'splits', 'datasets', 'cache_root', 'cache_size_bytes', 'files']) assert.ok(key in dsManifest, key)
+    for (const key of ['generated_at_utc', 'registry_path', 'suite', 'splits', 'datasets', 'cache_root', 'cache_size_bytes', 'files'])
+      assert.ok(key in dsManifest, key)
     assert.equal(dsManifest.cache_root, path.join(dirs().DATASETS_DIR, 'hf_cache'))
-    assert.deepEqual(dsManifest.datasets.map((d: { dataset_id: string; hf_id: string; split: string; rows: number }) => [d.dataset_id, `${d.hf_id}:${d.split}`, d.rows]),
-      Object.entries(expectedRows).map(([k, rows]) => [k.startsWith('org/pii-ru-a') ? 'pii_a' : 'pii_b', k, rows]))
+    assert.deepEqual(
+      dsManifest.datasets.map((d: { dataset_id: string; hf_id: string; split: string; rows: number }) => [
+        d.dataset_id,
+        `${d.hf_id}:${d.split}`,
+        d.rows,
+      ]),
+      Object.entries(expectedRows).map(([k, rows]) => [k.startsWith('org/pii-ru-a') ? 'pii_a' : 'pii_b', k, rows]),
+    )
     // The Arrow cache is where the eval's load_dataset(cache_dir=$HF_HOME) reads it, and listed.
-    assert.ok(dsManifest.files.some((f: { path: string }) => /^hf_cache\/org___pii-ru-a\/default\/.*-fast\.arrow$/.test(f.path)), 'Arrow files at <root>/<org>___<name>/')
-    assert.ok(!dsManifest.files.some((f: { path: string }) => f.path.startsWith('hf_cache/datasets/')), 'nothing prepared under HF_DATASETS_CACHE as well')
+    assert.ok(
+      dsManifest.files.some((f: { path: string }) => /^hf_cache\/org___pii-ru-a\/default\/.*-fast\.arrow$/.test(f.path)),
+      'Arrow files at <root>/<org>___<name>/',
+    )
+    assert.ok(
+      !dsManifest.files.some((f: { path: string }) => f.path.startsWith('hf_cache/datasets/')),
+      'nothing prepared under HF_DATASETS_CACHE as well',
+    )
   })
 
   test('running both again downloads no file and says everything was skipped', async () => {
@@ -138,7 +175,9 @@ describe('model and dataset directories', () => {
   test('a dataset cache that no longer loads (a truncated Arrow file) is prepared again by the same command', async () => {
     const broken = path.join(await mkdtemp(path.join(tmpdir(), 'gre-arrow-')), 'datasets')
     await cp(dirs().DATASETS_DIR, broken, { recursive: true, verbatimSymlinks: true })
-    const arrows = (await readdir(path.join(broken, 'hf_cache/org___pii-ru-a'), { recursive: true })).filter((f) => f.endsWith('-fast.arrow'))
+    const arrows = (await readdir(path.join(broken, 'hf_cache/org___pii-ru-a'), { recursive: true })).filter((f) =>
+      f.endsWith('-fast.arrow'),
+    )
     assert.equal(arrows.length, 1)
     const arrow = path.join(broken, 'hf_cache/org___pii-ru-a', arrows[0]!)
     await truncate(arrow, Math.floor((await readFile(arrow)).length / 2))
@@ -164,7 +203,11 @@ describe('model and dataset directories', () => {
     assert.match(fresh.stderr, /2 fetched, 0 skipped/)
     assert.ok(hub.fileDownloads().length > before, 'the datasets were downloaded again')
     assert.equal(await readFile(path.join(shared, 'hf_cache/other-project/data.bin'), 'utf8'), 'theirs\n')
-    const both = await runScript('download_datasets.ts', ['--datasets-dir', shared, '--project-dir', project, '--fresh-cache', '--check'], env)
+    const both = await runScript(
+      'download_datasets.ts',
+      ['--datasets-dir', shared, '--project-dir', project, '--fresh-cache', '--check'],
+      env,
+    )
     assert.equal(both.code, 2, both.stderr)
   })
 
@@ -221,16 +264,28 @@ describe('model and dataset directories', () => {
     const gated = await makeEvalProject({ models: [GATED_MODEL_REPO] })
     const modelsDir = path.join(scratch, 'gated-models')
     const noToken = { ...env, HF_TOKEN: '' }
-    const refused = await runScript('download_models.ts', ['--models-dir', modelsDir, '--project-dir', gated, '--venv', harness().venv], noToken)
+    const refused = await runScript(
+      'download_models.ts',
+      ['--models-dir', modelsDir, '--project-dir', gated, '--venv', harness().venv],
+      noToken,
+    )
     assert.equal(refused.code, 10, refused.stderr)
-    assert.match(refused.stderr, /org\/gated-ner needs a Hugging Face token .*Set HF_TOKEN in the environment or put HF_TOKEN=hf_\.\.\. in \.env\.eval/)
+    assert.match(
+      refused.stderr,
+      /org\/gated-ner needs a Hugging Face token .*Set HF_TOKEN in the environment or put HF_TOKEN=hf_\.\.\. in \.env\.eval/,
+    )
 
     // Now the token is in .env.eval only; watch every process's argv while the download runs.
     await writeFile(path.join(gated, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
     const seenArgv = new Set<string>()
-    const runner = startProcess(path.join(SCRIPTS, 'download_models.ts'), ['--models-dir', modelsDir, '--project-dir', gated, '--venv', harness().venv], {
-      cwd: path.dirname(SCRIPTS), env: noToken,
-    })
+    const runner = startProcess(
+      path.join(SCRIPTS, 'download_models.ts'),
+      ['--models-dir', modelsDir, '--project-dir', gated, '--venv', harness().venv],
+      {
+        cwd: path.dirname(SCRIPTS),
+        env: noToken,
+      },
+    )
     let running = true
     const watcher = (async () => {
       while (running) {
@@ -244,7 +299,10 @@ describe('model and dataset directories', () => {
     running = false
     await watcher
     assert.equal(result.exitCode, 0, result.stderrTail.join('\n'))
-    assert.ok([...seenArgv].some((argv) => argv.includes('python')), 'the watcher saw the Python process')
+    assert.ok(
+      [...seenArgv].some((argv) => argv.includes('python')),
+      'the watcher saw the Python process',
+    )
     assert.ok(![...seenArgv].some((argv) => argv.includes(TOKEN)), 'no process had the token in its argv')
     assert.ok(!result.stdout.includes(TOKEN) && !result.stderrTail.join('\n').includes(TOKEN), 'no log shows the token')
     const authorized = hub.requests.filter((r) => r.repo === GATED_MODEL_REPO && r.authorization === `Bearer ${TOKEN}`)
@@ -257,12 +315,36 @@ describe('model and dataset directories', () => {
     const broken = await makeEvalProject()
     await writeFile(path.join(broken, 'configs/eval/suites.yaml'), 'suites:\n  guardrails_ru: [unclosed\n')
     const cases: Array<[string, string[], RegExp]> = [
-      ['unknown suite', ['download_datasets.ts', '--datasets-dir', path.join(scratch, 'd'), '--project-dir', project, '--suite', 'nope'], /Suite "nope" is not in .*suites\.yaml\. Known suites: guardrails_ru/],
-      ['unknown split', ['download_datasets.ts', '--datasets-dir', path.join(scratch, 'd'), '--project-dir', project, '--splits', 'fast,huge'], /Split\(s\) huge not declared for suite guardrails_ru/],
-      ['missing policy file', ['download_models.ts', '--models-dir', path.join(scratch, 'm'), '--project-dir', scratch], /The policy file not found: .*configs\/policy\.yaml\. Run from the eval repo, pass --project-dir, or point --policy/],
-      ['malformed YAML', ['download_datasets.ts', '--datasets-dir', path.join(scratch, 'd'), '--project-dir', broken], /suites\.yaml is not valid YAML: .*Fix the file/],
-      ['unwritable directory', ['download_models.ts', '--models-dir', '/proc/gre-models', '--project-dir', project, '--venv', harness().venv], /--models-dir \/proc\/gre-models cannot be created .* Choose a directory you can write/],
-      ['bad --model', ['download_models.ts', '--models-dir', path.join(scratch, 'm'), '--project-dir', project, '--model', 'a/b/c'], /--model "a\/b\/c" is not a model repo id/],
+      [
+        'unknown suite',
+        ['download_datasets.ts', '--datasets-dir', path.join(scratch, 'd'), '--project-dir', project, '--suite', 'nope'],
+        /Suite "nope" is not in .*suites\.yaml\. Known suites: guardrails_ru/,
+      ],
+      [
+        'unknown split',
+        ['download_datasets.ts', '--datasets-dir', path.join(scratch, 'd'), '--project-dir', project, '--splits', 'fast,huge'],
+        /Split\(s\) huge not declared for suite guardrails_ru/,
+      ],
+      [
+        'missing policy file',
+        ['download_models.ts', '--models-dir', path.join(scratch, 'm'), '--project-dir', scratch],
+        /The policy file not found: .*configs\/policy\.yaml\. Run from the eval repo, pass --project-dir, or point --policy/,
+      ],
+      [
+        'malformed YAML',
+        ['download_datasets.ts', '--datasets-dir', path.join(scratch, 'd'), '--project-dir', broken],
+        /suites\.yaml is not valid YAML: .*Fix the file/,
+      ],
+      [
+        'unwritable directory',
+        ['download_models.ts', '--models-dir', '/proc/gre-models', '--project-dir', project, '--venv', harness().venv],
+        /--models-dir \/proc\/gre-models cannot be created .* Choose a directory you can write/,
+      ],
+      [
+        'bad --model',
+        ['download_models.ts', '--models-dir', path.join(scratch, 'm'), '--project-dir', project, '--model', 'a/b/c'],
+        /--model "a\/b\/c" is not a model repo id/,
+      ],
       ['no --models-dir', ['download_models.ts', '--project-dir', project], /--models-dir is required/],
     ]
     for (const [name, [script, ...args], message] of cases) {
@@ -280,7 +362,8 @@ describe('a download cut off by a dying server', () => {
     hub = await startHub({
       root: harness().hubRepos,
       // Dies when the second model's weights are requested, after the first model completed.
-      dieWhen: (method, p) => dieOnSecond && method === 'HEAD' && p.includes(`/${SECOND_MODEL_REPO}/resolve/`) && p.endsWith('model.safetensors'),
+      dieWhen: (method, p) =>
+        dieOnSecond && method === 'HEAD' && p.includes(`/${SECOND_MODEL_REPO}/resolve/`) && p.endsWith('model.safetensors'),
     })
   })
   after(() => hub.stop())

@@ -5,44 +5,82 @@ import { modelsManifest, parseManifest, sha256Tree, type ReadManifest } from '..
 import { checkFiles, uncoveredDatasets, uncoveredModels } from '../../lib/assets/verify.ts'
 
 const weights = { path: 'token_classifier/org__m/w.bin', size: 10, sha256: 'b'.repeat(64) }
-const good = modelsManifest({ dir: '/data/models', policyPath: '/x/configs/policy.yaml', models: [{ model_name: 'org/m', revision: 'main', sha: 'a'.repeat(40), path: 'token_classifier/org__m', files: [weights] }] })
+const good = modelsManifest({
+  dir: '/data/models',
+  policyPath: '/x/configs/policy.yaml',
+  models: [{ model_name: 'org/m', revision: 'main', sha: 'a'.repeat(40), path: 'token_classifier/org__m', files: [weights] }],
+})
 
 // As guardrails:app/tools/download_models.py and download_datasets.py of the eval repo write them.
 const pythonModels = {
-  generated_at_utc: '2026-02-17T10:00:00+00:00', policy_path: '/home/u/guardrails/configs/policy.yaml',
+  generated_at_utc: '2026-02-17T10:00:00+00:00',
+  policy_path: '/home/u/guardrails/configs/policy.yaml',
   token_classifier_models: { 'org/m': '/home/u/guardrails/.models/token_classifier/org__m' },
-  checksums: { token_classifier_models: { 'org/m': { path: '/home/u/guardrails/.models/token_classifier/org__m', sha256_tree: sha256Tree([{ path: 'w.bin', sha256: 'c'.repeat(64) }]), files: 1 } } },
+  checksums: {
+    token_classifier_models: {
+      'org/m': {
+        path: '/home/u/guardrails/.models/token_classifier/org__m',
+        sha256_tree: sha256Tree([{ path: 'w.bin', sha256: 'c'.repeat(64) }]),
+        files: 1,
+      },
+    },
+  },
 }
 const pythonDatasets = {
-  generated_at_utc: '2026-02-17T10:00:00+00:00', registry_path: '/home/u/guardrails/configs/eval/suites.yaml', suite: 'guardrails_ru', splits: ['fast', 'full'],
+  generated_at_utc: '2026-02-17T10:00:00+00:00',
+  registry_path: '/home/u/guardrails/configs/eval/suites.yaml',
+  suite: 'guardrails_ru',
+  splits: ['fast', 'full'],
   datasets: [{ dataset_id: 'a', hf_id: 'org/a', split: 'fast', sha: 'f'.repeat(40), fingerprint: 'x', rows: 3 }],
-  cache_root: '/home/u/guardrails/.datasets/hf_cache', cache_size_bytes: 100,
+  cache_root: '/home/u/guardrails/.datasets/hf_cache',
+  cache_size_bytes: 100,
 }
 
 describe('manifests', () => {
   test('ours keeps the Python keys in the Python shapes', () => {
     assert.deepEqual(good.token_classifier_models, { 'org/m': '/data/models/token_classifier/org__m' })
     assert.deepEqual(good.checksums.token_classifier_models['org/m'], {
-      path: '/data/models/token_classifier/org__m', sha256_tree: sha256Tree([{ path: 'w.bin', sha256: 'b'.repeat(64) }]), files: 1,
+      path: '/data/models/token_classifier/org__m',
+      sha256_tree: sha256Tree([{ path: 'w.bin', sha256: 'b'.repeat(64) }]),
+      files: 1,
     })
     const parsed = parseManifest(JSON.stringify(good), 'models') as ReadManifest
     assert.equal(parsed.writer, 'remote-eval')
-    assert.deepEqual(parsed.models.map((m) => [m.name, m.path, m.revision]), [['org/m', 'token_classifier/org__m', 'main']])
+    assert.deepEqual(
+      parsed.models.map((m) => [m.name, m.path, m.revision]),
+      [['org/m', 'token_classifier/org__m', 'main']],
+    )
   })
 
   test("sha256_tree is the Python tool's: sha256 of sorted path:sha256 lines joined by newlines", () => {
-    const expected = createHash('sha256').update(`a/x:${'1'.repeat(64)}\nb:${'2'.repeat(64)}`).digest('hex')
-    assert.equal(sha256Tree([{ path: 'b', sha256: '2'.repeat(64) }, { path: 'a/x', sha256: '1'.repeat(64) }]), expected)
+    const expected = createHash('sha256')
+      .update(`a/x:${'1'.repeat(64)}\nb:${'2'.repeat(64)}`)
+      .digest('hex')
+    assert.equal(
+      sha256Tree([
+        { path: 'b', sha256: '2'.repeat(64) },
+        { path: 'a/x', sha256: '1'.repeat(64) },
+      ]),
+      expected,
+    )
   })
 
   test("the Python tools' manifests are read, their absolute paths rebased on the manifest's directory", () => {
     const models = parseManifest(JSON.stringify(pythonModels), 'models') as ReadManifest
     assert.equal(models.writer, 'python-tools')
     assert.equal(models.files, null)
-    assert.deepEqual(models.models.map((m) => m.path), ['token_classifier/org__m'])
+    assert.deepEqual(
+      models.models.map((m) => m.path),
+      ['token_classifier/org__m'],
+    )
     const datasets = parseManifest(JSON.stringify(pythonDatasets), 'datasets') as ReadManifest
     assert.deepEqual(datasets.datasets, [{ hf_id: 'org/a', split: 'fast', sha: 'f'.repeat(40) }])
-    const need = { suite: 'guardrails_ru', splits: ['fast', 'full'], suitesPath: 'x', datasets: [{ id: 'a', hfId: 'org/a', revision: 'main' }] }
+    const need = {
+      suite: 'guardrails_ru',
+      splits: ['fast', 'full'],
+      suitesPath: 'x',
+      datasets: [{ id: 'a', hfId: 'org/a', revision: 'main' }],
+    }
     assert.deepEqual(uncoveredDatasets(datasets, need), ['org/a (split full)'])
   })
 
@@ -52,10 +90,18 @@ describe('manifests', () => {
     const sizes = new Map([['token_classifier/org__m/w.bin', 10]])
     assert.deepEqual(checkFiles(models, { sizes, hashes: null }), { missing: [], truncated: [], mismatched: [] })
     assert.deepEqual(checkFiles(models, { sizes, hashes: new Map([['token_classifier/org__m/w.bin', 'c'.repeat(64)]]) }).mismatched, [])
-    assert.deepEqual(checkFiles(models, { sizes, hashes: new Map([['token_classifier/org__m/w.bin', 'd'.repeat(64)]]) }).mismatched, ['token_classifier/org__m/ (org/m: sha256_tree differs)'])
+    assert.deepEqual(checkFiles(models, { sizes, hashes: new Map([['token_classifier/org__m/w.bin', 'd'.repeat(64)]]) }).mismatched, [
+      'token_classifier/org__m/ (org/m: sha256_tree differs)',
+    ])
     const datasets = parseManifest(JSON.stringify(pythonDatasets), 'datasets') as ReadManifest
-    assert.equal(checkFiles(datasets, { sizes: new Map([['hf_cache/org___a/default/0.0.0/h/a-full.arrow', 5]]), hashes: null }).missing.length, 1)
-    assert.equal(checkFiles(datasets, { sizes: new Map([['hf_cache/org___a/default/0.0.0/h/a-fast.arrow', 5]]), hashes: null }).missing.length, 0)
+    assert.equal(
+      checkFiles(datasets, { sizes: new Map([['hf_cache/org___a/default/0.0.0/h/a-full.arrow', 5]]), hashes: null }).missing.length,
+      1,
+    )
+    assert.equal(
+      checkFiles(datasets, { sizes: new Map([['hf_cache/org___a/default/0.0.0/h/a-fast.arrow', 5]]), hashes: null }).missing.length,
+      0,
+    )
   })
 
   const broken: Array<[string, unknown, RegExp]> = [
@@ -75,17 +121,43 @@ describe('manifests', () => {
   }
 
   test('file checks: missing, truncated, mismatched', () => {
-    const manifest: ReadManifest = { kind: 'models', writer: 'remote-eval', models: [], datasets: [], files: [
-      { path: 'a', size: 1, sha256: 'h1' }, { path: 'b', size: 5, sha256: 'h2' }, { path: 'c', size: 3, sha256: 'h3' }, { path: 'd', size: 2, sha256: 'h4' },
-    ] }
-    const listing = { sizes: new Map([['b', 2], ['c', 3], ['d', 2]]), hashes: new Map([['c', 'zz'], ['d', 'h4']]) }
-    assert.deepEqual(checkFiles(manifest, listing), { missing: ['a'], truncated: [{ path: 'b', expected: 5, actual: 2 }], mismatched: ['c'] })
+    const manifest: ReadManifest = {
+      kind: 'models',
+      writer: 'remote-eval',
+      models: [],
+      datasets: [],
+      files: [
+        { path: 'a', size: 1, sha256: 'h1' },
+        { path: 'b', size: 5, sha256: 'h2' },
+        { path: 'c', size: 3, sha256: 'h3' },
+        { path: 'd', size: 2, sha256: 'h4' },
+      ],
+    }
+    const listing = {
+      sizes: new Map([
+        ['b', 2],
+        ['c', 3],
+        ['d', 2],
+      ]),
+      hashes: new Map([
+        ['c', 'zz'],
+        ['d', 'h4'],
+      ]),
+    }
+    assert.deepEqual(checkFiles(manifest, listing), {
+      missing: ['a'],
+      truncated: [{ path: 'b', expected: 5, actual: 2 }],
+      mismatched: ['c'],
+    })
   })
 
   test('coverage: a model at a revision the manifest does not hold is reported; its sha prefix counts', () => {
     const manifest = parseManifest(JSON.stringify(good), 'models') as ReadManifest
     const need = (repoId: string, revision: string) => ({ repoId, revision, source: 'test' })
-    assert.deepEqual(uncoveredModels(manifest, [need('org/m', 'main'), need('org/m', 'aaaaaaa'), need('org/m', 'v2'), need('org/x', 'main')]), ['org/m@v2', 'org/x@main'])
+    assert.deepEqual(
+      uncoveredModels(manifest, [need('org/m', 'main'), need('org/m', 'aaaaaaa'), need('org/m', 'v2'), need('org/x', 'main')]),
+      ['org/m@v2', 'org/x@main'],
+    )
   })
 })
 
@@ -108,7 +180,15 @@ describe('checking a directory with many files', () => {
       files.push({ path: rel, size: data.length, sha256: createHash('sha256').update(data).digest('hex') })
     }
     const transport = new LocalTransport()
-    await writeManifest(transport, dir, modelsManifest({ dir, policyPath: 'x', models: [{ model_name: 'org/m', revision: 'main', sha: 'a'.repeat(40), path: 'token_classifier/org__m', files }] }))
+    await writeManifest(
+      transport,
+      dir,
+      modelsManifest({
+        dir,
+        policyPath: 'x',
+        models: [{ model_name: 'org/m', revision: 'main', sha: 'a'.repeat(40), path: 'token_classifier/org__m', files }],
+      }),
+    )
     const report = await checkPreparedDir({ transport, dir, kind: 'models', checksums: true, needs: {} })
     assert.deepEqual(report.problems, { missing: [], truncated: [], mismatched: [] })
     assert.equal(report.checkedFiles, 400)

@@ -27,16 +27,20 @@ check-models:
 `
 
 async function realShapedRepo(): Promise<string> {
-  return makeProject({
-    'pyproject.toml': '[project]\nname = "guardrails-service"\nversion = "0.1.0"\n\n[project.optional-dependencies]\neval = []\ncuda = []\n',
-    'Makefile': REAL_MAKEFILE,
-    '.gitignore': '.venv/\n.env*\n',
-    'scripts/remote_eval/ssh_eval.sh': '#!/usr/bin/env bash\necho the bash runner\n',
-    'scripts/remote_eval/k8s_eval.sh': '#!/usr/bin/env bash\necho the bash runner\n',
-    'configs/policy.yaml': 'recognizer_definitions: {}\n',
-    'configs/eval/suites.yaml': 'suites:\n  guardrails_ru:\n    datasets: [a]\ndatasets:\n  a:\n    hf_id: org/a\n',
-    'app/__init__.py': '',
-  }, { git: true })
+  return makeProject(
+    {
+      'pyproject.toml':
+        '[project]\nname = "guardrails-service"\nversion = "0.1.0"\n\n[project.optional-dependencies]\neval = []\ncuda = []\n',
+      Makefile: REAL_MAKEFILE,
+      '.gitignore': '.venv/\n.env*\n',
+      'scripts/remote_eval/ssh_eval.sh': '#!/usr/bin/env bash\necho the bash runner\n',
+      'scripts/remote_eval/k8s_eval.sh': '#!/usr/bin/env bash\necho the bash runner\n',
+      'configs/policy.yaml': 'recognizer_definitions: {}\n',
+      'configs/eval/suites.yaml': 'suites:\n  guardrails_ru:\n    datasets: [a]\ndatasets:\n  a:\n    hf_id: org/a\n',
+      'app/__init__.py': '',
+    },
+    { git: true },
+  )
 }
 
 const make = async (cwd: string, args: string[]) => {
@@ -52,11 +56,24 @@ describe('adopting the tool into an eval repo', () => {
     const result = await runScript('adopt.ts', ['--into', repo])
     assert.equal(result.code, 0, result.stderr)
     const out = JSON.parse(result.stdout)
-    for (const file of ['scripts/remote_eval/ssh_eval.ts', 'scripts/remote_eval/k8s_eval.ts', 'scripts/download_models.ts', 'lib/eval/pipeline.ts', 'lib/target/envfile.sh', 'package.json', 'package-lock.json', 'tsconfig.json', 'remote-eval.mk']) {
+    for (const file of [
+      'scripts/remote_eval/ssh_eval.ts',
+      'scripts/remote_eval/k8s_eval.ts',
+      'scripts/download_models.ts',
+      'lib/eval/pipeline.ts',
+      'lib/target/envfile.sh',
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'remote-eval.mk',
+    ]) {
       assert.ok(out.copied.includes(file), file)
       assert.ok(existsSync(path.join(repo, file)), file)
     }
-    assert.ok(!out.copied.some((f: string) => f.startsWith('test/') || f.startsWith('examples/') || f === 'scripts/adopt.ts'), 'no tests, examples or the adopter itself')
+    assert.ok(
+      !out.copied.some((f: string) => f.startsWith('test/') || f.startsWith('examples/') || f === 'scripts/adopt.ts'),
+      'no tests, examples or the adopter itself',
+    )
     assert.equal(await readFile(path.join(repo, 'scripts/remote_eval/ssh_eval.sh'), 'utf8'), before, 'the bash runners stay as they were')
     const makefile = await readFile(path.join(repo, 'Makefile'), 'utf8')
     assert.ok(makefile.startsWith(REAL_MAKEFILE), 'the repo Makefile is kept, only added to')
@@ -105,9 +122,18 @@ describe('adopting the tool into an eval repo', () => {
 
     const { sshd } = harness()
     const dir = remoteDir('adopted')
-    const pushed = await make(repo, ['remote-sync', `HOST=${sshd.alias}`, `REMOTE_DIR=${dir}`, `SSH_CONFIG=${sshd.configFile}`, 'SSH_OPTIONS=ConnectTimeout=10 ServerAliveInterval=5'])
+    const pushed = await make(repo, [
+      'remote-sync',
+      `HOST=${sshd.alias}`,
+      `REMOTE_DIR=${dir}`,
+      `SSH_CONFIG=${sshd.configFile}`,
+      'SSH_OPTIONS=ConnectTimeout=10 ServerAliveInterval=5',
+    ])
     assert.equal(pushed.code, 0, pushed.stderr)
-    assert.ok(existsSync(path.join(dir, 'pyproject.toml')) && existsSync(path.join(dir, 'scripts/remote_eval/ssh_eval.sh')), 'the eval repo was pushed')
+    assert.ok(
+      existsSync(path.join(dir, 'pyproject.toml')) && existsSync(path.join(dir, 'scripts/remote_eval/ssh_eval.sh')),
+      'the eval repo was pushed',
+    )
     assert.match(await readFile(path.join(dir, 'pyproject.toml'), 'utf8'), /guardrails-service/)
     assert.ok(!existsSync(path.join(dir, 'node_modules')), 'node_modules never travels')
 

@@ -12,7 +12,18 @@ describe('sync_code.ts, run as a user would', () => {
   test('--help lists every flag and the exit codes', async () => {
     const result = await runScript(SCRIPT, ['--help'])
     assert.equal(result.code, 0)
-    for (const flag of ['--host', '--remote-dir', '--context', '--namespace', '--pod', '--container', '--workdir', '--ssh-option', '--max-file-size', '--adopt-remote-dir']) {
+    for (const flag of [
+      '--host',
+      '--remote-dir',
+      '--context',
+      '--namespace',
+      '--pod',
+      '--container',
+      '--workdir',
+      '--ssh-option',
+      '--max-file-size',
+      '--adopt-remote-dir',
+    ]) {
       assert.ok(result.stdout.includes(flag), flag)
     }
     assert.match(result.stdout, /Exit codes:[\s\S]*\n {2}5 {4}the connection or transport failed/)
@@ -35,7 +46,10 @@ describe('sync_code.ts, run as a user would', () => {
     assert.equal(summary.remote_dir, dir)
     assert.equal(summary.files_sent, 1)
     assert.match(first.stderr, /^\[sync\] 1 files .* selected by git's rules; 1 excluded \(\.env\.eval\)$/m)
-    assert.deepEqual((await listTree(dir)).filter((f) => !f.startsWith('.remote-eval')), ['app.py'])
+    assert.deepEqual(
+      (await listTree(dir)).filter((f) => !f.startsWith('.remote-eval')),
+      ['app.py'],
+    )
     const second = await runScript(SCRIPT, args)
     assert.equal(JSON.parse(second.stdout).unchanged, true)
   })
@@ -43,7 +57,16 @@ describe('sync_code.ts, run as a user would', () => {
   test('pushes into a pod at the default --workdir', async () => {
     const pod = await makePod()
     const project = await makeProject({ 'app.py': 'print(1)\n' })
-    const result = await runScript(SCRIPT, ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--project-dir', project])
+    const result = await runScript(SCRIPT, [
+      '--context',
+      pod.context,
+      '--namespace',
+      pod.namespace,
+      '--pod',
+      pod.pod,
+      '--project-dir',
+      project,
+    ])
     assert.equal(result.code, 0, result.stderr)
     assert.equal(JSON.parse(result.stdout).remote_dir, '/workdir/guardrails')
     assert.equal(await readFile(path.join(pod.workdir(), 'guardrails/app.py'), 'utf8'), 'print(1)\n')
@@ -55,7 +78,10 @@ describe('sync_code.ts, run as a user would', () => {
     assert.equal(result.code, 5)
     const errors = errorLines(result.stderr)
     assert.equal(errors.length, 1, result.stderr)
-    assert.match(errors[0]!, new RegExp(`^\\[error\\] Cannot connect to 127\\.0\\.0\\.1: ssh: connect to host 127\\.0\\.0\\.1 port ${port}: Connection refused$`))
+    assert.match(
+      errors[0]!,
+      new RegExp(`^\\[error\\] Cannot connect to 127\\.0\\.0\\.1: ssh: connect to host 127\\.0\\.0\\.1 port ${port}: Connection refused$`),
+    )
   })
 
   const missing: Array<[string, string[], string[]]> = [
@@ -93,12 +119,20 @@ describe('sync_code.ts, run as a user would', () => {
     ['no --remote-dir', ['--host', 'gpu'], /--remote-dir is required/],
     ['both targets', ['--host', 'gpu', '--pod', 'p'], /either --host .* or --pod/],
     ['no target', [], /No target/],
-    ['--remote-dir with a pod', ['--context', 'c', '--namespace', 'ml', '--pod', 'p', '--remote-dir', '/x'], /--remote-dir does not apply to a pod; in a pod use --workdir/],
+    [
+      '--remote-dir with a pod',
+      ['--context', 'c', '--namespace', 'ml', '--pod', 'p', '--remote-dir', '/x'],
+      /--remote-dir does not apply to a pod; in a pod use --workdir/,
+    ],
     ['bad pod name', ['--context', 'c', '--namespace', 'ml', '--pod', 'Eval_0'], /--pod "Eval_0" is not a valid pod name/],
     ['bad size', ['--host', 'gpu', '--remote-dir', '/srv/eval', '--max-file-size', 'lots'], /--max-file-size "lots" is not a size/],
     ['a stray argument', ['--host', 'gpu', 'extra'], /Unexpected argument: extra/],
     ['a repeated flag', ['--host', 'a', '--host', 'b', '--remote-dir', '/srv/x'], /--host was given 2 times/],
-    ['bad --ssh-option', ['--host', 'gpu', '--remote-dir', '/srv/eval', '--ssh-option', "Port=22'; id"], /--ssh-option .* is not an ssh option/],
+    [
+      'bad --ssh-option',
+      ['--host', 'gpu', '--remote-dir', '/srv/eval', '--ssh-option', "Port=22'; id"],
+      /--ssh-option .* is not an ssh option/,
+    ],
   ]
   for (const [name, args, message] of bad) {
     test(`bad input (${name}) ends with exit code 2 before any connection`, async () => {

@@ -5,7 +5,10 @@ import { redact } from '../../lib/core/log.ts'
 // What the local side hides in every line it prints (and in the stdout JSON).
 
 test('URL credentials are hidden, whatever the secrets', () => {
-  assert.equal(redact('HF_ENDPOINT=https://me:p%40ss-word@mirror.local/hf and git+ssh://git:x@h/r', []), 'HF_ENDPOINT=https://***@mirror.local/hf and git+ssh://***@h/r')
+  assert.equal(
+    redact('HF_ENDPOINT=https://me:p%40ss-word@mirror.local/hf and git+ssh://git:x@h/r', []),
+    'HF_ENDPOINT=https://***@mirror.local/hf and git+ssh://***@h/r',
+  )
   assert.equal(redact('https://mirror.local/hf user@example.org', []), 'https://mirror.local/hf user@example.org')
 })
 

@@ -83,7 +83,8 @@ for (const doc of DOCS) {
       const first = group.blocks[0]!
       const problems = group.blocks.flatMap((b) => b.problems.map((p) => `line ${b.line}: ${p}`))
       for (const b of group.blocks.slice(1)) {
-        if (b.skip !== undefined) problems.push(`line ${b.line}: a continued block cannot be skipped alone; skip the first block of the group`)
+        if (b.skip !== undefined)
+          problems.push(`line ${b.line}: a continued block cannot be skipped alone; skip the first block of the group`)
       }
       const name = `${group.name} (${first.section})`
       const skip = problems.length === 0 && first.skip ? first.skip : false

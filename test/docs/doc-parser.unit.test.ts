@@ -70,7 +70,10 @@ test('an unknown marker is a problem, not ignored', () => {
 
 test('continue joins blocks into one bash, so variables carry over', () => {
   const groups = groupBlocks('DOC.md', parseDocBlocks(DOC))
-  assert.deepEqual(groups.map((g) => g.name), ['DOC.md:3+8', 'DOC.md:14', 'DOC.md:18', 'DOC.md:27', 'DOC.md:33'])
+  assert.deepEqual(
+    groups.map((g) => g.name),
+    ['DOC.md:3+8', 'DOC.md:14', 'DOC.md:18', 'DOC.md:27', 'DOC.md:33'],
+  )
   const run = bash(groupScript(groups[0]!))
   assert.equal(run.status, 0)
   assert.equal(run.stdout, '1\n')

@@ -18,7 +18,25 @@ describe('asset directories', () => {
   let project: string
   let dir: string
   let env: NodeJS.ProcessEnv
-  const run = (extra: string[]) => runScript(SSH, [...sshFlags(), '--remote-dir', dir, '--project-dir', project, '--venv', harness().venv, '--runtime', 'cpu', '--remote-has-internet', 'yes', ...extra], env)
+  const run = (extra: string[]) =>
+    runScript(
+      SSH,
+      [
+        ...sshFlags(),
+        '--remote-dir',
+        dir,
+        '--project-dir',
+        project,
+        '--venv',
+        harness().venv,
+        '--runtime',
+        'cpu',
+        '--remote-has-internet',
+        'yes',
+        ...extra,
+      ],
+      env,
+    )
 
   before(async () => {
     hub = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN] })
@@ -32,27 +50,51 @@ describe('asset directories', () => {
   const home = () => harness().sshd.home
   const refusals: Array<[string, () => Promise<string[]>, RegExp]> = [
     ['the home directory', async () => ['--models-dir', home(), '--datasets-dir', `${dir}/d`], /--models-dir .* is the home directory on/],
-    ['the home directory through a symlink', async () => {
-      const link = `${dir}-home-link`
-      if (!existsSync(link)) await symlink(home(), link)
-      return ['--models-dir', `${dir}/m`, '--datasets-dir', link]
-    }, /--datasets-dir .*home-link is the home directory on .* \(it resolves to \/home\/gr-eval-test there\)/],
-    ['one directory for both', async () => ['--models-dir', `${dir}/same`, '--datasets-dir', `${dir}/same`], /--datasets-dir .*\/same is also --models-dir/],
-    ['the remote dir itself', async () => ['--models-dir', dir, '--datasets-dir', `${dir}/d`], /--models-dir .* is the remote directory itself/],
-    ['a directory every user may write', async () => {
-      await mkdir(`${dir}-open`, { recursive: true })
-      await $`chmod 1777 ${`${dir}-open`}`.quiet()
-      return ['--models-dir', `${dir}-open`, '--datasets-dir', `${dir}/d`]
-    }, /--models-dir .*-open is writable by every user/],
-    ['/tmp through a symlink', async () => {
-      const link = `${dir}-tmp-link`
-      if (!existsSync(link)) await symlink('/tmp', link)
-      return ['--models-dir', `${dir}/m`, '--datasets-dir', link]
-    }, /--datasets-dir .*tmp-link is a system directory on .*resolves to \/tmp/],
-    ['a non-empty directory nobody prepared', async () => {
-      await writeAsTestUser(`${dir}-theirs/notes.txt`, 'mine\n')
-      return ['--models-dir', `${dir}-theirs`, '--datasets-dir', `${dir}/d`]
-    }, /--models-dir .*-theirs already holds files .* pass --adopt-asset-dirs/],
+    [
+      'the home directory through a symlink',
+      async () => {
+        const link = `${dir}-home-link`
+        if (!existsSync(link)) await symlink(home(), link)
+        return ['--models-dir', `${dir}/m`, '--datasets-dir', link]
+      },
+      /--datasets-dir .*home-link is the home directory on .* \(it resolves to \/home\/gr-eval-test there\)/,
+    ],
+    [
+      'one directory for both',
+      async () => ['--models-dir', `${dir}/same`, '--datasets-dir', `${dir}/same`],
+      /--datasets-dir .*\/same is also --models-dir/,
+    ],
+    [
+      'the remote dir itself',
+      async () => ['--models-dir', dir, '--datasets-dir', `${dir}/d`],
+      /--models-dir .* is the remote directory itself/,
+    ],
+    [
+      'a directory every user may write',
+      async () => {
+        await mkdir(`${dir}-open`, { recursive: true })
+        await $`chmod 1777 ${`${dir}-open`}`.quiet()
+        return ['--models-dir', `${dir}-open`, '--datasets-dir', `${dir}/d`]
+      },
+      /--models-dir .*-open is writable by every user/,
+    ],
+    [
+      '/tmp through a symlink',
+      async () => {
+        const link = `${dir}-tmp-link`
+        if (!existsSync(link)) await symlink('/tmp', link)
+        return ['--models-dir', `${dir}/m`, '--datasets-dir', link]
+      },
+      /--datasets-dir .*tmp-link is a system directory on .*resolves to \/tmp/,
+    ],
+    [
+      'a non-empty directory nobody prepared',
+      async () => {
+        await writeAsTestUser(`${dir}-theirs/notes.txt`, 'mine\n')
+        return ['--models-dir', `${dir}-theirs`, '--datasets-dir', `${dir}/d`]
+      },
+      /--models-dir .*-theirs already holds files .* pass --adopt-asset-dirs/,
+    ],
   ]
   for (const [name, args, message] of refusals) {
     test(`refused, exit 2, nothing of it touched: ${name}`, async () => {
@@ -66,18 +108,57 @@ describe('asset directories', () => {
   }
 
   test('--remote-dir /var/tmp, or a symlink to /tmp with --adopt-remote-dir: refused', async () => {
-    const local = await runScript(SSH, [...sshFlags(), '--remote-dir', '/var/tmp', '--project-dir', project, '--runtime', 'cpu', '--remote-has-internet', 'no', '--models-dir', `${dir}/m`, '--datasets-dir', `${dir}/d`], env)
+    const local = await runScript(
+      SSH,
+      [
+        ...sshFlags(),
+        '--remote-dir',
+        '/var/tmp',
+        '--project-dir',
+        project,
+        '--runtime',
+        'cpu',
+        '--remote-has-internet',
+        'no',
+        '--models-dir',
+        `${dir}/m`,
+        '--datasets-dir',
+        `${dir}/d`,
+      ],
+      env,
+    )
     assert.equal(local.code, 2, local.stderr)
     assert.match(local.stderr, /--remote-dir \/var\/tmp is a system directory/)
     const link = `${dir}-remote-tmp-link`
     if (!existsSync(link)) await symlink('/tmp', link)
-    const result = await runScript(SSH, [...sshFlags(), '--remote-dir', link, '--adopt-remote-dir', '--project-dir', project, '--venv', harness().venv, '--runtime', 'cpu', '--remote-has-internet', 'no', '--models-dir', `${dir}/m`, '--datasets-dir', `${dir}/d`], env)
+    const result = await runScript(
+      SSH,
+      [
+        ...sshFlags(),
+        '--remote-dir',
+        link,
+        '--adopt-remote-dir',
+        '--project-dir',
+        project,
+        '--venv',
+        harness().venv,
+        '--runtime',
+        'cpu',
+        '--remote-has-internet',
+        'no',
+        '--models-dir',
+        `${dir}/m`,
+        '--datasets-dir',
+        `${dir}/d`,
+      ],
+      env,
+    )
     assert.equal(result.code, 2, result.stderr)
     assert.match(result.stderr, /is the system directory \/tmp on .*resolves to \/tmp/)
     assert.ok(!existsSync('/tmp/.remote-eval'), 'nothing was claimed in /tmp')
   })
 
-  test('--fresh-cache deletes only what this tool prepared: another project\'s cache in the same directory stays', async () => {
+  test("--fresh-cache deletes only what this tool prepared: another project's cache in the same directory stays", async () => {
     const assets = ['--models-dir', `${dir}/models`, '--datasets-dir', `${dir}/datasets`]
     const first = await run(assets)
     assert.equal(first.code, 0, first.stderr)

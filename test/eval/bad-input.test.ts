@@ -43,13 +43,21 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
     ['a line break in --eval-arg', ['--eval-arg', 'a\nb'], /--eval-arg "a\\nb" holds a line break/],
     ['bad --gpus', ['--gpus', '0;id'], /--gpus "0;id" is not a list of GPU indices/],
     ['bad --workers', ['--workers', 'many'], /--workers "many" is not a whole number/],
-    ['hex --workers', ['--workers', '0x10'], /--workers "0x10" is not a whole number of workers from 1 to 1024 \(plain digits\), e.g. --workers 4/],
+    [
+      'hex --workers',
+      ['--workers', '0x10'],
+      /--workers "0x10" is not a whole number of workers from 1 to 1024 \(plain digits\), e.g. --workers 4/,
+    ],
     ['exponent --workers', ['--workers', '1e2'], /--workers "1e2" is not a whole number/],
     ['--workers 0', ['--workers', '0'], /--workers "0" is not a whole number/],
     ['--suite __proto__', ['--suite', '__proto__'], /Suite "__proto__" is not in .*Known suites: guardrails_ru/],
     ['relative --venv', ['--venv', '.venv'], /--venv "\.venv" is a relative path/],
     ['bad --min-free-disk', ['--min-free-disk', 'lots'], /--min-free-disk "lots" is not a size/],
-    ['metacharacters in --ssh-option', ['--ssh-option', 'ProxyCommand=nc %h %p|sh'], /--ssh-option .* is not an ssh option without shell characters/],
+    [
+      'metacharacters in --ssh-option',
+      ['--ssh-option', 'ProxyCommand=nc %h %p|sh'],
+      /--ssh-option .* is not an ssh option without shell characters/,
+    ],
     ['an unknown flag', ['--hots', 'x'], /Unknown arg: --hots/],
     ['--wait (only --no-wait exists)', ['--wait'], /Unknown arg: --wait/],
     ['--detach with --list', ['--detach', '--list'], /--detach and --list exclude each other/],
@@ -57,11 +65,19 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
     ['--stop without an id', ['--stop'], /--stop needs a value/],
     ['bad --stop-grace', ['--stop-grace', '5s'], /--stop-grace "5s" is not a whole number of seconds/],
     ['exponent --stop-grace', ['--stop-grace', '1e1'], /--stop-grace "1e1" is not a whole number of seconds/],
-    ['--fresh-cache air-gapped', ['--fresh-cache', '--remote-has-internet', 'no'], /--fresh-cache downloads again, which an air-gapped target cannot do/],
+    [
+      '--fresh-cache air-gapped',
+      ['--fresh-cache', '--remote-has-internet', 'no'],
+      /--fresh-cache downloads again, which an air-gapped target cannot do/,
+    ],
     ['--dry-run with --detach', ['--dry-run', '--detach'], /--dry-run shows the steps of a new run; it does not combine with --detach/],
     ['a missing --project-dir', ['--project-dir', '/nonexistent/eval'], /--project-dir \/nonexistent\/eval is not a directory/],
     // The runner has no --suites or --policy flag: the advice names only what it has.
-    ['a --project-dir that is no eval repo', ['--project-dir', '/usr/share'], /The suites file not found: \/usr\/share\/configs\/eval\/suites\.yaml\. Run from the eval repo or pass --project-dir\.$/m],
+    [
+      'a --project-dir that is no eval repo',
+      ['--project-dir', '/usr/share'],
+      /The suites file not found: \/usr\/share\/configs\/eval\/suites\.yaml\. Run from the eval repo or pass --project-dir\.$/m,
+    ],
     ['a bad --env name', ['--env', 'GR X=1'], /--env "GR X" is not NAME=VALUE/],
     ['--env without a value', ['--env', 'GR_ENABLE_NEMOTRON'], /--env "GR_ENABLE_NEMOTRON" is not NAME=VALUE/],
     ['a line break in --env', ['--env', 'A=1\n2'], /--env A=\.\.\. holds a line break/],
@@ -71,8 +87,22 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
   for (const missing of ['--runtime', '--remote-has-internet', '--models-dir', '--datasets-dir']) {
     test(`without ${missing}: exit 2, naming it, with the usage`, async () => {
       const before = await snapshot()
-      const all: Record<string, string> = { '--runtime': 'cpu', '--remote-has-internet': 'no', '--models-dir': `${dir}/m`, '--datasets-dir': `${dir}/d` }
-      const args = [...sshFlags(), '--remote-dir', dir, '--project-dir', project, ...Object.entries(all).filter(([flag]) => flag !== missing).flat()]
+      const all: Record<string, string> = {
+        '--runtime': 'cpu',
+        '--remote-has-internet': 'no',
+        '--models-dir': `${dir}/m`,
+        '--datasets-dir': `${dir}/d`,
+      }
+      const args = [
+        ...sshFlags(),
+        '--remote-dir',
+        dir,
+        '--project-dir',
+        project,
+        ...Object.entries(all)
+          .filter(([flag]) => flag !== missing)
+          .flat(),
+      ]
       const result = await runScript('remote_eval/ssh_eval.ts', args, process.env, { raw: true })
       assert.equal(result.code, 2, result.stderr)
       assert.match(result.stderr, new RegExp(`\\[error\\] Missing ${missing}:`))

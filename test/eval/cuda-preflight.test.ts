@@ -44,20 +44,65 @@ describe('the CUDA preflight', () => {
     }
     const pod = await makePod(['main'], { binds })
     const args = [
-      '--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--venv', '/opt/venv', '--project-dir', project,
-      '--runtime', 'cuda', '--remote-has-internet', 'no', '--models-dir', '/mnt/models', '--datasets-dir', '/mnt/datasets', ...(gpus ? ['--gpus', gpus] : []), ...extra,
+      '--context',
+      pod.context,
+      '--namespace',
+      pod.namespace,
+      '--pod',
+      pod.pod,
+      '--venv',
+      '/opt/venv',
+      '--project-dir',
+      project,
+      '--runtime',
+      'cuda',
+      '--remote-has-internet',
+      'no',
+      '--models-dir',
+      '/mnt/models',
+      '--datasets-dir',
+      '/mnt/datasets',
+      ...(gpus ? ['--gpus', gpus] : []),
+      ...extra,
     ]
     const result = await runScript(K8S, args, { ...process.env, HF_ENDPOINT: 'http://127.0.0.1:9' })
-    const synced = await readFile(path.join(pod.workdir(), 'guardrails/pyproject.toml')).then(() => true, () => false)
+    const synced = await readFile(path.join(pod.workdir(), 'guardrails/pyproject.toml')).then(
+      () => true,
+      () => false,
+    )
     return { ...result, synced }
   }
 
   const refusals: Array<[string, string | null, string | undefined, number, RegExp]> = [
-    ['no nvidia-smi on the target', null, undefined, 4, /--runtime cuda, but nvidia-smi is not on pod .*: install the NVIDIA driver there, or run with --runtime cpu/],
-    ['the driver is not loaded', 'fail=driver\n', undefined, 4, /nvidia-smi -L failed on pod .* \(exit 9\): "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver\. .*"\. Fix the NVIDIA driver there, or run with --runtime cpu/],
-    ['a driver/library version mismatch', 'fail=nvml\n', undefined, 4, /\(exit 18\): "Failed to initialize NVML: Driver\/library version mismatch"\. Fix the NVIDIA driver there \(after a driver upgrade, reboot the host/],
+    [
+      'no nvidia-smi on the target',
+      null,
+      undefined,
+      4,
+      /--runtime cuda, but nvidia-smi is not on pod .*: install the NVIDIA driver there, or run with --runtime cpu/,
+    ],
+    [
+      'the driver is not loaded',
+      'fail=driver\n',
+      undefined,
+      4,
+      /nvidia-smi -L failed on pod .* \(exit 9\): "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver\. .*"\. Fix the NVIDIA driver there, or run with --runtime cpu/,
+    ],
+    [
+      'a driver/library version mismatch',
+      'fail=nvml\n',
+      undefined,
+      4,
+      /\(exit 18\): "Failed to initialize NVML: Driver\/library version mismatch"\. Fix the NVIDIA driver there \(after a driver upgrade, reboot the host/,
+    ],
     ['no GPU listed', 'gpus=0\n', undefined, 4, /nvidia-smi -L on pod .* finds no GPU \("No devices were found"\)/],
-    ['--gpus names a GPU the host does not have', 'gpus=2\n', '1,2', 2, /--gpus 1,2: pod .* has no GPU 2; nvidia-smi -L lists 0, 1\. Pass ids from that list, e.g\. --gpus 0\./],
+    [
+      '--gpus names a GPU the host does not have',
+      'gpus=2\n',
+      '1,2',
+      2,
+      /--gpus 1,2: pod .* has no GPU 2; nvidia-smi -L lists 0, 1\. Pass ids from that list, e.g\. --gpus 0\./,
+    ],
   ]
   for (const [name, conf, gpus, code, message] of refusals) {
     test(`${name}: exit ${code}, quoting what nvidia-smi said, before anything is sent`, async () => {

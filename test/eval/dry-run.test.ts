@@ -20,12 +20,13 @@ const TOKEN = 'hf_dry_run_token_4242'
 
 /** The round trips with ids, times and temp names replaced by the same words on both sides. */
 function comparable(trips: readonly RoundTrip[], evalRunId: string): unknown[] {
-  const plain = (text: string) => text
-    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
-    .replace(/\b\d{8}-\d{6}-[0-9a-f]{4}\b/g, '<run-id>')
-    .replace(/\bpid \d+/g, 'pid <pid>')
-    .replaceAll(evalRunId, EVAL_RUN_ID)
-    .replace(/\.partial-\w+$/, '')
+  const plain = (text: string) =>
+    text
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
+      .replace(/\b\d{8}-\d{6}-[0-9a-f]{4}\b/g, '<run-id>')
+      .replace(/\bpid \d+/g, 'pid <pid>')
+      .replaceAll(evalRunId, EVAL_RUN_ID)
+      .replace(/\.partial-\w+$/, '')
   return trips.map((trip) => {
     if (trip.kind === 'run') return { kind: 'run', script: plain(trip.script) }
     if (trip.kind === 'pull') return { kind: 'pull', remote_dir: plain(trip.remote_dir), local_dir: plain(trip.local_dir) }
@@ -35,7 +36,10 @@ function comparable(trips: readonly RoundTrip[], evalRunId: string): unknown[] {
 }
 
 /** A real run, in this process, with every round trip recorded as the transport sends it. */
-async function recordRealRun(argv: string[], kind: 'ssh' | 'k8s'): Promise<{ trips: RoundTrip[]; exitCode: number; output: Record<string, unknown> }> {
+async function recordRealRun(
+  argv: string[],
+  kind: 'ssh' | 'k8s',
+): Promise<{ trips: RoundTrip[]; exitCode: number; output: Record<string, unknown> }> {
   const trips: RoundTrip[] = []
   const options = evalOptionsFrom(parseFlags(argv, kind === 'ssh' ? SSH_EVAL_FLAGS : K8S_EVAL_FLAGS), kind)
   try {
@@ -91,10 +95,27 @@ describe('--dry-run prints what a real run sends', () => {
     const host = await sshHost({ env: { HF_TOKEN: TOKEN } })
     const dir = remoteDir('dry-online')
     prepared = { models: `${dir}/.models`, datasets: `${dir}/.datasets` }
-    const argv = [...host.flags, '--remote-dir', dir, '--runtime', 'cpu', '--project-dir', project, '--remote-has-internet', 'yes', '--models-dir', prepared.models, '--datasets-dir', prepared.datasets]
+    const argv = [
+      ...host.flags,
+      '--remote-dir',
+      dir,
+      '--runtime',
+      'cpu',
+      '--project-dir',
+      project,
+      '--remote-has-internet',
+      'yes',
+      '--models-dir',
+      prepared.models,
+      '--datasets-dir',
+      prepared.datasets,
+    ]
     const { dry } = await compare('remote_eval/ssh_eval.ts', argv, 'ssh')
     const functions = dry.flatMap((trip) => (trip.kind === 'run' && trip.fn ? [trip.fn] : []))
-    assert.deepEqual(functions.filter((fn) => ['lock_hold', 'eval_deps', 'envfile_exec', 'eval_run', 'eval_run_dir'].includes(fn)), ['lock_hold', 'eval_deps', 'envfile_exec', 'envfile_exec', 'envfile_exec', 'eval_run', 'eval_run_dir'])
+    assert.deepEqual(
+      functions.filter((fn) => ['lock_hold', 'eval_deps', 'envfile_exec', 'eval_run', 'eval_run_dir'].includes(fn)),
+      ['lock_hold', 'eval_deps', 'envfile_exec', 'envfile_exec', 'envfile_exec', 'eval_run', 'eval_run_dir'],
+    )
     assert.equal(dry.filter((trip) => trip.kind === 'push').length, 1)
   })
 
@@ -102,12 +123,32 @@ describe('--dry-run prints what a real run sends', () => {
     const host = await sshHost({ env: { HF_TOKEN: TOKEN }, tools: ['nvidia-smi'] })
     const dir = remoteDir('dry-cuda')
     const argv = [
-      ...host.flags, '--remote-dir', dir, '--runtime', 'cuda', '--gpus', '1', '--fresh-cache', '--workers', '2', '--project-dir', project,
-      '--remote-has-internet', 'yes', '--models-dir', `${dir}/.models`, '--datasets-dir', `${dir}/.datasets`, '--env', 'GR_ENABLE_NEMOTRON=true',
+      ...host.flags,
+      '--remote-dir',
+      dir,
+      '--runtime',
+      'cuda',
+      '--gpus',
+      '1',
+      '--fresh-cache',
+      '--workers',
+      '2',
+      '--project-dir',
+      project,
+      '--remote-has-internet',
+      'yes',
+      '--models-dir',
+      `${dir}/.models`,
+      '--datasets-dir',
+      `${dir}/.datasets`,
+      '--env',
+      'GR_ENABLE_NEMOTRON=true',
     ]
     const { dry } = await compare('remote_eval/ssh_eval.ts', argv, 'ssh')
     const python = dry.filter((trip) => trip.kind === 'run' && /^(eval_deps|envfile_exec|eval_run)$/.test(trip.fn ?? ''))
-    assert.ok(python.length >= 5 && python.every((trip) => trip.kind === 'run' && trip.script.includes("'--extra' 'eval' '--extra' 'cuda'")))
+    assert.ok(
+      python.length >= 5 && python.every((trip) => trip.kind === 'run' && trip.script.includes("'--extra' 'eval' '--extra' 'cuda'")),
+    )
     assert.ok(dry.some((trip) => trip.kind === 'run' && trip.fn === 'fresh_datasets_cache'))
   })
 
@@ -115,8 +156,21 @@ describe('--dry-run prints what a real run sends', () => {
     const host = await sshHost()
     const dir = remoteDir('dry-offline')
     const argv = [
-      ...host.flags, '--remote-dir', dir, '--runtime', 'cpu', '--project-dir', project, '--venv', harness().venv,
-      '--remote-has-internet', 'no', '--models-dir', prepared.models, '--datasets-dir', prepared.datasets,
+      ...host.flags,
+      '--remote-dir',
+      dir,
+      '--runtime',
+      'cpu',
+      '--project-dir',
+      project,
+      '--venv',
+      harness().venv,
+      '--remote-has-internet',
+      'no',
+      '--models-dir',
+      prepared.models,
+      '--datasets-dir',
+      prepared.datasets,
     ]
     const { dry } = await compare('remote_eval/ssh_eval.ts', argv, 'ssh')
     assert.ok(!dry.some((trip) => trip.kind === 'run' && (trip.fn === 'envfile_exec' || trip.fn === 'eval_deps')))
@@ -124,8 +178,26 @@ describe('--dry-run prints what a real run sends', () => {
 
   test('a pod, online, with --venv: the push by tar through kubectl', async () => {
     const pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`], env: { HF_TOKEN: TOKEN } })
-    const argv = ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--runtime', 'cpu', '--venv', '/opt/venv', '--project-dir', project, '--remote-has-internet', 'yes',
-      '--models-dir', '/workdir/guardrails/.models', '--datasets-dir', '/workdir/guardrails/.datasets']
+    const argv = [
+      '--context',
+      pod.context,
+      '--namespace',
+      pod.namespace,
+      '--pod',
+      pod.pod,
+      '--runtime',
+      'cpu',
+      '--venv',
+      '/opt/venv',
+      '--project-dir',
+      project,
+      '--remote-has-internet',
+      'yes',
+      '--models-dir',
+      '/workdir/guardrails/.models',
+      '--datasets-dir',
+      '/workdir/guardrails/.datasets',
+    ]
     // makePod added the pod's context to KUBECONFIG: the dry run's process reads it afresh.
     env = { ...process.env, HF_TOKEN: '' }
     const { dry } = await compare('remote_eval/k8s_eval.ts', argv, 'k8s')

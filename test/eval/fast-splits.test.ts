@@ -19,8 +19,22 @@ describe('fast splits rebuilt on the Hub from the target', () => {
   let dir: string
   let local: string
   let env: NodeJS.ProcessEnv
-  const module = (args: string[]) => [...sshFlags(), '--remote-dir', dir, '--project-dir', project, '--run-module', 'app.tools.rebalance_fast_splits', ...args.map((a) => `--module-arg=${a}`)]
-  const checkAgainstHub = () => runScript('download_datasets.ts', ['--check', '--against-hub', '--datasets-dir', local, '--project-dir', project, '--venv', harness().venv], { ...env, HF_TOKEN: TOKEN })
+  const module = (args: string[]) => [
+    ...sshFlags(),
+    '--remote-dir',
+    dir,
+    '--project-dir',
+    project,
+    '--run-module',
+    'app.tools.rebalance_fast_splits',
+    ...args.map((a) => `--module-arg=${a}`),
+  ]
+  const checkAgainstHub = () =>
+    runScript(
+      'download_datasets.ts',
+      ['--check', '--against-hub', '--datasets-dir', local, '--project-dir', project, '--venv', harness().venv],
+      { ...env, HF_TOKEN: TOKEN },
+    )
 
   before(async () => {
     const repos = await mkdtemp(path.join(tmpdir(), 'gre-rebalance-hub-'))
@@ -35,14 +49,27 @@ describe('fast splits rebuilt on the Hub from the target', () => {
   after(() => hub.stop())
 
   test('a dry run prints the plan, streamed, with the token of the target; nothing is pushed', async () => {
-    const prepared = await runScript('download_datasets.ts', ['--datasets-dir', local, '--project-dir', project, '--venv', harness().venv], { ...env, HF_TOKEN: TOKEN })
+    const prepared = await runScript(
+      'download_datasets.ts',
+      ['--datasets-dir', local, '--project-dir', project, '--venv', harness().venv],
+      { ...env, HF_TOKEN: TOKEN },
+    )
     assert.equal(prepared.code, 0, prepared.stderr)
     assert.equal((await checkAgainstHub()).code, 0)
     const before = hub.requests.length
     const result = await runScript(SSH, module(['--size=6']), env)
     assert.equal(result.code, 0, result.stderr)
-    const plan = result.stdout.trim().split('\n').map((l) => JSON.parse(l))
-    assert.deepEqual(plan.map((p) => [p.hf_id, p.full_rows, p.fast_rows]), [['org/ru-pii-chat', 60, 6], ['org/ru-pii-forms', 40, 6]])
+    const plan = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    assert.deepEqual(
+      plan.map((p) => [p.hf_id, p.full_rows, p.fast_rows]),
+      [
+        ['org/ru-pii-chat', 60, 6],
+        ['org/ru-pii-forms', 40, 6],
+      ],
+    )
     assert.match(result.stderr, /^\[preflight\] .*HF_TOKEN from \.env\.eval there/m)
     assert.match(result.stderr, /^\[run\] \[dry-run\] nothing pushed/m)
     assert.match(result.stderr, /^\[done\] python -m app\.tools\.rebalance_fast_splits exited 0$/m)
@@ -66,10 +93,31 @@ describe('fast splits rebuilt on the Hub from the target', () => {
     const stale = await checkAgainstHub()
     assert.equal(stale.code, 11, stale.stderr)
     assert.match(stale.stderr, /datasets in .* are stale:\n.*org\/ru-pii-chat: prepared from [0-9a-f]{12}, the Hub is at [0-9a-f]{12} now/)
-    assert.match(stale.stderr, /Fix: cd \S+ && \S+\/scripts\/download_datasets\.ts --datasets-dir \S+ --project-dir \S+ --venv \S+ \(it prepares again/)
+    assert.match(
+      stale.stderr,
+      /Fix: cd \S+ && \S+\/scripts\/download_datasets\.ts --datasets-dir \S+ --project-dir \S+ --venv \S+ \(it prepares again/,
+    )
     assert.doesNotMatch(stale.stderr, /Fix: .*--(check|against-hub)/)
 
-    const run = await runScript(SSH, [...sshFlags(), '--remote-dir', dir, '--project-dir', project, '--runtime', 'cpu', '--remote-has-internet', 'yes', '--models-dir', `${dir}/models`, '--datasets-dir', `${dir}/datasets`], env)
+    const run = await runScript(
+      SSH,
+      [
+        ...sshFlags(),
+        '--remote-dir',
+        dir,
+        '--project-dir',
+        project,
+        '--runtime',
+        'cpu',
+        '--remote-has-internet',
+        'yes',
+        '--models-dir',
+        `${dir}/models`,
+        '--datasets-dir',
+        `${dir}/datasets`,
+      ],
+      env,
+    )
     assert.equal(run.code, 0, run.stderr)
     assert.match(run.stderr, /\[loaded\] dataset=ru_pii_chat split=fast samples=6/)
   })

@@ -31,7 +31,10 @@ async function assertOnlyTheReport(result: { code: number | null; stdout: string
   const local = JSON.parse(result.stdout).local_run_dir as string
   assert.deepEqual(await readdir(local), ['report.json'])
   assert.ok((await lstat(path.join(local, 'report.json'))).isFile())
-  assert.match(result.stderr, /^\[warn\] not fetched \(not a regular file or directory\): (metrics\.csv|passwd|up), (metrics\.csv|passwd|up), (metrics\.csv|passwd|up)$/m)
+  assert.match(
+    result.stderr,
+    /^\[warn\] not fetched \(not a regular file or directory\): (metrics\.csv|passwd|up), (metrics\.csv|passwd|up), (metrics\.csv|passwd|up)$/m,
+  )
   assert.doesNotMatch(result.stderr, /local victim/, 'no local file was read through a link')
   assert.ok(!(await readdir(path.dirname(local))).some((d) => d.includes('.partial-')), 'no half-fetched directory is left')
 }
@@ -44,20 +47,54 @@ describe('reports cannot reach outside', () => {
     await layOutExampleAssets(EXAMPLE_HUB, dirs.models, dirs.datasets, 'guardrails_ru', ['fast', 'full'])
     return dirs
   }
-  const common = (project: string) => ['--project-dir', project, '--venv', harness().venv, '--eval-module', 'app.eval.hostile', '--remote-has-internet', 'no', '--runtime', 'cpu']
+  const common = (project: string) => [
+    '--project-dir',
+    project,
+    '--venv',
+    harness().venv,
+    '--eval-module',
+    'app.eval.hostile',
+    '--remote-has-internet',
+    'no',
+    '--runtime',
+    'cpu',
+  ]
 
   test('over SSH (rsync): links in the run dir stay there; the metrics table is not read through one', async () => {
     await writeFile(path.join(homedir(), 'victim.csv'), 'task,scope\nlocal victim,x\n')
     const { models, datasets } = await assets()
-    const result = await runScript('remote_eval/ssh_eval.ts', [...sshFlags(), '--remote-dir', remoteDir('hostile'), ...common(await hostileProject()), '--models-dir', models, '--datasets-dir', datasets])
+    const result = await runScript('remote_eval/ssh_eval.ts', [
+      ...sshFlags(),
+      '--remote-dir',
+      remoteDir('hostile'),
+      ...common(await hostileProject()),
+      '--models-dir',
+      models,
+      '--datasets-dir',
+      datasets,
+    ])
     await assertOnlyTheReport(result)
   })
 
   test('in a pod (tar): the same', async () => {
     const { models, datasets } = await assets()
-    const pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`, `ro ${models} /mnt/models`, `ro ${datasets} /mnt/datasets`] })
+    const pod = await makePod(['main'], {
+      binds: [`ro ${harness().venv} /opt/venv`, `ro ${models} /mnt/models`, `ro ${datasets} /mnt/datasets`],
+    })
     const project = await hostileProject()
-    const args = ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, ...common(project).map((a) => (a === harness().venv ? '/opt/venv' : a)), '--models-dir', '/mnt/models', '--datasets-dir', '/mnt/datasets']
+    const args = [
+      '--context',
+      pod.context,
+      '--namespace',
+      pod.namespace,
+      '--pod',
+      pod.pod,
+      ...common(project).map((a) => (a === harness().venv ? '/opt/venv' : a)),
+      '--models-dir',
+      '/mnt/models',
+      '--datasets-dir',
+      '/mnt/datasets',
+    ]
     await assertOnlyTheReport(await runScript('remote_eval/k8s_eval.ts', args))
   })
 })

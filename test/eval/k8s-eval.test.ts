@@ -30,7 +30,18 @@ describe('k8s_eval.ts', () => {
     return pod
   }
   const podArgs = (pod: TestPod, project: string) => [
-    '--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--runtime', 'cpu', '--venv', '/opt/venv', '--project-dir', project,
+    '--context',
+    pod.context,
+    '--namespace',
+    pod.namespace,
+    '--pod',
+    pod.pod,
+    '--runtime',
+    'cpu',
+    '--venv',
+    '/opt/venv',
+    '--project-dir',
+    project,
   ]
 
   test('runs at the default --workdir in the default container, and fetches the report', async () => {
@@ -60,7 +71,17 @@ describe('k8s_eval.ts', () => {
   test('air-gapped with no models in the pod: exit 10, and the printed fix (tar through kubectl exec) works when pasted', async () => {
     const pod = await podWithToken(['main', 'gpu'], 'gpu')
     const project = await copyExample()
-    const airGapped = [...podArgs(pod, project), '--container', 'gpu', '--remote-has-internet', 'no', '--models-dir', '/workdir/models', '--datasets-dir', '/workdir/datasets']
+    const airGapped = [
+      ...podArgs(pod, project),
+      '--container',
+      'gpu',
+      '--remote-has-internet',
+      'no',
+      '--models-dir',
+      '/workdir/models',
+      '--datasets-dir',
+      '/workdir/datasets',
+    ]
     const result = await runScript(SCRIPT, airGapped, env())
     assert.equal(result.code, 10, result.stderr)
     const fix = /Fix: on a machine with internet: (.*) \(or run with --remote-has-internet yes\)$/m.exec(result.stderr)?.[1]
@@ -76,7 +97,11 @@ describe('k8s_eval.ts', () => {
 
   test('a pod without bash: exit 4 naming bash', async () => {
     const pod = await makePod(['main'], { noBash: true })
-    const result = await runScript(SCRIPT, ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--runtime', 'cpu', '--project-dir', await copyExample()], env())
+    const result = await runScript(
+      SCRIPT,
+      ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--runtime', 'cpu', '--project-dir', await copyExample()],
+      env(),
+    )
     assert.equal(result.code, 4, result.stderr)
     assert.match(result.stderr, /bash is not available in pod/)
   })

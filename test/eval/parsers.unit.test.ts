@@ -14,28 +14,69 @@ import type { Transport } from '../../lib/transport/types.ts'
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/guardrails-mini', import.meta.url))
 const target = { target: 'ssh gpu-box' } as Transport
-const options = (extra: string[] = ['--runtime', 'cpu']) => evalOptionsFrom(parseFlags([
-  '--host', 'gpu-box', '--remote-dir', '/srv/g', '--project-dir', EXAMPLE, '--remote-has-internet', 'yes',
-  '--models-dir', '/srv/m', '--datasets-dir', '/srv/d', ...extra,
-], SSH_EVAL_FLAGS), 'ssh')
+const options = (extra: string[] = ['--runtime', 'cpu']) =>
+  evalOptionsFrom(
+    parseFlags(
+      [
+        '--host',
+        'gpu-box',
+        '--remote-dir',
+        '/srv/g',
+        '--project-dir',
+        EXAMPLE,
+        '--remote-has-internet',
+        'yes',
+        '--models-dir',
+        '/srv/m',
+        '--datasets-dir',
+        '/srv/d',
+        ...extra,
+      ],
+      SSH_EVAL_FLAGS,
+    ),
+    'ssh',
+  )
 const records = (...list: string[]) => list.map((r) => `${r}\0`).join('')
-const answer = (preflight: string, inspection = records('kind=missing', 'writable=1')) => ({ exitCode: 0, stdout: `${preflight}@@inspect\0${inspection}`, stderrTail: [] })
+const answer = (preflight: string, inspection = records('kind=missing', 'writable=1')) => ({
+  exitCode: 0,
+  stdout: `${preflight}@@inspect\0${inspection}`,
+  stderrTail: [],
+})
 const FREE = ['free=99999999 /srv', 'free=99999999 /srv', 'free=99999999 /srv']
 
 describe('the preflight', () => {
   test('uv found, the token in the environment, the inspection read', () => {
-    const facts = readPreflight(answer(records('bash=5.2.21', 'uv=/home/me/.local/bin/uv', 'python=3.12.3', ...FREE, 'token=environment', 'asset=models missing', 'asset=datasets missing')), target, options(), silentLogger)
+    const facts = readPreflight(
+      answer(
+        records(
+          'bash=5.2.21',
+          'uv=/home/me/.local/bin/uv',
+          'python=3.12.3',
+          ...FREE,
+          'token=environment',
+          'asset=models missing',
+          'asset=datasets missing',
+        ),
+      ),
+      target,
+      options(),
+      silentLogger,
+    )
     assert.deepEqual(facts.python, { kind: 'uv', projectDir: '/srv/g', extras: ['eval'] })
     assert.equal(facts.tokenPath, undefined)
     assert.equal(facts.remoteDir.kind, 'missing')
   })
 
   test('every problem at once, each saying what to do (exit 4)', () => {
-    const said = () => readPreflight(answer(records('bash=5', 'free=10 /srv', 'missing=setsid', 'token=none')), target, options(), silentLogger)
+    const said = () =>
+      readPreflight(answer(records('bash=5', 'free=10 /srv', 'missing=setsid', 'token=none')), target, options(), silentLogger)
     assert.throws(said, (error: Error & { exitCode?: number }) => {
       assert.equal(error.exitCode, 4)
       assert.match(error.message, /^The target is not ready:\n- uv is not on ssh gpu-box's PATH.*Install uv there/m)
-      assert.match(error.message, /^- only 10\.0 KiB free in \/srv on ssh gpu-box; at least .* is needed \(--min-free-disk\)\. Free some space\.$/m)
+      assert.match(
+        error.message,
+        /^- only 10\.0 KiB free in \/srv on ssh gpu-box; at least .* is needed \(--min-free-disk\)\. Free some space\.$/m,
+      )
       assert.match(error.message, /^- setsid is not on ssh gpu-box's PATH: install util-linux there\.$/m)
       assert.match(error.message, /^- HF_TOKEN is not set on ssh gpu-box: export it/m)
       return true
@@ -46,23 +87,53 @@ describe('the preflight', () => {
     const cuda = (gpus: string) => options(['--runtime', 'cuda', '--gpus', gpus])
     const listed = records('bash=5', 'uv=uv', ...FREE, 'gpu=0', 'gpu=1', 'gpus-listed=1', 'token=environment')
     assert.equal(readPreflight(answer(listed), target, cuda('1'), silentLogger).python.kind, 'uv')
-    assert.throws(() => readPreflight(answer(listed), target, cuda('2'), silentLogger), /^UsageError: --gpus 2: ssh gpu-box has no GPU 2; nvidia-smi -L lists 0, 1\./)
-    const failed = records('bash=5', 'uv=uv', ...FREE, 'gpuerror=9 NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.', 'token=environment')
-    assert.throws(() => readPreflight(answer(failed), target, cuda('0'), silentLogger), /nvidia-smi -L failed on ssh gpu-box \(exit 9\): "NVIDIA-SMI has failed/)
+    assert.throws(
+      () => readPreflight(answer(listed), target, cuda('2'), silentLogger),
+      /^UsageError: --gpus 2: ssh gpu-box has no GPU 2; nvidia-smi -L lists 0, 1\./,
+    )
+    const failed = records(
+      'bash=5',
+      'uv=uv',
+      ...FREE,
+      'gpuerror=9 NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.',
+      'token=environment',
+    )
+    assert.throws(
+      () => readPreflight(answer(failed), target, cuda('0'), silentLogger),
+      /nvidia-smi -L failed on ssh gpu-box \(exit 9\): "NVIDIA-SMI has failed/,
+    )
   })
 
   test('a token `hf auth login` stored is passed on by its path; asset directories are guarded', () => {
-    const login = readPreflight(answer(records('bash=5', 'uv=uv', ...FREE, 'token=login', 'token_path=/home/me/.cache/huggingface/token')), target, options(), silentLogger)
+    const login = readPreflight(
+      answer(records('bash=5', 'uv=uv', ...FREE, 'token=login', 'token_path=/home/me/.cache/huggingface/token')),
+      target,
+      options(),
+      silentLogger,
+    )
     assert.equal(login.tokenPath, '/home/me/.cache/huggingface/token')
-    const home = answer(records('bash=5', 'uv=uv', ...FREE, 'token=environment', 'asset=models dir 0 0 0 1 /home/me'), records('home=/home/me', 'kind=missing'))
-    assert.throws(() => readPreflight(home, target, options(), silentLogger), /^UsageError: --models-dir \/srv\/m is the home directory on ssh gpu-box \(it resolves to \/home\/me there\)/)
+    const home = answer(
+      records('bash=5', 'uv=uv', ...FREE, 'token=environment', 'asset=models dir 0 0 0 1 /home/me'),
+      records('home=/home/me', 'kind=missing'),
+    )
+    assert.throws(
+      () => readPreflight(home, target, options(), silentLogger),
+      /^UsageError: --models-dir \/srv\/m is the home directory on ssh gpu-box \(it resolves to \/home\/me there\)/,
+    )
   })
 })
 
 describe('a run', () => {
   test("a followed run's end: state, exit code, meta, then the eval's JSON after other lines", () => {
-    const end = parseFollowOutput('@@state failed 3\n@@meta suite=s\n@@meta split=fast\nnoise\n{"run_dir": "reports/evaluations/r1", "ok": false}\n')
-    assert.deepEqual(end, { state: 'failed', exitCode: 3, meta: { suite: 's', split: 'fast' }, json: { run_dir: 'reports/evaluations/r1', ok: false } })
+    const end = parseFollowOutput(
+      '@@state failed 3\n@@meta suite=s\n@@meta split=fast\nnoise\n{"run_dir": "reports/evaluations/r1", "ok": false}\n',
+    )
+    assert.deepEqual(end, {
+      state: 'failed',
+      exitCode: 3,
+      meta: { suite: 's', split: 'fast' },
+      json: { run_dir: 'reports/evaluations/r1', ok: false },
+    })
     assert.deepEqual(parseFollowOutput('@@state lost -\n'), { state: 'lost', exitCode: null, meta: {}, json: null })
     assert.equal(parseFollowOutput('the session broke'), null)
   })
@@ -81,12 +152,22 @@ describe('a run', () => {
 
 describe('metrics.csv', () => {
   test('quoted fields with commas, quotes and line breaks', () => {
-    assert.deepEqual(parseCsv('a,b\n"x, y","say ""hi"""\n"two\nlines",z\n'), [['a', 'b'], ['x, y', 'say "hi"'], ['two\nlines', 'z']])
+    assert.deepEqual(parseCsv('a,b\n"x, y","say ""hi"""\n"two\nlines",z\n'), [
+      ['a', 'b'],
+      ['x, y', 'say "hi"'],
+      ['two\nlines', 'z'],
+    ])
     assert.deepEqual(parseCsv('a\r\nb\r\n'), [['a'], ['b']])
   })
 
   test('the table: one row per line, the header first', () => {
     const table = metricsTable('task,f1\nspan_detection,1.0\n')
-    assert.deepEqual(table.split('\n').map((l) => l.trim().split(/\s+/)), [['task', 'f1'], ['span_detection', '1.0']])
+    assert.deepEqual(
+      table.split('\n').map((l) => l.trim().split(/\s+/)),
+      [
+        ['task', 'f1'],
+        ['span_detection', '1.0'],
+      ],
+    )
   })
 })

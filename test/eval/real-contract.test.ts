@@ -9,7 +9,16 @@ import { after, before, describe, test } from 'node:test'
 import { $ } from 'zx'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import {
-  EXAMPLE_HUB, copyExample, harness, makePod, remoteDir, runScript, sshFlags, startScript, writeAsTestUser, type TestPod,
+  EXAMPLE_HUB,
+  copyExample,
+  harness,
+  makePod,
+  remoteDir,
+  runScript,
+  sshFlags,
+  startScript,
+  writeAsTestUser,
+  type TestPod,
 } from '../support/harness.ts'
 
 // The runners against an eval that behaves as the real guardrails CLI does where they depend on it
@@ -29,7 +38,11 @@ async function snapshot(dir: string): Promise<string> {
   const lines = [out.stdout]
   for (const line of out.stdout.split('\n').filter((l) => l.startsWith('f '))) {
     const file = line.split(' ').slice(3).join(' ')
-    lines.push(`${file} ${createHash('sha256').update(await readFile(path.join(dir, file))).digest('hex')}`)
+    lines.push(
+      `${file} ${createHash('sha256')
+        .update(await readFile(path.join(dir, file)))
+        .digest('hex')}`,
+    )
   }
   return lines.join('\n')
 }
@@ -79,9 +92,14 @@ describe('the real eval contract over SSH', () => {
     const mounted = await mountReadOnly({ models: `${dir}/models`, datasets: `${dir}/datasets` })
     const before = await snapshot(path.dirname(mounted.models!))
     for (const split of ['fast', 'full']) {
-      const offline = await runScript(SSH, args(['--remote-has-internet', 'no', '--split', split, '--models-dir', mounted.models!, '--datasets-dir', mounted.datasets!]), {
-        ...env, HF_ENDPOINT: 'http://127.0.0.1:9',
-      })
+      const offline = await runScript(
+        SSH,
+        args(['--remote-has-internet', 'no', '--split', split, '--models-dir', mounted.models!, '--datasets-dir', mounted.datasets!]),
+        {
+          ...env,
+          HF_ENDPOINT: 'http://127.0.0.1:9',
+        },
+      )
       assert.equal(offline.code, 0, offline.stderr)
       assert.match(offline.stderr, /the datasets cache .* is read-only: the eval uses \S+, links to its files/)
       const report = await reportOf(offline.stdout)
@@ -96,21 +114,46 @@ describe('the real eval contract over SSH', () => {
     // A venv whose python says 3.14.0 when asked its version, and is the test venv's otherwise.
     const venv = await mkdtemp('/tmp/gre-py314-')
     await mkdir(path.join(venv, 'bin'))
-    await writeFile(path.join(venv, 'bin/python'), `#!/bin/sh\ncase "$2" in *version_info*) echo 3.14.0; exit 0 ;; esac\nexec ${harness().venv}/bin/python "$@"\n`)
+    await writeFile(
+      path.join(venv, 'bin/python'),
+      `#!/bin/sh\ncase "$2" in *version_info*) echo 3.14.0; exit 0 ;; esac\nexec ${harness().venv}/bin/python "$@"\n`,
+    )
     await chmod(path.join(venv, 'bin/python'), 0o755)
     await chmod(venv, 0o755)
-    const result = await runScript(SSH, args(['--venv', venv, '--remote-has-internet', 'no', '--models-dir', `${dir}/models`, '--datasets-dir', `${dir}/datasets`]), env)
+    const result = await runScript(
+      SSH,
+      args(['--venv', venv, '--remote-has-internet', 'no', '--models-dir', `${dir}/models`, '--datasets-dir', `${dir}/datasets`]),
+      env,
+    )
     assert.equal(result.code, 0, result.stderr)
-    assert.match(result.stderr, /^\[warn\] Python 3\.14\.0 on .*: the eval's dependencies are known to break on 3\.14 .* uv python pin 3\.12/m)
+    assert.match(
+      result.stderr,
+      /^\[warn\] Python 3\.14\.0 on .*: the eval's dependencies are known to break on 3\.14 .* uv python pin 3\.12/m,
+    )
   })
 
   test('.env.eval read as the eval reads it: a line python-dotenv reads otherwise is named, never shown', async () => {
     const secret = 'hf_inline_commented_value_8080'
     await writeAsTestUser(path.join(dir, '.env.eval'), `HF_TOKEN=${secret} # the team token\nexport OTHER_API_KEY=other_secret_value_77\n`)
     try {
-      const result = await runScript(SSH, args(['--remote-has-internet', 'no', '--models-dir', `${dir}/models`, '--datasets-dir', `${dir}/datasets`, '--eval-arg=--print-token']), env)
+      const result = await runScript(
+        SSH,
+        args([
+          '--remote-has-internet',
+          'no',
+          '--models-dir',
+          `${dir}/models`,
+          '--datasets-dir',
+          `${dir}/datasets`,
+          '--eval-arg=--print-token',
+        ]),
+        env,
+      )
       assert.equal(result.code, 0, result.stderr)
-      assert.match(result.stderr, /^\[warn\] .*\.env\.eval on .*: the line of HF_TOKEN reads differently in the eval than in python-dotenv/m)
+      assert.match(
+        result.stderr,
+        /^\[warn\] .*\.env\.eval on .*: the line of HF_TOKEN reads differently in the eval than in python-dotenv/m,
+      )
       assert.match(result.stderr, /^\[warn\] .*: the line of OTHER_API_KEY reads differently/m)
       // The eval used "value # the team token" (its reading); both readings are redacted on the target.
       assert.match(result.stderr, /token in use: \*\*\*$/m)
@@ -165,22 +208,55 @@ json.dump({"generated_at_utc": now, "registry_path": registry, "suite": "guardra
     project = await copyExample()
     bundle = await mkdtemp(path.join(tmpdir(), 'gre-python-bundle-'))
     env = { ...process.env, HF_ENDPOINT: 'http://127.0.0.1:9', HF_TOKEN: '' }
-    await $({ env: { ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: TOKEN }, quiet: true })`${harness().venv}/bin/python -c ${PYTHON_TOOLS} ${bundle} ${project}/configs/policy.yaml ${project}/configs/eval/suites.yaml`
+    await $({
+      env: { ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: TOKEN },
+      quiet: true,
+    })`${harness().venv}/bin/python -c ${PYTHON_TOOLS} ${bundle} ${project}/configs/policy.yaml ${project}/configs/eval/suites.yaml`
   })
   after(() => hub.stop())
 
   test('mounted read-only elsewhere: --check accepts it and says how deep it looked; the air-gapped run passes', async () => {
     const mounted = await mountReadOnly({ models: `${bundle}/models`, datasets: `${bundle}/datasets` })
-    const models = await runScript('download_models.ts', ['--check', '--verify-checksums', '--models-dir', mounted.models!, '--project-dir', project], env)
+    const models = await runScript(
+      'download_models.ts',
+      ['--check', '--verify-checksums', '--models-dir', mounted.models!, '--project-dir', project],
+      env,
+    )
     assert.equal(models.code, 0, models.stderr)
-    assert.match(models.stderr, /complete \(a manifest of the eval repo's Python tools, without a file list: each model's directory is there and not empty, sha256_tree verified\)/)
-    const datasets = await runScript('download_datasets.ts', ['--check', '--datasets-dir', mounted.datasets!, '--project-dir', project], env)
+    assert.match(
+      models.stderr,
+      /complete \(a manifest of the eval repo's Python tools, without a file list: each model's directory is there and not empty, sha256_tree verified\)/,
+    )
+    const datasets = await runScript(
+      'download_datasets.ts',
+      ['--check', '--datasets-dir', mounted.datasets!, '--project-dir', project],
+      env,
+    )
     assert.equal(datasets.code, 0, datasets.stderr)
     assert.match(datasets.stderr, /each split's Arrow file is in the cache/)
 
     const dir = remoteDir('bundle')
-    const run = await runScript(SSH, [...sshFlags(), '--remote-dir', dir, '--runtime', 'cpu', '--project-dir', project, '--venv', harness().venv,
-      '--remote-has-internet', 'no', '--models-dir', mounted.models!, '--datasets-dir', mounted.datasets!], env)
+    const run = await runScript(
+      SSH,
+      [
+        ...sshFlags(),
+        '--remote-dir',
+        dir,
+        '--runtime',
+        'cpu',
+        '--project-dir',
+        project,
+        '--venv',
+        harness().venv,
+        '--remote-has-internet',
+        'no',
+        '--models-dir',
+        mounted.models!,
+        '--datasets-dir',
+        mounted.datasets!,
+      ],
+      env,
+    )
     assert.equal(run.code, 0, run.stderr)
     assert.match(run.stderr, /\[loaded\] dataset=ru_pii_forms split=fast samples=8/)
   })
@@ -191,13 +267,21 @@ json.dump({"generated_at_utc": now, "registry_path": registry, "suite": "guardra
     const detector = path.join(copy, 'models/token_classifier/org__ru-pii-detector/detector.json')
     const text = await readFile(detector, 'utf8')
     await writeFile(detector, text.replace('PHONE', 'PHONY'))
-    const check = (extra: string[]) => runScript('download_models.ts', ['--check', '--models-dir', `${copy}/models`, '--project-dir', project, ...extra], env)
+    const check = (extra: string[]) =>
+      runScript('download_models.ts', ['--check', '--models-dir', `${copy}/models`, '--project-dir', project, ...extra], env)
     assert.equal((await check([])).code, 0)
     const verified = await check(['--verify-checksums'])
     assert.equal(verified.code, 10, verified.stderr)
-    assert.match(verified.stderr, /checksum mismatch: token_classifier\/org__ru-pii-detector\/ \(org\/ru-pii-detector: sha256_tree differs\)/)
+    assert.match(
+      verified.stderr,
+      /checksum mismatch: token_classifier\/org__ru-pii-detector\/ \(org\/ru-pii-detector: sha256_tree differs\)/,
+    )
     await $`find ${copy}/datasets/hf_cache/org___ru-pii-forms -name '*-full.arrow' -delete`.quiet()
-    const datasets = await runScript('download_datasets.ts', ['--check', '--datasets-dir', `${copy}/datasets`, '--project-dir', project], env)
+    const datasets = await runScript(
+      'download_datasets.ts',
+      ['--check', '--datasets-dir', `${copy}/datasets`, '--project-dir', project],
+      env,
+    )
     assert.equal(datasets.code, 11, datasets.stderr)
     assert.match(datasets.stderr, /missing: hf_cache\/org___ru-pii-forms\/ \(org\/ru-pii-forms split full: no Arrow file\)/)
   })
@@ -209,7 +293,17 @@ describe('the real eval contract in pods', () => {
   let gpuBin: string
   const env = () => ({ ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' })
   const podArgs = (pod: TestPod, project: string, extra: string[]) => [
-    '--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--venv', '/opt/venv', '--project-dir', project, ...extra,
+    '--context',
+    pod.context,
+    '--namespace',
+    pod.namespace,
+    '--pod',
+    pod.pod,
+    '--venv',
+    '/opt/venv',
+    '--project-dir',
+    project,
+    ...extra,
   ]
 
   before(async () => {
@@ -227,13 +321,28 @@ describe('the real eval contract in pods', () => {
     await mkdir(path.join(home, '.cache/huggingface'), { recursive: true })
     await writeFile(path.join(home, '.cache/huggingface/token'), `${LOGIN_TOKEN}\n`)
     const before = hub.requests.length
-    const result = await runScript(K8S, podArgs(prepared, await copyExample(), [
-      '--runtime', 'cpu', '--remote-has-internet', 'yes', '--models-dir', '/workdir/models', '--datasets-dir', '/workdir/datasets', '--eval-arg=--print-token',
-    ]), env())
+    const result = await runScript(
+      K8S,
+      podArgs(prepared, await copyExample(), [
+        '--runtime',
+        'cpu',
+        '--remote-has-internet',
+        'yes',
+        '--models-dir',
+        '/workdir/models',
+        '--datasets-dir',
+        '/workdir/datasets',
+        '--eval-arg=--print-token',
+      ]),
+      env(),
+    )
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /^\[preflight\] .*the token `hf auth login` stored there \(\/root\/\.cache\/huggingface\/token\)$/m)
     const used = hub.requests.slice(before)
-    assert.ok(used.some((r) => r.authorization === `Bearer ${LOGIN_TOKEN}` && r.fileDownload), 'the downloads used the stored token')
+    assert.ok(
+      used.some((r) => r.authorization === `Bearer ${LOGIN_TOKEN}` && r.fileDownload),
+      'the downloads used the stored token',
+    )
     assert.ok(!used.some((r) => r.authorization !== null && r.authorization !== `Bearer ${LOGIN_TOKEN}`), 'no other token was sent')
     // The eval itself found it too (token=True with HF_HOME moved): it printed it, redacted.
     assert.match(result.stderr, /token in use: \*\*\*$/m)
@@ -243,13 +352,27 @@ describe('the real eval contract in pods', () => {
   test("online with HF_TOKEN in the pod's own environment (its spec's env:), no .env.eval: found, named, and used", async () => {
     const pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`], env: { HF_TOKEN: TOKEN } })
     const before = hub.requests.length
-    const result = await runScript(K8S, podArgs(pod, await copyExample(), [
-      '--runtime', 'cpu', '--remote-has-internet', 'yes', '--models-dir', '/workdir/models', '--datasets-dir', '/workdir/datasets',
-    ]), env())
+    const result = await runScript(
+      K8S,
+      podArgs(pod, await copyExample(), [
+        '--runtime',
+        'cpu',
+        '--remote-has-internet',
+        'yes',
+        '--models-dir',
+        '/workdir/models',
+        '--datasets-dir',
+        '/workdir/datasets',
+      ]),
+      env(),
+    )
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /^\[preflight\] pod .*, HF_TOKEN from the environment$/m)
     const used = hub.requests.slice(before)
-    assert.ok(used.some((r) => r.authorization === `Bearer ${TOKEN}` && r.fileDownload), 'the downloads used the pod\'s token')
+    assert.ok(
+      used.some((r) => r.authorization === `Bearer ${TOKEN}` && r.fileDownload),
+      "the downloads used the pod's token",
+    )
     assert.ok(!result.stderr.includes(TOKEN))
   })
 
@@ -257,10 +380,25 @@ describe('the real eval contract in pods', () => {
     const models = path.join(prepared.workdir(), 'models')
     const datasets = path.join(prepared.workdir(), 'datasets')
     const before = [await snapshot(models), await snapshot(datasets)]
-    const pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`, `ro ${models} /mnt/models`, `ro ${datasets} /mnt/datasets`] })
-    const result = await runScript(K8S, podArgs(pod, await copyExample(), [
-      '--runtime', 'cpu', '--remote-has-internet', 'no', '--models-dir', '/mnt/models', '--datasets-dir', '/mnt/datasets', '--split', 'full',
-    ]), { ...env(), HF_ENDPOINT: 'http://127.0.0.1:9' })
+    const pod = await makePod(['main'], {
+      binds: [`ro ${harness().venv} /opt/venv`, `ro ${models} /mnt/models`, `ro ${datasets} /mnt/datasets`],
+    })
+    const result = await runScript(
+      K8S,
+      podArgs(pod, await copyExample(), [
+        '--runtime',
+        'cpu',
+        '--remote-has-internet',
+        'no',
+        '--models-dir',
+        '/mnt/models',
+        '--datasets-dir',
+        '/mnt/datasets',
+        '--split',
+        'full',
+      ]),
+      { ...env(), HF_ENDPOINT: 'http://127.0.0.1:9' },
+    )
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /the datasets cache \/mnt\/datasets\/hf_cache is read-only/)
     assert.match(result.stderr, /\[loaded\] dataset=ru_pii_chat split=full samples=60/)
@@ -270,19 +408,37 @@ describe('the real eval contract in pods', () => {
   test('two CUDA runs at once on one host, --gpus 0 and --gpus 1: both pass, each with its GPU and its own ports', async () => {
     const models = path.join(prepared.workdir(), 'models')
     const datasets = path.join(prepared.workdir(), 'datasets')
-    const pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`, `ro ${models} /mnt/models`, `ro ${datasets} /mnt/datasets`, `ro ${gpuBin} /usr/local/sbin`] })
+    const pod = await makePod(['main'], {
+      binds: [`ro ${harness().venv} /opt/venv`, `ro ${models} /mnt/models`, `ro ${datasets} /mnt/datasets`, `ro ${gpuBin} /usr/local/sbin`],
+    })
     const project = await copyExample()
-    const cuda = (gpu: string) => podArgs(pod, project, [
-      '--runtime', 'cuda', '--gpus', gpu, '--remote-has-internet', 'no', '--models-dir', '/mnt/models', '--datasets-dir', '/mnt/datasets',
-      '--eval-arg=--sleep', '--eval-arg=2', '--env', 'GR_ENABLE_NEMOTRON=true',
-    ])
+    const cuda = (gpu: string) =>
+      podArgs(pod, project, [
+        '--runtime',
+        'cuda',
+        '--gpus',
+        gpu,
+        '--remote-has-internet',
+        'no',
+        '--models-dir',
+        '/mnt/models',
+        '--datasets-dir',
+        '/mnt/datasets',
+        '--eval-arg=--sleep',
+        '--eval-arg=2',
+        '--env',
+        'GR_ENABLE_NEMOTRON=true',
+      ])
     const [a, b] = await Promise.all([startScript(K8S, cuda('0'), env()), startScript(K8S, cuda('1'), env())])
     const [first, second] = await Promise.all([a.result, b.result])
     assert.equal(first.code, 0, first.stderr)
     assert.equal(second.code, 0, second.stderr)
     const reports = await Promise.all([reportOf(first.stdout), reportOf(second.stdout)])
     assert.deepEqual(reports.map((r) => r.run.env.CUDA_VISIBLE_DEVICES).sort(), ['0', '1'])
-    assert.deepEqual(reports.map((r) => r.run.env.GR_ENABLE_NEMOTRON), ['true', 'true'])
+    assert.deepEqual(
+      reports.map((r) => r.run.env.GR_ENABLE_NEMOTRON),
+      ['true', 'true'],
+    )
     const ports = reports.map((r) => Object.values(r.run.settings.pytriton_ports as Record<string, number>))
     assert.equal(new Set(ports.flat()).size, 6, `six distinct ports: ${JSON.stringify(ports)}`)
     assert.ok(!ports.flat().some((p) => p >= 8000 && p <= 8002), 'not the defaults every run would share')
@@ -296,7 +452,9 @@ describe('the real eval contract in pods', () => {
 
     const list = await runScript(K8S, ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--list'], env())
     assert.equal(list.code, 0, list.stderr)
-    const listed = JSON.parse(list.stdout).runs.map((r: { ports: string }) => r.ports).sort()
+    const listed = JSON.parse(list.stdout)
+      .runs.map((r: { ports: string }) => r.ports)
+      .sort()
     assert.deepEqual(listed, ports.map((p) => p.join(',')).sort())
   })
 
@@ -305,10 +463,30 @@ describe('the real eval contract in pods', () => {
     await new Promise<void>((resolve) => holder.listen(0, '0.0.0.0', resolve))
     const port = (holder.address() as { port: number }).port
     try {
-      const pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`, `ro ${path.join(prepared.workdir(), 'models')} /mnt/models`, `ro ${path.join(prepared.workdir(), 'datasets')} /mnt/datasets`, `ro ${gpuBin} /usr/local/sbin`] })
-      const result = await runScript(K8S, podArgs(pod, await copyExample(), [
-        '--runtime', 'cuda', '--remote-has-internet', 'no', '--models-dir', '/mnt/models', '--datasets-dir', '/mnt/datasets', '--env', `GR_PYTRITON_URL=127.0.0.1:${port}`,
-      ]), env())
+      const pod = await makePod(['main'], {
+        binds: [
+          `ro ${harness().venv} /opt/venv`,
+          `ro ${path.join(prepared.workdir(), 'models')} /mnt/models`,
+          `ro ${path.join(prepared.workdir(), 'datasets')} /mnt/datasets`,
+          `ro ${gpuBin} /usr/local/sbin`,
+        ],
+      })
+      const result = await runScript(
+        K8S,
+        podArgs(pod, await copyExample(), [
+          '--runtime',
+          'cuda',
+          '--remote-has-internet',
+          'no',
+          '--models-dir',
+          '/mnt/models',
+          '--datasets-dir',
+          '/mnt/datasets',
+          '--env',
+          `GR_PYTRITON_URL=127.0.0.1:${port}`,
+        ]),
+        env(),
+      )
       assert.equal(result.code, 1, result.stderr)
       assert.match(result.stderr, new RegExp(`embedded PyTriton failed to start: http port ${port}: Address already in use`))
     } finally {
@@ -327,9 +505,20 @@ describe('the real eval contract in pods', () => {
       const pod = await makePod(['main'], { binds: [`ro ${harness().venv} /opt/venv`] })
       await mkdir(path.join(pod.workdir(), 'guardrails'), { recursive: true })
       await writeFile(path.join(pod.workdir(), 'guardrails/.env.eval'), `HF_TOKEN=${TOKEN}\n`)
-      const result = await runScript(K8S, podArgs(pod, await copyExample(), [
-        '--runtime', 'cpu', '--remote-has-internet', 'yes', '--models-dir', '/workdir/models', '--datasets-dir', '/workdir/datasets',
-      ]), { ...env(), HF_ENDPOINT: stale.endpoint })
+      const result = await runScript(
+        K8S,
+        podArgs(pod, await copyExample(), [
+          '--runtime',
+          'cpu',
+          '--remote-has-internet',
+          'yes',
+          '--models-dir',
+          '/workdir/models',
+          '--datasets-dir',
+          '/workdir/datasets',
+        ]),
+        { ...env(), HF_ENDPOINT: stale.endpoint },
+      )
       assert.equal(result.code, 11, result.stderr)
       assert.match(result.stderr, /NonMatchingSplitsSizesError/)
       assert.match(result.stderr, /--fresh-cache.*publish_dataset_info/s)

@@ -3,7 +3,17 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
-import { EXAMPLE_HUB, copyExample, harness, livingProcesses, sleepFor, makePod, runScript, startScript, type TestPod } from '../support/harness.ts'
+import {
+  EXAMPLE_HUB,
+  copyExample,
+  harness,
+  livingProcesses,
+  sleepFor,
+  makePod,
+  runScript,
+  startScript,
+  type TestPod,
+} from '../support/harness.ts'
 
 // Runs in a pod (the API server double: a sandbox with its own PID namespace, whose processes the
 // host's process table still shows): detach, attach, stop, list and Ctrl-C, through kubectl exec.
@@ -17,7 +27,19 @@ describe('runs that outlive the runner (pod)', () => {
   let project: string
   const env = () => ({ ...process.env, HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' })
   const args = (extra: string[] = []) => [
-    '--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--runtime', 'cpu', '--venv', '/opt/venv', '--project-dir', project, ...extra,
+    '--context',
+    pod.context,
+    '--namespace',
+    pod.namespace,
+    '--pod',
+    pod.pod,
+    '--runtime',
+    'cpu',
+    '--venv',
+    '/opt/venv',
+    '--project-dir',
+    project,
+    ...extra,
   ]
 
   before(async () => {

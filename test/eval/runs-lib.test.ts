@@ -50,9 +50,21 @@ describe('runs.sh', () => {
 
   test('secrets are redacted as python-dotenv reads them: inline comments, quotes, export, *_SECRET_KEY', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'gre-runs-'))
-    await writeFile(path.join(dir, '.env.eval'), 'HF_TOKEN=hf_inline_comment_1 # read token\nexport DJANGO_SECRET_KEY="quoted-secret-2" # c\nPUBLIC_NAME=visible-value-3\n')
+    await writeFile(
+      path.join(dir, '.env.eval'),
+      'HF_TOKEN=hf_inline_comment_1 # read token\nexport DJANGO_SECRET_KEY="quoted-secret-2" # c\nPUBLIC_NAME=visible-value-3\n',
+    )
     const text = 'hf_inline_comment_1 quoted-secret-2 visible-value-3 env-secret-value-4'
-    const result = await local.run(`export MY_API_KEY=env-secret-value-4; cd -- "$1" || exit; shift\n${START}`, [dir, dir, '20261128-000000-cccc', 'suite=s', '--', 'bash', '-c', `echo '${text}' >&2; echo '{}'`])
+    const result = await local.run(`export MY_API_KEY=env-secret-value-4; cd -- "$1" || exit; shift\n${START}`, [
+      dir,
+      dir,
+      '20261128-000000-cccc',
+      'suite=s',
+      '--',
+      'bash',
+      '-c',
+      `echo '${text}' >&2; echo '{}'`,
+    ])
     assert.equal(result.exitCode, 0)
     const end = await followRun(local, { remoteDir: dir, runId: '20261128-000000-cccc', fromEnd: false, logger: silentLogger })
     assert.equal(end.state, 'finished')
@@ -64,8 +76,22 @@ describe('runs.sh', () => {
       const dir = await mkdtemp(path.join(tmpdir(), 'gre-runs-'))
       await writeFile(path.join(dir, '.env.eval'), 'HF_TOKEN=hf_split_across_lines_0123456789\n')
       const id = `20261128-000000-${redactor === 'perl' ? 'dddd' : 'eeee'}`
-      const lines = ['endpoint https://mirror-user:mirror-pass-77@hub.example/api', 'token: hf_split_acr', 'oss_lines_0123456789 end', 'a short piece hf_spl stays']
-      const result = await local.run(`export REMOTE_EVAL_REDACTOR=${redactor}; cd -- "$1" || exit; shift\n${START}`, [dir, dir, id, 'suite=s', '--', 'bash', '-c', `printf '%s\\n' ${lines.map((l) => `'${l}'`).join(' ')} >&2; echo '{}'`])
+      const lines = [
+        'endpoint https://mirror-user:mirror-pass-77@hub.example/api',
+        'token: hf_split_acr',
+        'oss_lines_0123456789 end',
+        'a short piece hf_spl stays',
+      ]
+      const result = await local.run(`export REMOTE_EVAL_REDACTOR=${redactor}; cd -- "$1" || exit; shift\n${START}`, [
+        dir,
+        dir,
+        id,
+        'suite=s',
+        '--',
+        'bash',
+        '-c',
+        `printf '%s\\n' ${lines.map((l) => `'${l}'`).join(' ')} >&2; echo '{}'`,
+      ])
       assert.equal(result.exitCode, 0)
       await followRun(local, { remoteDir: dir, runId: id, fromEnd: false, logger: silentLogger })
       const log = (await readFile(path.join(runDirOf(dir, id), 'log'), 'utf8')).trim().split('\n')
@@ -77,7 +103,16 @@ describe('runs.sh', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'gre-runs-'))
     const marker = `double-forked-${process.pid}`
     const id = '20261128-000000-ffff'
-    const result = await local.run(`cd -- "$1" || exit; shift\n${START}`, [dir, dir, id, 'suite=s\tstop_grace=1', '--', 'bash', '-c', `( (exec -a ${marker} sleep 60) & ) ; echo '{"run_dir": "x"}'; exit 0`])
+    const result = await local.run(`cd -- "$1" || exit; shift\n${START}`, [
+      dir,
+      dir,
+      id,
+      'suite=s\tstop_grace=1',
+      '--',
+      'bash',
+      '-c',
+      `( (exec -a ${marker} sleep 60) & ) ; echo '{"run_dir": "x"}'; exit 0`,
+    ])
     assert.equal(result.exitCode, 0)
     const started = Date.now()
     const end = await followRun(local, { remoteDir: dir, runId: id, fromEnd: false, logger: silentLogger })
@@ -89,4 +124,3 @@ describe('runs.sh', () => {
     assert.deepEqual(await livingProcesses(marker), [])
   })
 })
-

@@ -5,7 +5,21 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { shellQuote } from '../../lib/core/shell.ts'
-import { EXAMPLE_HUB, SCRIPTS, copyExample, harness, livingProcesses, sleepFor, remoteDir, runScript, sshFlags, sshHost, startScript, writeAsTestUser, withEvalDefaults } from '../support/harness.ts'
+import {
+  EXAMPLE_HUB,
+  SCRIPTS,
+  copyExample,
+  harness,
+  livingProcesses,
+  sleepFor,
+  remoteDir,
+  runScript,
+  sshFlags,
+  sshHost,
+  startScript,
+  writeAsTestUser,
+  withEvalDefaults,
+} from '../support/harness.ts'
 import { startCountingProxy } from '../support/tcp-proxy.ts'
 
 // Runs that outlive the runner, over the real sshd: detach, attach, stop, list, Ctrl-C, a dropped
@@ -180,7 +194,19 @@ describe('runs that outlive the runner (ssh)', () => {
   test('two CUDA runners at once on GPUs 0 and 1: the second waits for the lock, both finish, results apart', async () => {
     // A host with two GPUs (the nvidia-smi double on its login PATH), as the runners find it over ssh.
     const gpuHost = await sshHost({ tools: ['nvidia-smi'] })
-    const cuda = (gpu: string) => [...gpuHost.flags, '--remote-dir', dir, '--runtime', 'cuda', '--gpus', gpu, '--project-dir', project, '--env', 'GR_ENABLE_NEMOTRON=true']
+    const cuda = (gpu: string) => [
+      ...gpuHost.flags,
+      '--remote-dir',
+      dir,
+      '--runtime',
+      'cuda',
+      '--gpus',
+      gpu,
+      '--project-dir',
+      project,
+      '--env',
+      'GR_ENABLE_NEMOTRON=true',
+    ]
     const [a, b] = await Promise.all([runScript(SCRIPT, cuda('0'), env), runScript(SCRIPT, cuda('1'), env)])
     assert.equal(a.code, 0, a.stderr)
     assert.equal(b.code, 0, b.stderr)
@@ -189,7 +215,7 @@ describe('runs that outlive the runner (ssh)', () => {
     const [outA, outB] = [JSON.parse(a.stdout), JSON.parse(b.stdout)]
     assert.notEqual(outA.remote_run_id, outB.remote_run_id)
     assert.notEqual(outA.local_run_dir, outB.local_run_dir)
-    assert.match(a.stderr, /^\[preflight\] .*, 2 GPU\(s\)/m, 'nvidia-smi -L listed the host\'s GPUs')
+    assert.match(a.stderr, /^\[preflight\] .*, 2 GPU\(s\)/m, "nvidia-smi -L listed the host's GPUs")
     assert.match(a.stderr, /^\[run\] \[guardrails-mini\] runtime cuda, .*CUDA_VISIBLE_DEVICES=0$/m, 'each run on its own GPU')
     assert.match(b.stderr, /^\[run\] \[guardrails-mini\] runtime cuda, .*CUDA_VISIBLE_DEVICES=1$/m)
   })
@@ -216,7 +242,11 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.equal(stateOf(runningId)?.state, 'running')
     assert.ok(runs.some((r) => r.state === 'finished' && r.exit_code === 0))
     assert.ok(runs.some((r) => r.state === 'stopped'))
-    assert.deepEqual(runs.map((r) => r.id), runs.map((r) => r.id).sort(), 'oldest first')
+    assert.deepEqual(
+      runs.map((r) => r.id),
+      runs.map((r) => r.id).sort(),
+      'oldest first',
+    )
     await runScript(SCRIPT, args(['--stop', runningId, '--stop-grace', '1']), env)
     assert.equal((await list()).find((r) => r.id === runningId)?.state, 'stopped')
   })

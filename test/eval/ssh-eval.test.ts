@@ -52,7 +52,10 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.match(result.stderr, /^\[done\] task\s+scope\s+dataset\s+label\s+metric family\s+precision\s+recall\s+f1$/m)
     assert.match(result.stderr, /^\[done\] span_detection\s+label\s+PHONE\s+exact_canonical\s+1\.0\s+1\.0\s+1\.0$/m)
     assert.equal(proxy.connections, 1, 'one SSH connection for the whole run')
-    assert.ok(hub.requests.some((r) => r.authorization === `Bearer ${TOKEN}`), 'the remote token was used')
+    assert.ok(
+      hub.requests.some((r) => r.authorization === `Bearer ${TOKEN}`),
+      'the remote token was used',
+    )
     const report = JSON.parse(await readFile(path.join(out.local_run_dir, 'report.json'), 'utf8'))
     assert.equal(report.report_version, '3.0')
     assert.deepEqual([report.run.suite, report.run.split, report.run.policy_name], ['guardrails_ru', 'fast', 'external'])
@@ -122,7 +125,11 @@ describe('ssh_eval.ts online, through uv', () => {
     await cp(`${dir}/.models`, `${shared}/models`, { recursive: true })
     await cp(`${dir}/.datasets`, `${shared}/datasets`, { recursive: true, verbatimSymlinks: true })
     await $`chown -R root:root ${shared} && chmod -R a+rX,go-w ${shared}`.quiet()
-    const result = await runScript(SCRIPT, [...args(), '--remote-has-internet', 'no', '--models-dir', `${shared}/models`, '--datasets-dir', `${shared}/datasets`], env)
+    const result = await runScript(
+      SCRIPT,
+      [...args(), '--remote-has-internet', 'no', '--models-dir', `${shared}/models`, '--datasets-dir', `${shared}/datasets`],
+      env,
+    )
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /the datasets cache .* is read-only: the eval uses .*datasets-cache\/\S+, links to its files/)
     assert.match(result.stderr, /\[loaded\] dataset=ru_pii_chat split=fast samples=12/)
@@ -166,7 +173,10 @@ describe('ssh_eval.ts online, through uv', () => {
     const result = await runScript(SCRIPT, [...args(), '--dry-run'], env)
     assert.equal(result.code, 0, result.stderr)
     const plan = JSON.parse(result.stdout)
-    assert.deepEqual([...new Set(plan.round_trips.map((s: { step: string }) => s.step))], ['preflight', 'sync', 'deps', 'models', 'datasets', 'run', 'fetch'])
+    assert.deepEqual(
+      [...new Set(plan.round_trips.map((s: { step: string }) => s.step))],
+      ['preflight', 'sync', 'deps', 'models', 'datasets', 'run', 'fetch'],
+    )
     const run = plan.round_trips.find((s: { step: string }) => s.step === 'run')
     assert.match(run.script, /^set -- .*'-m' 'app\.eval\.cli' '--suite' 'guardrails_ru' '--split' 'fast'/m)
     assert.match(run.script, /^export GR_MODEL_DIR=/m)
@@ -179,13 +189,29 @@ describe('ssh_eval.ts online, through uv', () => {
     const host = await sshHost({ ownHome: true })
     const { venv, sshd } = harness()
     const result = await runScript(SCRIPT, [
-      ...host.flags, '--remote-dir', remoteDir('venv'), '--runtime', 'cpu', '--project-dir', project, '--venv', venv,
-      '--remote-has-internet', 'no', '--models-dir', `${dir}/.models`, '--datasets-dir', `${dir}/.datasets`,
+      ...host.flags,
+      '--remote-dir',
+      remoteDir('venv'),
+      '--runtime',
+      'cpu',
+      '--project-dir',
+      project,
+      '--venv',
+      venv,
+      '--remote-has-internet',
+      'no',
+      '--models-dir',
+      `${dir}/.models`,
+      '--datasets-dir',
+      `${dir}/.datasets`,
     ])
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, new RegExp(`venv ${venv}/bin/python`))
     assert.match(result.stderr, /^\[deps\] prebuilt venv .*: no uv sync$/m)
-    const look = await $`ssh -F ${sshd.configFile} ${host.sshOptions.flatMap((o) => ['-o', o])} ${sshd.alias} ${'command -v uv || ls ~/.local/bin/uv ~/.cargo/bin/uv'}`.nothrow().quiet()
+    const look =
+      await $`ssh -F ${sshd.configFile} ${host.sshOptions.flatMap((o) => ['-o', o])} ${sshd.alias} ${'command -v uv || ls ~/.local/bin/uv ~/.cargo/bin/uv'}`
+        .nothrow()
+        .quiet()
     assert.notEqual(look.exitCode, 0, `uv found on that host: ${look.stdout}`)
   })
 })

@@ -15,8 +15,12 @@ const ROWS = [
 ]
 
 test("metrics.csv written by Python's csv module parses as Python parses it", async () => {
-  const script = 'import csv, json, sys, io\nrows = json.load(sys.stdin)\nout = io.StringIO()\ncsv.writer(out).writerows(rows)\ntext = out.getvalue()\nprint(json.dumps({"text": text, "back": list(csv.reader(io.StringIO(text, newline="")))}))'
-  const python = JSON.parse((await $({ input: JSON.stringify(ROWS), quiet: true })`python3 -c ${script}`).stdout) as { text: string; back: string[][] }
+  const script =
+    'import csv, json, sys, io\nrows = json.load(sys.stdin)\nout = io.StringIO()\ncsv.writer(out).writerows(rows)\ntext = out.getvalue()\nprint(json.dumps({"text": text, "back": list(csv.reader(io.StringIO(text, newline="")))}))'
+  const python = JSON.parse((await $({ input: JSON.stringify(ROWS), quiet: true })`python3 -c ${script}`).stdout) as {
+    text: string
+    back: string[][]
+  }
   assert.match(python.text, /"PHONE, MOBILE"/)
   assert.match(python.text, /\r\n/, 'csv.writer ends rows with CRLF')
   assert.deepEqual(parseCsv(python.text), python.back)

@@ -94,7 +94,16 @@ export function parseDocBlocks(markdown: string): DocBlock[] {
     }
     if ((SHELL_LANGUAGES as readonly string[]).includes(lang)) {
       const script = lang === 'console' ? consoleCommands(body) : body.join('\n')
-      blocks.push({ line: i + 1, lang, section, script, skip: markers.skip, expectExit: markers.expectExit, continues: markers.continues, problems: markers.problems })
+      blocks.push({
+        line: i + 1,
+        lang,
+        section,
+        script,
+        skip: markers.skip,
+        expectExit: markers.expectExit,
+        continues: markers.continues,
+        problems: markers.problems,
+      })
     }
     markers = noMarkers()
     i = j

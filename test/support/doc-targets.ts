@@ -40,7 +40,8 @@ export interface DocTargets {
   stop(): Promise<void>
 }
 
-const podDir = () => path.join(harness().kubeRoot, 'contexts', POD.context, 'namespaces', POD.namespace, 'pods', POD.pod, 'containers', POD.container)
+const podDir = () =>
+  path.join(harness().kubeRoot, 'contexts', POD.context, 'namespaces', POD.namespace, 'pods', POD.pod, 'containers', POD.container)
 
 /** Kills the pod's sandbox (its namespaces die with it); the next exec starts a new one. */
 async function stopPodSandbox(): Promise<void> {
@@ -61,7 +62,9 @@ async function claimDocPaths(): Promise<void> {
   const all = [DOC_PATHS.root, ...DOC_PATHS.staging]
   const foreign = all.filter((p) => existsSync(p) && !owned.has(p))
   if (foreign.length) {
-    throw new Error(`The doc test runs the docs' commands as written and needs ${foreign.join(', ')}, which exist on this machine and were not made by it. Move them away and run again.`)
+    throw new Error(
+      `The doc test runs the docs' commands as written and needs ${foreign.join(', ')}, which exist on this machine and were not made by it. Move them away and run again.`,
+    )
   }
   await mkdir(path.dirname(OWNED_LIST), { recursive: true, mode: 0o700 })
   await writeFile(OWNED_LIST, all.join('\n') + '\n', { mode: 0o600 })
@@ -113,7 +116,12 @@ async function podImage(dir: string): Promise<void> {
   for (const tool of ['nvidia-smi', 'uv']) await $`install -m 755 ${path.join(fixturesBin, tool)} ${path.join(bin, tool)}`.quiet()
   await mkdir(path.join(podDir(), 'workdir'), { recursive: true })
   // Binds are read when the sandbox starts; /srv/eval/{models,datasets} play the cluster's shared volumes.
-  const binds = [`ro ${bin} /usr/local/bin`, `ro ${venv} /opt/venv`, `ro ${DOC_PATHS.root}/models /mnt/models`, `ro ${DOC_PATHS.root}/datasets /mnt/datasets`]
+  const binds = [
+    `ro ${bin} /usr/local/bin`,
+    `ro ${venv} /opt/venv`,
+    `ro ${DOC_PATHS.root}/models /mnt/models`,
+    `ro ${DOC_PATHS.root}/datasets /mnt/datasets`,
+  ]
   await writeFile(path.join(podDir(), 'binds'), binds.join('\n') + '\n')
 }
 

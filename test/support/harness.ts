@@ -98,7 +98,13 @@ export async function makePod(containers: string[] = ['main'], options: PodOptio
     const dir = path.join(podDir, 'containers', c)
     await mkdir(path.join(dir, 'workdir'), { recursive: true })
     if (options.binds) await writeFile(path.join(dir, 'binds'), options.binds.join('\n') + '\n')
-    if (options.env) await writeFile(path.join(dir, 'env'), Object.entries(options.env).map(([k, v]) => `${k}=${v}\n`).join(''))
+    if (options.env)
+      await writeFile(
+        path.join(dir, 'env'),
+        Object.entries(options.env)
+          .map(([k, v]) => `${k}=${v}\n`)
+          .join(''),
+      )
     if (options.noBash) await writeFile(path.join(dir, 'no-bash'), '')
   }
   if (options.phase) await writeFile(path.join(podDir, 'phase'), options.phase)
@@ -123,7 +129,8 @@ export function openTestPod(pod: TestPod, container?: string): Promise<KubectlTr
  */
 export async function podExecs(pod: TestPod): Promise<Array<{ container: string; stdinBytes: number }>> {
   const { readFile } = await import('node:fs/promises')
-  for (let i = 0; i < 100 && (await $`pgrep -f ${`exec -i ${pod.pod} `}`.nothrow().quiet()).ok; i++) await new Promise((r) => setTimeout(r, 50))
+  for (let i = 0; i < 100 && (await $`pgrep -f ${`exec -i ${pod.pod} `}`.nothrow().quiet()).ok; i++)
+    await new Promise((r) => setTimeout(r, 50))
   const log = await readFile(path.join(harness().kubeRoot, 'exec.log'), 'utf8').catch(() => '')
   return log
     .split('\n')
@@ -169,8 +176,17 @@ export interface ScriptResult {
 export function withEvalDefaults(script: string, args: string[]): string[] {
   if (!/_eval\.ts$/.test(script) || args.some((a) => /^--(list|attach|stop|help)(=|$)/.test(a))) return args
   const value = (flag: string) => args[args.indexOf(flag) + 1]
-  const dir = args.includes('--remote-dir') ? value('--remote-dir') : args.includes('--workdir') ? value('--workdir') : '/workdir/guardrails'
-  const defaults: Array<[string, string]> = [['--runtime', 'cpu'], ['--remote-has-internet', 'yes'], ['--models-dir', `${dir}/.models`], ['--datasets-dir', `${dir}/.datasets`]]
+  const dir = args.includes('--remote-dir')
+    ? value('--remote-dir')
+    : args.includes('--workdir')
+      ? value('--workdir')
+      : '/workdir/guardrails'
+  const defaults: Array<[string, string]> = [
+    ['--runtime', 'cpu'],
+    ['--remote-has-internet', 'yes'],
+    ['--models-dir', `${dir}/.models`],
+    ['--datasets-dir', `${dir}/.datasets`],
+  ]
   return [...args, ...defaults.filter(([flag]) => !args.some((a) => a === flag || a.startsWith(`${flag}=`))).flat()]
 }
 
@@ -210,15 +226,24 @@ export async function pathWith(tools: string[]): Promise<string> {
 }
 
 /** An eval repo as the asset scripts expect it: pyproject with extras, policy, suites. */
-export async function makeEvalProject(options: { models?: string[]; datasets?: Record<string, string>; env?: string } = {}): Promise<string> {
+export async function makeEvalProject(
+  options: { models?: string[]; datasets?: Record<string, string>; env?: string } = {},
+): Promise<string> {
   const models = options.models ?? ['org/tiny-ner']
   const datasets = options.datasets ?? { pii_a: 'org/pii-ru-a', pii_b: 'org/pii-ru-b' }
   const policy = ['recognizer_definitions:', '  phone_regex:', '    type: regex', '    params: {pattern: "\\\\+7"}']
   models.forEach((m, i) => policy.push(`  ner_${i}:`, '    type: token_classifier', '    params:', `      model_name: ${m}`))
-  const suites = ['suites:', '  guardrails_ru:', '    splits: [fast, full]', `    datasets: [${Object.keys(datasets).join(', ')}]`, 'datasets:']
+  const suites = [
+    'suites:',
+    '  guardrails_ru:',
+    '    splits: [fast, full]',
+    `    datasets: [${Object.keys(datasets).join(', ')}]`,
+    'datasets:',
+  ]
   for (const [id, hf] of Object.entries(datasets)) suites.push(`  ${id}:`, `    hf_id: ${hf}`)
   return makeProject({
-    'pyproject.toml': '[project]\nname = "guardrails-fixture"\nversion = "0.1.0"\n\n[project.optional-dependencies]\neval = ["datasets", "huggingface_hub"]\ncuda = []\n',
+    'pyproject.toml':
+      '[project]\nname = "guardrails-fixture"\nversion = "0.1.0"\n\n[project.optional-dependencies]\neval = ["datasets", "huggingface_hub"]\ncuda = []\n',
     'configs/policy.yaml': policy.join('\n') + '\n',
     'configs/eval/suites.yaml': suites.join('\n') + '\n',
     ...(options.env ? { '.env.eval': options.env } : {}),
@@ -280,7 +305,9 @@ export interface SshHost {
  * `ownHome`, a home of their own (no uv in it). Nothing another test uses changes (see the test
  * user's .zshenv).
  */
-export async function sshHost(options: { address?: string; tools?: string[]; env?: Record<string, string>; ownHome?: boolean } = {}): Promise<SshHost> {
+export async function sshHost(
+  options: { address?: string; tools?: string[]; env?: Record<string, string>; ownHome?: boolean } = {},
+): Promise<SshHost> {
   const { sshd, fixturesBin } = harness()
   const bytes = randomBytes(3)
   const address = options.address ?? `127.${2 + (bytes[0]! % 250)}.${1 + (bytes[1]! % 250)}.${1 + (bytes[2]! % 250)}`
@@ -294,7 +321,12 @@ export async function sshHost(options: { address?: string; tools?: string[]; env
     await mkdir(home, { recursive: true })
     env.HOME = home
   }
-  await writeFile(path.join(dir, 'env'), Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join(''))
+  await writeFile(
+    path.join(dir, 'env'),
+    Object.entries(env)
+      .map(([k, v]) => `export ${k}=${shellQuote(v)}\n`)
+      .join(''),
+  )
   await $`chown -R ${sshd.user}: ${dir}`.quiet()
   const sshOptions = [`BindAddress=${address}`]
   return { flags: sshFlags(sshOptions), sshOptions, home, remove: () => rm(dir, { recursive: true, force: true }) }

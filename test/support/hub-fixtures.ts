@@ -28,7 +28,15 @@ async function put(root: string, rel: string, content: string | Buffer) {
 async function writeModel(root: string, repo: string) {
   const dir = path.join(root, 'models', repo)
   const labels = ['O', 'B-PER', 'I-PER', 'B-PHONE', 'B-EMAIL']
-  await put(dir, 'config.json', JSON.stringify({ architectures: ['BertForTokenClassification'], model_type: 'bert', id2label: Object.fromEntries(labels.map((l, i) => [i, l])) }, null, 2))
+  await put(
+    dir,
+    'config.json',
+    JSON.stringify(
+      { architectures: ['BertForTokenClassification'], model_type: 'bert', id2label: Object.fromEntries(labels.map((l, i) => [i, l])) },
+      null,
+      2,
+    ),
+  )
   await put(dir, 'tokenizer_config.json', JSON.stringify({ tokenizer_class: 'BertTokenizerFast', do_lower_case: false }))
   await put(dir, 'vocab.txt', ['[PAD]', '[UNK]', '[CLS]', '[SEP]', 'привет', 'телефон', 'почта'].join('\n') + '\n')
   await put(dir, 'tokenizer.json', JSON.stringify({ version: '1.0', model: { type: 'WordPiece', vocab: { '[PAD]': 0, '[UNK]': 1 } } }))
@@ -40,9 +48,17 @@ export async function writeHubRepos(root: string, python: string): Promise<void>
   for (const repo of [MODEL_REPO, GATED_MODEL_REPO, SECOND_MODEL_REPO]) await writeModel(root, repo)
   for (const [repo, splits] of Object.entries(DATASETS)) {
     const dir = path.join(root, 'datasets', repo)
-    const info = Object.entries(splits).map(([name, rows]) => `  - name: ${name}\n    num_examples: ${rows}`).join('\n')
-    const files = Object.keys(splits).map((name) => `  - split: ${name}\n    path: data/${name}-*`).join('\n')
-    await put(dir, 'README.md', `---\ndataset_info:\n  features:\n  - name: id\n    dtype: int64\n  - name: text\n    dtype: string\n  - name: label\n    dtype: string\n  splits:\n${info}\nconfigs:\n- config_name: default\n  data_files:\n${files}\n---\n# ${repo}\n`)
+    const info = Object.entries(splits)
+      .map(([name, rows]) => `  - name: ${name}\n    num_examples: ${rows}`)
+      .join('\n')
+    const files = Object.keys(splits)
+      .map((name) => `  - split: ${name}\n    path: data/${name}-*`)
+      .join('\n')
+    await put(
+      dir,
+      'README.md',
+      `---\ndataset_info:\n  features:\n  - name: id\n    dtype: int64\n  - name: text\n    dtype: string\n  - name: label\n    dtype: string\n  splits:\n${info}\nconfigs:\n- config_name: default\n  data_files:\n${files}\n---\n# ${repo}\n`,
+    )
     await mkdir(path.join(dir, 'data'), { recursive: true })
     const script = `
 import sys, pyarrow as pa, pyarrow.parquet as pq

@@ -83,7 +83,13 @@ function loadRepo(root: string, type: 'model' | 'dataset', id: string): Repo | n
         if (LFS_PATTERN.test(child)) {
           const sha256 = createHash('sha256').update(data).digest('hex')
           const pointer = Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${data.length}\n`)
-          files.set(child, { path: child, full, size: data.length, oid: gitBlobOid(pointer), lfs: { oid: sha256, size: data.length, pointerSize: pointer.length } })
+          files.set(child, {
+            path: child,
+            full,
+            size: data.length,
+            oid: gitBlobOid(pointer),
+            lfs: { oid: sha256, size: data.length, pointerSize: pointer.length },
+          })
         } else {
           files.set(child, { path: child, full, size: data.length, oid: gitBlobOid(data) })
         }
@@ -157,7 +163,15 @@ export class HubServer {
     const url = new URL(req.url ?? '/', 'http://x')
     const method = req.method ?? 'GET'
     const host = (req.headers.host ?? '').split(':')[0] ?? ''
-    const record: HubRequest = { method, host, path: url.pathname + url.search, status: 0, authorization: req.headers.authorization ?? null, fileDownload: false, repo: null }
+    const record: HubRequest = {
+      method,
+      host,
+      path: url.pathname + url.search,
+      status: 0,
+      authorization: req.headers.authorization ?? null,
+      fileDownload: false,
+      repo: null,
+    }
     this.requests.push(record)
     if (this.options.dieWhen?.(method, url.pathname)) {
       void this.stop()
@@ -202,10 +216,17 @@ export class HubServer {
         if (!repo) return
         if (!req.headers.authorization) return fail(401, null, 'Invalid credentials in Authorization header')
         if (m[3] === 'preupload') {
-          const files = ((JSON.parse(body) as { files?: Array<{ path: string }> }).files ?? []).map((f) => ({ path: f.path, uploadMode: 'regular', shouldIgnore: false }))
+          const files = ((JSON.parse(body) as { files?: Array<{ path: string }> }).files ?? []).map((f) => ({
+            path: f.path,
+            uploadMode: 'regular',
+            shouldIgnore: false,
+          }))
           return send(200, { files, commitOid: repo.sha })
         }
-        const lines = body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: { path?: string; content?: string } })
+        const lines = body
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { key: string; value: { path?: string; content?: string } })
         const unsupported = lines.find((l) => l.key !== 'header' && l.key !== 'file')
         if (unsupported) return fail(400, null, `the Hub double commits regular files only, not ${unsupported.key}`)
         const dir = path.join(this.options.root, `${type}s`, repo.id)
@@ -218,12 +239,17 @@ export class HubServer {
         this.cache.delete(`${type}:${repo.id}`)
         const committed = this.repo(type, repo.id)!
         record.repo = repo.id
-        return send(200, { commitUrl: `${this.endpoint}/${type === 'dataset' ? 'datasets/' : ''}${repo.id}/commit/${committed.sha}`, commitOid: committed.sha })
+        return send(200, {
+          commitUrl: `${this.endpoint}/${type === 'dataset' ? 'datasets/' : ''}${repo.id}/commit/${committed.sha}`,
+          commitOid: committed.sha,
+        })
       }
       if ((m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/paths-info\/([^/]+)$/.exec(p)) && method === 'POST') {
         const repo = this.access(req, m[1] === 'models' ? 'model' : 'dataset', m[2]!, decodeURIComponent(m[3]!), false, fail)
         if (!repo) return
-        const paths = /json/.test(req.headers['content-type'] ?? '') ? ((JSON.parse(body) as { paths?: string[] }).paths ?? []) : new URLSearchParams(body).getAll('paths')
+        const paths = /json/.test(req.headers['content-type'] ?? '')
+          ? ((JSON.parse(body) as { paths?: string[] }).paths ?? [])
+          : new URLSearchParams(body).getAll('paths')
         const entries: object[] = []
         for (const raw of paths) {
           const q = raw.replace(/^\/+|\/+$/g, '')
@@ -243,8 +269,12 @@ export class HubServer {
         if (file.lfs) {
           const location = `http://${CDN_HOST}:${this.port}/lfs/${file.lfs.oid}`
           return send(302, `Found. Redirecting to ${location}`, {
-            ...common, Location: location, ETag: `"${file.lfs.oid}"`, 'X-Linked-Etag': `"${file.lfs.oid}"`,
-            'X-Linked-Size': String(file.size), 'Content-Type': 'text/plain; charset=utf-8',
+            ...common,
+            Location: location,
+            ETag: `"${file.lfs.oid}"`,
+            'X-Linked-Etag': `"${file.lfs.oid}"`,
+            'X-Linked-Size': String(file.size),
+            'Content-Type': 'text/plain; charset=utf-8',
           })
         }
         return send(200, readFileSync(file.full), { ...common, ETag: `"${file.oid}"`, 'Content-Type': 'application/octet-stream' }, true)
@@ -254,7 +284,14 @@ export class HubServer {
   }
 
   /** The repo at that revision if the request may see it; otherwise answers as the Hub does and returns null. */
-  private access(req: IncomingMessage, type: 'model' | 'dataset', id: string, revision: string | null, fileAccess: boolean, fail: (s: number, c: string | null, m: string) => void): Repo | null {
+  private access(
+    req: IncomingMessage,
+    type: 'model' | 'dataset',
+    id: string,
+    revision: string | null,
+    fileAccess: boolean,
+    fail: (s: number, c: string | null, m: string) => void,
+  ): Repo | null {
     const auth = req.headers.authorization ?? ''
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : null
     const rules = this.options.access?.[id] ?? {}
@@ -273,11 +310,19 @@ export class HubServer {
     }
     if (rules.gated && fileAccess) {
       if (!token) {
-        fail(401, 'GatedRepo', `Access to ${type} ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.`)
+        fail(
+          401,
+          'GatedRepo',
+          `Access to ${type} ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.`,
+        )
         return null
       }
       if (!(rules.allowed ?? []).includes(token)) {
-        fail(403, 'GatedRepo', `Access to ${type} ${id} is restricted and you are not in the authorized list. Visit ${this.endpoint}/${id} to ask for access.`)
+        fail(
+          403,
+          'GatedRepo',
+          `Access to ${type} ${id} is restricted and you are not in the authorized list. Visit ${this.endpoint}/${id} to ask for access.`,
+        )
         return null
       }
     }
@@ -335,7 +380,12 @@ export class HubServer {
     return out
   }
 
-  private serveLfs(sha256: string, record: HubRequest, send: (s: number, b: Buffer | object, h?: Record<string, string>, file?: boolean) => void, fail: (s: number, c: string | null, m: string) => void) {
+  private serveLfs(
+    sha256: string,
+    record: HubRequest,
+    send: (s: number, b: Buffer | object, h?: Record<string, string>, file?: boolean) => void,
+    fail: (s: number, c: string | null, m: string) => void,
+  ) {
     const roots = ['models', 'datasets'].flatMap((kind) => {
       const dir = path.join(this.options.root, kind)
       return (statSync(dir, { throwIfNoEntry: false }) ? readdirSync(dir) : []).flatMap((org) =>

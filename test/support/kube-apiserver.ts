@@ -52,7 +52,12 @@ function statusBody(status: Status): string {
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', ...status })
 }
 const SUCCESS = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' })
-const notFound = (kind: 'pods' | 'namespaces', name: string): Status => ({ code: 404, reason: 'NotFound', message: `${kind} "${name}" not found`, details: { name, kind } })
+const notFound = (kind: 'pods' | 'namespaces', name: string): Status => ({
+  code: 404,
+  reason: 'NotFound',
+  message: `${kind} "${name}" not found`,
+  details: { name, kind },
+})
 const NO_RESOURCE: Status = { code: 404, reason: 'NotFound', message: 'the server could not find the requested resource' }
 
 async function readPod(root: string, context: string, namespace: string, name: string): Promise<Pod | undefined> {
@@ -60,7 +65,15 @@ async function readPod(root: string, context: string, namespace: string, name: s
   const containers = (await readdir(path.join(dir, 'containers')).catch(() => [])).sort()
   if (containers.length === 0) return undefined
   const text = async (file: string) => (await readFile(path.join(dir, file), 'utf8').catch(() => '')).trim() || undefined
-  return { context, namespace, name, dir, containers, defaultContainer: await text('default-container'), phase: (await text('phase')) ?? 'Running' }
+  return {
+    context,
+    namespace,
+    name,
+    dir,
+    containers,
+    defaultContainer: await text('default-container'),
+    phase: (await text('phase')) ?? 'Running',
+  }
 }
 
 function podObject(pod: Pod): object {
@@ -122,8 +135,12 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
       const namespace = NAMESPACE_URL.exec(url.pathname)
       if (req.method === 'GET' && namespace) {
         const [context, name] = namespace.slice(1) as [string, string]
-        const exists = await access(path.join(root, 'contexts', context, 'namespaces', name)).then(() => true, () => false)
-        if (exists) return send(200, JSON.stringify({ kind: 'Namespace', apiVersion: 'v1', metadata: { name }, status: { phase: 'Active' } }))
+        const exists = await access(path.join(root, 'contexts', context, 'namespaces', name)).then(
+          () => true,
+          () => false,
+        )
+        if (exists)
+          return send(200, JSON.stringify({ kind: 'Namespace', apiVersion: 'v1', metadata: { name }, status: { phase: 'Active' } }))
         return send(404, statusBody(notFound('namespaces', name)))
       }
       const match = POD_URL.exec(url.pathname)
@@ -142,19 +159,25 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
       const exec = EXEC_URL.exec(url.pathname)
       const refuse = (status: Status) => {
         const body = statusBody(status)
-        socket.end(`HTTP/1.1 ${status.code} ${http.STATUS_CODES[status.code]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+        socket.end(
+          `HTTP/1.1 ${status.code} ${http.STATUS_CODES[status.code]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        )
       }
       if (!exec) return refuse(NO_RESOURCE)
       // kubectl's SPDY fallback (Upgrade: SPDY/3.1) comes here too, and gets the same refusals.
       const target = await resolveExec(root, exec, url)
       if ('refusal' in target) return refuse(target.refusal)
-      const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
+      const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+        .split(',')
+        .map((p) => p.trim())
       const key = req.headers['sec-websocket-key']
       if (String(req.headers.upgrade).toLowerCase() !== 'websocket' || !key || !offered.includes(PROTOCOL)) {
         return refuse({ code: 400, reason: 'BadRequest', message: `this API server double speaks WebSocket (${PROTOCOL}) only` })
       }
       const accept = createHash('sha1').update(`${key}${WS_GUID}`).digest('base64')
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: ${PROTOCOL}\r\n\r\n`)
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: ${PROTOCOL}\r\n\r\n`,
+      )
       const session = await runExec(root, target.pod, target.container, url.searchParams.getAll('command'), socket)
       sessions.add(session)
       socket.on('close', () => sessions.delete(session))
@@ -193,9 +216,19 @@ async function resolveExec(root: string, match: RegExpExecArray, url: URL): Prom
 
 /** The first directory on the pod's PATH holding an executable `name` (host /usr is the pod's). */
 async function lookPath(name: string, podPath: string): Promise<boolean> {
-  if (name.includes('/')) return access(name, constants.X_OK).then(() => true, () => false)
+  if (name.includes('/'))
+    return access(name, constants.X_OK).then(
+      () => true,
+      () => false,
+    )
   for (const dir of podPath.split(':')) {
-    if (await access(path.join(dir, name), constants.X_OK).then(() => true, () => false)) return true
+    if (
+      await access(path.join(dir, name), constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true
   }
   return false
 }
@@ -203,7 +236,10 @@ async function lookPath(name: string, podPath: string): Promise<boolean> {
 /** Runs the command in the container's sandbox, its streams framed on the WebSocket. */
 async function runExec(root: string, pod: Pod, container: string, command: string[], socket: Duplex): Promise<{ kill(): void }> {
   const containerDir = path.join(pod.dir, 'containers', container)
-  const noBash = await access(path.join(containerDir, 'no-bash')).then(() => true, () => false)
+  const noBash = await access(path.join(containerDir, 'no-bash')).then(
+    () => true,
+    () => false,
+  )
   const podPath = noBash ? '/nonexistent' : POD_PATH
   const found = await lookPath(command[0]!, podPath)
   const ws = new WebSocketChannels(socket)
@@ -254,7 +290,9 @@ async function runExec(root: string, pod: Pod, container: string, command: strin
     await outputs
     if (code === 0) return finish(SUCCESS)
     const message = `command terminated with non-zero exit code: error executing command [${command.join(' ')}], exit code ${code}`
-    await finish(statusBody({ code: 500, reason: 'NonZeroExitCode', message, details: { causes: [{ reason: 'ExitCode', message: String(code) }] } }))
+    await finish(
+      statusBody({ code: 500, reason: 'NonZeroExitCode', message, details: { causes: [{ reason: 'ExitCode', message: String(code) }] } }),
+    )
   })()
   return { kill: () => child.kill('SIGKILL') }
 }

@@ -22,7 +22,10 @@ async function findWheelhouse(): Promise<string> {
 export async function ensureTestVenv(): Promise<string> {
   const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'
   const wheelhouse = await findWheelhouse()
-  const key = createHash('sha256').update(JSON.stringify([python, wheelhouse, TEST_PACKAGES])).digest('hex').slice(0, 12)
+  const key = createHash('sha256')
+    .update(JSON.stringify([python, wheelhouse, TEST_PACKAGES]))
+    .digest('hex')
+    .slice(0, 12)
   const venv = `/tmp/gre-test-venv-${key}`
   if (existsSync(`${venv}/.complete`)) return venv
   const building = `${venv}.building-${process.pid}`

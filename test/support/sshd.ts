@@ -56,7 +56,7 @@ const ZSHENV = [
   'print -u2 -- "zshenv of the test user was read"',
   `# TEST PLUMBING: a connection from a loopback address that has a directory ~/${HOSTS_DIR}/ADDRESS`,
   '# plays a host of its own: its bin/ first on PATH, its env file read. Tests give their host tools',
-  "# (nvidia-smi, uv) or a home of its own this way, and never change what another test uses.",
+  '# (nvidia-smi, uv) or a home of its own this way, and never change what another test uses.',
   `() { local d=~/${HOSTS_DIR}/\${SSH_CONNECTION%% *}; [[ -d $d/bin ]] && path=($d/bin $path); [[ -f $d/env ]] && source $d/env; return 0 }`,
   '',
 ].join('\n')

@@ -20,7 +20,8 @@ async function manyFiles(count: number): Promise<string> {
     const sub = path.join(dir, `generated_module_directory_number_${String(d).padStart(4, '0')}`)
     await mkdir(sub, { recursive: true })
     const writes: Promise<void>[] = []
-    for (let i = d * perDir; i < Math.min(count, (d + 1) * perDir); i++) writes.push(writeFile(path.join(sub, `a_fairly_long_generated_file_name_${i}.py`), `x = ${i}\n`))
+    for (let i = d * perDir; i < Math.min(count, (d + 1) * perDir); i++)
+      writes.push(writeFile(path.join(sub, `a_fairly_long_generated_file_name_${i}.py`), `x = ${i}\n`))
     await Promise.all(writes)
   }
   return dir
@@ -28,7 +29,8 @@ async function manyFiles(count: number): Promise<string> {
 
 async function countFiles(dir: string): Promise<number> {
   let n = 0
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) if (entry.isFile() && !entry.parentPath.includes('.remote-eval')) n++
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (entry.isFile() && !entry.parentPath.includes('.remote-eval')) n++
   return n
 }
 
@@ -96,4 +98,8 @@ describe('deletions the target refuses', () => {
   }
 })
 
-const exists = (file: string) => access(file).then(() => true, () => false)
+const exists = (file: string) =>
+  access(file).then(
+    () => true,
+    () => false,
+  )

@@ -56,7 +56,8 @@ async function byteNamedProject(git: boolean): Promise<string> {
   return project
 }
 
-const expectedTree = (tracked = TRACKED) => ['.gitignore', ...tracked, ...Array.from({ length: PADDING }, (_, i) => `pkg/mod_${i}.py`)].sort()
+const expectedTree = (tracked = TRACKED) =>
+  ['.gitignore', ...tracked, ...Array.from({ length: PADDING }, (_, i) => `pkg/mod_${i}.py`)].sort()
 
 describe('file names are bytes', () => {
   test('the selection holds the exact bytes, in git and outside it; the ignored and the credential names stay out', async () => {

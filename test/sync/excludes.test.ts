@@ -8,12 +8,24 @@ import { EXCLUDES, isExcluded, rsyncExcludeArgs, tarExcludeArgs } from '../../li
 import { selectFiles } from '../../lib/sync/select.ts'
 import { listTree, makeProject } from '../support/harness.ts'
 
-const BASH_RUNNER_EXCLUDES = ['.git/', '.env*', '.venv/', '.eval_cache/', '.models/', '.datasets/', 'reports/', 'baselines/', '__pycache__/', '.pytest_cache/']
+const BASH_RUNNER_EXCLUDES = [
+  '.git/',
+  '.env*',
+  '.venv/',
+  '.eval_cache/',
+  '.models/',
+  '.datasets/',
+  'reports/',
+  'baselines/',
+  '__pycache__/',
+  '.pytest_cache/',
+]
 
 describe('the exclude list', () => {
   test('holds every path the bash runner excluded (.venv whatever it is), plus node_modules', () => {
     const rendered = rsyncExcludeArgs().map((a) => a.replace('--exclude=', '').replace(/^\//, ''))
-    for (const rule of [...BASH_RUNNER_EXCLUDES, 'node_modules']) assert.ok(rendered.includes(rule) || rendered.includes(rule.replace(/\/$/, '')), rule)
+    for (const rule of [...BASH_RUNNER_EXCLUDES, 'node_modules'])
+      assert.ok(rendered.includes(rule) || rendered.includes(rule.replace(/\/$/, '')), rule)
   })
 
   const cases: Array<[string, boolean, boolean]> = [
@@ -72,7 +84,13 @@ describe('the exclude list', () => {
   })
 
   test('files named like excluded directories are files, and ship through every rendering', async () => {
-    const selected = await assertRenderingsAgree({ reports: 'a file', baselines: 'a file', 'lib/wandb': 'f', 'x/pkg.egg-info': 'f', 'x/.git': 'f' })
+    const selected = await assertRenderingsAgree({
+      reports: 'a file',
+      baselines: 'a file',
+      'lib/wandb': 'f',
+      'x/pkg.egg-info': 'f',
+      'x/.git': 'f',
+    })
     assert.deepEqual(selected, ['baselines', 'lib/wandb', 'reports', 'x/.git', 'x/pkg.egg-info'])
   })
 

@@ -20,25 +20,43 @@ async function editByHand(dir: string): Promise<void> {
 }
 
 async function assertRestored(dir: string, project: string): Promise<void> {
-  for (const rel of ['app/cli.py', 'app/data.py', 'run.sh']) assert.equal(await readFile(path.join(dir, rel), 'utf8'), await readFile(path.join(project, rel), 'utf8'), rel)
+  for (const rel of ['app/cli.py', 'app/data.py', 'run.sh'])
+    assert.equal(await readFile(path.join(dir, rel), 'utf8'), await readFile(path.join(project, rel), 'utf8'), rel)
   assert.equal((await stat(path.join(dir, 'run.sh'))).mode & 0o100, 0o100, 'run.sh is executable again')
 }
 
 describe('--full-sync', () => {
   // [name, padding files, files the push sends: rsync repairs a mode in place, tar sends the file]
   const cases: Array<[string, number, number, (project: string) => Promise<{ dir: string; args: string[] }>]> = [
-    ['over ssh by rsync (--checksum)', 150, 2, async () => {
-      const dir = remoteDir('full')
-      return { dir, args: [...sshFlags(), '--remote-dir', dir] }
-    }],
-    ['in a pod by tar (the target hashes its copies)', 0, 3, async () => {
-      const pod = await makePod()
-      return { dir: path.join(pod.workdir(), 'guardrails'), args: ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod] }
-    }],
+    [
+      'over ssh by rsync (--checksum)',
+      150,
+      2,
+      async () => {
+        const dir = remoteDir('full')
+        return { dir, args: [...sshFlags(), '--remote-dir', dir] }
+      },
+    ],
+    [
+      'in a pod by tar (the target hashes its copies)',
+      0,
+      3,
+      async () => {
+        const pod = await makePod()
+        return {
+          dir: path.join(pod.workdir(), 'guardrails'),
+          args: ['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod],
+        }
+      },
+    ],
   ]
   for (const [name, padding, sent, target] of cases) {
     test(`${name}: hand edits stay without it, and are restored with it; nothing else is sent`, async () => {
-      const files: Record<string, string> = { 'app/cli.py': 'print("eval")\n', 'app/data.py': 'DATA = 1\n', 'run.sh': '#!/bin/sh\necho run\n' }
+      const files: Record<string, string> = {
+        'app/cli.py': 'print("eval")\n',
+        'app/data.py': 'DATA = 1\n',
+        'run.sh': '#!/bin/sh\necho run\n',
+      }
       for (let i = 0; i < padding; i++) files[`pkg/m${i}.py`] = `m = ${i}\n`
       const project = await makeProject(files, { git: false })
       await chmod(path.join(project, 'run.sh'), 0o755)

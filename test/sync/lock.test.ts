@@ -26,7 +26,11 @@ test("the target's lock is in the target user's own directory, unreadable to oth
 test('a runner that beats keeps the lock past the silence limit; one that falls silent loses it then', async () => {
   const env = { ...process.env, GRE_LOCK_HEARTBEAT_MS: '1000' }
   const dir = remoteDir('lock')
-  const holder = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/plumbing/hold-lock.ts', import.meta.url)), dir], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const holder = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('../fixtures/plumbing/hold-lock.ts', import.meta.url)), dir],
+    { env, stdio: ['ignore', 'pipe', 'inherit'] },
+  )
   let waiter: StartedScript | undefined
   try {
     await new Promise<void>((resolve, reject) => {

@@ -40,7 +40,10 @@ describe('a push the target refuses says why', () => {
         const result = await sync(path.join(disk, 'eval'), await project(method, { 'weights.bin': randomBytes(1536 * 1024) }))
         assert.equal(result.code, 4, result.stderr)
         assert.match(result.stderr, new RegExp(`\\(${method}, |${method === 'rsync' ? 'rsync with' : 'Applying the push'}`))
-        assert.match(result.stderr, /the disk is full \(.*No space left on device.*\); [\d.]+ (B|KiB|MiB) free in .*\/full-[0-9a-f]+(\/eval)? there\. Free some space on ssh /)
+        assert.match(
+          result.stderr,
+          /the disk is full \(.*No space left on device.*\); [\d.]+ (B|KiB|MiB) free in .*\/full-[0-9a-f]+(\/eval)? there\. Free some space on ssh /,
+        )
       } finally {
         await $`umount -l ${disk}`.nothrow().quiet()
       }
@@ -59,7 +62,10 @@ describe('a push the target refuses says why', () => {
         if (method === 'rsync') for (let i = 0; i < 120; i++) await writeFile(path.join(source, `app/m${i}.py`), `m = ${i} + 1\n`)
         const result = await sync(dir, source)
         assert.equal(result.code, 4, result.stderr)
-        assert.match(result.stderr, /app\/.*Permission denied.*\. Make it writable for the login user on ssh .* \(chmod u\+w, or chown\), then push again\./)
+        assert.match(
+          result.stderr,
+          /app\/.*Permission denied.*\. Make it writable for the login user on ssh .* \(chmod u\+w, or chown\), then push again\./,
+        )
       } finally {
         await $`chown -R ${harness().sshd.user}: ${path.join(dir, 'app')}`.quiet()
       }
@@ -70,7 +76,10 @@ describe('a push the target refuses says why', () => {
     const dir = path.join(remoteDir('long'), 'n'.repeat(300))
     const result = await sync(dir, await project('tar'))
     assert.equal(result.code, 2, result.stderr)
-    assert.match(result.stderr, /--remote-dir: the name "n{40}\.\.\." is 300 bytes long; file systems allow 255 per name\. Choose a shorter directory\./)
+    assert.match(
+      result.stderr,
+      /--remote-dir: the name "n{40}\.\.\." is 300 bytes long; file systems allow 255 per name\. Choose a shorter directory\./,
+    )
     assert.equal(existsSync(path.dirname(dir)), false)
   })
 })

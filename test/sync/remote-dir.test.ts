@@ -29,7 +29,10 @@ describe('remote directory paths', () => {
   ]
   for (const [dir, message] of refused) {
     test(`refuses ${JSON.stringify(dir)}`, () => {
-      assert.throws(() => validateRemoteDir(dir, '--remote-dir'), (e: unknown) => e instanceof UsageError && message.test(e.message) && e.message.includes('--remote-dir'))
+      assert.throws(
+        () => validateRemoteDir(dir, '--remote-dir'),
+        (e: unknown) => e instanceof UsageError && message.test(e.message) && e.message.includes('--remote-dir'),
+      )
     })
   }
   test('normalizes a good path', () => assert.equal(validateRemoteDir('/home/me//guardrails/', '--remote-dir'), '/home/me/guardrails'))
@@ -55,13 +58,16 @@ describe('the ownership marker rule, over ssh', () => {
   }
   const snapshot = async (dir: string) => (await $`cd ${dir} && find . -printf '%P %s %T@ %m\n' | sort`.quiet()).stdout
 
-  test('a directory holding somebody else\'s files is refused, and left byte for byte as it was', async () => {
+  test("a directory holding somebody else's files is refused, and left byte for byte as it was", async () => {
     const dir = remoteDir('foreign')
     await prepare(dir, { 'notes.txt': 'mine', 'src/old.py': 'old', '.env.eval': 'HF_TOKEN=x' })
     const before = await snapshot(dir)
     await assert.rejects(
       syncProject({ transport: ssh, projectDir: project, remoteDir: dir }),
-      (e: unknown) => e instanceof UsageError && /already holds files this tool did not put there: notes\.txt, src\//.test(e.message) && /--adopt-remote-dir/.test(e.message),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /already holds files this tool did not put there: notes\.txt, src\//.test(e.message) &&
+        /--adopt-remote-dir/.test(e.message),
     )
     assert.equal(await snapshot(dir), before)
   })
@@ -72,8 +78,14 @@ describe('the ownership marker rule, over ssh', () => {
     const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
     assert.equal(report.claimed, true)
     assert.deepEqual(await listTree(dir), [
-      '.env.eval', '.remote-eval/owner', '.remote-eval/sync-stamp', '.remote-eval/sync-state',
-      '.venv/bin/python', 'README.md', 'app.py', 'reports/evaluations/r1/report.json',
+      '.env.eval',
+      '.remote-eval/owner',
+      '.remote-eval/sync-stamp',
+      '.remote-eval/sync-state',
+      '.venv/bin/python',
+      'README.md',
+      'app.py',
+      'reports/evaluations/r1/report.json',
     ])
   })
 
@@ -95,27 +107,37 @@ describe('the ownership marker rule, over ssh', () => {
     await assert.rejects(syncProject({ transport: ssh, projectDir: project, remoteDir: link }), /is the home directory/)
   })
 
-  test('a directory holding another project\'s push is refused; --adopt-remote-dir replaces it', async () => {
+  test("a directory holding another project's push is refused; --adopt-remote-dir replaces it", async () => {
     const dir = remoteDir('two-projects')
     await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })
     const other = await makeProject({ 'other.py': 'x' }, { git: true })
     const before = await snapshot(dir)
     await assert.rejects(
       syncProject({ transport: ssh, projectDir: other, remoteDir: dir }),
-      (e: unknown) => e instanceof UsageError && /holds code pushed from another project .* would delete that project's files/.test(e.message),
+      (e: unknown) =>
+        e instanceof UsageError && /holds code pushed from another project .* would delete that project's files/.test(e.message),
     )
     assert.equal(await snapshot(dir), before, 'nothing touched')
     // A subdirectory of the same repository is another project too (its push would delete the rest).
     const repo = await makeProject({ 'svc/a.py': 'a', 'lib/b.py': 'b' }, { git: true })
     const whole = remoteDir('whole-repo')
     await syncProject({ transport: ssh, projectDir: repo, remoteDir: whole })
-    await assert.rejects(syncProject({ transport: ssh, projectDir: path.join(repo, 'svc'), remoteDir: whole }), /holds code pushed from another project/)
+    await assert.rejects(
+      syncProject({ transport: ssh, projectDir: path.join(repo, 'svc'), remoteDir: whole }),
+      /holds code pushed from another project/,
+    )
     const replaced = await syncProject({ transport: ssh, projectDir: other, remoteDir: dir, adopt: true })
     assert.equal(replaced.filesRemoved, 2)
-    assert.deepEqual((await listTree(dir)).filter((f) => !f.startsWith('.remote-eval/')), ['other.py'])
+    assert.deepEqual(
+      (await listTree(dir)).filter((f) => !f.startsWith('.remote-eval/')),
+      ['other.py'],
+    )
   })
 
   test('a directory the remote user cannot write is refused before anything is sent', async () => {
-    await assert.rejects(syncProject({ transport: ssh, projectDir: project, remoteDir: '/opt/not-yours' }), /cannot be created by the login user/)
+    await assert.rejects(
+      syncProject({ transport: ssh, projectDir: project, remoteDir: '/opt/not-yours' }),
+      /cannot be created by the login user/,
+    )
   })
 })

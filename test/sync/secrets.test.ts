@@ -14,8 +14,19 @@ const TOKEN = 'hf_local_token_never_leaves_1234'
 
 /** The credential files a hostile-input probe got onto the target before (issue "nothing leaks"). */
 const CREDENTIAL_FILES = [
-  '.git-credentials', '.aws/credentials', 'credentials.json', 'id_ecdsa', 'server.key', '.ssh/config', '.pypirc', '.kube/config',
-  '.docker/config.json', '.htpasswd', 'service-account.json', 'secrets.yaml', 'terraform.tfstate',
+  '.git-credentials',
+  '.aws/credentials',
+  'credentials.json',
+  'id_ecdsa',
+  'server.key',
+  '.ssh/config',
+  '.pypirc',
+  '.kube/config',
+  '.docker/config.json',
+  '.htpasswd',
+  'service-account.json',
+  'secrets.yaml',
+  'terraform.tfstate',
 ]
 
 describe('credentials stay home', () => {
@@ -28,7 +39,10 @@ describe('credentials stay home', () => {
     const project = await makeProject(files, { git: true })
     // Committed in spite of .gitignore, in a folder of its own.
     for (const file of CREDENTIAL_FILES) {
-      await $({ cwd: project, quiet: true })`mkdir -p ${path.dirname(`forced/${file}`)} && echo forced > ${`forced/${file}`} && git add -f ${`forced/${file}`}`
+      await $({
+        cwd: project,
+        quiet: true,
+      })`mkdir -p ${path.dirname(`forced/${file}`)} && echo forced > ${`forced/${file}`} && git add -f ${`forced/${file}`}`
     }
     await $({ cwd: project, quiet: true })`git -c user.email=t@e -c user.name=t commit -qm forced`
     const dir = remoteDir('creds')
@@ -39,13 +53,16 @@ describe('credentials stay home', () => {
   })
 
   test("a file holding a local secret's value, or a private key, is refused by name; --allow-secret lets one through", async () => {
-    const project = await makeProject({
-      'app.py': 'print(1)\n',
-      'config.py': `TOKEN = "${TOKEN}"\n`,
-      'notes/deploy.txt': 'key:\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n',
-      'settings.py': 'DB = "postgres://u:from-dotenv-secret-77@db/x"\n',
-      '.env.local': 'DB_PASSWORD=from-dotenv-secret-77\n',
-    }, { git: true })
+    const project = await makeProject(
+      {
+        'app.py': 'print(1)\n',
+        'config.py': `TOKEN = "${TOKEN}"\n`,
+        'notes/deploy.txt': 'key:\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n',
+        'settings.py': 'DB = "postgres://u:from-dotenv-secret-77@db/x"\n',
+        '.env.local': 'DB_PASSWORD=from-dotenv-secret-77\n',
+      },
+      { git: true },
+    )
     const dir = remoteDir('secrets')
     const env = { ...process.env, HF_TOKEN: TOKEN }
     const refused = await runScript(SYNC, [...sshFlags(), '--remote-dir', dir, '--project-dir', project], env)
@@ -59,7 +76,11 @@ describe('credentials stay home', () => {
 
     await writeFile(path.join(project, 'config.py'), 'TOKEN = None\n')
     await writeFile(path.join(project, 'settings.py'), 'DB = None\n')
-    const allowed = await runScript(SYNC, [...sshFlags(), '--remote-dir', dir, '--project-dir', project, '--allow-secret', 'notes/deploy.txt'], env)
+    const allowed = await runScript(
+      SYNC,
+      [...sshFlags(), '--remote-dir', dir, '--project-dir', project, '--allow-secret', 'notes/deploy.txt'],
+      env,
+    )
     assert.equal(allowed.code, 0, allowed.stderr)
     assert.ok(existsSync(path.join(dir, 'notes/deploy.txt')))
   })

@@ -32,11 +32,17 @@ describe('file selection', () => {
   })
 
   test('.env files never ship, even when someone committed them', async () => {
-    const project = await makeProject({ 'app.py': 'a', '.env': 'HF_TOKEN=x', '.env.eval': 'HF_TOKEN=y', '.env.local': 'z', 'cfg/.env': 'w' }, { git: true })
+    const project = await makeProject(
+      { 'app.py': 'a', '.env': 'HF_TOKEN=x', '.env.eval': 'HF_TOKEN=y', '.env.local': 'z', 'cfg/.env': 'w' },
+      { git: true },
+    )
     const tracked = (await $({ cwd: project, quiet: true })`git ls-files`).stdout
     assert.match(tracked, /^\.env\.eval$/m)
     const selection = await selectFiles(project)
-    assert.deepEqual(selection.files.map((f) => f.path), ['app.py'])
+    assert.deepEqual(
+      selection.files.map((f) => f.path),
+      ['app.py'],
+    )
     assert.deepEqual(selection.excluded.sort(), ['.env', '.env.eval', '.env.local', 'cfg/.env'])
   })
 
@@ -47,14 +53,26 @@ describe('file selection', () => {
   })
 
   test('outside git, the exclude list alone', async () => {
-    const project = await makeProject({ 'a.py': 'a', '.venv/bin/python': 'p', 'reports/r.json': '{}', 'pkg/__pycache__/x.pyc': '', 'logs/x.log': 'l' })
+    const project = await makeProject({
+      'a.py': 'a',
+      '.venv/bin/python': 'p',
+      'reports/r.json': '{}',
+      'pkg/__pycache__/x.pyc': '',
+      'logs/x.log': 'l',
+    })
     const selection = await selectFiles(project)
     assert.equal(selection.source, 'walk')
-    assert.deepEqual(selection.files.map((f) => f.path), ['a.py', 'logs/x.log'])
+    assert.deepEqual(
+      selection.files.map((f) => f.path),
+      ['a.py', 'logs/x.log'],
+    )
   })
 
   test('a project in a subdirectory of a repository selects only its own files, relative to itself', async () => {
-    const repo = await makeProject({ 'other/x.py': 'x', 'evalrepo/app.py': 'a', 'evalrepo/.gitignore': 'out/\n', 'evalrepo/out/o': 'o' }, { git: true })
+    const repo = await makeProject(
+      { 'other/x.py': 'x', 'evalrepo/app.py': 'a', 'evalrepo/.gitignore': 'out/\n', 'evalrepo/out/o': 'o' },
+      { git: true },
+    )
     assert.deepEqual(await paths(path.join(repo, 'evalrepo')), ['.gitignore', 'app.py'])
   })
 })
@@ -65,7 +83,10 @@ describe('file selection without git', () => {
     const saved = process.env.PATH
     process.env.PATH = '/nonexistent'
     try {
-      await assert.rejects(selectFiles(project), (e: unknown) => e instanceof LocalPrerequisiteError && /git is not installed/.test((e as Error).message))
+      await assert.rejects(
+        selectFiles(project),
+        (e: unknown) => e instanceof LocalPrerequisiteError && /git is not installed/.test((e as Error).message),
+      )
     } finally {
       process.env.PATH = saved
     }

@@ -10,18 +10,37 @@ import { fingerprint, formatState, parseState, planTransfer, stateLine, type Sta
 // the target recorded.
 
 const file = (p: string, size = 3, mtimeMs = 1000, mode = 0o100644): FileEntry => ({ path: p, size, mtimeMs, mode, isSymlink: false })
-const entry = (f: FileEntry, sha256: string | null = null): StateEntry => ({ path: f.path, size: f.size, mtimeMs: f.mtimeMs, mode: f.mode, sha256 })
+const entry = (f: FileEntry, sha256: string | null = null): StateEntry => ({
+  path: f.path,
+  size: f.size,
+  mtimeMs: f.mtimeMs,
+  mode: f.mode,
+  sha256,
+})
 
 test('the state round-trips, sorted by path bytes; a foreign or broken state is "nothing known"', () => {
   const entries = [entry(file('b.py')), entry(file('a/x.py'), 'ab'), entry(file('\xff.py'))]
   const text = formatState(entries)
-  assert.deepEqual(text.split('\n').slice(1, -1), ['a/x.py', 'b.py', '\xff.py'].map((p) => stateLine(entries.find((e) => e.path === p)!)))
-  assert.deepEqual([...parseState(text).values()], [...entries].sort((a, b) => (a.path < b.path ? -1 : 1)))
+  assert.deepEqual(
+    text.split('\n').slice(1, -1),
+    ['a/x.py', 'b.py', '\xff.py'].map((p) => stateLine(entries.find((e) => e.path === p)!)),
+  )
+  assert.deepEqual(
+    [...parseState(text).values()],
+    [...entries].sort((a, b) => (a.path < b.path ? -1 : 1)),
+  )
   assert.equal(parseState('{"format":"other","version":2}\n["a",1,1,1,null]\n').size, 0)
   assert.equal(parseState('not json').size, 0)
   assert.equal(parseState(undefined).size, 0)
   // Paths that are not plain relative ones are never ours to delete.
-  assert.deepEqual([...parseState('{"format":"remote-eval-sync-state","version":2}\n["../x",1,1,1,null]\n["/etc/passwd",1,1,1,null]\n["ok",1,1,1,null]\n').keys()], ['ok'])
+  assert.deepEqual(
+    [
+      ...parseState(
+        '{"format":"remote-eval-sync-state","version":2}\n["../x",1,1,1,null]\n["/etc/passwd",1,1,1,null]\n["ok",1,1,1,null]\n',
+      ).keys(),
+    ],
+    ['ok'],
+  )
 })
 
 test('a version-1 state: text names are read as their UTF-8 bytes; names already broken (U+FFFD) are dropped', () => {
@@ -40,11 +59,19 @@ test('first push sends everything; an unchanged one nothing; mtime alone sends b
   const previous = new Map(first.next.map((e) => [e.path, e]))
   assert.deepEqual((await planTransfer({ root, files, previous, compareContent: true })).send, [])
   const touched = [file('a.py', 3, 2000), file('b.py')]
-  assert.deepEqual((await planTransfer({ root, files: touched, previous, compareContent: false })).send, ['a.py'], 'rsync: mtime is a change')
+  assert.deepEqual(
+    (await planTransfer({ root, files: touched, previous, compareContent: false })).send,
+    ['a.py'],
+    'rsync: mtime is a change',
+  )
   assert.deepEqual((await planTransfer({ root, files: touched, previous, compareContent: true })).send, [], 'tar: same content, not sent')
   await writeFile(path.join(root, 'a.py'), 'new')
   assert.deepEqual((await planTransfer({ root, files: touched, previous, compareContent: true })).send, ['a.py'], 'same size, new content')
-  assert.deepEqual((await planTransfer({ root, files: [file('a.py', 3, 1000, 0o100755), file('b.py')], previous, compareContent: true })).send, ['a.py'], 'mode')
+  assert.deepEqual(
+    (await planTransfer({ root, files: [file('a.py', 3, 1000, 0o100755), file('b.py')], previous, compareContent: true })).send,
+    ['a.py'],
+    'mode',
+  )
 })
 
 test('deletes only what it pushed before and the exclude list does not cover, each with its state line', async () => {
@@ -58,7 +85,8 @@ test('deletes only what it pushed before and the exclude list does not cover, ea
 test('the fingerprint changes with any path, size, mtime or mode, and with the remote directory', () => {
   const files = [file('a.py')]
   const base = fingerprint(files, '/srv/a')
-  for (const other of [[file('b.py')], [file('a.py', 4)], [file('a.py', 3, 1)], [file('a.py', 3, 1000, 0o100755)]]) assert.notEqual(fingerprint(other, '/srv/a'), base)
+  for (const other of [[file('b.py')], [file('a.py', 4)], [file('a.py', 3, 1)], [file('a.py', 3, 1000, 0o100755)]])
+    assert.notEqual(fingerprint(other, '/srv/a'), base)
   assert.notEqual(fingerprint(files, '/srv/b'), base)
   assert.equal(fingerprint([file('a.py')], '/srv/a'), base)
 })

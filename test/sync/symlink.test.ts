@@ -11,7 +11,13 @@ import { harness, makePod, makeProject, openTestPod, openTestSsh, remoteDir } fr
 // storage, say) must not have files deleted or written there by the next push.
 
 /** hostPath maps a target path to this machine's view of it; targetPath maps back. */
-async function replacedBySymlink(transport: Transport, remote: string, hostPath: (p: string) => string, targetPath: (p: string) => string, options: { owner?: string; method: 'tar' | 'rsync-list' }) {
+async function replacedBySymlink(
+  transport: Transport,
+  remote: string,
+  hostPath: (p: string) => string,
+  targetPath: (p: string) => string,
+  options: { owner?: string; method: 'tar' | 'rsync-list' },
+) {
   // Many files changing in the second push make it go through rsync.
   const padding = options.method === 'rsync-list' ? 150 : 0
   const pads = (round: number) => Object.fromEntries(Array.from({ length: padding }, (_, i) => [`pkg/m${i}.py`, `x = ${round}\n`]))
@@ -43,7 +49,13 @@ describe('a synced directory replaced by a symlink on the target', () => {
     test(`ssh (${method}): nothing is deleted or written through the link`, async () => {
       const ssh = await openTestSsh()
       try {
-        await replacedBySymlink(ssh, remoteDir('symlinked'), (p) => p, (p) => p, { owner: harness().sshd.user, method })
+        await replacedBySymlink(
+          ssh,
+          remoteDir('symlinked'),
+          (p) => p,
+          (p) => p,
+          { owner: harness().sshd.user, method },
+        )
       } finally {
         await ssh.close()
       }

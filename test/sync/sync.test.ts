@@ -43,7 +43,14 @@ async function sampleProject(): Promise<string> {
   )
 }
 
-const EXPECTED = ['.gitignore', 'app/eval/cli.py', 'app/eval/reports/__init__.py', 'configs/policy.yaml', 'logs/keep.txt', 'weights_stub.bin']
+const EXPECTED = [
+  '.gitignore',
+  'app/eval/cli.py',
+  'app/eval/reports/__init__.py',
+  'configs/policy.yaml',
+  'logs/keep.txt',
+  'weights_stub.bin',
+]
 const withoutTool = (files: string[]) => files.filter((f) => !f.startsWith('.remote-eval/'))
 
 /** Bumps a file's mtime without changing its content (what a git checkout does). */
@@ -124,7 +131,9 @@ describe('sync over ssh', () => {
     }
     assert.equal(proxy.connections, 1)
     const log = (await readFile(harness().sshd.logFile, 'utf8')).slice(logBefore)
-    const accepted = log.split('\n').filter((line) => proxy.upstreamPorts.some((p) => line.includes(`Connection from 127.0.0.1 port ${p} `)))
+    const accepted = log
+      .split('\n')
+      .filter((line) => proxy.upstreamPorts.some((p) => line.includes(`Connection from 127.0.0.1 port ${p} `)))
     assert.equal(accepted.length, 1, log)
   })
 
@@ -172,7 +181,7 @@ describe('sync of a larger tree over ssh: rsync', () => {
   after(() => ssh.close())
   const expected = async () => (await selectFiles(project)).files.map((f) => f.path)
 
-  test('a first push walks the tree with excludes and sends exactly the selection, and leaves the directory\'s mode alone', async () => {
+  test("a first push walks the tree with excludes and sends exactly the selection, and leaves the directory's mode alone", async () => {
     await mkdir(dir, { recursive: true })
     await $`chown ${harness().sshd.user}: ${dir} && chmod 2775 ${dir}`.quiet()
     const report = await syncProject({ transport: ssh, projectDir: project, remoteDir: dir })

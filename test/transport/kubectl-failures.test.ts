@@ -88,13 +88,25 @@ describe('kubectl failures, as the real client prints them', () => {
     })
   }
 
-  test('a cluster that does not answer: exit 5 with kubectl\'s words', async () => {
+  test("a cluster that does not answer: exit 5 with kubectl's words", async () => {
     const pod = await makePod()
     // A context of its own whose server is a port nothing listens on.
     await addKubeContext('down-cluster', 'http://127.0.0.1:9')
     const project = await makeProject({ 'a.py': 'x = 1\n' }, { git: true })
-    const result = await runScript('remote_eval/sync_code.ts', ['--context', 'down-cluster', '--namespace', pod.namespace, '--pod', pod.pod, '--project-dir', project])
+    const result = await runScript('remote_eval/sync_code.ts', [
+      '--context',
+      'down-cluster',
+      '--namespace',
+      pod.namespace,
+      '--pod',
+      pod.pod,
+      '--project-dir',
+      project,
+    ])
     assert.equal(result.code, 5, result.stderr)
-    assert.match(result.stderr, /\[error\] the cluster of context down-cluster did not answer \(kubectl: The connection to the server 127\.0\.0\.1:9 was refused - did you specify the right host or port\?\)\. Check the network/)
+    assert.match(
+      result.stderr,
+      /\[error\] the cluster of context down-cluster did not answer \(kubectl: The connection to the server 127\.0\.0\.1:9 was refused - did you specify the right host or port\?\)\. Check the network/,
+    )
   })
 })

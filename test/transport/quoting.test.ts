@@ -14,10 +14,10 @@ import { harness, makeProject, remoteDir, runScript } from '../support/harness.t
 const SYNC = 'remote_eval/sync_code.ts'
 
 describe('paths with quotes, spaces and newlines', () => {
-  test("an --ssh-config path crafted to inject a ProxyCommand is just a path: the push works, nothing runs", async () => {
+  test('an --ssh-config path crafted to inject a ProxyCommand is just a path: the push works, nothing runs', async () => {
     const scratch = await mkdtemp(path.join(tmpdir(), 'gre-quote-'))
     const pwned = path.join(scratch, 'pwned')
-    const crafted = path.join(scratch, `c' -S none -oProxyCommand='touch ${pwned}`, "it's a \"config\"\nfile")
+    const crafted = path.join(scratch, `c' -S none -oProxyCommand='touch ${pwned}`, 'it\'s a "config"\nfile')
     await mkdir(path.dirname(crafted), { recursive: true })
     await copyFile(harness().sshd.configFile, crafted)
     // Many files: the push goes through rsync, whose -e once carried the config path.
@@ -25,7 +25,16 @@ describe('paths with quotes, spaces and newlines', () => {
     for (let i = 0; i < 300; i++) files[`src/m${i}.py`] = `x = ${i}\n`
     const project = await makeProject(files, { git: true })
     const dir = remoteDir('quote')
-    const result = await runScript(SYNC, ['--host', harness().sshd.alias, '--ssh-config', crafted, '--remote-dir', dir, '--project-dir', project])
+    const result = await runScript(SYNC, [
+      '--host',
+      harness().sshd.alias,
+      '--ssh-config',
+      crafted,
+      '--remote-dir',
+      dir,
+      '--project-dir',
+      project,
+    ])
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /\(rsync-tree, /)
     assert.ok(!existsSync(pwned), 'no local command ran')
@@ -40,7 +49,16 @@ describe('paths with quotes, spaces and newlines', () => {
     for (const count of [1, 300]) {
       for (let i = 0; i < count; i++) await $`printf 'y = %s\n' ${String(i)} > ${path.join(project, `f${count}_${i}.py`)}`.quiet()
       const dir = remoteDir('quote')
-      const result = await runScript(SYNC, ['--host', harness().sshd.alias, '--ssh-config', harness().sshd.configFile, '--remote-dir', dir, '--project-dir', project])
+      const result = await runScript(SYNC, [
+        '--host',
+        harness().sshd.alias,
+        '--ssh-config',
+        harness().sshd.configFile,
+        '--remote-dir',
+        dir,
+        '--project-dir',
+        project,
+      ])
       assert.equal(result.code, 0, result.stderr)
       assert.ok(existsSync(path.join(dir, 'app.py')) && existsSync(path.join(dir, `f${count}_${count - 1}.py`)))
     }

@@ -28,7 +28,10 @@ function behavesLikeATarget(name: string, open: () => Promise<Transport>) {
       const started = Date.now()
       await target.run('echo first >&2; sleep 1; echo second >&2', [], { onStderrLine: (line) => seen.push([line, Date.now() - started]) })
       const lines = seen.filter(([l]) => l === 'first' || l === 'second')
-      assert.deepEqual(lines.map(([l]) => l), ['first', 'second'])
+      assert.deepEqual(
+        lines.map(([l]) => l),
+        ['first', 'second'],
+      )
       assert.ok(lines[1]![1] - lines[0]![1] >= 800, `first arrived ${lines[0]![1]} ms, second ${lines[1]![1]} ms after start`)
     })
 
@@ -48,7 +51,10 @@ function behavesLikeATarget(name: string, open: () => Promise<Transport>) {
     })
 
     test('gives up after the timeout with a transport error', async () => {
-      await assert.rejects(target.run('sleep 10', [], { timeoutMs: 500 }), (e: unknown) => e instanceof TransportError && /no answer within 1 s/.test(e.message))
+      await assert.rejects(
+        target.run('sleep 10', [], { timeoutMs: 500 }),
+        (e: unknown) => e instanceof TransportError && /no answer within 1 s/.test(e.message),
+      )
     })
   })
 }
@@ -62,7 +68,10 @@ describe('ssh connection loss', () => {
   before(async () => (ssh = await openTestSsh()))
 
   test('a session whose master goes away ends in a transport error naming the host', async () => {
-    const outcome = ssh.run('sleep 5').then(() => null, (error: unknown) => error)
+    const outcome = ssh.run('sleep 5').then(
+      () => null,
+      (error: unknown) => error,
+    )
     await new Promise((r) => setTimeout(r, 300))
     await ssh.close()
     const error = await outcome

@@ -15,10 +15,21 @@ async function pushThatFailsEarly(transport: Transport, remoteDir: string) {
   const outcome = await Promise.race([
     transport
       .push({
-        localRoot: project, remoteDir, send: ['big.bin', 'a.py'], remove: [], claimMarker: null, state: '{}\n', stamp: 's',
-        method: 'tar', compress: false, unselected: null,
+        localRoot: project,
+        remoteDir,
+        send: ['big.bin', 'a.py'],
+        remove: [],
+        claimMarker: null,
+        state: '{}\n',
+        stamp: 's',
+        method: 'tar',
+        compress: false,
+        unselected: null,
       })
-      .then(() => 'succeeded', (error: unknown) => error),
+      .then(
+        () => 'succeeded',
+        (error: unknown) => error,
+      ),
     new Promise((resolve) => setTimeout(() => resolve('hung'), 15_000)),
   ])
   return { outcome, seconds: (Date.now() - started) / 1000 }
