@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { TransportError } from '../core/errors.ts'
 import { lastLine, utcNow } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
+import { RemoteStatus } from '../core/remote-status.ts'
 
 // The one manifest module: what a models or datasets directory holds, in `manifest.json` at its
 // root. Two kinds are read. Ours keeps every key of the eval repo's Python tools
@@ -208,8 +209,8 @@ export function datasetsManifest(options: {
 
 /** Reads `manifest.json` of a directory on the target; null when there is none. */
 export async function readManifestText(transport: Transport, dir: string): Promise<string | null> {
-  const result = await transport.run('[ -f "$1/manifest.json" ] || exit 3; cat -- "$1/manifest.json"', [dir])
-  if (result.exitCode === 3) return null
+  const result = await transport.run(`[ -f "$1/manifest.json" ] || exit ${RemoteStatus.absent}; cat -- "$1/manifest.json"`, [dir])
+  if (result.exitCode === RemoteStatus.absent) return null
   if (result.exitCode !== 0)
     throw new TransportError(`Cannot read ${dir}/${MANIFEST_NAME} on ${transport.target}: ${lastLine(result.stderrTail)}`)
   return result.stdout

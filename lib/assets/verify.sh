@@ -6,8 +6,8 @@
 
 list_prepared_dir() { # dir hash(0/1)
   local dir=$1 hash=$2 jobs
-  [ -d "$dir" ] || { printf 'no such directory: %s\n' "$dir" >&2; return 66; }
-  cd -- "$dir" || return 66
+  [ -d "$dir" ] || { printf 'no such directory: %s\n' "$dir" >&2; return "$status_no_directory"; }
+  cd -- "$dir" || return "$status_no_directory"
   find . -type f -printf 'S %s %P\0'
   if [ "$hash" = 1 ]; then
     jobs=$(nproc 2>/dev/null || echo 2)

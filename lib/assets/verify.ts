@@ -6,6 +6,7 @@ import { TransportError } from '../core/errors.ts'
 import { formatBytes } from '../core/units.ts'
 import { sha256Tree, type Manifest, type ReadManifest } from './manifest.ts'
 import type { DatasetNeeds, ModelRef } from './registry.ts'
+import { RemoteStatus } from '../core/remote-status.ts'
 
 // Checks a models or datasets directory against its manifest from a live listing gathered over
 // any transport: sizes always (find), content only with --verify-checksums (sha256sum on the
@@ -53,7 +54,7 @@ export async function listPreparedDir(transport: Transport, dir: string, hashPat
   const result = await transport.run(LIST_SCRIPT, [dir, hashPaths ? '1' : '0'], {
     stdin: hashPaths ? hashPaths.map((p) => `${p}\0`).join('') : undefined,
   })
-  if (result.exitCode === 66) return null
+  if (result.exitCode === RemoteStatus.noDirectory) return null
   if (result.exitCode !== 0) throw new TransportError(`Cannot list ${dir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
   const listing: Listing = { sizes: new Map(), hashes: hashPaths ? new Map() : null }
   for (const record of result.stdout.split('\0')) {

@@ -2,9 +2,8 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { appendFile, copyFile, mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { UsageError } from '../core/errors.ts'
+import { UsageError, exitCodesHelp } from '../core/errors.ts'
 import { formatFlags, stringFlag, type FlagSpec, type FlagValues } from '../core/flags.ts'
-import { EXIT_CODES_HELP } from '../core/help.ts'
 import type { Logger } from '../core/log.ts'
 
 // scripts/adopt.ts: puts this tool into an existing eval repo. Copies what runs (scripts, lib/,
@@ -34,7 +33,7 @@ repo: npm ci, and scripts/remote_eval/ssh_eval.ts --help.
 Options:
 ${formatFlags(ADOPT_FLAGS)}
 
-${EXIT_CODES_HELP}
+${exitCodesHelp(['ok', 'usage', 'interrupted'])}
 `
 
 /** Every file this tool ships into an eval repo, relative to its root. */

@@ -1,7 +1,6 @@
 import path from 'node:path'
-import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
+import { ExitCode, RemoteEvalError, UsageError, exitCodesHelp } from '../core/errors.ts'
 import { formatFlags, listFlag, stringFlag, wholeNumberFlag, type FlagSpec, type FlagValues, projectDirFrom } from '../core/flags.ts'
-import { EXIT_CODES_HELP } from '../core/help.ts'
 import { pasteWord } from '../core/shell.ts'
 import { envFilePairs, parseEnvFile, readEnvFileText } from '../target/envfile.ts'
 import type { Logger } from '../core/log.ts'
@@ -108,7 +107,7 @@ downloaded: the directory is checked against its manifest (exit 10 when incomple
 Options:
 ${formatFlags(MODELS_FLAGS)}
 
-${EXIT_CODES_HELP}
+${exitCodesHelp(['ok', 'usage', 'localPrereq', 'remotePrereq', 'transport', 'modelsMissing', 'interrupted'])}
 `
 
 export const DATASETS_USAGE = `Usage: scripts/download_datasets.ts --datasets-dir DIR [options]
@@ -123,7 +122,7 @@ manifest (exit 11 when incomplete).
 Options:
 ${formatFlags(DATASETS_FLAGS)}
 
-${EXIT_CODES_HELP}
+${exitCodesHelp(['ok', 'usage', 'localPrereq', 'remotePrereq', 'transport', 'datasetsMissing', 'interrupted'])}
 `
 
 /**

@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs'
-import { UsageError } from '../core/errors.ts'
+import { UsageError, exitCodesHelp } from '../core/errors.ts'
 import { UsageWithHelpError, formatFlags, listFlag, type FlagSpec, type FlagValues, projectDirFrom } from '../core/flags.ts'
-import { EXIT_CODES_HELP } from '../core/help.ts'
 import { K8S_FLAGS, SSH_FLAGS, kubeTargetFrom, openKubeTarget, openSshTarget, sshTargetFrom } from '../transport/targets.ts'
 import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
 import type { Logger } from '../core/log.ts'
@@ -32,7 +31,7 @@ Prints a JSON summary on stdout.
 Options:
 ${formatFlags(SYNC_FLAGS_ALL)}
 
-${EXIT_CODES_HELP}
+${exitCodesHelp(['ok', 'usage', 'localPrereq', 'remotePrereq', 'transport', 'targetBusy', 'interrupted'])}
 `
 
 const SSH_ONLY = ['remote-dir', 'ssh-option', 'ssh-config']

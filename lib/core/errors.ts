@@ -2,18 +2,31 @@
 // a message that says what to do. The CLI layer maps them to exit codes; nothing else calls
 // process.exit.
 
-export const ExitCode = {
-  ok: 0,
-  evalFailed: 1,
-  usage: 2,
-  localPrereq: 3,
-  remotePrereq: 4,
-  transport: 5,
-  modelsMissing: 10,
-  datasetsMissing: 11,
-  targetBusy: 12,
-  interrupted: 130,
-} as const
+/** Every exit code of the scripts and what it means: ExitCode and each script's --help come from here. */
+export const EXIT_CODES = {
+  ok: [0, 'done; results (if any) are on this machine'],
+  evalFailed: [1, 'the eval itself failed (its results are still fetched when it printed a run_dir)'],
+  usage: [2, 'bad usage or bad input; nothing was touched on the remote'],
+  localPrereq: [3, 'a local prerequisite is missing (ssh, rsync, kubectl, GNU tar, git)'],
+  remotePrereq: [4, 'a remote prerequisite is missing (bash, tar or rsync, python, uv or venv, disk space, nvidia-smi)'],
+  transport: [5, 'the connection or transport failed'],
+  modelsMissing: [10, 'models missing or incomplete (on an air-gapped remote: nothing is downloaded there)'],
+  datasetsMissing: [11, 'datasets missing or incomplete (on an air-gapped remote: nothing is downloaded there)'],
+  targetBusy: [12, "another runner holds the target's lock and --no-wait was given"],
+  interrupted: [130, 'interrupted (Ctrl-C, SIGTERM)'],
+} as const satisfies Record<string, readonly [number, string]>
+
+export type ExitCodeName = keyof typeof EXIT_CODES
+
+export const ExitCode = Object.fromEntries(Object.entries(EXIT_CODES).map(([name, [code]]) => [name, code])) as {
+  readonly [K in ExitCodeName]: (typeof EXIT_CODES)[K][0]
+}
+
+/** The "Exit codes:" section of a script's --help: the codes that script can return, in order. */
+export function exitCodesHelp(names: readonly ExitCodeName[]): string {
+  const rows = names.map((name) => EXIT_CODES[name]).sort((a, b) => a[0] - b[0])
+  return ['Exit codes:', ...rows.map(([code, meaning]) => `  ${String(code).padEnd(5)}${meaning}`)].join('\n')
+}
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
 

@@ -10,7 +10,7 @@ import {
   type DatasetNeeds,
   type ModelRef,
 } from '../assets/registry.ts'
-import { UsageError } from '../core/errors.ts'
+import { EXIT_CODES, UsageError, exitCodesHelp, type ExitCodeName } from '../core/errors.ts'
 import {
   formatFlags,
   listFlag,
@@ -21,7 +21,6 @@ import {
   type FlagValues,
   projectDirFrom,
 } from '../core/flags.ts'
-import { EXIT_CODES_HELP } from '../core/help.ts'
 import { DEFAULT_WORKDIR, K8S_FLAGS, SSH_FLAGS, kubeTargetFrom, sshTargetFrom } from '../transport/targets.ts'
 import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
 import { validateRemoteDir } from '../core/remote-path.ts'
@@ -150,7 +149,7 @@ One SSH connection carries the whole run.
 Options:
 ${formatFlags(SSH_EVAL_FLAGS)}
 
-${EXIT_CODES_HELP}
+${exitCodesHelp(Object.keys(EXIT_CODES) as ExitCodeName[])}
 `
 
 export const K8S_EVAL_USAGE = `Usage: scripts/remote_eval/k8s_eval.ts --context C --namespace NS --pod POD [--container NAME]
@@ -163,7 +162,7 @@ Everything goes through kubectl exec; the pod needs bash and tar, not rsync.
 Options:
 ${formatFlags(K8S_EVAL_FLAGS)}
 
-${EXIT_CODES_HELP}
+${exitCodesHelp(Object.keys(EXIT_CODES) as ExitCodeName[])}
 `
 
 /** What the runner does: a run (followed or detached), or one of the controls of earlier runs. */

@@ -83,7 +83,7 @@ eval_deps() { # remote_dir stamp -- uv sync ...
   shift 3
   [ -f "$dir/$tool_dir/deps-stamp" ] && IFS= read -r stored < "$dir/$tool_dir/deps-stamp"
   if [ "$stored" = "$stamp" ] && [ -d "$dir/.venv" ]; then echo unchanged; return 0; fi
-  cd -- "$dir" || return 66
+  cd -- "$dir" || return "$status_no_directory"
   "$@" >&2 || return $?
   printf '%s\n' "$stamp" > "$dir/$tool_dir/deps-stamp.tmp" && mv -f -- "$dir/$tool_dir/deps-stamp.tmp" "$dir/$tool_dir/deps-stamp"
   echo synced
@@ -140,12 +140,12 @@ eval_pick_ports() { # remote_dir
 eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) -- command...
   local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6 cuda=$7 ports_meta=''
   shift 8
-  cd -- "$dir" || return 66
+  cd -- "$dir" || return "$status_no_directory"
   if [ -d "$cache" ] && { [ ! -w "$cache" ] || [ -n "$(find "$cache" -type d ! -writable -print -quit 2>/dev/null)" ]; }; then
     # The eval writes lock files and its sampled indices (_eval/) under the cache root, even
     # offline. For a root mounted read-only, a writable tree of directories with links to the
     # read-only files takes them, copying no data; the mount is left as it was.
-    { rm -rf -- "$overlay" && mkdir -p -- "$overlay" && cp -rs -- "$cache/." "$overlay/" && chmod -R u+w -- "$overlay"; } || return 67
+    { rm -rf -- "$overlay" && mkdir -p -- "$overlay" && cp -rs -- "$cache/." "$overlay/" && chmod -R u+w -- "$overlay"; } || return "$status_no_overlay"
     export HF_HOME=$overlay HUGGINGFACE_HUB_CACHE=$overlay/hub HF_DATASETS_CACHE=$overlay/datasets
     printf 'the datasets cache %s is read-only: the eval uses %s, links to its files\n' "$cache" "$overlay" >&2
   fi
@@ -162,7 +162,7 @@ eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) -
 # --run-module: python -m MODULE in remote_dir, with HF_TOKEN from .env.eval when unset (the tools
 # of the repo read only the environment, or the stored login token).
 eval_module() { # remote_dir -- command...
-  cd -- "$1" || return 66
+  cd -- "$1" || return "$status_no_directory"
   shift 2
   envfile_exec "$PWD/.env.eval" HF_TOKEN -- "$@"
 }
@@ -171,11 +171,11 @@ eval_module() { # remote_dir -- command...
 # what in it is neither a regular file nor a directory; fails otherwise.
 eval_run_dir() { # output_dir run_dir
   local out real
-  out=$(cd -P -- "$1" 2>/dev/null && pwd) || { echo "the output directory $1 does not exist" >&2; return 67; }
-  real=$(cd -P -- "$2" 2>/dev/null && pwd) || { echo "run_dir $2 does not exist" >&2; return 68; }
+  out=$(cd -P -- "$1" 2>/dev/null && pwd) || { echo "the output directory $1 does not exist" >&2; return "$status_no_output_dir"; }
+  real=$(cd -P -- "$2" 2>/dev/null && pwd) || { echo "run_dir $2 does not exist" >&2; return "$status_no_run_dir"; }
   case "$real/" in
     "$out"/?*/) printf '%s' "$real" ;;
-    *) echo "run_dir $2 resolves to $real, outside $out" >&2; return 69 ;;
+    *) echo "run_dir $2 resolves to $real, outside $out" >&2; return "$status_run_dir_outside" ;;
   esac
   # What the fetch leaves behind: anything neither a regular file nor a directory.
   find "$real" -mindepth 1 ! -type f ! -type d -printf '\0%P'

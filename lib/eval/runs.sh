@@ -187,14 +187,14 @@ run_start() { # remote_dir run_id meta(key=value, tab-separated) -- command...
   local dir=$1 id=$2 meta=$3 run i
   shift 4
   run=$dir/$tool_dir/runs/$id
-  command -v setsid >/dev/null 2>&1 || { echo "setsid is not on the target's PATH: install util-linux there" >&2; return 72; }
-  mkdir -p -- "$dir/$tool_dir/runs" && mkdir -- "$run" || { echo "cannot create the run directory $run" >&2; return 66; }
+  command -v setsid >/dev/null 2>&1 || { echo "setsid is not on the target's PATH: install util-linux there" >&2; return "$status_missing_tool"; }
+  mkdir -p -- "$dir/$tool_dir/runs" && mkdir -- "$run" || { echo "cannot create the run directory $run" >&2; return "$status_no_directory"; }
   printf '%s\tstarted=%s\n' "$meta" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | tr '\t' '\n' > "$run/meta"
-  : > "$run/log" && : > "$run/stdout" || return 66
+  : > "$run/log" && : > "$run/stdout" || return "$status_no_directory"
   { declare -f envfile_trim envfile_read run_proc_start run_group_members run_group_alive run_redact run_session; echo 'run_session "$@"'; } > "$run/session.sh"
   setsid bash "$run/session.sh" "$run" "$dir/.env.eval" -- "$@" </dev/null >/dev/null 2>&1 &
   for i in $(seq 100); do [ -s "$run/pid" ] && break; sleep 0.05; done
-  [ -s "$run/pid" ] || { echo "the run did not start (no pid file in $run)" >&2; return 70; }
+  [ -s "$run/pid" ] || { echo "the run did not start (no pid file in $run)" >&2; return "$status_not_started"; }
   printf '@@started %s\n' "$id" >&2
 }
 
@@ -218,7 +218,7 @@ run_state() { # run_dir
 # then prints "@@state STATE CODE", its meta lines as "@@meta KEY=VALUE", and its stdout.
 run_follow() { # run_dir offset
   local run=$1 off=$2 size ended pause=0.05
-  [ -f "$run/meta" ] || { echo "no run in $run" >&2; return 68; }
+  [ -f "$run/meta" ] || { echo "no run in $run" >&2; return "$status_no_run"; }
   if [ "$off" = -1 ]; then
     size=$(wc -c < "$run/log")
     off=$((size - $(tail -n 10 -- "$run/log" | wc -c)))
@@ -247,13 +247,13 @@ run_follow() { # run_dir offset
 # Prints "@@state STATE CODE" afterwards.
 run_stop() { # run_dir grace_seconds
   local run=$1 grace=$2 pid='' start='' i=0 killed=''
-  [ -f "$run/meta" ] || { echo "no run in $run" >&2; return 68; }
+  [ -f "$run/meta" ] || { echo "no run in $run" >&2; return "$status_no_run"; }
   # The session that asked may go away meanwhile (Ctrl-C, a dropped link): finish the stop anyway.
   trap '' PIPE HUP
   if [ ! -f "$run/exit" ] && run_alive "$run"; then
     read -r pid start < "$run/pid"
     date -u +%Y-%m-%dT%H:%M:%SZ > "$run/stopped"
-    kill -TERM -- "-$pid" 2>/dev/null || { echo "cannot signal the run's processes (process group $pid)" >&2; return 71; }
+    kill -TERM -- "-$pid" 2>/dev/null || { echo "cannot signal the run's processes (process group $pid)" >&2; return "$status_cannot_signal"; }
     while run_group_alive "$pid" "$pid" && [ "$i" -lt "$((grace * 10))" ]; do sleep 0.1; i=$((i + 1)); done
     # Only when the grace ran out: once the others are gone, the leader's own short-lived helpers
     # (a subshell, a sleep) may be seen for a moment, and it must live to record the exit code.

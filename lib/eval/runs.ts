@@ -6,6 +6,7 @@ import type { Logger } from '../core/log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
 import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
+import { RemoteStatus } from '../core/remote-status.ts'
 
 // Runs on the target (see runs.sh): each in its own session and process group, with its log, pid
 // and exit code in <remote dir>/.remote-eval/runs/<id>/. Follow, stop and list them from here.
@@ -117,7 +118,7 @@ export function followEnd(
   signal?: AbortSignal,
 ): RunEnd {
   if (signal?.aborted) throw new InterruptedError()
-  if (result.exitCode === 68) throw noSuchRun(runId, transport.target)
+  if (result.exitCode === RemoteStatus.noRun) throw noSuchRun(runId, transport.target)
   const end = parseFollowOutput(result.stdout)
   if (end) return end
   throw new TransportError(
@@ -149,7 +150,7 @@ export async function stopRun(
   const result = await transport.run(SCRIPTS.stop, [runDirOf(options.remoteDir, options.runId), String(options.graceSeconds)], {
     onStderrLine: (line) => options.logger.step('run', line),
   })
-  if (result.exitCode === 68) throw noSuchRun(options.runId, transport.target)
+  if (result.exitCode === RemoteStatus.noRun) throw noSuchRun(options.runId, transport.target)
   const end = result.exitCode === 0 ? parseFollowOutput(result.stdout) : null
   if (!end)
     throw new TransportError(

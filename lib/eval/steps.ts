@@ -21,6 +21,7 @@ import { formatBytes } from '../core/units.ts'
 import { INSTALL_UV_HINT, pythonCommand, syncCommand, UV_ON_PATH, type PythonEnv } from '../target/uv.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 import { followEnd, runGoesOn, runMeta, RUNS_LIBRARY, type RunEnd } from './runs.ts'
+import { RemoteStatus } from '../core/remote-status.ts'
 
 // The remote steps of a run, each one round trip (but the downloads): preflight, deps, assets,
 // the eval itself, and the check of the run directory before it is fetched.
@@ -445,8 +446,8 @@ export async function startEval(
       throw new InterruptedError(
         `Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`,
       )
-    // 66, 67, 72: the target could not make the run's directory, the cache overlay, or lacks setsid.
-    if ([66, 67, 72].includes(result.exitCode))
+    // The target could not make the run's directory or the cache overlay, or lacks setsid.
+    if (([RemoteStatus.noDirectory, RemoteStatus.noOverlay, RemoteStatus.missingTool] as number[]).includes(result.exitCode))
       throw new RemotePrerequisiteError(
         `Could not start the eval on ${transport.target}: ${lastLine(result.stderrTail)}. Check free space and permissions in ${options.remoteDir} there.`,
       )
@@ -504,7 +505,8 @@ export async function checkRunDir(
   const absolute = path.posix.resolve(options.remoteDir, claimed)
   if (!absolute.startsWith(`${output}/`) || absolute === output) throw refuse(`run_dir ${JSON.stringify(claimed)} is outside ${output}`)
   const result = await transport.run(SCRIPTS.runDir, [output, absolute])
-  if (result.exitCode === 67 || result.exitCode === 68 || result.exitCode === 69) throw refuse(lastLine(result.stderrTail))
+  if (([RemoteStatus.noOutputDir, RemoteStatus.noRunDir, RemoteStatus.runDirOutside] as number[]).includes(result.exitCode))
+    throw refuse(lastLine(result.stderrTail))
   if (result.exitCode !== 0) throw new TransportError(`Cannot check run_dir on ${transport.target}: ${lastLine(result.stderrTail)}`)
   const [remote = '', ...skipped] = result.stdout.split('\0')
   const runId = path.posix.basename(remote)

@@ -12,14 +12,14 @@ lock_hold() { # key wait(1|0) holder silence -- function args...
   local dir=$HOME/.remote-eval/locks wait=$2 holder=$3 silence=$4 status lock
   lock=$dir/$1.lock
   shift 5
-  command -v flock >/dev/null 2>&1 || { echo "flock is not on the target's PATH: install util-linux there" >&2; return 72; }
+  command -v flock >/dev/null 2>&1 || { echo "flock is not on the target's PATH: install util-linux there" >&2; return "$status_missing_tool"; }
   ( umask 077; mkdir -p -- "$dir" ) 2>/dev/null && [ -O "$dir" ] && [ ! -L "$dir" ] \
-    || { echo "cannot make $dir, a directory of the target user's own for the lock: make \$HOME there writable" >&2; return 73; }
-  [ ! -L "$lock" ] || { echo "the lock file $lock is a symlink, which this tool does not follow: remove it" >&2; return 73; }
-  ( umask 077; exec 9>>"$lock" ) 2>/dev/null || { echo "cannot open the lock file $lock: make $dir writable" >&2; return 73; }
-  exec 9>>"$lock" || return 73
+    || { echo "cannot make $dir, a directory of the target user's own for the lock: make \$HOME there writable" >&2; return "$status_lock_unusable"; }
+  [ ! -L "$lock" ] || { echo "the lock file $lock is a symlink, which this tool does not follow: remove it" >&2; return "$status_lock_unusable"; }
+  ( umask 077; exec 9>>"$lock" ) 2>/dev/null || { echo "cannot open the lock file $lock: make $dir writable" >&2; return "$status_lock_unusable"; }
+  exec 9>>"$lock" || return "$status_lock_unusable"
   if ! flock -n 9; then
-    if [ "$wait" != 1 ]; then printf '@@busy %s\n' "$(head -n 1 -- "$lock")" >&2; return 75; fi
+    if [ "$wait" != 1 ]; then printf '@@busy %s\n' "$(head -n 1 -- "$lock")" >&2; return "$status_busy"; fi
     printf '@@waiting %s\n' "$(head -n 1 -- "$lock")" >&2
     flock 9
   fi

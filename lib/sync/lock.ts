@@ -8,6 +8,7 @@ import { LAYOUT_VARS } from '../core/layout.ts'
 import type { Logger, Step } from '../core/log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
 import type { Transport } from '../transport/types.ts'
+import { RemoteStatus } from '../core/remote-status.ts'
 
 // One runner at a time syncs code and installs dependencies into a remote directory: a second one
 // waits for the first (and says so), or with --no-wait gives up at once. The lock is taken in the
@@ -128,9 +129,9 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
         ExitCode.targetBusy,
       )
     }
-    if (result.exitCode === 72)
+    if (result.exitCode === RemoteStatus.missingTool)
       throw new RemotePrerequisiteError(`${lastLine(result.stderrTail)} (flock serializes runners on one target).`)
-    if (result.exitCode === 73) throw new RemotePrerequisiteError(lastLine(result.stderrTail))
+    if (result.exitCode === RemoteStatus.lockUnusable) throw new RemotePrerequisiteError(lastLine(result.stderrTail))
     throw new TransportError(
       `The session holding the lock on ${transport.target} ended early (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`,
     )

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { shellQuote } from '../core/shell.ts'
+import { STATUS_VARS } from '../core/remote-status.ts'
 
 // How a script travels: the remote command is always plain `bash -s`; the script, its arguments
 // and its environment go on stdin. The login shell on the other end (bash, zsh, sh, even csh)
@@ -17,9 +18,9 @@ export function loadBashLibrary(url: URL): string {
     .join('\n')
 }
 
-/** A script: optional variable assignments, a bash library, then a call of one of its functions. */
+/** A script: the remote statuses (lib/core/remote-status.ts), optional variable assignments, a bash library, then a call of one of its functions. */
 export function callFunction(library: string, fn: string, preamble = ''): string {
-  return `${preamble}\n${library}\n${fn} "$@"\n`
+  return `${STATUS_VARS}\n${preamble}\n${library}\n${fn} "$@"\n`
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/

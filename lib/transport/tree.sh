@@ -24,11 +24,11 @@ tree_begin() { # dir marker list_bytes
   : > "$list"
   if [ "$bytes" -gt 0 ]; then
     head -c "$bytes" > "$list"
-    [ "$(wc -c < "$list")" -eq "$bytes" ] || { rm -f -- "$list"; echo "the list of files to delete arrived cut short" >&2; return 74; }
+    [ "$(wc -c < "$list")" -eq "$bytes" ] || { rm -f -- "$list"; echo "the list of files to delete arrived cut short" >&2; return "$status_cut_short"; }
   fi
   while IFS= read -r -d '' rel && IFS= read -r -d '' entry; do
     case "/$rel/" in
-      *//*|*/./*|*/../*) rm -f -- "$list"; printf 'refusing to delete %s: not a plain relative path\n' "$rel" >&2; return 65 ;;
+      *//*|*/./*|*/../*) rm -f -- "$list"; printf 'refusing to delete %s: not a plain relative path\n' "$rel" >&2; return "$status_bad_path" ;;
       "/$tool_dir/"*) continue ;;
     esac
     if [ -d "$dir/$rel" ] && [ ! -L "$dir/$rel" ]; then continue; fi
@@ -114,7 +114,7 @@ tree_apply_tar() { # dir marker stamp gzip list_bytes; stdin: the removals, then
 # ("hash  path"), all NUL-terminated; a path that is missing or not a regular file is left out.
 tree_fingerprint() { # dir
   local rel files=()
-  cd -- "$1" || return 66
+  cd -- "$1" || return "$status_no_directory"
   while IFS= read -r -d '' rel; do
     if [ -f "$rel" ] && [ ! -L "$rel" ]; then files+=("$rel"); fi
   done
@@ -134,14 +134,14 @@ tree_free() { # dir
 
 # Regular files under dir as NUL-terminated "size path" records.
 tree_list() { # dir
-  [ -d "$1" ] || { printf 'no such directory on the target: %s\n' "$1" >&2; return 66; }
+  [ -d "$1" ] || { printf 'no such directory on the target: %s\n' "$1" >&2; return "$status_no_directory"; }
   cd -- "$1"
   find . -type f -printf '%s %P\0'
 }
 
 # dir as a tar archive on stdout.
 tree_tar_create() { # dir
-  cd -- "$1" || return 66
+  cd -- "$1" || return "$status_no_directory"
   # Regular files and directories only: a symlink in the tree (a report pointing at ~/.ssh, say)
   # never travels, nor does a device or a pipe.
   find . -mindepth 1 \( -type f -o -type d \) -print0 | tar -c -f - --null --no-recursion -T -
