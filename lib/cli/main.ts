@@ -63,6 +63,7 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
 function reportError(logger: Logger, error: unknown, help: string): void {
   if (error instanceof RemoteEvalError) {
     logger.step('error', error.message)
+    if (error.hint) logger.step('error', `Fix: ${error.hint}`)
     if (error instanceof UsageWithHelpError)
       process.stderr.write(`\n${help.split('\nOptions:')[0]!.trim()}\nRun with --help for all options.\n`)
     return

@@ -30,47 +30,55 @@ export function exitCodesHelp(names: readonly ExitCodeName[]): string {
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
 
-/** Base class: a failure the user can act on, with its exit code. */
+export interface ErrorOptions {
+  cause?: unknown
+  /** What fixes it (a command, a flag), printed apart from the message as "Fix: ..."; never glued onto it. */
+  hint?: string
+}
+
+/** Base class: a failure the user can act on, with its exit code and, when there is one, its fix. */
 export class RemoteEvalError extends Error {
   readonly exitCode: ExitCodeValue
-  constructor(message: string, exitCode: ExitCodeValue, options?: { cause?: unknown }) {
-    super(message, options)
+  readonly hint?: string
+  constructor(message: string, exitCode: ExitCodeValue, options?: ErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
     this.exitCode = exitCode
+    if (options?.hint !== undefined) this.hint = options.hint
   }
 }
 
 /** Bad flags or bad input; raised before anything on the remote is touched. */
 export class UsageError extends RemoteEvalError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, ExitCode.usage, options)
   }
 }
 
 /** A program this machine needs (ssh, rsync, kubectl, tar) is not installed. */
 export class LocalPrerequisiteError extends RemoteEvalError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, ExitCode.localPrereq, options)
   }
 }
 
 /** The target lacks something the run needs (bash, python, uv or a venv, disk). */
 export class RemotePrerequisiteError extends RemoteEvalError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, ExitCode.remotePrereq, options)
   }
 }
 
 /** The connection failed: ssh could not connect, kubectl could not reach the pod, a stream broke. */
 export class TransportError extends RemoteEvalError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, ExitCode.transport, options)
   }
 }
 
 /** The run was interrupted (Ctrl-C, SIGTERM). */
 export class InterruptedError extends RemoteEvalError {
-  constructor(message = 'Interrupted.', options?: { cause?: unknown }) {
+  constructor(message = 'Interrupted.', options?: ErrorOptions) {
     super(message, ExitCode.interrupted, options)
   }
 }

@@ -107,7 +107,7 @@ export const attachHint = (runId: string) => `run the same command with --attach
 export function runGoesOn(error: unknown, runId: string, signal?: AbortSignal): unknown {
   if (signal?.aborted) return new InterruptedError()
   if (!(error instanceof TransportError)) return error
-  return new TransportError(`${error.message.replace(/\.?$/, '.')} Run ${runId} goes on there: ${attachHint(runId)}.`, { cause: error })
+  return new TransportError(error.message, { cause: error, hint: `run ${runId} goes on there: ${attachHint(runId)}.` })
 }
 
 /** The end of a follow session, or the error that says what happened to it. */
@@ -122,7 +122,10 @@ export function followEnd(
   const end = parseFollowOutput(result.stdout)
   if (end) return end
   throw new TransportError(
-    `Lost ${transport.target} while following run ${runId} (exit ${result.exitCode}: ${lastLine(result.stderrTail)}). The run goes on there: ${attachHint(runId)}.`,
+    `Lost ${transport.target} while following run ${runId} (exit ${result.exitCode}: ${lastLine(result.stderrTail)}).`,
+    {
+      hint: `run ${runId} goes on there: ${attachHint(runId)}.`,
+    },
   )
 }
 

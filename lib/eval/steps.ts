@@ -325,8 +325,9 @@ export async function prepareAssets(
   for (const report of reports) {
     if (!isComplete(report)) {
       throw new RemoteEvalError(
-        `The ${report.kind} on ${transport.target} are not complete (air-gapped: nothing is downloaded there), so the eval was not started. Fix: ${fixCommand(options, report.kind)}`,
+        `The ${report.kind} on ${transport.target} are not complete (air-gapped: nothing is downloaded there), so the eval was not started.`,
         report.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing,
+        { hint: fixCommand(options, report.kind) },
       )
     }
   }
@@ -435,10 +436,10 @@ export async function startEval(
           `Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`,
         )
       if (error instanceof TransportError)
-        throw new TransportError(
-          `${error.message.replace(/\.?$/, '.')} Run ${run.id} may have started there: see --list, and --attach ${run.id} or --stop ${run.id}.`,
-          { cause: error },
-        )
+        throw new TransportError(error.message, {
+          cause: error,
+          hint: `run ${run.id} may have started there: see --list, and --attach ${run.id} or --stop ${run.id}.`,
+        })
       throw error
     })
   if (!started) {

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { runCli } from '../../lib/cli/main.ts'
+import { RemoteEvalError, TransportError } from '../../lib/core/errors.ts'
+
+// The one reporter: a failure's message, then its fix on a line of its own, and the exit code.
+
+async function stderrOf(fail: () => never): Promise<{ lines: string[]; code: number | undefined }> {
+  const lines: string[] = []
+  const write = process.stderr.write.bind(process.stderr)
+  const before = process.exitCode
+  process.stderr.write = ((chunk: string) => lines.push(...String(chunk).split('\n').filter(Boolean)) > 0) as typeof process.stderr.write
+  try {
+    await runCli({ help: 'Usage: x', flags: [], run: async () => fail() }, [])
+    return { lines, code: process.exitCode as number | undefined }
+  } finally {
+    process.stderr.write = write
+    process.exitCode = before
+  }
+}
+
+test('the fix is carried apart and printed on its own line, after the message', async () => {
+  const { lines, code } = await stderrOf(() => {
+    throw new RemoteEvalError('The models on ssh h are not complete.', 10, { hint: 'download them there, then run again' })
+  })
+  assert.deepEqual(lines, ['[error] The models on ssh h are not complete.', '[error] Fix: download them there, then run again'])
+  assert.equal(code, 10)
+})
+
+test('a failure without a fix is its message alone; the cause is kept', async () => {
+  const cause = new Error('ECONNRESET')
+  const error = new TransportError('Lost ssh h.', { cause })
+  assert.equal(error.cause, cause)
+  assert.equal(error.hint, undefined)
+  const { lines, code } = await stderrOf(() => {
+    throw error
+  })
+  assert.deepEqual(lines, ['[error] Lost ssh h.'])
+  assert.equal(code, 5)
+})
