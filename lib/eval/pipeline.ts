@@ -26,6 +26,8 @@ import {
   runModule,
   startEval,
   syncDeps,
+  type RunContext,
+  type TargetContext,
 } from './steps.ts'
 import { metricsTable, runsTable } from './summary.ts'
 
@@ -87,7 +89,8 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
   const runId = newRunId()
   let end: RunEnd | null
   try {
-    const preflight = locking.then((lock) => readPreflight(lock, transport, options, logger))
+    const target: TargetContext = { transport, options, logger, signal }
+    const preflight = locking.then((lock) => readPreflight(lock, target))
     // The push prepares its local side while the target answers; it sends nothing before that.
     await pushPrepared({
       transport,
@@ -100,23 +103,23 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
       logger,
     })
     const [{ python, tokenPath }, lock] = await Promise.all([preflight, locking])
-    await syncDeps(transport, options, python, logger)
+    const run: RunContext = { ...target, python }
+    await syncDeps(run)
     if (options.mode.kind === 'module') {
-      const code = await runModule(transport, options, python, logger, { ...options.mode, tokenPath, signal })
+      const code = await runModule(run, { ...options.mode, tokenPath })
       return new CliResult(undefined, code)
     }
     if (options.freshCache) await clearDatasetsCache({ transport, datasetsDir: options.datasetsDir, needs: options.datasets, logger })
-    await prepareAssets(transport, options, python, logger, tokenPath)
+    await prepareAssets(run, tokenPath)
     let disarm = () => {}
     const follow = options.mode.kind === 'run'
-    end = await startEval(transport, options, python, logger, {
+    end = await startEval(run, {
       id: runId,
       follow,
-      signal,
       tokenPath,
       onStarted: () => {
         void lock.release()
-        if (follow) disarm = guard(transport, options, runId, logger, signal)
+        if (follow) disarm = guard(target, runId)
       },
     }).finally(() => disarm())
   } finally {
@@ -129,7 +132,7 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
       ExitCode.ok,
     )
   }
-  return fetchReport(transport, options, runId, end, logger)
+  return fetchReport({ transport, options, logger, signal }, runId, end)
 }
 
 /** --attach, --stop and --list: earlier runs on the target; nothing is synced. */
@@ -155,19 +158,21 @@ async function controlRuns(
     return new CliResult({ remote_run_id: runId, state: stopped.state, exit_code: stopped.exitCode }, ExitCode.ok)
   }
   logger.step('run', `attached to run ${runId} on ${transport.target}; its last lines, then what it writes`)
-  const disarm = guard(transport, options, runId, logger, signal)
+  const target: TargetContext = { transport, options, logger, signal }
+  const disarm = guard(target, runId)
   const end = await followRun(transport, { remoteDir: options.remoteDir, runId, fromEnd: true, logger, signal }).finally(disarm)
-  return fetchReport(transport, options, runId, end, logger)
+  return fetchReport(target, runId, end)
 }
 
 /** Arms Ctrl-C for a followed run (see interrupt.ts); returns the disarm. */
-function guard(transport: Transport, options: EvalOptions, runId: string, logger: Logger, signal: AbortSignal): () => void {
+function guard({ transport, options, logger, signal }: TargetContext, runId: string): () => void {
   const stop = (graceSeconds: number) => stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds, logger })
   return guardRun({ runId, target: transport.target, signal, logger, graceSeconds: options.stopGraceSeconds, stop })
 }
 
 /** After a run: check and fetch its report directory, print the metrics; exit 0, or 1 when it failed. */
-async function fetchReport(transport: Transport, options: EvalOptions, runId: string, end: RunEnd, logger: Logger): Promise<CliResult> {
+async function fetchReport(target: TargetContext, runId: string, end: RunEnd): Promise<CliResult> {
+  const { transport, options, logger } = target
   if (end.meta.stragglers) {
     logger.step(
       'warn',
@@ -185,14 +190,14 @@ async function fetchReport(transport: Transport, options: EvalOptions, runId: st
   const json = { ...end.json, remote_run_id: runId }
   let localRunDir: string | null = null
   try {
-    const checked = await checkRunDir(transport, options, end.json)
+    const checked = await checkRunDir(target, end.json)
     localRunDir = path.join(options.projectDir, OUTPUT_DIR, checked.runId)
     // A dry run shows the pull and writes nothing here.
     if (options.dryRun) {
       await transport.pull(checked.remote, localRunDir)
       return new CliResult(json, ExitCode.ok)
     }
-    const files = await pullRunDir(transport, checked, localRunDir, logger)
+    const files = await pullRunDir(target, checked, localRunDir)
     logger.step('fetch', `${files} files of ${checked.remote} -> ${localRunDir}`)
   } catch (error) {
     if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error

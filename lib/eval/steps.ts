@@ -55,15 +55,30 @@ export interface TargetFacts {
   tokenPath?: string
 }
 
+/**
+ * What every step of a run works with, passed as one object (as webpod passes {$, host} to each
+ * task): the target's transport, the run's options, the logger, Ctrl-C's signal.
+ */
+export interface TargetContext {
+  transport: Transport
+  options: EvalOptions
+  logger: Logger
+  signal: AbortSignal
+}
+
+/** A step after the preflight: it also knows the eval repo's Python on the target. */
+export interface RunContext extends TargetContext {
+  python: PythonEnv
+}
+
 /** Python versions the runbook says break the eval's dependencies. */
 const BROKEN_PYTHON = /^3\.(1[4-9])\./
 
 export function readPreflight(
   result: { exitCode: number; stdout: string; stderrTail: readonly string[] },
-  transport: Transport,
-  options: EvalOptions,
-  logger: Logger,
+  target: TargetContext,
 ): TargetFacts {
+  const { transport, options, logger } = target
   if (result.exitCode !== 0) {
     throw new RemotePrerequisiteError(
       `The preflight on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`,
@@ -100,7 +115,7 @@ export function readPreflight(
       `--runtime cuda, but nvidia-smi is not on ${transport.target}: install the NVIDIA driver there, or run with --runtime cpu.`,
     )
   const gpus = facts.get('gpu') ?? []
-  const gpuProblem = gpuProblemOf(one('gpuerror'), one('gpus-listed') !== undefined, gpus, transport.target)
+  const gpuProblem = gpuProblemOf({ error: one('gpuerror'), listed: one('gpus-listed') !== undefined, gpus, target: transport.target })
   if (gpuProblem) problems.push(gpuProblem)
   if (one('token') === 'none' && !options.env.HF_TOKEN) {
     problems.push(
@@ -138,7 +153,7 @@ export function readPreflight(
   checkGpuIds(options.gpus, gpus, transport.target)
   const tokenPath = one('token') === 'login' && !options.env.HF_TOKEN ? one('token_path') : undefined
   const remoteDir = parseInspection(inspectOutput)
-  checkAssetDirs(facts.get('asset') ?? [], remoteDir, options, transport.target)
+  checkAssetDirs(facts.get('asset') ?? [], remoteDir, target)
   return { python: python!, remoteDir, tokenPath }
 }
 
@@ -149,7 +164,8 @@ export function readPreflight(
  * are written there), not a non-empty directory this tool or the Python tools did not prepare,
  * unless --adopt-asset-dirs.
  */
-export function checkAssetDirs(records: readonly string[], remote: RemoteDirFacts, options: EvalOptions, target: string): void {
+export function checkAssetDirs(records: readonly string[], remote: RemoteDirFacts, { options, transport }: TargetContext): void {
+  const target = transport.target
   const seen = new Map<string, string>()
   for (const record of records) {
     const [label, kind, ww, manifest, ours, nonempty, ...rest] = record.split(' ')
@@ -200,12 +216,7 @@ export function depsStamp(projectDir: string, extras: readonly string[]): string
 }
 
 /** uv sync with the extras, skipped when the stamp on the target says nothing changed. */
-export async function syncDeps(
-  transport: Transport,
-  options: EvalOptions,
-  python: PythonEnv,
-  logger: Logger,
-): Promise<'synced' | 'unchanged' | 'venv'> {
+export async function syncDeps({ transport, options, python, logger }: RunContext): Promise<'synced' | 'unchanged' | 'venv'> {
   const command = syncCommand(python)
   if (!command) {
     logger.step('deps', `prebuilt venv ${python.kind === 'venv' ? python.python : ''}: no uv sync`)
@@ -290,13 +301,7 @@ function fixCommand(options: EvalOptions, kind: 'models' | 'datasets'): string {
 const TOOL_SCRIPTS = fileURLToPath(new URL('../../scripts', import.meta.url))
 
 /** Online: fetch what the directories lack, on the target. Air-gapped: check them; exit 10 or 11. */
-export async function prepareAssets(
-  transport: Transport,
-  options: EvalOptions,
-  python: PythonEnv,
-  logger: Logger,
-  tokenPath?: string,
-): Promise<void> {
+export async function prepareAssets({ transport, options, python, logger }: RunContext, tokenPath?: string): Promise<void> {
   if (options.online) {
     // The token stays on the target: fetch.py reads it from there (environment or .env.eval).
     const common = {
@@ -402,11 +407,8 @@ export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: stri
  * stderr as [run] lines and returns how it ended; `onStarted` is called once it runs.
  */
 export async function startEval(
-  transport: Transport,
-  options: EvalOptions,
-  python: PythonEnv,
-  logger: Logger,
-  run: { id: string; follow: boolean; onStarted: () => void; signal?: AbortSignal; tokenPath?: string },
+  { transport, options, python, logger, signal }: RunContext,
+  run: { id: string; follow: boolean; onStarted: () => void; tokenPath?: string },
 ): Promise<RunEnd | null> {
   logger.step('run', `${evalCommand(options, python).join(' ')}  (in ${options.remoteDir} on ${transport.target}, run ${run.id})`)
   let started = false
@@ -426,12 +428,12 @@ export async function startEval(
           logger.step('warn', STALE_SPLITS_FIX)
         }
       },
-      signal: run.signal,
+      signal: signal,
     })
     .catch((error: unknown) => {
-      if (started) throw runGoesOn(error, run.id, run.signal)
+      if (started) throw runGoesOn(error, run.id, signal)
       // Cut off while starting: the target may still have started it, unseen.
-      if (run.signal?.aborted)
+      if (signal?.aborted)
         throw new InterruptedError(
           `Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`,
         )
@@ -443,7 +445,7 @@ export async function startEval(
       throw error
     })
   if (!started) {
-    if (run.signal?.aborted)
+    if (signal?.aborted)
       throw new InterruptedError(
         `Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`,
       )
@@ -454,7 +456,7 @@ export async function startEval(
       )
     throw new TransportError(`Could not start the eval on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
   }
-  return run.follow ? followEnd(result, transport, run.id, run.signal) : null
+  return run.follow ? followEnd(result, transport, run.id, signal) : null
 }
 
 /**
@@ -462,11 +464,8 @@ export async function startEval(
  * its stderr as [run] lines, its stdout passed through to ours, its exit code returned.
  */
 export async function runModule(
-  transport: Transport,
-  options: EvalOptions,
-  python: PythonEnv,
-  logger: Logger,
-  module: { module: string; args: string[]; tokenPath?: string; signal?: AbortSignal },
+  { transport, options, python, logger, signal }: RunContext,
+  module: { module: string; args: string[]; tokenPath?: string },
 ): Promise<number> {
   const command = pythonCommand(python, ['-m', module.module, ...module.args], { sync: false })
   logger.step('run', `${command.join(' ')}  (in ${options.remoteDir} on ${transport.target})`)
@@ -480,7 +479,7 @@ export async function runModule(
     env,
     stdoutSink: process.stdout,
     onStderrLine: (line) => logger.step('run', line),
-    signal: module.signal,
+    signal,
   })
   logger.step(result.exitCode === 0 ? 'done' : 'error', `python -m ${module.module} exited ${result.exitCode}`)
   return result.exitCode
@@ -493,8 +492,7 @@ const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/
  * directory, symlinks resolved on the target. Anything else is an error, never a fetch.
  */
 export async function checkRunDir(
-  transport: Transport,
-  options: EvalOptions,
+  { transport, options }: TargetContext,
   json: Record<string, unknown>,
 ): Promise<{ remote: string; runId: string; skipped: string[] }> {
   const output = `${options.remoteDir}/${OUTPUT_DIR}`
@@ -521,10 +519,9 @@ export async function checkRunDir(
  * renamed into place. What was there before under that name is replaced.
  */
 export async function pullRunDir(
-  transport: Transport,
+  { transport, logger }: TargetContext,
   run: { remote: string; skipped: string[] },
   localDir: string,
-  logger: Logger,
 ): Promise<number> {
   if (run.skipped.length) {
     logger.step(
@@ -547,7 +544,17 @@ export async function pullRunDir(
 }
 
 /** What keeps a CUDA run from starting, from what `nvidia-smi -L` said: its failure, or no GPU listed. */
-function gpuProblemOf(error: string | undefined, listed: boolean, gpus: readonly string[], target: string): string | null {
+function gpuProblemOf({
+  error,
+  listed,
+  gpus,
+  target,
+}: {
+  error?: string
+  listed: boolean
+  gpus: readonly string[]
+  target: string
+}): string | null {
   if (error !== undefined) {
     const [status, ...message] = error.split(' ')
     const said = message.join(' ').trim() || 'no message'

@@ -13,7 +13,8 @@ import type { Transport } from '../../lib/transport/types.ts'
 // records, a followed run's end, the eval's JSON, metrics.csv.
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/guardrails-mini', import.meta.url))
-const target = { target: 'ssh gpu-box' } as Transport
+const transport = { target: 'ssh gpu-box' } as Transport
+const signal = new AbortController().signal
 const options = (extra: string[] = ['--runtime', 'cpu']) =>
   evalOptionsFrom(
     parseFlags(
@@ -58,9 +59,7 @@ describe('the preflight', () => {
           'asset=datasets missing',
         ),
       ),
-      target,
-      options(),
-      silentLogger,
+      { transport, options: options(), logger: silentLogger, signal },
     )
     assert.deepEqual(facts.python, { kind: 'uv', projectDir: '/srv/g', extras: ['eval'] })
     assert.equal(facts.tokenPath, undefined)
@@ -69,7 +68,12 @@ describe('the preflight', () => {
 
   test('every problem at once, each saying what to do (exit 4)', () => {
     const said = () =>
-      readPreflight(answer(records('bash=5', 'free=10 /srv', 'missing=setsid', 'token=none')), target, options(), silentLogger)
+      readPreflight(answer(records('bash=5', 'free=10 /srv', 'missing=setsid', 'token=none')), {
+        transport,
+        options: options(),
+        logger: silentLogger,
+        signal,
+      })
     assert.throws(said, (error: Error & { exitCode?: number }) => {
       assert.equal(error.exitCode, 4)
       assert.match(error.message, /^The target is not ready:\n- uv is not on ssh gpu-box's PATH.*Install uv there/m)
@@ -86,9 +90,9 @@ describe('the preflight', () => {
   test('CUDA: the GPUs nvidia-smi lists; an id it does not list is exit 2; its failure is exit 4 quoting it', () => {
     const cuda = (gpus: string) => options(['--runtime', 'cuda', '--gpus', gpus])
     const listed = records('bash=5', 'uv=uv', ...FREE, 'gpu=0', 'gpu=1', 'gpus-listed=1', 'token=environment')
-    assert.equal(readPreflight(answer(listed), target, cuda('1'), silentLogger).python.kind, 'uv')
+    assert.equal(readPreflight(answer(listed), { transport, options: cuda('1'), logger: silentLogger, signal }).python.kind, 'uv')
     assert.throws(
-      () => readPreflight(answer(listed), target, cuda('2'), silentLogger),
+      () => readPreflight(answer(listed), { transport, options: cuda('2'), logger: silentLogger, signal }),
       /^UsageError: --gpus 2: ssh gpu-box has no GPU 2; nvidia-smi -L lists 0, 1\./,
     )
     const failed = records(
@@ -99,7 +103,7 @@ describe('the preflight', () => {
       'token=environment',
     )
     assert.throws(
-      () => readPreflight(answer(failed), target, cuda('0'), silentLogger),
+      () => readPreflight(answer(failed), { transport, options: cuda('0'), logger: silentLogger, signal }),
       /nvidia-smi -L failed on ssh gpu-box \(exit 9\): "NVIDIA-SMI has failed/,
     )
   })
@@ -107,9 +111,7 @@ describe('the preflight', () => {
   test('a token `hf auth login` stored is passed on by its path; asset directories are guarded', () => {
     const login = readPreflight(
       answer(records('bash=5', 'uv=uv', ...FREE, 'token=login', 'token_path=/home/me/.cache/huggingface/token')),
-      target,
-      options(),
-      silentLogger,
+      { transport, options: options(), logger: silentLogger, signal },
     )
     assert.equal(login.tokenPath, '/home/me/.cache/huggingface/token')
     const home = answer(
@@ -117,7 +119,7 @@ describe('the preflight', () => {
       records('home=/home/me', 'kind=missing'),
     )
     assert.throws(
-      () => readPreflight(home, target, options(), silentLogger),
+      () => readPreflight(home, { transport, options: options(), logger: silentLogger, signal }),
       /^UsageError: --models-dir \/srv\/m is the home directory on ssh gpu-box \(it resolves to \/home\/me there\)/,
     )
   })
