@@ -73,16 +73,17 @@ export function hubEnv(extra: Record<string, string>, token: string | undefined)
 }
 
 /** Runs `python - mode args...` with fetch.py on stdin; progress lines go to onProgress. */
-async function runFetch(
-  transport: Transport,
-  python: PythonEnv,
-  mode: FetchMode,
-  job: FetchJob,
-  env: Record<string, string>,
-  envFile: string | undefined,
-  onProgress: (bytes: number) => void,
-  onOther: (line: string) => void,
-): Promise<FetchResult> {
+async function runFetch(options: {
+  transport: Transport
+  python: PythonEnv
+  mode: FetchMode
+  job: FetchJob
+  env: Record<string, string>
+  envFile: string | undefined
+  onProgress: (bytes: number) => void
+  onOther: (line: string) => void
+}): Promise<FetchResult> {
+  const { transport, python, mode, job, env, envFile, onProgress, onOther } = options
   const command = pythonCommand(python, ['-', mode, ...job.args])
   const result = await transport.run(FETCH_SCRIPT, [envFile ?? '', 'HF_TOKEN', '--', ...command], {
     env,
@@ -103,11 +104,15 @@ async function runFetch(
     )
   }
   if (parsed.status === 'fetched' || parsed.status === 'skipped') return parsed as FetchResult
-  throw fetchError(mode, job, parsed.kind ?? 'other', parsed.message ?? 'no message', transport.target)
+  throw fetchError({ mode, job, target: transport.target }, parsed.kind ?? 'other', parsed.message ?? 'no message')
 }
 
 /** A fetch failure as the user should read it, with its exit code. */
-function fetchError(mode: FetchMode, job: FetchJob, kind: string, message: string, target: string): RemoteEvalError {
+function fetchError(
+  { mode, job, target }: { mode: FetchMode; job: FetchJob; target: string },
+  kind: string,
+  message: string,
+): RemoteEvalError {
   const code = mode === 'model' ? ExitCode.modelsMissing : ExitCode.datasetsMissing
   switch (kind) {
     case 'gated':
@@ -173,16 +178,16 @@ export async function fetchAll(options: {
       }
       logger.step(step, `${job.label}: checking`)
       try {
-        const result = await runFetch(
-          options.transport,
-          options.python,
-          options.mode,
+        const result = await runFetch({
+          transport: options.transport,
+          python: options.python,
+          mode: options.mode,
           job,
-          options.env(job),
-          options.envFile,
+          env: options.env(job),
+          envFile: options.envFile,
           onProgress,
-          (line) => logger.step(step, `${job.label}: ${line}`),
-        )
+          onOther: (line) => logger.step(step, `${job.label}: ${line}`),
+        })
         outcomes.push({ job, result, seconds: (Date.now() - started) / 1000 })
       } catch (error) {
         const wrapped = error instanceof RemoteEvalError ? error : new RemoteEvalError(String(error), 1, { cause: error })
@@ -216,11 +221,10 @@ export async function readRecords(transport: Transport, dir: string, kind: 'mode
 /** Writes one completion record atomically. */
 export async function writeRecord(
   transport: Transport,
-  dir: string,
-  kind: 'models' | 'datasets',
-  key: string,
+  where: { dir: string; kind: 'models' | 'datasets'; key: string },
   record: unknown,
 ): Promise<void> {
+  const { dir, kind, key } = where
   const script = 'set -e; d="$1/$2"; mkdir -p -- "$d"; cat > "$d/.$3.tmp"; mv -f -- "$d/.$3.tmp" "$d/$3.json"'
   const result = await transport.run(script, [dir, `${RECORDS_DIR}/${kind}`, key], { stdin: JSON.stringify(record) })
   if (result.exitCode !== 0)

@@ -89,7 +89,11 @@ const intact = (files: readonly ManifestFile[], listing: Listing | null) =>
   listing !== null && files.every((f) => listing.sizes.get(f.path) === f.size)
 
 /** What to tell when some repos failed: the table is printed; the first failure decides the exit. */
-function finish(outcomes: FetchOutcome[], bytesOf: (o: FetchOutcome) => number, logger: Logger, step: 'models' | 'datasets') {
+function finish(
+  outcomes: FetchOutcome[],
+  bytesOf: (o: FetchOutcome) => number,
+  { logger, step }: { logger: Logger; step: 'models' | 'datasets' },
+) {
   logger.step(
     step,
     summaryTable(
@@ -159,9 +163,9 @@ async function fetchMissing<Need, R extends { files: ManifestFile[] }>(
     if (result?.status !== 'fetched') continue
     const record = spec.record(spec.needs[jobs.indexOf(job)]!, result, records.get(job.key))
     records.set(job.key, record)
-    await writeRecord(transport, dir, spec.kind, job.key, record)
+    await writeRecord(transport, { dir, kind: spec.kind, key: job.key }, record)
   }
-  finish(outcomes, (o) => (records.get(o.job.key)?.files ?? []).reduce((sum, f) => sum + f.size, 0), logger, spec.kind)
+  finish(outcomes, (o) => (records.get(o.job.key)?.files ?? []).reduce((sum, f) => sum + f.size, 0), { logger, step: spec.kind })
   return jobs.map((job) => records.get(job.key)!)
 }
 
@@ -169,8 +173,7 @@ async function fetchMissing<Need, R extends { files: ManifestFile[] }>(
 async function writeAndVerify(
   options: Common & { dir: string },
   manifest: Manifest,
-  counts: string,
-  needs: CheckRequest['needs'],
+  { counts, needs }: { counts: string; needs: CheckRequest['needs'] },
 ): Promise<void> {
   const logger = options.logger ?? silentLogger
   await writeManifest(options.transport, options.dir, manifest)
@@ -207,7 +210,10 @@ export async function downloadModels(
   )
   const manifest = modelsManifest({ dir, policyPath: options.policyPath, models: entries })
   const files = manifest.files
-  await writeAndVerify({ ...options, dir }, manifest, `${entries.length} models, ${files.length} files`, { models: options.needs })
+  await writeAndVerify({ ...options, dir }, manifest, {
+    counts: `${entries.length} models, ${files.length} files`,
+    needs: { models: options.needs },
+  })
   return manifest
 }
 
@@ -259,8 +265,9 @@ export async function downloadDatasets(options: Common & { datasetsDir: string; 
     ),
     files: entries.flatMap((r) => r.files).filter((f) => !seen.has(f.path) && seen.add(f.path)),
   })
-  await writeAndVerify({ ...options, dir }, manifest, `${manifest.datasets.length} splits, ${manifest.files.length} files`, {
-    datasets: needs,
+  await writeAndVerify({ ...options, dir }, manifest, {
+    counts: `${manifest.datasets.length} splits, ${manifest.files.length} files`,
+    needs: { datasets: needs },
   })
   return manifest
 }
@@ -281,7 +288,8 @@ interface CheckRequest {
 }
 
 /** The report for one directory from its manifest text and listing (the reading is done elsewhere). */
-function reportFor(request: CheckRequest, text: string | null, listing: Listing | null, checksums: boolean): VerifyReport {
+function reportFor(request: CheckRequest, read: { text: string | null; listing: Listing | null }, checksums: boolean): VerifyReport {
+  const { text, listing } = read
   const { dir, kind, needs } = request
   const report: VerifyReport = {
     dir,
@@ -320,7 +328,7 @@ export async function checkPreparedDir(options: CheckRequest & { transport: Tran
       manifest.files?.map((f) => f.path) ??
       [...(sizes?.sizes.keys() ?? [])].filter((p) => manifest.models.some((m) => p.startsWith(`${m.path}/`)))
   }
-  return reportFor(options, text, await listPreparedDir(transport, dir, hashPaths), true)
+  return reportFor(options, { text, listing: await listPreparedDir(transport, dir, hashPaths) }, true)
 }
 
 /** Checks several directories by size, in one round trip. */
@@ -329,7 +337,7 @@ export async function checkPreparedDirs(transport: Transport, requests: readonly
     transport,
     requests.map((r) => r.dir),
   )
-  return requests.map((request, i) => reportFor(request, read[i]!.manifest, read[i]!.listing, false))
+  return requests.map((request, i) => reportFor(request, { text: read[i]!.manifest, listing: read[i]!.listing }, false))
 }
 
 export interface StaleDataset {

@@ -114,9 +114,9 @@ export function runGoesOn(error: unknown, runId: string, signal?: AbortSignal): 
 export function followEnd(
   result: { exitCode: number; stdout: string; stderrTail: readonly string[] },
   transport: Transport,
-  runId: string,
-  signal?: AbortSignal,
+  run: { runId: string; signal?: AbortSignal },
 ): RunEnd {
+  const { runId, signal } = run
   if (signal?.aborted) throw new InterruptedError()
   if (result.exitCode === RemoteStatus.noRun) throw noSuchRun(runId, transport.target)
   const end = parseFollowOutput(result.stdout)
@@ -142,7 +142,7 @@ export async function followRun(
     .catch((error: unknown) => {
       throw runGoesOn(error, options.runId, options.signal)
     })
-  return followEnd(result, transport, options.runId, options.signal)
+  return followEnd(result, transport, options)
 }
 
 /** Stops a run: SIGTERM to its process group, SIGKILL after graceSeconds. Returns how it ended. */

@@ -456,7 +456,7 @@ export async function startEval(
       )
     throw new TransportError(`Could not start the eval on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
   }
-  return run.follow ? followEnd(result, transport, run.id, signal) : null
+  return run.follow ? followEnd(result, transport, { runId: run.id, signal }) : null
 }
 
 /**

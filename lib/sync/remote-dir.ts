@@ -37,7 +37,8 @@ export const INSPECT_LIBRARY = loadBashLibrary(new URL('./remote-dir.sh', import
 export const INSPECT_SCRIPT = callFunction(INSPECT_LIBRARY, 'inspect_remote_dir', LAYOUT_VARS)
 
 /** inspect_remote_dir's arguments; the marker's own JSON spelling of the project lets the script match it. */
-export function inspectionArgs(dir: string, stamp: string, marker = '', projectId = ''): string[] {
+export function inspectionArgs(dir: string, stamp: string, claim: { marker?: string; projectId?: string } = {}): string[] {
+  const { marker = '', projectId = '' } = claim
   return [dir, stamp, marker, projectId ? `"project_id":${JSON.stringify(projectId)}` : '']
 }
 
@@ -87,11 +88,9 @@ export function parseInspection(stdout: string): RemoteDirFacts {
 export async function inspectRemoteDir(
   transport: Transport,
   dir: string,
-  stamp: string,
-  marker = '',
-  projectId = '',
+  options: { stamp: string; marker?: string; projectId?: string },
 ): Promise<RemoteDirFacts> {
-  return inspectionAnswer(await transport.run(INSPECT_SCRIPT, inspectionArgs(dir, stamp, marker, projectId)), dir, transport.target)
+  return inspectionAnswer(await transport.run(INSPECT_SCRIPT, inspectionArgs(dir, options.stamp, options)), dir, transport.target)
 }
 
 /** The facts of an inspection's output, or the error saying what the target lacks. */
@@ -115,10 +114,9 @@ export function inspectionAnswer(
 export function decideOwnership(
   facts: RemoteDirFacts,
   dir: string,
-  flag: string,
-  options: { adopt: boolean; target: string; projectId: string },
+  options: { flag: string; adopt: boolean; target: string; projectId: string },
 ): { claim: boolean } {
-  const { adopt, target } = options
+  const { flag, adopt, target } = options
   if (facts.kind === 'notdir') throw new UsageError(`${flag} ${dir} exists on ${target} but is not a directory. Choose another path.`)
   const real = facts.real ?? dir
   const through = real !== dir ? ` (${dir} resolves to ${real} there)` : ''

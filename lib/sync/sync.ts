@@ -94,7 +94,10 @@ export interface PushOptions {
 
 /** The inspection of a push's target directory, as arguments of inspect_remote_dir. */
 export function inspectionFor(prepared: PreparedSync, full = false): string[] {
-  return inspectionArgs(prepared.remoteDir, full ? '' : prepared.stamp, prepared.marker, prepared.selection.projectId)
+  return inspectionArgs(prepared.remoteDir, full ? '' : prepared.stamp, {
+    marker: prepared.marker,
+    projectId: prepared.selection.projectId,
+  })
 }
 
 export interface SyncReport {
@@ -133,12 +136,13 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   const marker = prepared.marker
   const inspecting = options.facts
     ? Promise.resolve(options.facts)
-    : inspectRemoteDir(transport, remoteDir, options.full ? '' : stamp, marker, selection.projectId)
+    : inspectRemoteDir(transport, remoteDir, { stamp: options.full ? '' : stamp, marker, projectId: selection.projectId })
   // While the target answers: the walk a whole-tree rsync may need (cheap next to the round trip).
   const unselected = selection.files.length > WHOLE_TREE_MIN_FILES && transport.kind === 'ssh' ? listUnselected(selection) : null
   const facts = await inspecting
   transport.noteRemoteTools?.(facts.tools)
-  const { claim } = decideOwnership(facts, remoteDir, options.remoteDirFlag ?? '--remote-dir', {
+  const { claim } = decideOwnership(facts, remoteDir, {
+    flag: options.remoteDirFlag ?? '--remote-dir',
     adopt: options.adopt ?? false,
     target: transport.target,
     projectId: selection.projectId,
@@ -187,7 +191,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     plan =
       method === 'rsync'
         ? { ...plan, send: selection.files.map((f) => f.path) }
-        : await addTargetDifferences(transport, remoteDir, selection, plan)
+        : await addTargetDifferences({ transport, remoteDir }, selection, plan)
   }
   await checkSecrets(selection.root, plan.send, secretGuardFor(selection.root, options.allowSecrets))
   const wholeTree = plan.send.length > WHOLE_TREE_MIN_FILES && plan.send.length * 2 > selection.files.length
@@ -268,8 +272,7 @@ export async function syncProject(options: SyncOptions & { wait?: boolean }): Pr
  * (symlinks are always sent: they cost nothing).
  */
 async function addTargetDifferences(
-  transport: Transport,
-  remoteDir: string,
+  { transport, remoteDir }: { transport: Transport; remoteDir: string },
   selection: Selection,
   plan: TransferPlan,
 ): Promise<TransferPlan> {

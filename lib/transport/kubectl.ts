@@ -24,15 +24,17 @@ const DNS_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
 
 /** Refuses names kubectl would read as flags or that no cluster accepts. */
 export function validateKubeTarget(options: KubectlTransportOptions): void {
-  const check = (flag: string, value: string | undefined, pattern: RegExp, what: string) => {
+  const rules: Array<[flag: string, value: string | undefined, pattern: RegExp, what: string]> = [
+    ['--context', options.context, CONTEXT_PATTERN, 'kubeconfig context name (see `kubectl config get-contexts`)'],
+    ['--namespace', options.namespace, DNS_NAME, 'namespace name (lowercase letters, digits, -)'],
+    ['--pod', options.pod, DNS_NAME, 'pod name (see `kubectl get pods -n NAMESPACE`)'],
+    ['--container', options.container, DNS_NAME, 'container name (lowercase letters, digits, -)'],
+  ]
+  for (const [flag, value, pattern, what] of rules) {
     if (value !== undefined && (!pattern.test(value) || value.length > 253)) {
       throw new UsageError(`${flag} ${JSON.stringify(value)} is not a valid ${what}.`)
     }
   }
-  check('--context', options.context, CONTEXT_PATTERN, 'kubeconfig context name (see `kubectl config get-contexts`)')
-  check('--namespace', options.namespace, DNS_NAME, 'namespace name (lowercase letters, digits, -)')
-  check('--pod', options.pod, DNS_NAME, 'pod name (see `kubectl get pods -n NAMESPACE`)')
-  check('--container', options.container, DNS_NAME, 'container name (lowercase letters, digits, -)')
 }
 
 /** kubectl's own failures (as opposed to the script's exit code). */
@@ -143,7 +145,10 @@ export class KubectlTransport implements Transport {
       if (TERMINATED.test(line)) terminated = true
       else if (!DEFAULTED.test(line)) options.onStderrLine?.(line)
     }
-    const result = await runFramed('kubectl', this.execArgs(), script, args, { ...options, onStderrLine }, this.target)
+    const result = await runFramed(
+      { command: 'kubectl', commandArgs: this.execArgs(), target: this.target },
+      { script, args, options: { ...options, onStderrLine } },
+    )
     const failure = result.stderrTail.find((line) => KUBECTL_ERROR.test(line))
     if (result.exitCode !== 0 && !terminated && failure) throw kubectlFailure(failure, this.options, this.target)
     return { ...result, stderrTail: result.stderrTail.filter((line) => !TERMINATED.test(line) && !DEFAULTED.test(line)) }

@@ -12,7 +12,7 @@ export class LocalTransport implements Transport {
 
   /** Runs the script with `bash -s`, framed exactly as for a remote target. */
   async run(script: string, args: readonly string[] = [], options: RunOptions = {}): Promise<RunResult> {
-    return runFramed(REMOTE_COMMAND[0], REMOTE_COMMAND.slice(1), script, args, options, this.target)
+    return runFramed({ command: REMOTE_COMMAND[0], commandArgs: REMOTE_COMMAND.slice(1), target: this.target }, { script, args, options })
   }
 
   push(plan: PushPlan): Promise<PushReport> {

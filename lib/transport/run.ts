@@ -9,13 +9,11 @@ import type { RunOptions, RunResult } from './types.ts'
  * any data after it, on stdin. Every transport's run goes through here; only the command differs.
  */
 export async function runFramed(
-  command: string,
-  commandArgs: string[],
-  script: string,
-  args: readonly string[],
-  options: RunOptions,
-  target: string,
+  via: { command: string; commandArgs: string[]; target: string },
+  call: { script: string; args: readonly string[]; options: RunOptions },
 ): Promise<RunResult> {
+  const { command, commandArgs, target } = via
+  const { script, args, options } = call
   const input: InputPart[] = [frameScript(script, args, options.env)]
   if (Array.isArray(options.stdin)) input.push(...(options.stdin as InputPart[]))
   else if (options.stdin !== undefined) input.push(options.stdin as InputPart)

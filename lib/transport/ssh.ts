@@ -159,7 +159,7 @@ export class SshTransport implements Transport {
 
   async run(script: string, args: readonly string[] = [], options: RunOptions = {}): Promise<RunResult> {
     const sshArgs = [...this.clientArgs(), '-T', '--', this.options.host, ...REMOTE_COMMAND]
-    const result = await runFramed('ssh', sshArgs, script, args, options, this.target)
+    const result = await runFramed({ command: 'ssh', commandArgs: sshArgs, target: this.target }, { script, args, options })
     if (result.exitCode === 255) {
       throw new TransportError(`Lost the connection to ${this.options.host}: ${explainSshError(sshErrorLine(result.stderrTail))}`)
     }
@@ -176,13 +176,11 @@ export class SshTransport implements Transport {
       const result = await this.run(script, args, { stdin })
       bytesSent += result.bytesSent
       if (result.exitCode !== 0)
-        throw await pushFailure(
-          this,
-          plan.remoteDir,
-          `Preparing ${plan.remoteDir} on ${this.options.host} failed`,
-          result.exitCode,
-          result.stderrTail,
-        )
+        throw await pushFailure(this, plan.remoteDir, {
+          what: `Preparing ${plan.remoteDir} on ${this.options.host} failed`,
+          exitCode: result.exitCode,
+          stderrTail: result.stderrTail,
+        })
       return result
     }
     // Deleting first lets a path that turned from a directory into a file (or back) arrive cleanly.
@@ -217,7 +215,11 @@ export class SshTransport implements Transport {
           `--exclude-from=${skip}`,
           '--files-from=-',
         ]
-        const stats = await this.rsync(['-az', ...options, './', destination], nulList(tops), plan.localRoot, plan.remoteDir)
+        const stats = await this.rsync(['-az', ...options, './', destination], {
+          input: nulList(tops),
+          cwd: plan.localRoot,
+          pushTo: plan.remoteDir,
+        })
         bytesSent += stats.bytesSent
         filesSent = stats.regularFilesSent
       } finally {
@@ -225,12 +227,11 @@ export class SshTransport implements Transport {
       }
     } else if (plan.send.length) {
       const checksum = plan.checksum ? ['--checksum'] : []
-      const stats = await this.rsync(
-        ['-az', ...checksum, '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination],
-        nulList(plan.send),
-        plan.localRoot,
-        plan.remoteDir,
-      )
+      const stats = await this.rsync(['-az', ...checksum, '--files-from=-', '--from0', ...rsyncExcludeArgs(), './', destination], {
+        input: nulList(plan.send),
+        cwd: plan.localRoot,
+        pushTo: plan.remoteDir,
+      })
       bytesSent += stats.bytesSent
       filesSent = stats.regularFilesSent
     }
@@ -282,14 +283,15 @@ export class SshTransport implements Transport {
   }
 
   /** rsync over the master; parses its --stats. `pushTo`: a push into that directory (its failures are explained as a push's). */
-  private async rsync(args: string[], input?: Buffer, cwd?: string, pushTo?: string) {
+  private async rsync(args: string[], { input, cwd, pushTo }: { input?: Buffer; cwd?: string; pushTo?: string } = {}) {
     const result = await spawnProcess('rsync', ['--stats', '--no-human-readable', '-e', await this.rsyncShell(), ...args], {
       cwd,
       input: input === undefined ? [] : [input],
     })
     if (result.exitCode !== 0) {
       const what = `rsync with ${this.options.host} failed`
-      if (pushTo !== undefined && result.exitCode !== 255) throw await pushFailure(this, pushTo, what, result.exitCode, result.stderrTail)
+      if (pushTo !== undefined && result.exitCode !== 255)
+        throw await pushFailure(this, pushTo, { what, exitCode: result.exitCode, stderrTail: result.stderrTail })
       throw new TransportError(`${what} (exit ${result.exitCode}): ${tellingLine(result.stderrTail)}`)
     }
     const count = (pattern: RegExp) => Number(pattern.exec(result.stdout)?.[1] ?? 0)

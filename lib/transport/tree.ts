@@ -82,13 +82,11 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
       throw new TransportError(`Local tar failed while packing files: ${local.stderrTail.join(' ') || 'no message'}`)
     }
     if (result.exitCode !== 0) {
-      throw await pushFailure(
-        transport,
-        plan.remoteDir,
-        `Applying the push in ${plan.remoteDir} on ${transport.target} failed`,
-        result.exitCode,
-        result.stderrTail,
-      )
+      throw await pushFailure(transport, plan.remoteDir, {
+        what: `Applying the push in ${plan.remoteDir} on ${transport.target} failed`,
+        exitCode: result.exitCode,
+        stderrTail: result.stderrTail,
+      })
     }
     const { filesRemoved, filesKept, keptReason } = removalOutcome(result.stdout, result.stderrTail)
     return { method: 'tar', filesSent: plan.send.length, filesRemoved, filesKept, keptReason, bytesSent: result.bytesSent }
@@ -211,10 +209,9 @@ export const FREE_SCRIPT = treeScript('tree_free')
 export async function pushFailure(
   transport: Transport,
   remoteDir: string,
-  what: string,
-  exitCode: number | null,
-  stderrTail: readonly string[],
+  failed: { what: string; exitCode: number | null; stderrTail: readonly string[] },
 ): Promise<RemoteEvalError> {
+  const { what, exitCode, stderrTail } = failed
   const line = tellingLine(stderrTail)
   if (/No space left on device|Disk quota exceeded/i.test(line)) {
     const answer = await transport.run(FREE_SCRIPT, [remoteDir]).catch(() => null)
