@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { UsageError, exitCodesHelp } from '../core/errors.ts'
-import { UsageWithHelpError, formatFlags, listFlag, type FlagSpec, type FlagValues, projectDirFrom } from '../core/flags.ts'
-import { K8S_FLAGS, SSH_FLAGS, kubeTargetFrom, openKubeTarget, openSshTarget, sshTargetFrom } from '../transport/targets.ts'
+import { formatFlags, listFlag, type FlagSpec, type FlagValues, projectDirFrom } from '../core/flags.ts'
+import { TARGET_KINDS, kindNamedBy } from '../transport/kinds.ts'
 import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
 import type { Logger } from '../core/log.ts'
 import { prepareSync, pushLocked } from '../sync/sync.ts'
@@ -11,8 +11,7 @@ import { bothOrFirstError } from '../core/async.ts'
 // do the same as their sync step; this is for iterating on code between runs.
 
 export const SYNC_FLAGS_ALL: readonly FlagSpec[] = [
-  ...SSH_FLAGS,
-  ...K8S_FLAGS,
+  ...TARGET_KINDS.flatMap((kind) => kind.flags),
   ...SYNC_FLAGS,
   { name: 'help', kind: 'boolean', description: 'print this help' },
 ]
@@ -34,44 +33,20 @@ ${formatFlags(SYNC_FLAGS_ALL)}
 ${exitCodesHelp(['ok', 'usage', 'localPrereq', 'remotePrereq', 'transport', 'targetBusy', 'interrupted'])}
 `
 
-const SSH_ONLY = ['remote-dir', 'ssh-option', 'ssh-config']
-const K8S_ONLY = ['context', 'namespace', 'container']
-
-/** Which kind of target the flags name; refuses mixed or missing targets. */
-function targetKind(argv: readonly string[]): 'ssh' | 'k8s' {
-  const given = (name: string) => argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`))
-  const ssh = given('host')
-  const k8s = given('pod')
-  if (ssh && k8s) throw new UsageWithHelpError('Give either --host (an SSH host) or --pod (a Kubernetes pod), not both.')
-  if (!ssh && !k8s) {
-    throw new UsageWithHelpError(
-      'No target: give --host HOST --remote-dir DIR for an SSH host, or --context C --namespace NS --pod POD for a pod.',
-    )
-  }
-  const wrong = (ssh ? [...K8S_ONLY, 'workdir'] : SSH_ONLY).find(given)
-  if (wrong)
-    throw new UsageError(
-      `--${wrong} does not apply to ${ssh ? 'an SSH host' : 'a pod'}${wrong === 'remote-dir' ? '; in a pod use --workdir' : wrong === 'workdir' ? '; on an SSH host use --remote-dir' : ''}.`,
-    )
-  return ssh ? 'ssh' : 'k8s'
-}
-
 /** The run() of sync_code.ts: check everything, connect, sync, return the summary. */
 export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }, argv = process.argv.slice(2)) {
-  const kind = targetKind(argv)
-  const remoteDir = kind === 'ssh' ? sshTargetFrom(flags).remoteDir : kubeTargetFrom(flags).remoteDir
+  const kind = kindNamedBy(argv)
+  const target = kind.fromFlags(flags)
+  const remoteDir = target.remoteDir
   const limits = sizeLimitsFrom(flags)
   const projectDir = projectDirFrom(flags)
   if (!statSync(projectDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--project-dir ${projectDir} is not a directory. Run from the eval repo or pass --project-dir.`)
   }
   // Choosing files needs no connection: do it while the connection opens.
-  const [target, prepared] = await bothOrFirstError(
-    kind === 'ssh' ? openSshTarget(flags, logger) : openKubeTarget(flags, logger),
-    prepareSync({ projectDir, remoteDir, limits, logger }),
-  )
+  const [transport, prepared] = await bothOrFirstError(kind.open(target, logger), prepareSync({ projectDir, remoteDir, limits, logger }))
   const report = await pushLocked({
-    transport: target.transport,
+    transport,
     prepared,
     wait: flags['no-wait'] !== true,
     remoteDirFlag: target.remoteDirFlag,
@@ -80,9 +55,9 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
     allowSecrets: listFlag(flags, 'allow-secret'),
     logger,
   })
-  logger.step('done', report.unchanged ? 'code already up to date' : `code synced to ${report.remoteDir} on ${target.transport.target}`)
+  logger.step('done', report.unchanged ? 'code already up to date' : `code synced to ${report.remoteDir} on ${transport.target}`)
   return {
-    target: target.transport.target,
+    target: transport.target,
     remote_dir: report.remoteDir,
     files: report.files,
     total_bytes: report.totalBytes,

@@ -3,7 +3,7 @@ import { modelDirName } from '../assets/registry.ts'
 import type { Step } from '../core/log.ts'
 import type { RoundTrip } from '../transport/recording.ts'
 import { calledFunction } from '../transport/recording.ts'
-import type { PushPlan, PushReport, RunOptions, RunResult, Transport, TransportKind } from '../transport/types.ts'
+import type { PushPlan, PushReport, RunOptions, RunResult, TargetKind, Transport } from '../transport/types.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 
 // --dry-run: the pipeline of a real run, unchanged, against a target that answers as a fresh one
@@ -44,7 +44,7 @@ function fetchMode(args: readonly string[]): string | undefined {
 }
 
 /** The answer of eval_preflight_and_inspect on a fresh target (see remote.sh, remote-dir.sh). */
-function preflightAnswer(options: EvalOptions, kind: TransportKind): string {
+function preflightAnswer(options: EvalOptions, kind: TargetKind): string {
   const facts = ['bash=5', options.venv ? `venv=${options.venv}/bin/python` : 'uv=uv']
   if (options.runtime === 'cuda') {
     const ids = options.gpus?.split(',').map((id) => String(Number(id))) ?? ['0']
@@ -52,7 +52,7 @@ function preflightAnswer(options: EvalOptions, kind: TransportKind): string {
   }
   if (options.online) facts.push('token=environment')
   facts.push('asset=models missing', 'asset=datasets missing')
-  const inspection = [...(kind === 'ssh' ? ['rsync=1'] : []), 'gzip=1', 'tar=1', 'kind=missing', 'writable=1', 'claimed=1']
+  const inspection = [...(kind.pushesByRsync ? ['rsync=1'] : []), 'gzip=1', 'tar=1', 'kind=missing', 'writable=1', 'claimed=1']
   return `${facts.map((f) => `${f}\0`).join('')}@@inspect\0${inspection.map((f) => `${f}\0`).join('')}`
 }
 
@@ -99,17 +99,18 @@ function fetchAnswer(args: readonly string[]): string {
 }
 
 /** The simulated target: a transport that answers each script as a fresh target would, and runs nothing. */
-export function simulatedTarget(options: EvalOptions, target: { kind: TransportKind; name: string }): Transport {
+export function simulatedTarget(options: EvalOptions, kind: TargetKind): Transport {
   const answer = (stdout: string, exitCode = 0): RunResult => ({ exitCode, stdout, stderrTail: [], bytesSent: 0 })
   return {
-    kind: target.kind,
-    target: target.name,
+    kind: kind.kind,
+    pushesByRsync: kind.pushesByRsync,
+    target: kind.name(options.target),
     async run(script: string, args: readonly string[] = [], run: RunOptions = {}): Promise<RunResult> {
       const fn = calledFunction(script)
       if (fn === 'lock_hold') {
         // The lock's session: the function's output, its trailer, then held until released.
         if (run.stdin && typeof (run.stdin as NodeJS.ReadableStream).resume === 'function') (run.stdin as NodeJS.ReadableStream).resume()
-        run.stdoutSink?.write(`${preflightAnswer(options, target.kind)}\0@@locked 0\0`)
+        run.stdoutSink?.write(`${preflightAnswer(options, kind)}\0@@locked 0\0`)
         return answer('')
       }
       if (fn === 'envfile_exec') return answer(`${fetchAnswer(args)}\n`)

@@ -21,7 +21,9 @@ import {
   type FlagValues,
   projectDirFrom,
 } from '../core/flags.ts'
-import { DEFAULT_WORKDIR, K8S_FLAGS, SSH_FLAGS, kubeTargetFrom, sshTargetFrom } from '../transport/targets.ts'
+import { KUBECTL_KIND } from '../transport/kubectl.ts'
+import { SSH_KIND } from '../transport/ssh.ts'
+import type { Target, TargetKind } from '../transport/types.ts'
 import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
 import { validateRemoteDir } from '../core/remote-path.ts'
 import type { SizeLimits } from '../sync/guard.ts'
@@ -126,8 +128,8 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
 
 const HELP_FLAG: FlagSpec = { name: 'help', kind: 'boolean', description: 'print this help' }
 
-export const SSH_EVAL_FLAGS: readonly FlagSpec[] = [...SSH_FLAGS, ...EVAL_FLAGS, ...SYNC_FLAGS, HELP_FLAG]
-export const K8S_EVAL_FLAGS: readonly FlagSpec[] = [...K8S_FLAGS, ...EVAL_FLAGS, ...SYNC_FLAGS, HELP_FLAG]
+export const SSH_EVAL_FLAGS: readonly FlagSpec[] = [...SSH_KIND.flags, ...EVAL_FLAGS, ...SYNC_FLAGS, HELP_FLAG]
+export const K8S_EVAL_FLAGS: readonly FlagSpec[] = [...KUBECTL_KIND.flags, ...EVAL_FLAGS, ...SYNC_FLAGS, HELP_FLAG]
 
 const PIPELINE_TEXT = `Runs the eval suite on the target: checks this machine and the target in one round trip, syncs
 the code only (never models, datasets or .env files), runs uv sync when pyproject.toml, uv.lock or
@@ -180,11 +182,10 @@ export interface EvalOptions {
   wait: boolean
   stopGraceSeconds: number
   freshCache: boolean
-  target:
-    | { kind: 'ssh'; host: string; sshOptions: string[]; configFile?: string }
-    | { kind: 'k8s'; context: string; namespace: string; pod: string; container?: string }
+  /** The target as its kind read it from the flags (lib/transport/kinds.ts). */
+  target: Target
   remoteDir: string
-  remoteDirFlag: '--remote-dir' | '--workdir'
+  remoteDirFlag: string
   projectDir: string
   runtime: 'cpu' | 'cuda'
   suite: string
@@ -252,18 +253,9 @@ function named(flags: FlagValues, name: string, fallback: string): string {
 }
 
 /** Every flag of ssh_eval.ts or k8s_eval.ts, checked; reads the local registry for suite and split. */
-export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOptions {
-  let target: EvalOptions['target']
-  let remoteDir: string
-  if (kind === 'ssh') {
-    const ssh = sshTargetFrom(flags)
-    target = { kind, host: ssh.host, sshOptions: ssh.sshOptions, configFile: ssh.configFile }
-    remoteDir = ssh.remoteDir
-  } else {
-    const k8s = kubeTargetFrom(flags)
-    target = { kind, context: k8s.context, namespace: k8s.namespace, pod: k8s.pod, container: k8s.container }
-    remoteDir = k8s.remoteDir
-  }
+export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOptions {
+  const target = kind.fromFlags(flags)
+  const remoteDir = target.remoteDir
   const mode = modeFrom(flags)
   // A new run (or its dry run) needs the four flags the bash runner required; whether the target is
   // air-gapped is the user's statement, never a default.
@@ -329,7 +321,7 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
     freshCache,
     target,
     remoteDir,
-    remoteDirFlag: kind === 'ssh' ? '--remote-dir' : '--workdir',
+    remoteDirFlag: target.remoteDirFlag,
     projectDir,
     runtime,
     suite,
@@ -355,8 +347,6 @@ export function evalOptionsFrom(flags: FlagValues, kind: 'ssh' | 'k8s'): EvalOpt
     adoptAssetDirs: flags['adopt-asset-dirs'] === true,
   }
 }
-
-export { DEFAULT_WORKDIR }
 
 /** The tool's run ids (runs.ts newRunId), not the eval's report ids. */
 const REMOTE_RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/

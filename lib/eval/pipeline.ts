@@ -1,16 +1,14 @@
 import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { clearDatasetsCache } from '../assets/prepare.ts'
-import { onCleanup } from '../core/cleanup.ts'
 import { ExitCode, RemoteEvalError } from '../core/errors.ts'
 import { CliResult } from '../core/result.ts'
 import { secretValuesFromEnv, type Logger, type Step } from '../core/log.ts'
 import { bothOrFirstError } from '../core/async.ts'
 import { takeTargetLock } from '../sync/lock.ts'
 import { inspectionFor, prepareSync, pushPrepared } from '../sync/sync.ts'
-import { KubectlTransport, podTargetName } from '../transport/kubectl.ts'
+import { kindOf } from '../transport/kinds.ts'
 import { recordingTransport, tripSummary, type RoundTrip } from '../transport/recording.ts'
-import { SshTransport, sshTargetName } from '../transport/ssh.ts'
 import type { Transport } from '../transport/types.ts'
 import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
 import { guardRun } from './interrupt.ts'
@@ -33,24 +31,9 @@ import { metricsTable, runsTable } from './summary.ts'
 
 // The run, the same for SSH and kubectl: preflight, sync, deps, assets, run, fetch, summary.
 
-/** Opens the transport for the target (closed on every way out, Ctrl-C included). */
-export async function openTarget(options: EvalOptions, logger: Logger): Promise<Transport> {
-  const target = options.target
-  if (target.kind === 'ssh') {
-    const transport = await SshTransport.create({ host: target.host, sshOptions: target.sshOptions, configFile: target.configFile, logger })
-    onCleanup(() => transport.close())
-    await transport.connect()
-    return transport
-  }
-  const transport = await KubectlTransport.open({
-    context: target.context,
-    namespace: target.namespace,
-    pod: target.pod,
-    container: target.container,
-    logger,
-  })
-  onCleanup(() => transport.close())
-  return transport
+/** Opens the transport for the target, as its kind does (closed on every way out, Ctrl-C included). */
+export function openTarget(options: EvalOptions, logger: Logger): Promise<Transport> {
+  return kindOf(options.target).open(options.target, logger)
 }
 
 export interface EvalContext {
@@ -219,10 +202,8 @@ async function fetchReport(target: TargetContext, runId: string, end: RunEnd): P
  * nothing; each round trip it would send is printed (in full in the JSON). No connection is made.
  */
 async function dryRun(options: EvalOptions, { logger, signal }: EvalContext): Promise<CliResult> {
-  const target =
-    options.target.kind === 'ssh'
-      ? { kind: 'ssh' as const, name: sshTargetName(options.target.host) }
-      : { kind: 'kubectl' as const, name: podTargetName(options.target) }
+  const kind = kindOf(options.target)
+  const target = { kind, name: kind.name(options.target) }
   const trips: Array<RoundTrip & { step: Step }> = []
   const record = (trip: RoundTrip) => {
     const step = stepOf(trip, options)
@@ -232,7 +213,7 @@ async function dryRun(options: EvalOptions, { logger, signal }: EvalContext): Pr
   logger.step('preflight', `[dry-run] nothing is sent to ${target.name}. The round trips of a real run, answered as by ${DRY_RUN_ASSUMES}:`)
   // The pipeline's own lines would tell the simulated answers as facts: only the round trips are shown.
   const quiet: Logger = { step() {}, addSecrets: (values) => logger.addSecrets(values), redact: logger.redact }
-  await startRun(options, { logger: quiet, signal, open: async () => recordingTransport(simulatedTarget(options, target), record) })
+  await startRun(options, { logger: quiet, signal, open: async () => recordingTransport(simulatedTarget(options, kind), record) })
   logger.step(
     'done',
     `dry run: ${trips.length} round trips, each script in full in the JSON on stdout (round_trips[].script); nothing was touched on ${target.name}`,

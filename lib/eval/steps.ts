@@ -22,6 +22,7 @@ import { INSTALL_UV_HINT, pythonCommand, syncCommand, UV_ON_PATH, type PythonEnv
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 import { followEnd, runGoesOn, runMeta, RUNS_LIBRARY, type RunEnd } from './runs.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
+import { kindOf } from '../transport/kinds.ts'
 
 // The remote steps of a run, each one round trip (but the downloads): preflight, deps, assets,
 // the eval itself, and the check of the run directory before it is fetched.
@@ -266,34 +267,7 @@ function fixCommand(options: EvalOptions, kind: 'models' | 'datasets'): string {
           options.downloadSplits.join(','),
         ]
   const words = (list: string[]) => list.map((w) => (w === '$d' ? '"$d"' : q(w))).join(' ')
-  let copy: string
-  if (options.target.kind === 'ssh') {
-    const ssh = [
-      'ssh',
-      ...(options.target.configFile ? ['-F', options.target.configFile] : []),
-      ...options.target.sshOptions.flatMap((o) => ['-o', o]),
-    ]
-    copy = `rsync -a -e ${q(ssh.map(q).join(' '))} "$d/" ${q(`${options.target.host}:${dir}/`)}`
-  } else {
-    const t = options.target
-    const kubectl = [
-      'kubectl',
-      '--context',
-      t.context,
-      '--namespace',
-      t.namespace,
-      'exec',
-      '-i',
-      t.pod,
-      ...(t.container ? ['--container', t.container] : []),
-      '--',
-      'sh',
-      '-c',
-      'mkdir -p "$0" && tar -x -f - -C "$0"',
-      dir,
-    ]
-    copy = `tar -C "$d" -c -f - . | ${kubectl.map(q).join(' ')}`
-  }
+  const copy = kindOf(options.target).copyCommand(options.target, dir)
   return `on a machine with internet: d=$(mktemp -d) && ${words(prepare)} && ${copy} (or run with --remote-has-internet yes)`
 }
 

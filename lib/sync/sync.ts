@@ -138,7 +138,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     ? Promise.resolve(options.facts)
     : inspectRemoteDir(transport, remoteDir, { stamp: options.full ? '' : stamp, marker, projectId: selection.projectId })
   // While the target answers: the walk a whole-tree rsync may need (cheap next to the round trip).
-  const unselected = selection.files.length > WHOLE_TREE_MIN_FILES && transport.kind === 'ssh' ? listUnselected(selection) : null
+  const unselected = selection.files.length > WHOLE_TREE_MIN_FILES && transport.pushesByRsync ? listUnselected(selection) : null
   const facts = await inspecting
   transport.noteRemoteTools?.(facts.tools)
   const { claim } = decideOwnership(facts, remoteDir, {
@@ -166,7 +166,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     return { ...report, unchanged: true }
   }
 
-  const canRsync = transport.kind === 'ssh' && facts.tools.rsync
+  const canRsync = transport.pushesByRsync && facts.tools.rsync
   if (!canRsync && !facts.tools.tar) {
     throw new RemotePrerequisiteError(
       `${transport.target} has neither rsync nor tar; install one of them there (tar: apt-get install tar).`,

@@ -5,7 +5,11 @@ import { runFramed } from './run.ts'
 import { REMOTE_COMMAND } from './script.ts'
 import { tarPull, tarPush } from './tree.ts'
 import { lastLine } from '../core/text.ts'
-import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Transport } from './types.ts'
+import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Target, TargetKind, Transport } from './types.ts'
+import { onCleanup } from '../core/cleanup.ts'
+import { required, stringFlag } from '../core/flags.ts'
+import { validateRemoteDir } from '../core/remote-path.ts'
+import { pasteWord } from '../core/shell.ts'
 
 // A running pod as the target: `kubectl exec -i POD -- bash -s`, the script on stdin. Files move as
 // tar streams over the same exec, so the pod needs neither rsync nor `kubectl cp` (which itself
@@ -94,6 +98,7 @@ export const podTargetName = (pod: { namespace: string; pod: string; container?:
 
 export class KubectlTransport implements Transport {
   readonly kind = 'kubectl' as const
+  readonly pushesByRsync = false
   readonly target: string
   private readonly options: KubectlTransportOptions
   private readonly logger: Logger
@@ -163,4 +168,72 @@ export class KubectlTransport implements Transport {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Where the code goes in a pod unless --workdir says otherwise (the bash runner's default). */
+export const DEFAULT_WORKDIR = '/workdir/guardrails'
+
+export interface PodTarget extends Target {
+  kind: 'kubectl'
+  context: string
+  namespace: string
+  pod: string
+  container?: string
+}
+
+/** A pod, reached with kubectl exec, as a kind of target (see kinds.ts). */
+export const KUBECTL_KIND: TargetKind<PodTarget> = {
+  kind: 'kubectl',
+  what: 'a pod',
+  pushesByRsync: false,
+  namedBy: 'pod',
+  dirFlag: '--workdir',
+  usage: '--context C --namespace NS --pod POD',
+  flags: [
+    { name: 'context', kind: 'string', value: 'CONTEXT', description: 'kubeconfig context (kubectl --context)' },
+    { name: 'namespace', kind: 'string', value: 'NAMESPACE', description: 'namespace of the pod' },
+    { name: 'pod', kind: 'string', value: 'POD', description: 'running pod to exec into' },
+    { name: 'container', kind: 'string', value: 'NAME', description: "container in the pod (default: kubectl's default container)" },
+    {
+      name: 'workdir',
+      kind: 'string',
+      value: 'DIR',
+      description: 'absolute directory in the pod that receives the code',
+      default: DEFAULT_WORKDIR,
+    },
+  ],
+  fromFlags(flags) {
+    const target = {
+      context: required(flags, 'context', 'the kubeconfig context of the cluster'),
+      namespace: required(flags, 'namespace', 'the namespace of the pod'),
+      pod: required(flags, 'pod', 'the running pod to exec into'),
+      container: stringFlag(flags, 'container'),
+    }
+    validateKubeTarget(target)
+    const remoteDir = validateRemoteDir(stringFlag(flags, 'workdir') ?? DEFAULT_WORKDIR, '--workdir')
+    return { kind: 'kubectl', ...target, remoteDir, remoteDirFlag: '--workdir' }
+  },
+  name: (target) => podTargetName(target),
+  async open(target, logger) {
+    const { context, namespace, pod, container } = target
+    const transport = await KubectlTransport.open({ context, namespace, pod, container, logger })
+    onCleanup(() => transport.close())
+    return transport
+  },
+  copyCommand(target, dir) {
+    // A tar stream through kubectl exec: the image needs nothing but tar.
+    const { context, namespace, pod, container } = target
+    const exec = [
+      'kubectl',
+      '--context',
+      context,
+      '--namespace',
+      namespace,
+      'exec',
+      '-i',
+      pod,
+      ...(container ? ['--container', container] : []),
+    ]
+    return `tar -C "$d" -c -f - . | ${[...exec, '--', 'sh', '-c', 'mkdir -p "$0" && tar -x -f - -C "$0"', dir].map(pasteWord).join(' ')}`
+  },
 }

@@ -8,6 +8,7 @@ import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Transport
 
 export class LocalTransport implements Transport {
   readonly kind = 'local' as const
+  readonly pushesByRsync = false
   readonly target = 'this machine'
 
   /** Runs the script with `bash -s`, framed exactly as for a remote target. */

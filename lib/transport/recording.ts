@@ -86,6 +86,7 @@ export function pushRoundTrip(plan: PushPlan): RoundTrip {
 export function recordingTransport(inner: Transport, record: (trip: RoundTrip) => void): Transport {
   return {
     kind: inner.kind,
+    pushesByRsync: inner.pushesByRsync,
     target: inner.target,
     run(script, args = [], options = {}) {
       record(runRoundTrip(script, args, options))

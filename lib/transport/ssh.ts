@@ -12,10 +12,13 @@ import { rsyncExactPattern, rsyncExcludeArgs } from '../core/excludes.ts'
 import { requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND } from './script.ts'
-import { shellQuote } from '../core/shell.ts'
+import { shellQuote, pasteWord } from '../core/shell.ts'
 import { BEGIN_SCRIPT, COMMIT_SCRIPT, pushFailure, removalList, removalOutcome, tarPull, tarPush, tellingLine } from './tree.ts'
 import { lastLine } from '../core/text.ts'
-import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Transport } from './types.ts'
+import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Target, TargetKind, Transport } from './types.ts'
+import { onCleanup } from '../core/cleanup.ts'
+import { listFlag, required, stringFlag } from '../core/flags.ts'
+import { validateRemoteDir } from '../core/remote-path.ts'
 
 // One OpenSSH master connection carries the whole run: every script and every rsync rides it, so a
 // session opens exactly one TCP connection and authenticates once. The user's ~/.ssh/config still
@@ -60,6 +63,7 @@ export const sshTargetName = (host: string) => `ssh ${host}`
 
 export class SshTransport implements Transport {
   readonly kind = 'ssh' as const
+  readonly pushesByRsync = true
   readonly target: string
   private readonly options: SshTransportOptions
   private readonly logger: Logger
@@ -344,4 +348,58 @@ function explainSshError(message: string): string {
     return `${message} (key login failed: BatchMode is on, so no password prompt; load your key with ssh-add or set IdentityFile)`
   }
   return message
+}
+
+export interface SshTarget extends Target {
+  kind: 'ssh'
+  host: string
+  sshOptions: string[]
+  /** Absolute: rsync's ssh runs from the project directory, not from where we were started. */
+  configFile?: string
+}
+
+/** An SSH host as a kind of target (see kinds.ts). */
+export const SSH_KIND: TargetKind<SshTarget> = {
+  kind: 'ssh',
+  what: 'an SSH host',
+  pushesByRsync: true,
+  namedBy: 'host',
+  dirFlag: '--remote-dir',
+  usage: '--host HOST --remote-dir DIR',
+  flags: [
+    { name: 'host', kind: 'string', value: 'HOST', description: 'SSH target: an alias from ~/.ssh/config, host or user@host' },
+    { name: 'remote-dir', kind: 'string', value: 'DIR', description: 'absolute directory on the host that receives the code' },
+    { name: 'ssh-option', kind: 'list', value: 'KEY=VALUE', description: 'extra ssh -o option, e.g. Port=2222 or ProxyJump=bastion' },
+    { name: 'ssh-config', kind: 'string', value: 'FILE', description: 'ssh_config file to use instead of ~/.ssh/config (ssh -F)' },
+  ],
+  fromFlags(flags) {
+    const host = required(flags, 'host', 'the SSH host to run on')
+    const sshOptions = listFlag(flags, 'ssh-option')
+    validateSshTarget(host, sshOptions)
+    const remoteDir = validateRemoteDir(
+      required(flags, 'remote-dir', 'the absolute directory on the host that receives the code'),
+      '--remote-dir',
+    )
+    const configFile = stringFlag(flags, 'ssh-config')
+    return {
+      kind: 'ssh',
+      host,
+      sshOptions,
+      configFile: configFile === undefined ? undefined : path.resolve(configFile),
+      remoteDir,
+      remoteDirFlag: '--remote-dir',
+    }
+  },
+  name: (target) => sshTargetName(target.host),
+  async open(target, logger) {
+    const transport = await SshTransport.create({ host: target.host, sshOptions: target.sshOptions, configFile: target.configFile, logger })
+    onCleanup(() => transport.close())
+    await transport.connect()
+    return transport
+  },
+  copyCommand(target, dir) {
+    // The run's own ssh config and options, so the copy goes where the run went.
+    const ssh = ['ssh', ...(target.configFile ? ['-F', target.configFile] : []), ...target.sshOptions.flatMap((o) => ['-o', o])]
+    return `rsync -a -e ${pasteWord(ssh.map(pasteWord).join(' '))} "$d/" ${pasteWord(`${target.host}:${dir}/`)}`
+  },
 }

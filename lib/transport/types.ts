@@ -1,9 +1,9 @@
 import type { Readable, Writable } from 'node:stream'
+import type { FlagSpec, FlagValues } from '../core/flags.ts'
+import type { Logger } from '../core/log.ts'
 
 // The one interface every target implements: run a bash script, push a chosen file tree, pull a
 // tree back. Local, SSH and kubectl differ only in how bytes reach the target.
-
-export type TransportKind = 'local' | 'ssh' | 'kubectl'
 
 export interface RunOptions {
   /** Data sent on stdin after the script; the script reads it (e.g. with `tar -x -f -`). */
@@ -85,7 +85,10 @@ export interface PullReport {
 }
 
 export interface Transport {
-  readonly kind: TransportKind
+  /** Which kind of target (the registry's name: ssh, kubectl; local for this machine). */
+  readonly kind: string
+  /** Whether pushes may go by rsync (else by tar, which any transport carries). */
+  readonly pushesByRsync: boolean
   /** Human name of the target for messages: "ssh gpu-box", "pod ml/eval-0". */
   readonly target: string
   /** Runs `script` with `args` as `bash -s` on the target. */
@@ -97,4 +100,40 @@ export interface Transport {
   close(): Promise<void>
   /** What an inspection learnt of the target's tools (spares the transport a probe of its own). */
   noteRemoteTools?(tools: { rsync: boolean }): void
+}
+
+/** A target as its flags named it: its kind, where the code goes, and the kind's own fields. */
+export interface Target {
+  kind: string
+  remoteDir: string
+  /** The flag that named remoteDir, for messages: --remote-dir, --workdir. */
+  remoteDirFlag: string
+}
+
+/**
+ * One kind of target, all the rest of the code knows of it: its flags, how to read them, its name
+ * in messages, how to open it, how people copy a directory onto it. Registered in kinds.ts.
+ */
+export interface TargetKind<T extends Target = Target> {
+  kind: T['kind']
+  /** For messages: "an SSH host", "a pod". */
+  what: string
+  /** The flags that name such a target. */
+  flags: readonly FlagSpec[]
+  /** The flag that says a command line means this kind (host: --host; a pod: --pod). */
+  namedBy: string
+  /** The flag of the directory that receives the code there: --remote-dir, --workdir. */
+  dirFlag: string
+  /** The flags a command line needs for it, for messages: "--host HOST --remote-dir DIR". */
+  usage: string
+  /** Whether pushes may go by rsync there (its transport's pushesByRsync, known before it opens). */
+  pushesByRsync: boolean
+  /** Reads and checks the flags without connecting (exit 2 on a mistake). */
+  fromFlags(flags: FlagValues): T
+  /** How messages name it: "ssh gpu-box", "pod ml/eval-0". */
+  name(target: T): string
+  /** Opens it; the transport is closed on every way out. */
+  open(target: T, logger: Logger): Promise<Transport>
+  /** A command for people to paste that copies the local directory "$d" into `dir` there. */
+  copyCommand(target: T, dir: string): string
 }

@@ -122,7 +122,7 @@ describe('sync_code.ts, run as a user would', () => {
     [
       '--remote-dir with a pod',
       ['--context', 'c', '--namespace', 'ml', '--pod', 'p', '--remote-dir', '/x'],
-      /--remote-dir does not apply to a pod; in a pod use --workdir/,
+      /--remote-dir does not apply to a pod; a pod takes --workdir/,
     ],
     ['bad pod name', ['--context', 'c', '--namespace', 'ml', '--pod', 'Eval_0'], /--pod "Eval_0" is not a valid pod name/],
     ['bad size', ['--host', 'gpu', '--remote-dir', '/srv/eval', '--max-file-size', 'lots'], /--max-file-size "lots" is not a size/],

@@ -7,6 +7,7 @@ import { silentLogger } from '../../lib/core/log.ts'
 import { K8S_EVAL_FLAGS, SSH_EVAL_FLAGS, evalOptionsFrom } from '../../lib/eval/options.ts'
 import { EVAL_RUN_ID } from '../../lib/eval/dry-run.ts'
 import { openTarget, runRemoteEval } from '../../lib/eval/pipeline.ts'
+import { kindNamed } from '../../lib/transport/kinds.ts'
 import { recordingTransport, type RoundTrip } from '../../lib/transport/recording.ts'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { EXAMPLE_HUB, copyExample, harness, makePod, remoteDir, runScript, sshHost } from '../support/harness.ts'
@@ -41,7 +42,10 @@ async function recordRealRun(
   kind: 'ssh' | 'k8s',
 ): Promise<{ trips: RoundTrip[]; exitCode: number; output: Record<string, unknown> }> {
   const trips: RoundTrip[] = []
-  const options = evalOptionsFrom(parseFlags(argv, kind === 'ssh' ? SSH_EVAL_FLAGS : K8S_EVAL_FLAGS), kind)
+  const options = evalOptionsFrom(
+    parseFlags(argv, kind === 'ssh' ? SSH_EVAL_FLAGS : K8S_EVAL_FLAGS),
+    kindNamed(kind === 'ssh' ? 'ssh' : 'kubectl'),
+  )
   try {
     const result = await runRemoteEval(options, {
       logger: silentLogger,

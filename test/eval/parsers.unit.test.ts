@@ -7,6 +7,7 @@ import { SSH_EVAL_FLAGS, evalOptionsFrom } from '../../lib/eval/options.ts'
 import { newRunId, parseEvalJson, parseFollowOutput, runMeta } from '../../lib/eval/runs.ts'
 import { readPreflight } from '../../lib/eval/steps.ts'
 import { metricsTable, parseCsv } from '../../lib/eval/summary.ts'
+import { kindNamed } from '../../lib/transport/kinds.ts'
 import type { Transport } from '../../lib/transport/types.ts'
 
 // What the runner reads from the target and the eval, parsed without a target: the preflight's
@@ -35,7 +36,7 @@ const options = (extra: string[] = ['--runtime', 'cpu']) =>
       ],
       SSH_EVAL_FLAGS,
     ),
-    'ssh',
+    kindNamed('ssh'),
   )
 const records = (...list: string[]) => list.map((r) => `${r}\0`).join('')
 const answer = (preflight: string, inspection = records('kind=missing', 'writable=1')) => ({
