@@ -3,7 +3,7 @@ import { appendFile, copyFile, mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { UsageError, exitCodesHelp } from '../core/errors.ts'
-import { formatFlags, stringFlag, type FlagSpec, type FlagValues } from '../core/flags.ts'
+import { formatFlags, stringFlag, type FlagSpec, type FlagValues, STANDARD_FLAGS } from '../core/flags.ts'
 import type { Logger } from '../core/log.ts'
 
 // scripts/adopt.ts: puts this tool into an existing eval repo. Copies what runs (scripts, lib/,
@@ -18,7 +18,7 @@ export const ADOPT_FLAGS: readonly FlagSpec[] = [
   { name: 'into', kind: 'string', value: 'DIR', description: 'the eval repo (where pyproject.toml and configs/ are; required)' },
   { name: 'overwrite', kind: 'boolean', description: "replace the repo's files that differ from this tool's (listed first without it)" },
   { name: 'dry-run', kind: 'boolean', description: 'say what would be copied and changed; write nothing' },
-  { name: 'help', kind: 'boolean', description: 'print this help' },
+  ...STANDARD_FLAGS,
 ]
 
 export const ADOPT_USAGE = `Usage: scripts/adopt.ts --into /path/to/eval-repo [--overwrite] [--dry-run]

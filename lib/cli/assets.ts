@@ -1,6 +1,15 @@
 import path from 'node:path'
 import { ExitCode, RemoteEvalError, UsageError, exitCodesHelp } from '../core/errors.ts'
-import { formatFlags, listFlag, stringFlag, wholeNumberFlag, type FlagSpec, type FlagValues, projectDirFrom } from '../core/flags.ts'
+import {
+  formatFlags,
+  listFlag,
+  stringFlag,
+  wholeNumberFlag,
+  type FlagSpec,
+  type FlagValues,
+  projectDirFrom,
+  STANDARD_FLAGS,
+} from '../core/flags.ts'
 import { pasteWord } from '../core/shell.ts'
 import { envFilePairs, parseEnvFile, readEnvFileText } from '../target/envfile.ts'
 import type { Logger } from '../core/log.ts'
@@ -24,7 +33,7 @@ const COMMON: readonly FlagSpec[] = [
   { name: 'jobs', kind: 'string', value: 'N', description: 'repos fetched at once', default: '4' },
   { name: 'check', kind: 'boolean', description: 'only check the directory against its manifest; download nothing' },
   { name: 'verify-checksums', kind: 'boolean', description: "with --check: also compare every file's sha256 (reads all data)" },
-  { name: 'help', kind: 'boolean', description: 'print this help' },
+  ...STANDARD_FLAGS,
 ]
 
 // The eval repo's own download tools (guardrails:app/tools/download_*.py) name some flags otherwise; theirs

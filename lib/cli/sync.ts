@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs'
 import { UsageError, exitCodesHelp } from '../core/errors.ts'
-import { formatFlags, listFlag, type FlagSpec, type FlagValues, projectDirFrom } from '../core/flags.ts'
+import { formatFlags, listFlag, type FlagSpec, type FlagValues, projectDirFrom, STANDARD_FLAGS } from '../core/flags.ts'
 import { TARGET_KINDS, kindNamedBy } from '../transport/kinds.ts'
 import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
 import type { Logger } from '../core/log.ts'
@@ -10,11 +10,7 @@ import { bothOrFirstError } from '../core/async.ts'
 // scripts/remote_eval/sync_code.ts: push the code only, to an SSH host or a pod. The eval runners
 // do the same as their sync step; this is for iterating on code between runs.
 
-export const SYNC_FLAGS_ALL: readonly FlagSpec[] = [
-  ...TARGET_KINDS.flatMap((kind) => kind.flags),
-  ...SYNC_FLAGS,
-  { name: 'help', kind: 'boolean', description: 'print this help' },
-]
+export const SYNC_FLAGS_ALL: readonly FlagSpec[] = [...TARGET_KINDS.flatMap((kind) => kind.flags), ...SYNC_FLAGS, ...STANDARD_FLAGS]
 
 export const SYNC_USAGE = `Usage:
   scripts/remote_eval/sync_code.ts --host HOST --remote-dir DIR [options]

@@ -17,6 +17,12 @@ export interface FlagSpec {
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>
 
+/** The flags every script takes: -h/--help and --version. */
+export const STANDARD_FLAGS: readonly FlagSpec[] = [
+  { name: 'help', kind: 'boolean', description: 'print this help (also -h)' },
+  { name: 'version', kind: 'boolean', description: "print this tool's version" },
+]
+
 /** A UsageError that also prints the usage (unknown flags, missing target). */
 export class UsageWithHelpError extends UsageError {}
 

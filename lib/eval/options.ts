@@ -20,6 +20,7 @@ import {
   type FlagSpec,
   type FlagValues,
   projectDirFrom,
+  STANDARD_FLAGS,
 } from '../core/flags.ts'
 import { KUBECTL_KIND } from '../transport/kubectl.ts'
 import { SSH_KIND } from '../transport/ssh.ts'
@@ -126,10 +127,8 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
   },
 ]
 
-const HELP_FLAG: FlagSpec = { name: 'help', kind: 'boolean', description: 'print this help' }
-
-export const SSH_EVAL_FLAGS: readonly FlagSpec[] = [...SSH_KIND.flags, ...EVAL_FLAGS, ...SYNC_FLAGS, HELP_FLAG]
-export const K8S_EVAL_FLAGS: readonly FlagSpec[] = [...KUBECTL_KIND.flags, ...EVAL_FLAGS, ...SYNC_FLAGS, HELP_FLAG]
+export const SSH_EVAL_FLAGS: readonly FlagSpec[] = [...SSH_KIND.flags, ...EVAL_FLAGS, ...SYNC_FLAGS, ...STANDARD_FLAGS]
+export const K8S_EVAL_FLAGS: readonly FlagSpec[] = [...KUBECTL_KIND.flags, ...EVAL_FLAGS, ...SYNC_FLAGS, ...STANDARD_FLAGS]
 
 const PIPELINE_TEXT = `Runs the eval suite on the target: checks this machine and the target in one round trip, syncs
 the code only (never models, datasets or .env files), runs uv sync when pyproject.toml, uv.lock or
