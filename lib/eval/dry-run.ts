@@ -1,8 +1,7 @@
 import { datasetsManifest, modelsManifest } from '../assets/manifest.ts'
 import { modelDirName } from '../assets/registry.ts'
 import type { Step } from '../core/log.ts'
-import type { RoundTrip } from '../transport/recording.ts'
-import { calledFunction } from '../transport/recording.ts'
+import { calledFunction, type RoundTrip } from '../transport/recording.ts'
 import type { PushPlan, PushReport, RunOptions, RunResult, TargetKind, Transport } from '../transport/types.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 
@@ -10,14 +9,14 @@ import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 // would and runs nothing. Every script the pipeline builds is recorded as it would travel, so what
 // a dry run prints is what a real run on a fresh target sends (the test compares the two).
 
+/** The run id the simulated eval picks (the real one picks its own). */
+export const EVAL_RUN_ID = 'EVAL-RUN-ID'
+
 /** What the simulated target answers, as a dry run tells the user. */
 export const DRY_RUN_ASSUMES =
   'a fresh target where each step succeeds: the remote directory does not exist yet, uv (or the --venv) is there, ' +
   'the token is in its environment, the models and datasets directories are empty (online) or complete (air-gapped), ' +
-  `and the eval prints run_dir ${OUTPUT_DIR}/EVAL-RUN-ID`
-
-/** The run id the simulated eval picks (the real one picks its own). */
-export const EVAL_RUN_ID = 'EVAL-RUN-ID'
+  `and the eval prints run_dir ${OUTPUT_DIR}/${EVAL_RUN_ID}`
 /** The commit every simulated Hub repo is at. */
 const SHA = '0'.repeat(40)
 
