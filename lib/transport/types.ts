@@ -120,7 +120,7 @@ export interface TargetKind<T extends Target = Target> {
   what: string
   /** The flags that name such a target. */
   flags: readonly FlagSpec[]
-  /** The flag that says a command line means this kind (host: --host; a pod: --pod). */
+  /** The name of the flag that says a command line means this kind: host, pod. */
   namedBy: string
   /** The flag of the directory that receives the code there: --remote-dir, --workdir. */
   dirFlag: string
