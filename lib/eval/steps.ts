@@ -402,12 +402,12 @@ export async function startEval(
           logger.step('warn', STALE_SPLITS_FIX)
         }
       },
-      signal: signal,
+      signal,
     })
     .catch((error: unknown) => {
       if (started) throw runGoesOn(error, run.id, signal)
       // Cut off while starting: the target may still have started it, unseen.
-      if (signal?.aborted)
+      if (signal.aborted)
         throw new InterruptedError(
           `Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`,
         )
@@ -419,7 +419,7 @@ export async function startEval(
       throw error
     })
   if (!started) {
-    if (signal?.aborted)
+    if (signal.aborted)
       throw new InterruptedError(
         `Interrupted while run ${run.id} was starting; it may have started there: see --list, and --stop ${run.id} if so.`,
       )
