@@ -16,6 +16,7 @@ import minimist from 'minimist'
 import { LAYOUT_VARS } from '../lib/core/layout.ts'
 import { BEGIN_SCRIPT } from '../lib/transport/tree.ts'
 import { callFunction, loadBashLibrary } from '../lib/transport/script.ts'
+import { median } from './common.ts'
 
 const argv = minimist(process.argv.slice(2), { string: ['before'], default: { files: 100_000, rounds: 3 } })
 const FILES = Number(argv.files)
@@ -55,7 +56,6 @@ function time(command: string[]): number {
   return seconds
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const treeBegin = (script: string, bytes: number) => ['bash', '-c', script, 'tree_begin', tree, '', String(bytes)]
 const findDelete = [
   'sh',

@@ -7,10 +7,7 @@
 // process for ours, so Node's start-up (reported apart) is not counted against either.
 //
 //   npm run bench:overhead [-- --rounds 7]      (needs root: it starts sshd)
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import minimist from 'minimist'
 import { $ } from 'zx'
 import { runCleanups } from '../lib/core/cleanup.ts'
@@ -18,96 +15,33 @@ import { parseFlags } from '../lib/core/flags.ts'
 import { sshEvalCommand } from '../lib/cli/eval.ts'
 import { SSH_EVAL_FLAGS } from '../lib/eval/options.ts'
 import { silentLogger } from '../lib/core/log.ts'
-import { layOutExampleAssets } from '../examples/demo-assets.ts'
-import { startSshd } from '../test/support/sshd.ts'
 import { startCountingProxyProcess } from '../test/support/tcp-proxy.ts'
+import { median, REPO } from './common.ts'
+import { bashWay, oursArgs, startNoopRig } from './noop-run.ts'
 
 const ROUNDS = Number(minimist(process.argv.slice(2), { default: { rounds: 7 } }).rounds)
-const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
-const BASH_EXCLUDES = [
-  '.git/',
-  '.env*',
-  '.venv/',
-  '.eval_cache/',
-  '.models/',
-  '.datasets/',
-  'reports/',
-  'baselines/',
-  '__pycache__/',
-  '.pytest_cache/',
-]
-const NOOP_EVAL = `import json, os, sys
-out = os.path.abspath(os.path.join(sys.argv[sys.argv.index("--output-dir") + 1], "noop-%d" % os.getpid()))
-os.makedirs(out)
-open(os.path.join(out, "metrics.csv"), "w").write("task,scope,metric_family,precision,recall,f1\\n")
-print(json.dumps({"run_dir": out, "report_json": "", "report_md": "", "metrics_csv": os.path.join(out, "metrics.csv")}))
-`
-
-const work = await mkdtemp(path.join(tmpdir(), 'gre-bench-overhead-'))
-const { info: sshd, stop } = await startSshd({ login: 'current' })
-const proxy = await startCountingProxyProcess(sshd.port)
-const project = path.join(work, 'project')
-await cp(path.join(repo, 'examples/guardrails-mini'), project, { recursive: true, filter: (src) => !src.includes('/reports') })
-await writeFile(path.join(project, 'app/eval/noop.py'), NOOP_EVAL)
-const models = path.join(work, 'models')
-const datasets = path.join(work, 'datasets')
-await layOutExampleAssets(path.join(repo, 'examples/hub-repos'), models, datasets, 'guardrails_ru', ['fast'])
-const venv = path.join(work, 'venv')
-await $`python3 -m venv ${venv}`.quiet()
-const ssh = `ssh -F ${sshd.configFile} -o Port=${proxy.port}`
+const rig = await startNoopRig('overhead')
+const proxy = await startCountingProxyProcess(rig.sshd.port)
 
 const ours = async () => {
-  const argv = [
-    '--host',
-    sshd.alias,
-    '--ssh-config',
-    sshd.configFile,
-    '--ssh-option',
-    `Port=${proxy.port}`,
-    '--remote-dir',
-    path.join(work, 'ours'),
-    '--runtime',
-    'cpu',
-    '--remote-has-internet',
-    'no',
-    '--models-dir',
-    models,
-    '--datasets-dir',
-    datasets,
-    '--venv',
-    venv,
-    '--eval-module',
-    'app.eval.noop',
-    '--project-dir',
-    project,
-  ]
   try {
-    await sshEvalCommand(parseFlags(argv, SSH_EVAL_FLAGS), { logger: silentLogger, signal: new AbortController().signal })
+    await sshEvalCommand(parseFlags(oursArgs(rig, proxy.port), SSH_EVAL_FLAGS), {
+      logger: silentLogger,
+      signal: new AbortController().signal,
+    })
   } finally {
     await runCleanups()
   }
 }
-
-const bashWay = async () => {
-  const dir = path.join(work, 'bash')
-  await $({ cwd: project, quiet: true })`rsync -az ${BASH_EXCLUDES.map((e) => `--exclude=${e}`)} -e ${ssh} ./ ${sshd.alias}:${dir}/`
-  const command = `cd ${dir} && GR_MODEL_DIR=${models} HF_HOME=${datasets}/hf_cache ${venv}/bin/python -m app.eval.noop --suite guardrails_ru --split fast --env-file .env.eval --output-dir reports/evaluations`
-  const run = await $({ quiet: true })`${ssh.split(' ')} ${sshd.alias} ${command}`
-  const runDir = JSON.parse(run.stdout).run_dir as string
-  const local = path.join(work, 'bash-reports', path.basename(runDir))
-  await $({ quiet: true })`mkdir -p ${local} && rsync -az -e ${ssh} ${sshd.alias}:${runDir}/ ${local}/`
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const samples = { ours: [] as number[], bash: [] as number[], oursConnections: 0, bashConnections: 0 }
 for (let round = 0; round <= ROUNDS; round++) {
   for (const [name, fn] of (round % 2
     ? [
         ['ours', ours],
-        ['bash', bashWay],
+        ['bash', () => bashWay(rig, proxy.port)],
       ]
     : [
-        ['bash', bashWay],
+        ['bash', () => bashWay(rig, proxy.port)],
         ['ours', ours],
       ]) as Array<['ours' | 'bash', () => Promise<void>]>) {
     await proxy.reset()
@@ -120,7 +54,7 @@ for (let round = 0; round <= ROUNDS; round++) {
 }
 const startup = await (async () => {
   const started = performance.now()
-  await $({ quiet: true })`${path.join(repo, 'scripts/remote_eval/ssh_eval.ts')} --help`
+  await $({ quiet: true })`${path.join(REPO, 'scripts/remote_eval/ssh_eval.ts')} --help`
   return performance.now() - started
 })()
 
@@ -132,5 +66,4 @@ console.log(
 )
 console.log(`(Node + tsx start-up of the script, not counted above: ${startup.toFixed(0)} ms)`)
 await proxy.close()
-await stop()
-await rm(work, { recursive: true, force: true })
+await rig.stop()

@@ -13,6 +13,7 @@ import minimist from 'minimist'
 import { LAYOUT_VARS } from '../lib/core/layout.ts'
 import { RUNS_LIBRARY } from '../lib/eval/runs.ts'
 import { callFunction } from '../lib/transport/script.ts'
+import { median } from './common.ts'
 
 const argv = minimist(process.argv.slice(2), { default: { mb: 50, rounds: 3, 'awk-mb': 2 } })
 const dir = await mkdtemp(path.join(tmpdir(), 'gre-bench-redact-'))
@@ -37,7 +38,6 @@ function time(command: string[], file: string, env: NodeJS.ProcessEnv = process.
   return seconds
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const redactor = (out: string) => ['bash', '-c', script, 'run_redact', out, envFile]
 
 async function compare(label: string, mb: number, env: NodeJS.ProcessEnv) {

@@ -19,19 +19,8 @@ import { SYNC_FLAGS_ALL, syncCode } from '../lib/cli/sync.ts'
 import { formatBytes } from '../lib/core/units.ts'
 import { startSshd } from '../test/support/sshd.ts'
 import { startCountingProxyProcess } from '../test/support/tcp-proxy.ts'
+import { BASH_EXCLUDES, median } from './common.ts'
 
-const BASH_EXCLUDES = [
-  '.git/',
-  '.env*',
-  '.venv/',
-  '.eval_cache/',
-  '.models/',
-  '.datasets/',
-  'reports/',
-  'baselines/',
-  '__pycache__/',
-  '.pytest_cache/',
-]
 const argv = minimist(process.argv.slice(2), { default: { files: 5000, rounds: 5 } })
 const FILES = Number(argv.files)
 const ROUNDS = Number(argv.rounds)
@@ -128,7 +117,6 @@ for (let round = 0; round < ROUNDS; round++) {
   process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`)
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 console.log(`\nsync benchmark: ${FILES} files, ${ROUNDS} rounds, medians; bytes are client->server on the wire; target dir ${remoteRoot}\n`)
 console.log(
   [

@@ -15,6 +15,7 @@ import { checkPreparedDir } from '../lib/assets/prepare.ts'
 import { isComplete } from '../lib/assets/verify.ts'
 import { LocalTransport } from '../lib/transport/local.ts'
 import { formatBytes } from '../lib/core/units.ts'
+import { median } from './common.ts'
 
 const argv = minimist(process.argv.slice(2), { default: { files: 1000, rounds: 5 } })
 const FILES = Number(argv.files)
@@ -61,7 +62,6 @@ const time = async (fn: () => Promise<unknown>) => {
   await fn()
   return performance.now() - started
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const sizeMs: number[] = []
 const oursMs: number[] = []
 const plainMs: number[] = []

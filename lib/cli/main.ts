@@ -3,7 +3,7 @@ import { runCleanups, runUrgentCleanups } from '../core/cleanup.ts'
 import { ExitCode, RemoteEvalError, exitCodeOf } from '../core/errors.ts'
 import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from '../core/flags.ts'
 import { CliResult } from '../core/result.ts'
-import { TOOL } from '../core/version.ts'
+import { toolVersion } from '../core/version.ts'
 
 // The whole life of a script: read flags, print help, call one run(), print its JSON on stdout,
 // map errors to exit codes, clean up on every way out (Ctrl-C included).
@@ -47,7 +47,7 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
       return
     }
     if (flags.version) {
-      process.stdout.write(`${TOOL}\n`)
+      process.stdout.write(`${toolVersion()}\n`)
       return
     }
     const result = await spec.run(flags, { logger, signal: abort.signal })
@@ -74,5 +74,5 @@ function reportError(logger: Logger, error: unknown, help: string): void {
     return
   }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error)
-  logger.step('error', `Unexpected failure (a bug in ${TOOL}; please report it with this output):\n${detail}`)
+  logger.step('error', `Unexpected failure (a bug in ${toolVersion()}; please report it with this output):\n${detail}`)
 }

@@ -32,14 +32,14 @@ export function stepOf(trip: RoundTrip, options: EvalOptions): Step {
     eval_run_dir: 'fetch',
   }
   if (trip.fn && byFunction[trip.fn]) return byFunction[trip.fn]!
-  if (trip.fn === 'envfile_exec') return fetchMode(trip.args) === 'model' ? 'models' : 'datasets'
+  if (trip.fn === 'envfile_exec') return fetchArgs(trip.args)[0] === 'model' ? 'models' : 'datasets'
   return trip.args[0] === options.modelsDir ? 'models' : trip.args[0] === options.datasetsDir ? 'datasets' : 'preflight'
 }
 
-/** fetch.py's mode in an envfile_exec call: the word after `python -`. */
-function fetchMode(args: readonly string[]): string | undefined {
+/** fetch.py's arguments in an envfile_exec call, its mode first: the words after `python -`. */
+function fetchArgs(args: readonly string[]): string[] {
   const command = args.slice(args.indexOf('--') + 1)
-  return command[command.indexOf('-') + 1]
+  return command.slice(command.indexOf('-') + 1)
 }
 
 /** The answer of eval_preflight_and_inspect on a fresh target (see remote.sh, remote-dir.sh). */
@@ -83,9 +83,7 @@ function completeDirs(options: EvalOptions, dirs: readonly string[]): string {
 
 /** What fetch.py prints for a repo it fetched. */
 function fetchAnswer(args: readonly string[]): string {
-  const command = args.slice(args.indexOf('--') + 1)
-  const at = command.indexOf('-')
-  const [mode, , , splits = ''] = command.slice(at + 1)
+  const [mode, , , splits = ''] = fetchArgs(args)
   if (mode !== 'dataset') return JSON.stringify({ status: 'fetched', sha: SHA, files: [] })
   const names = splits.split(',')
   return JSON.stringify({

@@ -98,7 +98,7 @@ export const podTargetName = (pod: { namespace: string; pod: string; container?:
 
 export class KubectlTransport implements Transport {
   readonly kind = 'kubectl' as const
-  readonly pushesByRsync = false
+  readonly pushesByRsync = KUBECTL_KIND.pushesByRsync
   readonly target: string
   private readonly options: KubectlTransportOptions
   private readonly logger: Logger

@@ -63,7 +63,7 @@ export const sshTargetName = (host: string) => `ssh ${host}`
 
 export class SshTransport implements Transport {
   readonly kind = 'ssh' as const
-  readonly pushesByRsync = true
+  readonly pushesByRsync = SSH_KIND.pushesByRsync
   readonly target: string
   private readonly options: SshTransportOptions
   private readonly logger: Logger
