@@ -7,7 +7,8 @@ import path from 'node:path'
 import { $ } from 'zx'
 import { layOutExampleAssets } from '../examples/demo-assets.ts'
 import { startSshd, type SshdInfo } from '../test/support/sshd.ts'
-import { BASH_EXCLUDES, REPO } from './common.ts'
+import { REPO } from './common.ts'
+import { BASH_RUNNER_EXCLUDES } from '../test/support/bash-runner.ts'
 
 const NOOP_EVAL = `import json, os, sys
 out = os.path.abspath(os.path.join(sys.argv[sys.argv.index("--output-dir") + 1], "noop-%d" % os.getpid()))
@@ -68,7 +69,10 @@ export async function bashWay(rig: NoopRig, port: number): Promise<void> {
   const { sshd, work, models, datasets, venv } = rig
   const ssh = `ssh -F ${sshd.configFile} -o Port=${port}`
   const dir = path.join(work, 'bash')
-  await $({ cwd: rig.project, quiet: true })`rsync -az ${BASH_EXCLUDES.map((e) => `--exclude=${e}`)} -e ${ssh} ./ ${sshd.alias}:${dir}/`
+  await $({
+    cwd: rig.project,
+    quiet: true,
+  })`rsync -az ${BASH_RUNNER_EXCLUDES.map((e) => `--exclude=${e}`)} -e ${ssh} ./ ${sshd.alias}:${dir}/`
   const command = `cd ${dir} && GR_MODEL_DIR=${models} HF_HOME=${datasets}/hf_cache ${venv}/bin/python -m app.eval.noop --suite guardrails_ru --split fast --env-file .env.eval --output-dir reports/evaluations`
   const run = await $({ quiet: true })`${ssh.split(' ')} ${sshd.alias} ${command}`
   const runDir = JSON.parse(run.stdout).run_dir as string

@@ -19,7 +19,8 @@ import { SYNC_FLAGS_ALL, syncCode } from '../lib/cli/sync.ts'
 import { formatBytes } from '../lib/core/units.ts'
 import { startSshd } from '../test/support/sshd.ts'
 import { startCountingProxyProcess } from '../test/support/tcp-proxy.ts'
-import { BASH_EXCLUDES, median } from './common.ts'
+import { median } from './common.ts'
+import { BASH_RUNNER_EXCLUDES } from '../test/support/bash-runner.ts'
 
 const argv = minimist(process.argv.slice(2), { default: { files: 5000, rounds: 5 } })
 const FILES = Number(argv.files)
@@ -63,7 +64,7 @@ const record = (tool: string, name: Case, bytes: number, ms: number) => {
 }
 
 const plainRsync = async (dir: string) => {
-  const excludes = BASH_EXCLUDES.map((e) => `--exclude=${e}`)
+  const excludes = BASH_RUNNER_EXCLUDES.map((e) => `--exclude=${e}`)
   const ssh = `ssh -F ${sshd.configFile} -o Port=${proxy.port}`
   await $({ cwd: project, quiet: true })`rsync -az ${excludes} -e ${ssh} ./ ${sshd.alias}:${dir}/`
 }

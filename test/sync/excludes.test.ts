@@ -6,20 +6,8 @@ import { describe, test } from 'node:test'
 import { $ } from 'zx'
 import { EXCLUDES, isExcluded, rsyncExcludeArgs, tarExcludeArgs } from '../../lib/core/excludes.ts'
 import { selectFiles } from '../../lib/sync/select.ts'
+import { BASH_RUNNER_EXCLUDES } from '../support/bash-runner.ts'
 import { listTree, makeProject } from '../support/harness.ts'
-
-const BASH_RUNNER_EXCLUDES = [
-  '.git/',
-  '.env*',
-  '.venv/',
-  '.eval_cache/',
-  '.models/',
-  '.datasets/',
-  'reports/',
-  'baselines/',
-  '__pycache__/',
-  '.pytest_cache/',
-]
 
 describe('the exclude list', () => {
   test('holds every path the bash runner excluded (.venv whatever it is), plus node_modules', () => {
