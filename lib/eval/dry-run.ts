@@ -29,7 +29,7 @@ export function stepOf(trip: RoundTrip, options: EvalOptions): Step {
     eval_deps: 'deps',
     eval_run: 'run',
     eval_module: 'run',
-    eval_run_dir: 'fetch',
+    run_report_dir: 'fetch',
   }
   if (trip.fn && byFunction[trip.fn]) return byFunction[trip.fn]!
   if (trip.fn === 'envfile_exec') return fetchArgs(trip.args)[0] === 'model' ? 'models' : 'datasets'
@@ -116,11 +116,14 @@ export function simulatedTarget(options: EvalOptions, kind: TargetKind): Transpo
       if (fn === 'eval_run') {
         const [remoteDir, , , id, , follow] = args
         run.onStderrLine?.(`@@started ${id}`)
-        return answer(
-          follow === '1' ? `@@state finished 0\n${JSON.stringify({ run_dir: `${remoteDir}/${OUTPUT_DIR}/${EVAL_RUN_ID}` })}\n` : '',
-        )
+        if (follow !== '1') return answer('')
+        // As run_follow ends (runs.sh): the state, the eval's stdout, the check of its report directory.
+        const reportDir = `${remoteDir}/${OUTPUT_DIR}/${EVAL_RUN_ID}`
+        const stdout = `${JSON.stringify({ run_dir: reportDir })}\n`
+        const text = `@@state finished 0\n@@stdout ${Buffer.byteLength(stdout)}\n${stdout}${['', '@@rundir', reportDir, '0', reportDir].join('\0')}`
+        return answer(Buffer.from(text).toString(run.stdoutEncoding ?? 'utf8'))
       }
-      if (fn === 'eval_run_dir') return answer(args[1] ?? '')
+      if (fn === 'run_report_dir') return answer(args[1] ?? '')
       return answer('')
     },
     async push(plan: PushPlan): Promise<PushReport> {

@@ -173,7 +173,7 @@ async function fetchReport(target: TargetContext, runId: string, end: RunEnd): P
   const json = { ...end.json, remote_run_id: runId }
   let localRunDir: string | null = null
   try {
-    const checked = await checkRunDir(target, end.json)
+    const checked = await checkRunDir(target, { json: end.json, reportDir: end.reportDir })
     localRunDir = path.join(options.projectDir, OUTPUT_DIR, checked.runId)
     // A dry run shows the pull and writes nothing here.
     if (options.dryRun) {

@@ -137,9 +137,9 @@ eval_pick_ports() { # remote_dir
 }
 
 # Starts the eval in remote_dir as run RUN_ID (runs.sh), and follows it when asked to.
-eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) -- command...
-  local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6 cuda=$7 ports_meta=''
-  shift 8
+eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) output_dir -- command...
+  local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6 cuda=$7 output=$8 ports_meta=''
+  shift 9
   cd -- "$dir" || return "$status_no_directory"
   if [ -d "$cache" ] && { [ ! -w "$cache" ] || [ -n "$(find "$cache" -type d ! -writable -print -quit 2>/dev/null)" ]; }; then
     # The eval writes lock files and its sampled indices (_eval/) under the cache root, even
@@ -156,7 +156,7 @@ eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) -
   fi
   run_start "$dir" "$id" "$meta" -- "$@" || return $?
   [ "$follow" = 1 ] || return 0
-  run_follow "$dir/$tool_dir/runs/$id" 0
+  run_follow "$dir/$tool_dir/runs/$id" 0 "$output"
 }
 
 # --run-module: python -m MODULE in remote_dir, with HF_TOKEN from .env.eval when unset (the tools
@@ -165,20 +165,6 @@ eval_module() { # remote_dir -- command...
   cd -- "$1" || return "$status_no_directory"
   shift 2
   envfile_exec "$PWD/.env.eval" HF_TOKEN -- "$@"
-}
-
-# Prints the physical path of run_dir if it lies strictly inside output_dir, then (NUL-separated)
-# what in it is neither a regular file nor a directory; fails otherwise.
-eval_run_dir() { # output_dir run_dir
-  local out real
-  out=$(cd -P -- "$1" 2>/dev/null && pwd) || { echo "the output directory $1 does not exist" >&2; return "$status_no_output_dir"; }
-  real=$(cd -P -- "$2" 2>/dev/null && pwd) || { echo "run_dir $2 does not exist" >&2; return "$status_no_run_dir"; }
-  case "$real/" in
-    "$out"/?*/) printf '%s' "$real" ;;
-    *) echo "run_dir $2 resolves to $real, outside $out" >&2; return "$status_run_dir_outside" ;;
-  esac
-  # What the fetch leaves behind: anything neither a regular file nor a directory.
-  find "$real" -mindepth 1 ! -type f ! -type d -printf '\0%P'
 }
 
 # The preflight and the code sync's inspection in one round trip: every session costs a login

@@ -215,32 +215,76 @@ run_state() { # run_dir
 }
 
 # Streams the run's log to stderr from byte OFFSET (-1: its last 10 lines) until the run ends;
-# then prints "@@state STATE CODE", its meta lines as "@@meta KEY=VALUE", and its stdout.
-run_follow() { # run_dir offset
-  local run=$1 off=$2 size ended pause=0.05
+# then prints "@@state STATE CODE", its meta lines as "@@meta KEY=VALUE", "@@stdout BYTES", its
+# stdout (exactly BYTES bytes), and with OUTPUT_DIR the check of the report directory it names.
+run_follow() { # run_dir offset [output_dir]
+  local run=$1 off=$2 output=${3:-} size ended pid='' pause=0.05
   [ -f "$run/meta" ] || { echo "no run in $run" >&2; return "$status_no_run"; }
   if [ "$off" = -1 ]; then
     size=$(wc -c < "$run/log")
     off=$((size - $(tail -n 10 -- "$run/log" | wc -c)))
   fi
-  while :; do
-    ended=0
-    if [ -f "$run/exit" ] || ! run_alive "$run"; then ended=1; fi
-    size=$(wc -c < "$run/log")
-    if [ "$size" -gt "$off" ]; then
-      tail -c +"$((off + 1))" -- "$run/log" | head -c "$((size - off))" >&2
-      off=$size
-      pause=0.05
-    fi
-    [ "$ended" = 1 ] && break
-    # Quick while the run talks (and at its start, when a short one may end at once); up to a
-    # second while it is quiet, so that hours of following cost the host next to nothing.
-    sleep "$pause"
-    case $pause in 0.05) pause=0.1 ;; 0.1) pause=0.2 ;; 0.2) pause=0.5 ;; *) pause=1 ;; esac
-  done
+  # GNU tail follows the log as the kernel reports its writes (inotify) and ends once the run's
+  # leader is gone, which it checks every 50 ms on the target (the leader exits only after the
+  # exit file and the whole log are written): the end is seen at once, and a quiet run costs
+  # nothing. Elsewhere (busybox), the log is polled, quickly while the run talks, up to a second
+  # while it is quiet.
+  [ ! -f "$run/exit" ] && run_alive "$run" && read -r pid _ < "$run/pid"
+  if [ -n "$pid" ] && tail --version 2>/dev/null | grep -q GNU; then
+    tail -c +"$((off + 1))" -s 0.05 --pid="$pid" -f -- "$run/log" >&2
+  else
+    while :; do
+      ended=0
+      if [ -f "$run/exit" ] || ! run_alive "$run"; then ended=1; fi
+      size=$(wc -c < "$run/log")
+      if [ "$size" -gt "$off" ]; then
+        tail -c +"$((off + 1))" -- "$run/log" | head -c "$((size - off))" >&2
+        off=$size
+        pause=0.05
+      fi
+      [ "$ended" = 1 ] && break
+      sleep "$pause"
+      case $pause in 0.05) pause=0.1 ;; 0.1) pause=0.2 ;; 0.2) pause=0.5 ;; *) pause=1 ;; esac
+    done
+  fi
   printf '@@state %s\n' "$(run_state "$run")"
   sed 's/^/@@meta /' -- "$run/meta"
-  cat -- "$run/stdout"
+  size=$(wc -c < "$run/stdout")
+  printf '@@stdout %s\n' "$size"
+  head -c "$size" -- "$run/stdout"
+  [ -z "$output" ] || run_named_report_dir "$run" "$output"
+}
+
+# The report directory a run's JSON names, checked by run_report_dir right after the run, so
+# that fetching it costs no round trip of its own: "\0@@rundir\0ABSOLUTE\0STATUS\0" and what
+# run_report_dir printed. Only a run_dir written plainly (one "run_dir" key, no escapes, no
+# empty, . or .. part): the runner uses the check when ABSOLUTE is where its own reading of the
+# JSON leads, and asks in a round trip of its own otherwise.
+run_named_report_dir() { # run_dir output_dir
+  local found claimed absolute status=0
+  found=$(grep -ao '"run_dir": *"[^"\\]*"' -- "$1/stdout") || return 0
+  [ "${found#*$'\n'}" = "$found" ] || return 0
+  claimed=${found%\"}; claimed=${claimed##*\"}
+  case /${claimed#/}/ in *//*|*/./*|*/../*) return 0 ;; esac
+  case $claimed in /*) absolute=$claimed ;; *) absolute=${1%/"$tool_dir"/runs/*}/$claimed ;; esac
+  run_report_dir "$2" "$absolute" > "$1/report-dir" || status=$?
+  printf '\0@@rundir\0%s\0%s\0' "$absolute" "$status"
+  cat -- "$1/report-dir"
+}
+
+# Prints the physical path of run_dir if it lies strictly inside output_dir, then (NUL-separated)
+# what in it is neither a regular file nor a directory; or, failing, why.
+run_report_dir() { # output_dir run_dir
+  local out real
+  out=$(cd -P -- "$1" 2>/dev/null && pwd) || { printf 'the output directory %s does not exist' "$1"; return "$status_no_output_dir"; }
+  real=$(cd -P -- "$2" 2>/dev/null && pwd) || { printf 'run_dir %s does not exist' "$2"; return "$status_no_run_dir"; }
+  case "$real/" in
+    "$out"/?*/) printf '%s' "$real" ;;
+    *) printf 'run_dir %s resolves to %s, outside %s' "$2" "$real" "$out"; return "$status_run_dir_outside" ;;
+  esac
+  # What the fetch leaves behind: anything neither a regular file nor a directory.
+  find "$real" -mindepth 1 ! -type f ! -type d -printf '\0%P' 2>/dev/null
+  return 0
 }
 
 # Stops a run: SIGTERM to its process group, SIGKILL after GRACE seconds if anything is left.

@@ -7,6 +7,7 @@ import { callFunction, loadBashLibrary } from '../transport/script.ts'
 import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
+import { OUTPUT_DIR } from './options.ts'
 
 // Runs on the target (see runs.sh): each in its own session and process group, with its log, pid
 // and exit code in <remote dir>/.remote-eval/runs/<id>/. Follow, stop and list them from here.
@@ -29,6 +30,8 @@ export interface RunEnd {
   json: Record<string, unknown> | null
   /** What the run recorded at its start (suite, split, gpus, started). */
   meta: Record<string, string>
+  /** The report directory its JSON names, checked on the target as the run ended (when written plainly). */
+  reportDir?: ReportDirCheck
 }
 
 export interface RunInfo {
@@ -49,6 +52,9 @@ export function newRunId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
   return `${stamp}-${randomBytes(2).toString('hex')}`
 }
+
+/** Where the eval writes its reports on the target. */
+export const reportsDirOf = (remoteDir: string) => `${remoteDir}/${OUTPUT_DIR}`
 
 /** Where a run keeps its files on the target. */
 export const runDirOf = (remoteDir: string, id: string) => `${remoteDir}/${TOOL_DIR}/runs/${id}`
@@ -81,12 +87,29 @@ export function parseEvalJson(stdout: string): Record<string, unknown> | null {
   return null
 }
 
-/** The end of a follow or stop: its state, meta and stdout (run_follow, run_stop). null when the session broke first. */
+/**
+ * What run_follow (runs.sh) found of the report directory the run's JSON names, checked on the
+ * target as the run ended: where it looked, run_report_dir's status and what it printed.
+ */
+export interface ReportDirCheck {
+  absolute: string
+  status: number
+  output: string
+}
+
+/** Text read as latin1 (byte for byte), as UTF-8. */
+const utf8 = (latin1: string) => Buffer.from(latin1, 'latin1').toString('utf8')
+
+/**
+ * The end of a follow or stop (run_follow, run_stop), from their stdout read byte for byte
+ * (latin1): state, meta, the run's stdout, the report directory's check. null when the session
+ * broke first.
+ */
 export function parseFollowOutput(stdout: string): RunEnd | null {
-  const match = /^@@state ([a-z]+ \S+)\n((?:@@meta .*\n)*)/m.exec(stdout)
+  const match = /^@@state ([a-z]+ \S+)\n((?:@@meta .*\n)*)(?:@@stdout (\d+)\n)?/m.exec(stdout)
   if (!match) return null
   const meta = Object.fromEntries(
-    match[2]!
+    utf8(match[2]!)
       .split('\n')
       .filter(Boolean)
       .map((line) => {
@@ -94,7 +117,13 @@ export function parseFollowOutput(stdout: string): RunEnd | null {
         return [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)]
       }),
   )
-  return { ...parseState(match[1]!), meta, json: parseEvalJson(stdout.slice(match.index + match[0].length)) }
+  const rest = stdout.slice(match.index + match[0].length)
+  const size = match[3] === undefined ? rest.length : Number(match[3])
+  const trailer = /^\0@@rundir\0([^\0]*)\0(\d+)\0/.exec(rest.slice(size))
+  const reportDir = trailer
+    ? { absolute: utf8(trailer[1]!), status: Number(trailer[2]), output: utf8(rest.slice(size + trailer[0].length)) }
+    : undefined
+  return { ...parseState(match[1]!), meta, json: parseEvalJson(utf8(rest.slice(0, size))), ...(reportDir ? { reportDir } : {}) }
 }
 
 const noSuchRun = (runId: string, target: string) =>
@@ -135,7 +164,8 @@ export async function followRun(
   options: { remoteDir: string; runId: string; fromEnd: boolean; logger: Logger; signal?: AbortSignal },
 ): Promise<RunEnd> {
   const result = await transport
-    .run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0'], {
+    .run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0', reportsDirOf(options.remoteDir)], {
+      stdoutEncoding: 'latin1',
       onStderrLine: (line) => options.logger.step('run', line),
       signal: options.signal,
     })

@@ -20,7 +20,7 @@ import type { Transport } from '../transport/types.ts'
 import { formatBytes } from '../core/units.ts'
 import { INSTALL_UV_HINT, pythonCommand, syncCommand, UV_ON_PATH, type PythonEnv } from '../target/uv.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
-import { followEnd, runGoesOn, runMeta, RUNS_LIBRARY, type RunEnd } from './runs.ts'
+import { followEnd, reportsDirOf, runGoesOn, runMeta, RUNS_LIBRARY, type ReportDirCheck, type RunEnd } from './runs.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
 import { kindOf } from '../transport/kinds.ts'
 
@@ -34,7 +34,7 @@ export const SCRIPTS = {
   preflight: callFunction(PREFLIGHT_LIBRARY, 'eval_preflight_and_inspect', LAYOUT_VARS),
   deps: callFunction(REMOTE_SH, 'eval_deps', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
   run: callFunction(`${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
-  runDir: callFunction(REMOTE_SH, 'eval_run_dir', LAYOUT_VARS),
+  reportDir: callFunction(RUNS_LIBRARY, 'run_report_dir', LAYOUT_VARS),
   module: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}`, 'eval_module', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
 }
 
@@ -371,6 +371,7 @@ export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: stri
     meta,
     run.follow ? '1' : '0',
     options.runtime === 'cuda' ? '1' : '0',
+    reportsDirOf(options.remoteDir),
     '--',
     ...evalCommand(options, python),
   ]
@@ -390,6 +391,7 @@ export async function startEval(
   const result = await transport
     .run(SCRIPTS.run, runArgs(options, python, run), {
       env: evalEnvironment(options, run.tokenPath),
+      stdoutEncoding: 'latin1',
       onStderrLine: (line) => {
         if (line === `@@started ${run.id}`) {
           started = true
@@ -463,25 +465,32 @@ const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/
 
 /**
  * The run directory to fetch, checked: a non-empty absolute path strictly inside the remote output
- * directory, symlinks resolved on the target. Anything else is an error, never a fetch.
+ * directory, symlinks resolved on the target (by the follow as the run ended, when it checked the
+ * same path; else in a round trip of its own). Anything else is an error, never a fetch.
  */
 export async function checkRunDir(
   { transport, options }: TargetContext,
-  json: Record<string, unknown>,
+  run: { json: Record<string, unknown>; reportDir?: ReportDirCheck },
 ): Promise<{ remote: string; runId: string; skipped: string[] }> {
-  const output = `${options.remoteDir}/${OUTPUT_DIR}`
-  const claimed = json.run_dir
+  const output = reportsDirOf(options.remoteDir)
+  const claimed = run.json.run_dir
   const refuse = (why: string) =>
     new RemoteEvalError(`Not fetching the report: ${why}. The eval's run_dir must be a directory inside ${output}.`, ExitCode.evalFailed)
   if (typeof claimed !== 'string' || claimed.trim() === '')
     throw refuse(`the eval printed ${claimed === undefined ? 'no run_dir' : `run_dir ${JSON.stringify(claimed)}`}`)
   const absolute = path.posix.resolve(options.remoteDir, claimed)
   if (!absolute.startsWith(`${output}/`) || absolute === output) throw refuse(`run_dir ${JSON.stringify(claimed)} is outside ${output}`)
-  const result = await transport.run(SCRIPTS.runDir, [output, absolute])
-  if (([RemoteStatus.noOutputDir, RemoteStatus.noRunDir, RemoteStatus.runDirOutside] as number[]).includes(result.exitCode))
-    throw refuse(lastLine(result.stderrTail))
-  if (result.exitCode !== 0) throw new TransportError(`Cannot check run_dir on ${transport.target}: ${lastLine(result.stderrTail)}`)
-  const [remote = '', ...skipped] = result.stdout.split('\0')
+  const checked =
+    run.reportDir?.absolute === absolute
+      ? { exitCode: run.reportDir.status, stdout: run.reportDir.output }
+      : await transport.run(SCRIPTS.reportDir, [output, absolute])
+  if (([RemoteStatus.noOutputDir, RemoteStatus.noRunDir, RemoteStatus.runDirOutside] as number[]).includes(checked.exitCode))
+    throw refuse(checked.stdout)
+  if (checked.exitCode !== 0)
+    throw new TransportError(
+      `Cannot check run_dir on ${transport.target} (exit ${checked.exitCode}): ${'stderrTail' in checked ? lastLine(checked.stderrTail) : checked.stdout}`,
+    )
+  const [remote = '', ...skipped] = checked.stdout.split('\0')
   const runId = path.posix.basename(remote)
   if (!RUN_ID.test(runId)) throw refuse(`its name ${JSON.stringify(runId)} is not a plain directory name`)
   return { remote, runId, skipped }

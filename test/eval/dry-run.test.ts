@@ -117,8 +117,9 @@ describe('--dry-run prints what a real run sends', () => {
     const { dry } = await compare('remote_eval/ssh_eval.ts', argv, 'ssh')
     const functions = dry.flatMap((trip) => (trip.kind === 'run' && trip.fn ? [trip.fn] : []))
     assert.deepEqual(
-      functions.filter((fn) => ['lock_hold', 'eval_deps', 'envfile_exec', 'eval_run', 'eval_run_dir'].includes(fn)),
-      ['lock_hold', 'eval_deps', 'envfile_exec', 'envfile_exec', 'envfile_exec', 'eval_run', 'eval_run_dir'],
+      functions.filter((fn) => ['lock_hold', 'eval_deps', 'envfile_exec', 'eval_run', 'run_report_dir'].includes(fn)),
+      // The report directory is checked as the followed run ends, in the run's own round trip.
+      ['lock_hold', 'eval_deps', 'envfile_exec', 'envfile_exec', 'envfile_exec', 'eval_run'],
     )
     assert.equal(dry.filter((trip) => trip.kind === 'push').length, 1)
   })
