@@ -36,6 +36,7 @@ import {
   isComplete,
   listPreparedDir,
   listPreparedDirs,
+  parsePreparedDirs,
   uncoveredDatasets,
   uncoveredModels,
   type Listing,
@@ -331,12 +332,13 @@ export async function checkPreparedDir(options: CheckRequest & { transport: Tran
   return reportFor(options, { text, listing: await listPreparedDir(transport, dir, hashPaths) }, true)
 }
 
-/** Checks several directories by size, in one round trip. */
-export async function checkPreparedDirs(transport: Transport, requests: readonly CheckRequest[]): Promise<VerifyReport[]> {
-  const read = await listPreparedDirs(
-    transport,
-    requests.map((r) => r.dir),
-  )
+/**
+ * Checks several directories by size, in one round trip; none when `listed` is what
+ * list_prepared_dirs already printed for them (the eval's preflight lists them).
+ */
+export async function checkPreparedDirs(transport: Transport, requests: readonly CheckRequest[], listed?: string): Promise<VerifyReport[]> {
+  const dirs = requests.map((r) => r.dir)
+  const read = listed === undefined ? await listPreparedDirs(transport, dirs) : parsePreparedDirs(listed, dirs.length)
   return requests.map((request, i) => reportFor(request, { text: read[i]!.manifest, listing: read[i]!.listing }, false))
 }
 

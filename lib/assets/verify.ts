@@ -23,6 +23,9 @@ const LIST_MANY_SCRIPT = callFunction(VERIFY_SH, 'list_prepared_dirs', LAYOUT_VA
 /** `datasets_dir org/name...`: the --fresh-cache reset of those datasets (see verify.sh). */
 export const FRESH_DATASETS_SCRIPT = callFunction(VERIFY_SH, 'fresh_datasets_cache', LAYOUT_VARS)
 
+/** The functions of list_prepared_dirs, for a script that lists the prepared directories in a round trip of its own. */
+export const PREPARED_DIRS_LIBRARY = VERIFY_SH
+
 /** Each directory's manifest text (null: none) and size listing (null: no such directory), in one round trip. */
 export async function listPreparedDirs(
   transport: Transport,
@@ -31,12 +34,17 @@ export async function listPreparedDirs(
   const result = await transport.run(LIST_MANY_SCRIPT, [...dirs])
   if (result.exitCode !== 0)
     throw new TransportError(`Cannot list ${dirs.join(', ')} on ${transport.target}: ${lastLine(result.stderrTail)}`)
-  const found = dirs.map(() => ({
+  return parsePreparedDirs(result.stdout, dirs.length)
+}
+
+/** What list_prepared_dirs printed for `count` directories (verify.sh). */
+export function parsePreparedDirs(stdout: string, count: number): Array<{ manifest: string | null; listing: Listing | null }> {
+  const found = Array.from({ length: count }, () => ({
     manifest: null as string | null,
     listing: { sizes: new Map<string, number>(), hashes: null } as Listing | null,
   }))
   let current: (typeof found)[number] | undefined
-  for (const record of result.stdout.split('\0')) {
+  for (const record of stdout.split('\0')) {
     if (record.startsWith('D ')) current = found[Number(record.slice(2))]
     else if (!current) continue
     else if (record === 'X') current.listing = null

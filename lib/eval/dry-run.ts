@@ -52,7 +52,9 @@ function preflightAnswer(options: EvalOptions, kind: TargetKind): string {
   if (options.online) facts.push('token=environment')
   facts.push('asset=models missing', 'asset=datasets missing')
   const inspection = [...(kind.pushesByRsync ? ['rsync=1'] : []), 'gzip=1', 'tar=1', 'kind=missing', 'writable=1', 'claimed=1']
-  return `${facts.map((f) => `${f}\0`).join('')}@@inspect\0${inspection.map((f) => `${f}\0`).join('')}`
+  // Air-gapped, the preflight lists the prepared directories too.
+  const assets = options.online ? '' : `@@assets\0${completeDirs(options, [options.modelsDir, options.datasetsDir])}`
+  return `${facts.map((f) => `${f}\0`).join('')}${assets}@@inspect\0${inspection.map((f) => `${f}\0`).join('')}`
 }
 
 /** list_prepared_dirs' answer: each asset directory complete, by a manifest that covers the suite. */

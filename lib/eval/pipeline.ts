@@ -85,15 +85,16 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
       allowSecrets: options.allowSecrets,
       logger,
     })
-    const [{ python, tokenPath }, lock] = await Promise.all([preflight, locking])
+    const [facts, lock] = await Promise.all([preflight, locking])
+    const { python, tokenPath } = facts
     const run: RunContext = { ...target, python }
-    await syncDeps(run)
+    await syncDeps(run, facts.depsStamp)
     if (options.mode.kind === 'module') {
       const code = await runModule(run, { ...options.mode, tokenPath })
       return new CliResult(undefined, code)
     }
     if (options.freshCache) await clearDatasetsCache({ transport, datasetsDir: options.datasetsDir, needs: options.datasets, logger })
-    await prepareAssets(run, tokenPath)
+    await prepareAssets(run, facts)
     let disarm = () => {}
     const follow = options.mode.kind === 'run'
     end = await startEval(run, {

@@ -55,6 +55,10 @@ eval_preflight() { # remote_dir venv runtime online(1|0) models_dir datasets_dir
       if [ -s "$stored" ] && [ -r "$stored" ]; then say token=login; say "token_path=$stored"; else say token=none; fi
     fi
   fi
+  # What the last uv sync saw (eval_deps): when it is what the runner has, no sync is needed.
+  if [ -d "$dir/.venv" ] && [ -f "$dir/$tool_dir/deps-stamp" ] && IFS= read -r stored < "$dir/$tool_dir/deps-stamp"; then
+    say "deps=$stored"
+  fi
   eval_asset_facts models "$models"
   eval_asset_facts datasets "$datasets"
   # Lines of .env.eval that python-dotenv would read otherwise than the eval: named, never shown.
@@ -168,9 +172,15 @@ eval_module() { # remote_dir -- command...
 }
 
 # The preflight and the code sync's inspection in one round trip: every session costs a login
-# shell, and ML hosts' shells are often slow to start (pyenv, conda in .bashrc).
+# shell, and ML hosts' shells are often slow to start (pyenv, conda in .bashrc). Air-gapped, the
+# listing of the models and datasets directories travels with it (checked against their
+# manifests here, before anything is sent).
 eval_preflight_and_inspect() { # six preflight arguments, then inspect_remote_dir's four
   eval_preflight "$1" "$2" "$3" "$4" "$5" "$6"
+  if [ "$4" = 0 ]; then
+    printf '@@assets\0'
+    list_prepared_dirs "$5" "$6"
+  fi
   shift 6
   printf '@@inspect\0'
   ( inspect_remote_dir "$@" )

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { STALE_SPLITS_FIX } from '../assets/fetch.ts'
 import { checkPreparedDirs, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, downloadModels } from '../assets/prepare.ts'
-import { describeReport, isComplete } from '../assets/verify.ts'
+import { describeReport, isComplete, PREPARED_DIRS_LIBRARY } from '../assets/verify.ts'
 import { ExitCode, InterruptedError, RemoteEvalError, RemotePrerequisiteError, TransportError, UsageError } from '../core/errors.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../core/layout.ts'
 import { ENVFILE_LIBRARY } from '../target/envfile.ts'
@@ -29,7 +29,7 @@ import { kindOf } from '../transport/kinds.ts'
 
 const REMOTE_SH = loadBashLibrary(new URL('./remote.sh', import.meta.url))
 /** The functions of the preflight round trip (run under the target's lock, see lib/sync/lock.ts). */
-export const PREFLIGHT_LIBRARY = `${ENVFILE_LIBRARY}\n${REMOTE_SH}\n${INSPECT_LIBRARY}`
+export const PREFLIGHT_LIBRARY = `${ENVFILE_LIBRARY}\n${REMOTE_SH}\n${INSPECT_LIBRARY}\n${PREPARED_DIRS_LIBRARY}`
 export const SCRIPTS = {
   preflight: callFunction(PREFLIGHT_LIBRARY, 'eval_preflight_and_inspect', LAYOUT_VARS),
   deps: callFunction(REMOTE_SH, 'eval_deps', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
@@ -54,6 +54,10 @@ export interface TargetFacts {
   remoteDir: RemoteDirFacts
   /** A token `hf auth login` stored on the target, used when HF_TOKEN is set nowhere (online). */
   tokenPath?: string
+  /** What the last uv sync there saw (eval_deps' stamp), when its .venv is there. */
+  depsStamp?: string
+  /** Air-gapped: list_prepared_dirs' listing of the models and datasets directories. */
+  assetListing?: string
 }
 
 /**
@@ -85,7 +89,8 @@ export function readPreflight(
       `The preflight on ${transport.target} failed (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The target needs bash and coreutils.`,
     )
   }
-  const [preflightOutput = '', inspectOutput = ''] = result.stdout.split('@@inspect\0')
+  const [preflightPart = '', inspectOutput = ''] = result.stdout.split('@@inspect\0')
+  const [preflightOutput = '', assetListing] = preflightPart.split('@@assets\0')
   const facts = new Map<string, string[]>()
   for (const record of preflightOutput.split('\0').filter(Boolean)) {
     const eq = record.indexOf('=')
@@ -155,7 +160,7 @@ export function readPreflight(
   const tokenPath = one('token') === 'login' && !options.env.HF_TOKEN ? one('token_path') : undefined
   const remoteDir = parseInspection(inspectOutput)
   checkAssetDirs(facts.get('asset') ?? [], remoteDir, target)
-  return { python: python!, remoteDir, tokenPath }
+  return { python: python!, remoteDir, tokenPath, depsStamp: one('deps'), assetListing }
 }
 
 /**
@@ -216,14 +221,24 @@ export function depsStamp(projectDir: string, extras: readonly string[]): string
   return hash.digest('hex')
 }
 
-/** uv sync with the extras, skipped when the stamp on the target says nothing changed. */
-export async function syncDeps({ transport, options, python, logger }: RunContext): Promise<'synced' | 'unchanged' | 'venv'> {
+/**
+ * uv sync with the extras, skipped when the stamp on the target says nothing changed: the one the
+ * preflight read (`stored`, no round trip), else as eval_deps finds it there.
+ */
+export async function syncDeps(
+  { transport, options, python, logger }: RunContext,
+  stored?: string,
+): Promise<'synced' | 'unchanged' | 'venv'> {
   const command = syncCommand(python)
   if (!command) {
     logger.step('deps', `prebuilt venv ${python.kind === 'venv' ? python.python : ''}: no uv sync`)
     return 'venv'
   }
   const stamp = depsStamp(options.projectDir, extrasFor(options))
+  if (stored === stamp) {
+    logger.step('deps', UNCHANGED_DEPS)
+    return 'unchanged'
+  }
   const result = await transport.run(SCRIPTS.deps, [options.remoteDir, stamp, '--', ...command], {
     onStderrLine: (line) => logger.step('deps', line),
   })
@@ -233,14 +248,11 @@ export async function syncDeps({ transport, options, python, logger }: RunContex
     )
   }
   const outcome = result.stdout.trim() === 'unchanged' ? 'unchanged' : 'synced'
-  logger.step(
-    'deps',
-    outcome === 'unchanged'
-      ? 'pyproject.toml, uv.lock and extras unchanged since the last sync: skipped'
-      : `uv sync --extra ${extrasFor(options).join(' --extra ')}: done`,
-  )
+  logger.step('deps', outcome === 'unchanged' ? UNCHANGED_DEPS : `uv sync --extra ${extrasFor(options).join(' --extra ')}: done`)
   return outcome
 }
+
+const UNCHANGED_DEPS = 'pyproject.toml, uv.lock and extras unchanged since the last sync: skipped'
 
 /** The command that would prepare a directory where there is internet, then copy it over. */
 /**
@@ -274,8 +286,15 @@ function fixCommand(options: EvalOptions, kind: 'models' | 'datasets'): string {
 /** This tool's scripts/, for commands printed to paste. */
 const TOOL_SCRIPTS = fileURLToPath(new URL('../../scripts', import.meta.url))
 
-/** Online: fetch what the directories lack, on the target. Air-gapped: check them; exit 10 or 11. */
-export async function prepareAssets({ transport, options, python, logger }: RunContext, tokenPath?: string): Promise<void> {
+/**
+ * Online: fetch what the directories lack, on the target. Air-gapped: check them (from the
+ * preflight's listing); exit 10 or 11.
+ */
+export async function prepareAssets(
+  { transport, options, python, logger }: RunContext,
+  facts: Pick<TargetFacts, 'tokenPath' | 'assetListing'>,
+): Promise<void> {
+  const { tokenPath } = facts
   if (options.online) {
     // The token stays on the target: fetch.py reads it from there (environment or .env.eval).
     const common = {
@@ -296,10 +315,14 @@ export async function prepareAssets({ transport, options, python, logger }: RunC
     await downloadDatasets({ ...common, datasetsDir: options.datasetsDir, needs: { ...options.datasets, splits: options.downloadSplits } })
     return
   }
-  const reports = await checkPreparedDirs(transport, [
-    { dir: options.modelsDir, kind: 'models', needs: { models: options.models } },
-    { dir: options.datasetsDir, kind: 'datasets', needs: { datasets: options.datasets } },
-  ])
+  const reports = await checkPreparedDirs(
+    transport,
+    [
+      { dir: options.modelsDir, kind: 'models', needs: { models: options.models } },
+      { dir: options.datasetsDir, kind: 'datasets', needs: { datasets: options.datasets } },
+    ],
+    facts.assetListing,
+  )
   for (const report of reports) logger.step(report.kind, describeReport(report))
   for (const report of reports) {
     if (!isComplete(report)) {

@@ -4,7 +4,6 @@ import { gnuTar, requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND } from './script.ts'
 import { tarPull, tarPush } from './tree.ts'
-import { lastLine } from '../core/text.ts'
 import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Target, TargetKind, Transport } from './types.ts'
 import { onCleanup } from '../core/cleanup.ts'
 import { required, stringFlag } from '../core/flags.ts'
@@ -109,22 +108,17 @@ export class KubectlTransport implements Transport {
     this.target = podTargetName(options)
   }
 
-  /** Checks kubectl and tar locally, then that the pod answers (exit 5 with kubectl's message if not). */
+  /**
+   * Checks kubectl and tar locally. The pod is not probed: every exec is a TLS handshake and a
+   * stream upgrade through the API server, so the first script says whether the pod answers, with
+   * kubectl's message made advice (exit 2 or 5, see kubectlFailure).
+   */
   static async open(options: KubectlTransportOptions): Promise<KubectlTransport> {
     validateKubeTarget(options)
     await requireLocalTools(['kubectl', 'tar'], `to reach pod ${options.pod} with kubectl exec`)
     await gnuTar()
     const transport = new KubectlTransport(options)
-    const probe = await transport.run('exit 0')
-    if (probe.exitCode === 126 || probe.exitCode === 127) {
-      throw new RemotePrerequisiteError(
-        `bash is not available in ${transport.target} (exit ${probe.exitCode}): ${lastLine(probe.stderrTail)}. Use an image with bash, or pick its container with --container.`,
-      )
-    }
-    if (probe.exitCode !== 0) {
-      throw new TransportError(`${transport.target} answered with exit ${probe.exitCode}: ${lastLine(probe.stderrTail)}`)
-    }
-    transport.logger.step('kubectl', `reached ${transport.target} in context ${options.context}`)
+    transport.logger.step('kubectl', `${transport.target} in context ${options.context}: each step is one kubectl exec`)
     return transport
   }
 

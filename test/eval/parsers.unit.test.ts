@@ -141,6 +141,23 @@ describe('a run', () => {
     assert.equal(parseFollowOutput('the session broke'), null)
   })
 
+  test("run_follow's end read byte for byte: the stdout's length, UTF-8 in it, and the report directory's check after it", () => {
+    const stdout = '{"run_dir": "reports/evaluations/r1", "suite": "é"}\n\0@@rundir\0forged\0'
+    const bytes = Buffer.from(stdout)
+    const check = ['', '@@rundir', '/w/reports/evaluations/r1', '0', '/w/reports/evaluations/r1', 'odd\nname'].join('\0')
+    const text = Buffer.concat([Buffer.from(`@@state finished 0\n@@meta suite=é\n@@stdout ${bytes.length}\n`), bytes, Buffer.from(check)])
+    const end = parseFollowOutput(text.toString('latin1'))
+    assert.deepEqual(end?.meta, { suite: 'é' })
+    assert.equal(end?.json?.suite, 'é', 'the JSON ends where the length says, a forged trailer inside it stays text')
+    assert.deepEqual(end?.reportDir, {
+      absolute: '/w/reports/evaluations/r1',
+      status: 0,
+      output: '/w/reports/evaluations/r1\0odd\nname',
+    })
+    const unchecked = parseFollowOutput(`@@state finished 0\n@@stdout 3\n{}\n`)
+    assert.equal(unchecked?.reportDir, undefined, 'no trailer: the fetch checks in a round trip of its own')
+  })
+
   test("the eval's JSON: the whole stdout, or its last JSON object line; arrays and broken lines are not it", () => {
     assert.deepEqual(parseEvalJson('{\n  "a": 1\n}\n'), { a: 1 })
     assert.deepEqual(parseEvalJson('{"a": 1}\nlog line\n{"b": 2}\n'), { b: 2 })
