@@ -227,10 +227,10 @@ run_follow() { # run_dir offset [output_dir]
   # GNU tail follows the log as the kernel reports its writes (inotify) and ends once the run's
   # leader is gone, which it checks every 50 ms on the target (the leader exits only after the
   # exit file and the whole log are written): the end is seen at once, and a quiet run costs
-  # nothing. Elsewhere (busybox), the log is polled, quickly while the run talks, up to a second
-  # while it is quiet.
+  # nothing. Elsewhere (busybox), or with REMOTE_EVAL_FOLLOW=poll, the log is polled, quickly
+  # while the run talks, up to a second while it is quiet.
   [ ! -f "$run/exit" ] && run_alive "$run" && read -r pid _ < "$run/pid"
-  if [ -n "$pid" ] && tail --version 2>/dev/null | grep -q GNU; then
+  if [ -n "$pid" ] && [ "${REMOTE_EVAL_FOLLOW:-}" != poll ] && tail --version 2>/dev/null | grep -q GNU; then
     tail -c +"$((off + 1))" -s 0.05 --pid="$pid" -f -- "$run/log" >&2
   else
     while :; do

@@ -82,12 +82,12 @@ describe("the bash runners' flags", () => {
         )
         for (const variable of ["GR_OFFLINE_MODE='true'", "HF_HUB_OFFLINE='1'", "HF_DATASETS_OFFLINE='1'", "TRANSFORMERS_OFFLINE='1'"])
           assert.match(scriptOf(offline, 'run'), new RegExp(`export ${variable}`))
-        const checks = offline.round_trips.filter((s) => s.fn === 'list_prepared_dirs')
-        assert.deepEqual(
-          checks.map((s) => s.args),
-          [['/data/m', '/data/d']],
-          'one check of both directories',
-        )
+        // Both directories are listed in the preflight's round trip (eval_preflight_and_inspect), none of their own.
+        assert.ok(!offline.round_trips.some((s) => s.fn === 'list_prepared_dirs'), 'no round trip of its own')
+        const preflight = offline.round_trips.find((s) => s.fn === 'lock_hold')!
+        const call = preflight.args!.slice(preflight.args!.indexOf('eval_preflight_and_inspect') + 1)
+        assert.deepEqual(call.slice(3, 6), ['0', '/data/m', '/data/d'], 'air-gapped, with both directories')
+        assert.match(preflight.script!, /if \[ "\$4" = 0 \]; then\n *printf '@@assets\\0'\n *list_prepared_dirs "\$5" "\$6"/)
         assert.ok(!offline.round_trips.some((s) => s.fn === 'envfile_exec'), 'nothing downloaded')
       },
     ],

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, realpath, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import { LAYOUT_VARS } from '../../lib/core/layout.ts'
 import { silentLogger } from '../../lib/core/log.ts'
-import { followRun, listRuns, RUNS_LIBRARY, runDirOf, stopRun } from '../../lib/eval/runs.ts'
+import { followRun, listRuns, parseFollowOutput, RUNS_LIBRARY, runDirOf, stopRun } from '../../lib/eval/runs.ts'
 import { callFunction } from '../../lib/transport/script.ts'
 import { LocalTransport } from '../../lib/transport/local.ts'
 import { livingProcesses } from '../support/harness.ts'
@@ -22,6 +22,58 @@ async function start(dir: string, id: string, command: string[]): Promise<void> 
 }
 
 describe('runs.sh', () => {
+  for (const mode of ['stream', 'poll']) {
+    test(`a follow (${mode}) passes every line on in order, ends with the run, and checks the report directory its JSON names`, async () => {
+      const dir = await realpath(await mkdtemp(path.join(tmpdir(), 'gre-runs-')))
+      await mkdir(path.join(dir, 'reports/evaluations/r1'), { recursive: true })
+      await symlink('/etc/passwd', path.join(dir, 'reports/evaluations/r1/link'))
+      const id = `20261128-000000-${mode === 'stream' ? 'ffff' : 'abcd'}`
+      const eval_ = `for i in 1 2 3; do echo "line $i" >&2; sleep 0.3; done; sleep 1; echo done >&2; echo '{"run_dir": "reports/evaluations/r1"}'`
+      await start(dir, id, ['bash', '-c', eval_])
+      const lines: string[] = []
+      const follow = callFunction(RUNS_LIBRARY, 'run_follow', LAYOUT_VARS)
+      const result = await local.run(follow, [runDirOf(dir, id), '0', `${dir}/reports/evaluations`], {
+        env: { REMOTE_EVAL_FOLLOW: mode },
+        stdoutEncoding: 'latin1',
+        onStderrLine: (line) => lines.push(line),
+      })
+      assert.deepEqual(lines, ['line 1', 'line 2', 'line 3', 'done'])
+      const end = parseFollowOutput(result.stdout)
+      assert.equal(end?.state, 'finished')
+      assert.deepEqual(end?.json, { run_dir: 'reports/evaluations/r1' })
+      assert.deepEqual(end?.reportDir, {
+        absolute: `${dir}/reports/evaluations/r1`,
+        status: 0,
+        output: `${dir}/reports/evaluations/r1\0link`,
+      })
+    })
+  }
+
+  test("the report directory's check as a run ends: outside the output directory, or not written plainly", async () => {
+    const dir = await realpath(await mkdtemp(path.join(tmpdir(), 'gre-runs-')))
+    await mkdir(path.join(dir, 'reports/evaluations'), { recursive: true })
+    await symlink('/tmp', path.join(dir, 'reports/evaluations/away'))
+    const follow = callFunction(RUNS_LIBRARY, 'run_follow', LAYOUT_VARS)
+    const endOf = async (id: string, json: string) => {
+      await start(dir, id, ['bash', '-c', `echo '${json}'`])
+      const result = await local.run(follow, [runDirOf(dir, id), '0', `${dir}/reports/evaluations`], { stdoutEncoding: 'latin1' })
+      return parseFollowOutput(result.stdout)
+    }
+    const away = await endOf('20261128-000000-a001', '{"run_dir": "reports/evaluations/away"}')
+    assert.equal(away?.reportDir?.status, 69)
+    assert.match(away!.reportDir!.output, /resolves to \/tmp, outside/)
+    const missing = await endOf('20261128-000000-a002', '{"run_dir": "reports/evaluations/none"}')
+    assert.equal(missing?.reportDir?.status, 77)
+    for (const [n, json] of [
+      ['3', '{"run_dir": "reports/evaluations/\\u00e9"}'],
+      ['4', '{"run_dir": "reports/evaluations/../x"}'],
+      ['5', '{"run_dir": "a", "run_dir": "b"}'],
+    ]) {
+      const end = await endOf(`20261128-000000-a00${n}`, json!)
+      assert.equal(end?.reportDir, undefined, `${json}: checked in a round trip of its own`)
+    }
+  })
+
   test('a stop lets the eval shut down: what it prints then, and its own exit code, are kept', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'gre-runs-'))
     const marker = `graceful-${process.pid}`
