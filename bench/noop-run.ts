@@ -2,6 +2,7 @@
 // current user (or in a pod of the API server double), run by ssh_eval.ts (k8s_eval.ts) or the
 // documented bash way (rsync the code, ssh to run, rsync the report back, with the bash runner's
 // excludes; for a pod: tar into kubectl exec, kubectl exec, kubectl cp).
+import { existsSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -49,7 +50,9 @@ export async function startNoopRig(name: string): Promise<NoopRig> {
   const datasets = path.join(work, 'datasets')
   await layOutExampleAssets(path.join(REPO, 'examples/hub-repos'), models, datasets, 'guardrails_ru', ['fast'])
   const venv = path.join(work, 'venv')
-  await $`python3 -m venv ${venv}`.quiet()
+  // The system's Python where there is one: a pod sandbox sees /usr, not a pyenv under the home.
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'
+  await $`${python} -m venv ${venv}`.quiet()
   return {
     work,
     sshd,
@@ -123,7 +126,7 @@ export async function startNoopPod(rig: NoopRig): Promise<NoopPod> {
   await mkdir(bin)
   await writeFile(
     path.join(bin, 'kubectl'),
-    `#!/bin/sh\necho >> ${shellQuote(callLog)}\nsleep "$KUBECTL_DELAY"\nexec ${shellQuote(realKubectl)} "$@"\n`,
+    `#!/bin/sh\necho call >> ${shellQuote(callLog)}\nsleep "$KUBECTL_DELAY"\nexec ${shellQuote(realKubectl)} "$@"\n`,
     { mode: 0o755 },
   )
   const lines = async (file: string) => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { PassThrough } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { RemotePrerequisiteError, TransportError, type RemoteEvalError } from '../core/errors.ts'
 import { nulList, pathUnder, showName } from '../core/filenames.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../core/layout.ts'
@@ -46,9 +46,8 @@ export const COMMIT_SCRIPT = treeScript('tree_commit')
 /** tar push in one round trip: `dir marker stamp gzip list_bytes`, the removals then the tar stream on stdin. */
 export const TAR_APPLY_SCRIPT = treeScript('tree_apply_tar')
 /** `dir`: NUL-terminated "size path" records. */
-export const LIST_SCRIPT = treeScript('tree_list')
 /** `dir`: a tar archive on stdout. */
-export const TAR_CREATE_SCRIPT = treeScript('tree_tar_create')
+export const LIST_AND_TAR_SCRIPT = treeScript('tree_list_and_tar')
 
 /**
  * Pushes plan.send as one tar stream (gzip-compressed when asked), with deletions and the new
@@ -105,23 +104,43 @@ export function withParentDirs(paths: readonly string[]): string[] {
   return [...[...dirs].sort(), ...paths]
 }
 
-/** Lists remoteDir's files (byte strings) with sizes (for checking a pull). */
-export async function listRemoteFiles(transport: Transport, remoteDir: string): Promise<Map<string, number>> {
-  const result = await transport.run(LIST_SCRIPT, [remoteDir], { stdoutEncoding: 'latin1' })
-  if (result.exitCode !== 0) {
-    throw new TransportError(`Cannot list ${remoteDir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
-  }
+/** "size path" records (NUL-terminated, names as byte strings): the files a pull must bring. */
+function parseListing(listing: Buffer): Map<string, number> {
   const files = new Map<string, number>()
-  for (const record of result.stdout.split('\0').filter(Boolean)) {
+  for (const record of listing.toString('latin1').split('\0').filter(Boolean)) {
     const space = record.indexOf(' ')
     files.set(record.slice(space + 1), Number(record.slice(0, space)))
   }
   return files
 }
 
-/** Pulls remoteDir as a tar stream into localDir, then checks every listed file arrived whole. */
+/**
+ * A sink for tree_list_and_tar's stdout: keeps the listing ahead of the archive (its length, a
+ * newline, the records) and passes the archive on to `archive`.
+ */
+function listingThenArchive(archive: Writable): { sink: Writable; listing: () => Buffer | null } {
+  let head = Buffer.alloc(0)
+  let length: number | null = null
+  let listing: Buffer | null = null
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (listing) return archive.write(chunk) ? done() : archive.once('drain', done)
+      head = Buffer.concat([head, chunk])
+      if (length === null && head.includes(10)) {
+        length = Number(head.subarray(0, head.indexOf(10)).toString('latin1'))
+        head = head.subarray(head.indexOf(10) + 1)
+      }
+      if (length === null || head.length < length) return done()
+      listing = head.subarray(0, length)
+      const rest = head.subarray(length)
+      return rest.length && !archive.write(rest) ? archive.once('drain', done) : done()
+    },
+  })
+  return { sink, listing: () => listing }
+}
+
+/** Pulls remoteDir as a tar stream into localDir, in one round trip; then checks every listed file arrived whole. */
 export async function tarPull(transport: Transport, remoteDir: string, localDir: string): Promise<PullReport> {
-  const expected = await listRemoteFiles(transport, remoteDir)
   await mkdir(localDir, { recursive: true })
   const pipe = new PassThrough()
   const stop = new AbortController()
@@ -131,10 +150,15 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
     (r) => (r.exitCode !== 0 && stop.abort(), r),
     (error: Error) => (stop.abort(), error),
   )
-  const result = await transport.run(TAR_CREATE_SCRIPT, [remoteDir], { stdoutSink: pipe, signal: stop.signal }).catch((error: unknown) => {
-    extractor.kill('SIGKILL')
-    throw error
-  })
+  const split = listingThenArchive(pipe)
+  const result = await transport
+    .run(LIST_AND_TAR_SCRIPT, [remoteDir], { stdoutSink: split.sink, signal: stop.signal })
+    .catch((error: unknown) => {
+      extractor.kill('SIGKILL')
+      throw error
+    })
+  // What the sink still holds for the archive goes on before the archive ends.
+  await new Promise<void>((resolve) => split.sink.end(() => resolve()))
   pipe.end()
   const local = await extracted
   if (local instanceof Error) throw new TransportError(`Cannot run tar on this machine: ${local.message}`, { cause: local })
@@ -142,6 +166,9 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
   if (result.exitCode !== 0) {
     throw new TransportError(`Streaming ${remoteDir} from ${transport.target} failed: ${lastLine(result.stderrTail)}`)
   }
+  const listing = split.listing()
+  if (!listing) throw new TransportError(`Streaming ${remoteDir} from ${transport.target} ended before the listing of its files`)
+  const expected = parseListing(listing)
   let bytes = 0
   const problems: string[] = []
   for (const [rel, size] of expected) {
