@@ -64,6 +64,6 @@ console.log(`ssh_eval.ts (whole pipeline):   ${median(samples.ours).toFixed(0).p
 console.log(
   `ratio ours / bash way:          ${(median(samples.ours) / median(samples.bash)).toFixed(2)}   (goal: at most 1.00, with one connection instead of three)`,
 )
-console.log(`(Node + tsx start-up of the script, not counted above: ${startup.toFixed(0)} ms)`)
+console.log(`(start-up of the script, ssh_eval.ts --help, not counted above: ${startup.toFixed(0)} ms)`)
 await proxy.close()
 await rig.stop()

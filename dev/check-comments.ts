@@ -1,8 +1,8 @@
 // Part of `npm run lint`: a comment that names a file of the project names one that exists. Paths
-// are read from comments of the code (TypeScript, bash, Python, make), and looked up from the
-// project's root, from the commenting file's folder, and in the example eval repo. Not checked: a
-// file of the real eval repo, written guardrails:app/tools/download_models.py; a path the same
-// file also spells in its code (a file a test makes); a path with a placeholder (RUN_DIR/log).
+// are read from comments of the code (TypeScript, JavaScript, bash, Python, make), and looked up
+// from the project's root, from the commenting file's folder, and in the example eval repo. Not
+// checked: a file of the real eval repo, written guardrails:app/tools/download_models.py; a path
+// the same file also spells in its code (a file a test makes); a path with a placeholder (RUN_DIR/log).
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -12,11 +12,11 @@ import ts from 'typescript'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const EXAMPLE = 'examples/guardrails-mini'
 /** A path as comments write it: folders and a file with a known extension, or a bare *.md. */
-const PATH = /(?<![\w./~$-])((?:[\w.*-]+\/)+[\w.*-]+\.(?:ts|sh|py|md|json|ya?ml|mk)|[\w-]+\.md)\b/g
+const PATH = /(?<![\w./~$-])((?:[\w.*-]+\/)+[\w.*-]+\.(?:ts|mjs|sh|py|md|json|ya?ml|mk)|[\w-]+\.md)\b/g
 
 /** The comment text of a file, by its kind. */
 function commentsOf(file: string, text: string): string[] {
-  if (file.endsWith('.ts') || file.endsWith('.js')) {
+  if (/\.(ts|m?js)$/.test(file)) {
     // TypeScript's own parser: a // or /* inside a string or a regex is not a comment.
     const comments = new Map<number, string>()
     const visit = (node: ts.Node) => {
@@ -53,7 +53,7 @@ const tracked = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '
 export function missingNames(): string[] {
   const problems: string[] = []
   for (const file of tracked) {
-    if (!/^(lib|scripts|bench|test|dev|examples|\.ci)\//.test(file) && file !== 'Makefile' && file !== 'remote-eval.mk') continue
+    if (!/^(lib|scripts|bin|bench|test|dev|examples|\.ci)\//.test(file) && file !== 'Makefile' && file !== 'remote-eval.mk') continue
     if (!existsSync(path.join(ROOT, file)) || /\/hub-repos\//.test(file)) continue
     const text = readFileSync(path.join(ROOT, file), 'utf8')
     for (const comment of commentsOf(file, text)) {

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
+#!/usr/bin/env -S sh -c 'exec node "$(dirname "$(readlink -f "$0")")/../bin/launch.mjs" "$0" "$@"'
 import { MODELS_FLAGS, MODELS_USAGE, modelsCommand } from '../lib/cli/assets.ts'
 import { runCli } from '../lib/cli/main.ts'
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
-import { YAML } from 'zx'
 import { UsageError } from '../core/errors.ts'
 
 // What a suite needs, read from the eval repo's own configuration: the token-classifier models of
@@ -60,6 +60,12 @@ export function modelDirName(repoId: string): string {
   return path.posix.join('token_classifier', repoId.replace('/', '__'))
 }
 
+/**
+ * zx's YAML parser, loaded on first use: loading zx whole costs a script's start-up ~0.1 s
+ * (its vendored fetch, glob and YAML), which --help and runs that read no YAML need not pay.
+ */
+const yaml = (): typeof import('zx').YAML => (createRequire(import.meta.url)('zx') as typeof import('zx')).YAML
+
 /** Reads and parses a YAML file of the eval repo; missing or malformed files are UsageErrors. */
 export function readYaml(file: string, what: string, flag: string | null): unknown {
   let text: string
@@ -75,7 +81,7 @@ export function readYaml(file: string, what: string, flag: string | null): unkno
     )
   }
   try {
-    return YAML.parse(text)
+    return yaml().parse(text)
   } catch (error) {
     throw new UsageError(`${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}. Fix the file.`, { cause: error })
   }

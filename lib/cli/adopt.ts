@@ -4,15 +4,19 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { UsageError, exitCodesHelp } from '../core/errors.ts'
 import { formatFlags, stringFlag, type FlagSpec, type FlagValues, STANDARD_FLAGS } from '../core/flags.ts'
+import { TOOL_DIR } from '../core/layout.ts'
 import type { Logger } from '../core/log.ts'
 
 // scripts/adopt.ts: puts this tool into an existing eval repo. Copies what runs (scripts, lib/,
-// package.json and its lock, tsconfig.json, remote-eval.mk), adds `include remote-eval.mk` to the
-// repo's Makefile and `node_modules/` to its .gitignore. A file of the repo that differs from ours
-// is never overwritten unless --overwrite says so; running it again changes nothing.
+// bin/ with the launcher and the build that npm ci runs, package.json and its lock, tsconfig.json,
+// remote-eval.mk), adds `include remote-eval.mk` to the repo's Makefile and node_modules/ and the
+// bundles' directory to its .gitignore. A file of the repo that differs from ours is never
+// overwritten unless --overwrite says so; running it again changes nothing.
 
 const HOME = fileURLToPath(new URL('../..', import.meta.url))
 const INCLUDE = 'include remote-eval.mk'
+/** What the repo's .gitignore gets unless a line already says so: the packages, the scripts' bundles. */
+const IGNORES = ['node_modules/', `${TOOL_DIR}/`]
 
 export const ADOPT_FLAGS: readonly FlagSpec[] = [
   { name: 'into', kind: 'string', value: 'DIR', description: 'the eval repo (where pyproject.toml and configs/ are; required)' },
@@ -24,11 +28,12 @@ export const ADOPT_FLAGS: readonly FlagSpec[] = [
 export const ADOPT_USAGE = `Usage: scripts/adopt.ts --into /path/to/eval-repo [--overwrite] [--dry-run]
 
 Adds guardrails remote eval to an existing eval repo: copies scripts/remote_eval/*.ts,
-scripts/download_*.ts, lib/, package.json, package-lock.json, tsconfig.json and remote-eval.mk,
-adds "${INCLUDE}" to the repo's Makefile (its own targets keep their names: ours are
-remote-sync and assets-*) and node_modules/ to its .gitignore. Nothing of the repo is overwritten
-unless you pass --overwrite; files that would be are listed, and nothing is written. Then, in the
-repo: npm ci, and scripts/remote_eval/ssh_eval.ts --help.
+scripts/download_*.ts, lib/, bin/, package.json, package-lock.json, tsconfig.json and
+remote-eval.mk, adds "${INCLUDE}" to the repo's Makefile (its own targets keep their names: ours
+are remote-sync and assets-*) and node_modules/ and ${TOOL_DIR}/ (the scripts' bundles) to its
+.gitignore. Nothing of the repo is overwritten unless you pass --overwrite; files that would be are
+listed, and nothing is written. Then, in the repo: npm ci (it also builds the bundles), and
+scripts/remote_eval/ssh_eval.ts --help.
 
 Options:
 ${formatFlags(ADOPT_FLAGS)}
@@ -47,7 +52,7 @@ export function shippedFiles(): string[] {
       .filter((f) => f.endsWith('.ts'))
       .map((f) => path.join(dir, f)),
   )
-  return [...new Set([...scripts, ...walk('lib'), 'package.json', 'package-lock.json', 'tsconfig.json', 'remote-eval.mk'])]
+  return [...new Set([...scripts, ...walk('lib'), ...walk('bin'), 'package.json', 'package-lock.json', 'tsconfig.json', 'remote-eval.mk'])]
     .filter((f) => f !== 'scripts/adopt.ts')
     .sort()
 }
@@ -76,7 +81,9 @@ export async function adopt(flags: FlagValues, { logger }: { logger: Logger }) {
   const needsInclude = !(makeText ?? '').split('\n').some((l) => l.trim() === INCLUDE)
   const gitignore = path.join(repo, '.gitignore')
   const ignoreText = existsSync(gitignore) ? readFileSync(gitignore, 'utf8') : ''
-  const needsIgnore = !ignoreText.split('\n').some((l) => /^\/?node_modules\/?$/.test(l.trim()))
+  const ignored = ignoreText.split('\n').map((l) => `${l.trim().replace(/^\/|\/$/g, '')}/`)
+  const missingIgnores = IGNORES.filter((line) => !ignored.includes(line))
+  const needsIgnore = missingIgnores.length > 0
   const dryRun = flags['dry-run'] === true
   for (const file of toCopy) {
     logger.step('done', `${dryRun ? 'would copy' : 'copy'} ${file}${differing.includes(file) ? ' (overwriting)' : ''}`)
@@ -96,8 +103,8 @@ export async function adopt(flags: FlagValues, { logger }: { logger: Logger }) {
     }
   }
   if (needsIgnore) {
-    logger.step('done', `${dryRun ? 'would add' : 'add'} node_modules/ to ${gitignore}`)
-    if (!dryRun) await appendFile(gitignore, `${ignoreText === '' || ignoreText.endsWith('\n') ? '' : '\n'}node_modules/\n`)
+    logger.step('done', `${dryRun ? 'would add' : 'add'} ${missingIgnores.join(' and ')} to ${gitignore}`)
+    if (!dryRun) await appendFile(gitignore, `${ignoreText === '' || ignoreText.endsWith('\n') ? '' : '\n'}${missingIgnores.join('\n')}\n`)
   }
   const changed = toCopy.length + Number(needsInclude) + Number(needsIgnore)
   logger.step(

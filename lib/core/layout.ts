@@ -1,7 +1,8 @@
 import { shellQuote } from './shell.ts'
 
 // Where this tool keeps its own files inside a synced remote directory. The directory is on the
-// exclude list, so a sync never ships a local copy of it and never deletes the remote one.
+// exclude list, so a sync never ships a local copy of it and never deletes the remote one. On this
+// machine the tool's root keeps the scripts' bundles there (bin/bundles.mjs): they never travel.
 
 export const TOOL_DIR = '.remote-eval'
 /** Written on the first sync: its presence means the directory is ours to delete from. */

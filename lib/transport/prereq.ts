@@ -1,4 +1,4 @@
-import { which } from 'zx'
+import { which } from 'zx/core'
 import { LocalPrerequisiteError } from '../core/errors.ts'
 import { spawnProcess } from '../core/process.ts'
 

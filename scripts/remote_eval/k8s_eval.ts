@@ -1,4 +1,4 @@
-#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
+#!/usr/bin/env -S sh -c 'exec node "$(dirname "$(readlink -f "$0")")/../../bin/launch.mjs" "$0" "$@"'
 import { runCli } from '../../lib/cli/main.ts'
 import { k8sEvalCommand } from '../../lib/cli/eval.ts'
 import { K8S_EVAL_FLAGS, K8S_EVAL_USAGE } from '../../lib/eval/options.ts'

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../../node_modules/tsx/dist/loader.mjs" "$0" "$@"'
+#!/usr/bin/env -S sh -c 'exec node "$(dirname "$(readlink -f "$0")")/../../bin/launch.mjs" "$0" "$@"'
 import { runCli } from '../../lib/cli/main.ts'
 import { SYNC_USAGE, SYNC_FLAGS_ALL, syncCode } from '../../lib/cli/sync.ts'
 

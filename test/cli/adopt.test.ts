@@ -62,6 +62,9 @@ describe('adopting the tool into an eval repo', () => {
       'scripts/download_models.ts',
       'lib/eval/pipeline.ts',
       'lib/target/envfile.sh',
+      'bin/launch.mjs',
+      'bin/build.mjs',
+      'bin/bundles.mjs',
       'package.json',
       'package-lock.json',
       'tsconfig.json',
@@ -78,7 +81,7 @@ describe('adopting the tool into an eval repo', () => {
     const makefile = await readFile(path.join(repo, 'Makefile'), 'utf8')
     assert.ok(makefile.startsWith(REAL_MAKEFILE), 'the repo Makefile is kept, only added to')
     assert.match(makefile, /^include remote-eval\.mk$/m)
-    assert.match(await readFile(path.join(repo, '.gitignore'), 'utf8'), /^node_modules\/$/m)
+    assert.match(await readFile(path.join(repo, '.gitignore'), 'utf8'), /^node_modules\/\n\.remote-eval\/$/m)
 
     const again = await runScript('adopt.ts', ['--into', repo])
     assert.equal(again.code, 0, again.stderr)
@@ -112,8 +115,18 @@ describe('adopting the tool into an eval repo', () => {
   test("from the repo's Makefile: its own targets keep their meaning, ours push that repo and check its assets", async () => {
     const repo = await realShapedRepo()
     assert.equal((await runScript('adopt.ts', ['--into', repo])).code, 0)
-    // npm ci in the repo would install the same packages as here.
+    // npm ci in the repo would install the same packages as here, then run "prepare": the build.
     await symlink(path.join(path.dirname(SCRIPTS), 'node_modules'), path.join(repo, 'node_modules'))
+    const built = await spawnProcess('npm', ['run', '--silent', 'prepare'], { cwd: repo })
+    assert.equal(built.exitCode, 0, built.stderrTail.join('\n'))
+    for (const bundle of ['remote_eval.ssh_eval.mjs', 'remote_eval.sync_code.mjs', 'download_models.mjs'])
+      assert.ok(existsSync(path.join(repo, '.remote-eval/build', bundle)), bundle)
+    assert.ok(!existsSync(path.join(repo, '.remote-eval/build/adopt.mjs')), 'the adopter is not shipped, so not built')
+    assert.equal(
+      (await spawnProcess('git', ['status', '--porcelain', '--', '.remote-eval'], { cwd: repo })).stdout,
+      '',
+      'bundles are ignored',
+    )
     const theirs = await make(repo, ['sync'])
     assert.equal(theirs.code, 0, theirs.stderr)
     assert.equal(theirs.stdout.trim(), 'their sync: uv sync --extra dev --extra eval')
@@ -136,6 +149,7 @@ describe('adopting the tool into an eval repo', () => {
     )
     assert.match(await readFile(path.join(dir, 'pyproject.toml'), 'utf8'), /guardrails-service/)
     assert.ok(!existsSync(path.join(dir, 'node_modules')), 'node_modules never travels')
+    assert.ok(!existsSync(path.join(dir, '.remote-eval/build')), 'nor do the bundles')
 
     const checked = await make(repo, ['assets-check-models'])
     assert.equal(checked.code, 2, checked.stderr)
