@@ -13,6 +13,7 @@ import { gnuTar } from './prereq.ts'
 import { callFunction, loadBashLibrary } from './script.ts'
 import type { PullReport, PushPlan, PushReport, Transport } from './types.ts'
 import { lastLine } from '../core/text.ts'
+import { RemoteStatus } from '../core/remote-status.ts'
 
 // File-tree operations on the target, as bash scripts that any transport runs. The tar variants
 // need nothing but bash and tar on the target, so they serve the local and kubectl transports and
@@ -141,7 +142,7 @@ function listingThenArchive(archive: Writable): { sink: Writable; listing: () =>
 
 /** Pulls remoteDir as a tar stream into localDir, in one round trip; then checks every listed file arrived whole. */
 export async function tarPull(transport: Transport, remoteDir: string, localDir: string): Promise<PullReport> {
-  await mkdir(localDir, { recursive: true })
+  const made = await mkdir(localDir, { recursive: true })
   const pipe = new PassThrough()
   const stop = new AbortController()
   const extractor = startProcess(await gnuTar(), ['-x', '-o', '-f', '-', '-C', localDir], { input: [pipe] })
@@ -161,6 +162,11 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
   await new Promise<void>((resolve) => split.sink.end(() => resolve()))
   pipe.end()
   const local = await extracted
+  if (result.exitCode === RemoteStatus.noDirectory && !split.listing()) {
+    // Nothing came: leave nothing here either.
+    if (made) await rm(made, { recursive: true, force: true })
+    throw new TransportError(`Cannot pull ${remoteDir} from ${transport.target}: ${lastLine(result.stderrTail)}`)
+  }
   if (local instanceof Error) throw new TransportError(`Cannot run tar on this machine: ${local.message}`, { cause: local })
   if (local.exitCode !== 0) throw new TransportError(`Local tar could not unpack ${remoteDir}: ${lastLine(local.stderrTail)}`)
   if (result.exitCode !== 0) {

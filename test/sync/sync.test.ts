@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { appendFile, mkdir, readFile, rm, utimes, writeFile, mkdtemp } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, rm, stat, utimes, writeFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -277,6 +277,7 @@ describe('sync into a pod (real kubectl, API server double)', () => {
   test('pulling a directory that does not exist is an error, and nothing is written', async () => {
     const local = path.join(await mkdtemp(path.join(tmpdir(), 'gre-pull-')), 'dest')
     await assert.rejects(kube.pull(`${dir}/no-such-run`, local), /no such directory on the target/)
+    await assert.rejects(stat(local), 'no directory was left here')
   })
 
   test('--container picks the container; each has its own /workdir', async () => {

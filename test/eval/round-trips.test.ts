@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict'
+import { appendFile, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { layOutExampleAssets } from '../../examples/demo-assets.ts'
+import { EXAMPLE_HUB, copyExample, harness, makePod, podExecs, remoteDir, runScript, sshFlags } from '../support/harness.ts'
+import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
+
+// What a run costs on the wire, counted where it happens: SSH sessions in the test sshd's log (of
+// this test's connection only, through a counting proxy), kubectl execs in the API server
+// double's log. An unchanged, air-gapped run: three after the connection (preflight, run, fetch).
+
+/** Prepared model and dataset directories (the demo's layout), readable by the SSH test user and pods. */
+async function assets(): Promise<{ models: string; datasets: string }> {
+  const root = remoteDir('trips-assets')
+  const dirs = { models: path.join(root, 'models'), datasets: path.join(root, 'datasets') }
+  await layOutExampleAssets(EXAMPLE_HUB, dirs.models, dirs.datasets, 'guardrails_ru', ['fast', 'full'])
+  return dirs
+}
+
+describe('round trips of a run', () => {
+  let proxy: CountingProxy
+  before(async () => {
+    proxy = await startCountingProxy(harness().sshd.port)
+  })
+  after(() => proxy.close())
+
+  /** sshd's sessions (each script, each rsync) on this proxy's connections since `logBefore`. */
+  async function sessionsSince(logBefore: number): Promise<number> {
+    const log = (await readFile(harness().sshd.logFile, 'utf8')).slice(logBefore)
+    return log
+      .split('\n')
+      .filter((line) => line.startsWith('Starting session:') && proxy.upstreamPorts.some((p) => line.includes(` port ${p} `))).length
+  }
+
+  test('SSH, air-gapped, with uv: 3 sessions on 1 connection when nothing changed; a changed file adds the push', async () => {
+    const project = await copyExample()
+    const { models, datasets } = await assets()
+    const args = [
+      ...sshFlags([`Port=${proxy.port}`]),
+      ...['--remote-dir', remoteDir('trips'), '--project-dir', project, '--runtime', 'cpu', '--remote-has-internet', 'no'],
+      ...['--models-dir', models, '--datasets-dir', datasets],
+    ]
+    const run = async () => {
+      proxy.reset()
+      const logBefore = (await readFile(harness().sshd.logFile, 'utf8')).length
+      const result = await runScript('remote_eval/ssh_eval.ts', args)
+      assert.equal(result.code, 0, result.stderr)
+      // sshd writes a session's line as it starts it; the last one is long started once we are done.
+      return { connections: proxy.connections, sessions: await sessionsSince(logBefore), stderr: result.stderr }
+    }
+    const first = await run()
+    assert.match(first.stderr, /^\[deps\] uv sync --extra eval: done$/m)
+    const unchanged = await run()
+    assert.match(unchanged.stderr, /^\[deps\] pyproject\.toml, uv\.lock and extras unchanged since the last sync: skipped$/m)
+    assert.match(unchanged.stderr, /^\[sync\] .* is up to date; nothing sent$/m)
+    assert.deepEqual({ connections: unchanged.connections, sessions: unchanged.sessions }, { connections: 1, sessions: 3 })
+    await appendFile(path.join(project, 'app/eval/cli.py'), '# changed\n')
+    const changed = await run()
+    assert.deepEqual({ connections: changed.connections, sessions: changed.sessions }, { connections: 1, sessions: 4 })
+  })
+
+  test('a pod, air-gapped: 3 kubectl execs when nothing changed; a changed file adds the push', async () => {
+    const project = await copyExample()
+    const { models, datasets } = await assets()
+    const pod = await makePod(['main'], {
+      binds: [`ro ${harness().venv} /opt/venv`, `ro ${models} /mnt/models`, `ro ${datasets} /mnt/datasets`],
+    })
+    const args = [
+      ...['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--venv', '/opt/venv'],
+      ...['--project-dir', project, '--runtime', 'cpu', '--remote-has-internet', 'no'],
+      ...['--models-dir', '/mnt/models', '--datasets-dir', '/mnt/datasets'],
+    ]
+    const execsOf = async () => {
+      const before = (await podExecs(pod)).length
+      const result = await runScript('remote_eval/k8s_eval.ts', args)
+      assert.equal(result.code, 0, result.stderr)
+      return (await podExecs(pod)).length - before
+    }
+    await execsOf()
+    assert.equal(await execsOf(), 3, 'preflight, run, fetch')
+    await appendFile(path.join(project, 'app/eval/cli.py'), '# changed\n')
+    assert.equal(await execsOf(), 4, 'and the push')
+  })
+})
