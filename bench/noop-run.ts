@@ -11,15 +11,9 @@ import { layOutExampleAssets } from '../examples/demo-assets.ts'
 import { startSshd, type SshdInfo } from '../test/support/sshd.ts'
 import { REPO } from './common.ts'
 import { BASH_RUNNER_EXCLUDES } from '../test/support/bash-runner.ts'
+import { NOOP_EVAL } from '../test/support/noop-eval.ts'
 import { startKubeApiServer, writeKubeconfig } from '../test/support/kube-apiserver.ts'
 import { shellQuote } from '../lib/core/shell.ts'
-
-const NOOP_EVAL = `import json, os, sys
-out = os.path.abspath(os.path.join(sys.argv[sys.argv.index("--output-dir") + 1], "noop-%d" % os.getpid()))
-os.makedirs(out)
-open(os.path.join(out, "metrics.csv"), "w").write("task,scope,metric_family,precision,recall,f1\\n")
-print(json.dumps({"run_dir": out, "report_json": "", "report_md": "", "metrics_csv": os.path.join(out, "metrics.csv")}))
-`
 
 /** The no-op eval after 3 quiet seconds; its last stderr line says when (ms since the epoch) it exits. */
 const QUIET_EVAL = `import time, sys

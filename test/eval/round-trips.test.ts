@@ -1,14 +1,22 @@
 import assert from 'node:assert/strict'
-import { appendFile, readFile } from 'node:fs/promises'
+import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { layOutExampleAssets } from '../../examples/demo-assets.ts'
 import { EXAMPLE_HUB, copyExample, harness, makePod, podExecs, remoteDir, runScript, sshFlags } from '../support/harness.ts'
+import { NOOP_EVAL } from '../support/noop-eval.ts'
 import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
 // What a run costs on the wire, counted where it happens: SSH sessions in the test sshd's log (of
 // this test's connection only, through a counting proxy), kubectl execs in the API server
 // double's log. An unchanged, air-gapped run: three after the connection (preflight, run, fetch).
+
+/** The example repo with a no-op eval (app.eval.noop): what is counted is the runner's work. */
+async function noopProject(): Promise<string> {
+  const project = await noopProject()
+  await writeFile(path.join(project, 'app/eval/noop.py'), NOOP_EVAL)
+  return project
+}
 
 /** Prepared model and dataset directories (the demo's layout), readable by the SSH test user and pods. */
 async function assets(): Promise<{ models: string; datasets: string }> {
@@ -34,11 +42,22 @@ describe('round trips of a run', () => {
   }
 
   test('SSH, air-gapped, with uv: 3 sessions on 1 connection when nothing changed; a changed file adds the push', async () => {
-    const project = await copyExample()
+    const project = await noopProject()
     const { models, datasets } = await assets()
     const args = [
       ...sshFlags([`Port=${proxy.port}`]),
-      ...['--remote-dir', remoteDir('trips'), '--project-dir', project, '--runtime', 'cpu', '--remote-has-internet', 'no'],
+      ...[
+        '--remote-dir',
+        remoteDir('trips'),
+        '--project-dir',
+        project,
+        '--runtime',
+        'cpu',
+        '--remote-has-internet',
+        'no',
+        '--eval-module',
+        'app.eval.noop',
+      ],
       ...['--models-dir', models, '--datasets-dir', datasets],
     ]
     const run = async () => {
@@ -61,14 +80,14 @@ describe('round trips of a run', () => {
   })
 
   test('a pod, air-gapped: 3 kubectl execs when nothing changed; a changed file adds the push', async () => {
-    const project = await copyExample()
+    const project = await noopProject()
     const { models, datasets } = await assets()
     const pod = await makePod(['main'], {
       binds: [`ro ${harness().venv} /opt/venv`, `ro ${models} /mnt/models`, `ro ${datasets} /mnt/datasets`],
     })
     const args = [
       ...['--context', pod.context, '--namespace', pod.namespace, '--pod', pod.pod, '--venv', '/opt/venv'],
-      ...['--project-dir', project, '--runtime', 'cpu', '--remote-has-internet', 'no'],
+      ...['--project-dir', project, '--runtime', 'cpu', '--remote-has-internet', 'no', '--eval-module', 'app.eval.noop'],
       ...['--models-dir', '/mnt/models', '--datasets-dir', '/mnt/datasets'],
     ]
     const execsOf = async () => {
