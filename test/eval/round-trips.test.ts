@@ -13,7 +13,7 @@ import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
 /** The example repo with a no-op eval (app.eval.noop): what is counted is the runner's work. */
 async function noopProject(): Promise<string> {
-  const project = await noopProject()
+  const project = await copyExample()
   await writeFile(path.join(project, 'app/eval/noop.py'), NOOP_EVAL)
   return project
 }
