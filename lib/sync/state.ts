@@ -31,6 +31,19 @@ export function formatState(entries: readonly StateEntry[]): string {
   return lines.join('\n') + '\n'
 }
 
+/**
+ * The new state as lines to drop from and add to `previous`, the target's state text, when that is
+ * a state of this version (header first); undefined otherwise (the state is then sent whole).
+ */
+export function stateChange(previous: string | undefined, next: string): { drop: string[]; add: string[] } | undefined {
+  const [head, ...rows] = (previous ?? '').split('\n').filter(Boolean)
+  if (head !== JSON.stringify(HEADER)) return undefined
+  const [, ...wanted] = next.split('\n').filter(Boolean)
+  const had = new Set(rows)
+  const keep = new Set(wanted)
+  return { drop: [...new Set(rows.filter((row) => !keep.has(row)))], add: wanted.filter((row) => !had.has(row)) }
+}
+
 /** Reads a state file's text; anything unreadable counts as "nothing known" (everything is sent). */
 export function parseState(text: string | undefined): Map<string, StateEntry> {
   const state = new Map<string, StateEntry>()

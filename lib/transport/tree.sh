@@ -86,12 +86,13 @@ tree_stamp() { # dir stamp
   mv -f -- "$1/$stamp_file.tmp" "$1/$stamp_file"
 }
 
-# After an rsync push: the new state arrives on stdin (gzip-compressed when asked), then the stamp
+# After an rsync push: the new state (whole or as a change, see tree_state_from) arrives on stdin
+# (gzip-compressed when asked), then the stamp
 # (empty when a deletion failed: the caller added its kept lines to the state).
 # Bulk data travels after the script, never in arguments: bash reads a script one byte at a time.
 tree_commit() { # dir stamp gzip
-  if [ "$3" = 1 ]; then gzip -dc > "$1/$state_file.tmp"; else cat > "$1/$state_file.tmp"; fi
-  mv -f -- "$1/$state_file.tmp" "$1/$state_file"
+  if [ "$3" = 1 ]; then gzip -dc > "$1/$tool_dir/incoming-state"; else cat > "$1/$tool_dir/incoming-state"; fi
+  tree_state_from "$1" "$1/$tool_dir/incoming-state"
   tree_stamp "$1" "$2"
 }
 
@@ -105,8 +106,23 @@ tree_apply_tar() { # dir marker stamp gzip list_bytes; stdin: the removals, then
     printf '%s' "$kept_lines" >> "$dir/$tool_dir/incoming-state"
     stamp=''
   fi
-  mv -f -- "$dir/$tool_dir/incoming-state" "$dir/$state_file"
+  tree_state_from "$dir" "$dir/$tool_dir/incoming-state"
   tree_stamp "$dir" "$stamp"
+}
+
+# Makes the state file from INCOMING, which holds the whole new state, or "@@change N", N lines to
+# drop from the current state, then the lines to add (kept lines among them: they stay).
+tree_state_from() { # dir incoming
+  local state=$1/$state_file head='' n
+  IFS= read -r head < "$2" || true
+  if [ "${head#@@change }" != "$head" ]; then
+    n=${head#@@change }
+    { LC_ALL=C grep -vxF -f <(head -n "$((n + 1))" -- "$2" | tail -n +2) -- "$state" || true; tail -n +"$((n + 2))" -- "$2"; } > "$state.tmp"
+    mv -f -- "$state.tmp" "$state"
+    rm -f -- "$2"
+  else
+    mv -f -- "$2" "$state"
+  fi
 }
 
 # What is really on the target, for a --full-sync: of the NUL-terminated paths on stdin, the

@@ -51,6 +51,17 @@ export const TAR_APPLY_SCRIPT = treeScript('tree_apply_tar')
 export const LIST_AND_TAR_SCRIPT = treeScript('tree_list_and_tar')
 
 /**
+ * What tree_state_from reads: the new state, as a change of the target's when the plan has one
+ * ("@@change N", the N lines to drop, the lines to add), else whole; then `kept`, the lines of
+ * files the target could not delete, which stay.
+ */
+export function stateText(plan: PushPlan, kept: readonly string[] = []): string {
+  const change = plan.stateChange
+  const lines = change ? [`@@change ${change.drop.length}`, ...change.drop, ...change.add] : [plan.state.replace(/\n$/, '')]
+  return [...lines, ...kept].map((line) => `${line}\n`).join('')
+}
+
+/**
  * Pushes plan.send as one tar stream (gzip-compressed when asked), with deletions and the new
  * state, in one round trip. The state rides in the stream under a one-off name that no exclude
  * rule matches, renamed into the tool's directory inside the archive.
@@ -59,7 +70,7 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
   const stage = await mkdtemp(path.join(tmpdir(), 'gre-push-'))
   try {
     const staged = `remote-eval-state-${randomBytes(8).toString('hex')}`
-    await writeFile(path.join(stage, staged), plan.state)
+    await writeFile(path.join(stage, staged), stateText(plan))
     const tarArgs = ['-c', '-f', '-', ...(compress ? ['-z'] : []), ...tarExcludeArgs(), '--no-recursion']
     tarArgs.push(`--transform=s,^${staged}$,${TOOL_DIR}/incoming-state,`)
     tarArgs.push('-C', plan.localRoot, '--null', '-T', '-', '-C', stage, staged)

@@ -45,6 +45,12 @@ export interface PushPlan {
   claimMarker: string | null
   /** The new sync state (SYNC_STATE's text), written on the target once the files are there. */
   state: string
+  /**
+   * The same as a change of the state the target holds, when its text is known exactly: its lines
+   * to drop and the lines to add (a few lines for a few changed files, where the whole state of a
+   * large tree is tens of KB). Absent: the state travels whole.
+   */
+  stateChange?: { drop: string[]; add: string[] }
   /** Fingerprint of the local selection, written last as `.remote-eval/sync-stamp`. */
   stamp: string
   /**
