@@ -122,7 +122,9 @@ export function simulatedTarget(options: EvalOptions, kind: TargetKind): Transpo
         // As run_follow ends (runs.sh): the state, the eval's stdout, the check of its report directory.
         const reportDir = `${remoteDir}/${OUTPUT_DIR}/${EVAL_RUN_ID}`
         const stdout = `${JSON.stringify({ run_dir: reportDir })}\n`
-        const text = `@@state finished 0\n@@stdout ${Buffer.byteLength(stdout)}\n${stdout}${['', '@@rundir', reportDir, '0', reportDir].join('\0')}`
+        // The report directory comes along: an empty listing (the archive is never unpacked).
+        const check = ['', '@@rundir', reportDir, '0', String(Buffer.byteLength(reportDir)), reportDir].join('\0')
+        const text = `@@state finished 0\n@@stdout ${Buffer.byteLength(stdout)}\n${stdout}${check}@@archive\n0\n`
         return answer(Buffer.from(text).toString(run.stdoutEncoding ?? 'utf8'))
       }
       if (fn === 'run_report_dir') return answer(args[1] ?? '')

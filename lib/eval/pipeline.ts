@@ -178,7 +178,7 @@ async function fetchReport(target: TargetContext, runId: string, end: RunEnd): P
     localRunDir = path.join(options.projectDir, OUTPUT_DIR, checked.runId)
     // A dry run shows the pull and writes nothing here.
     if (options.dryRun) {
-      await transport.pull(checked.remote, localRunDir)
+      if (!checked.received) await transport.pull(checked.remote, localRunDir)
       return new CliResult(json, ExitCode.ok)
     }
     const files = await pullRunDir(target, checked, localRunDir)

@@ -141,9 +141,9 @@ eval_pick_ports() { # remote_dir
 }
 
 # Starts the eval in remote_dir as run RUN_ID (runs.sh), and follows it when asked to.
-eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) output_dir -- command...
-  local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6 cuda=$7 output=$8 ports_meta=''
-  shift 9
+eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) output_dir archive_max -- command...
+  local dir=$1 cache=$2 overlay=$3 id=$4 meta=$5 follow=$6 cuda=$7 output=$8 archive_max=$9 ports_meta=''
+  shift 10
   cd -- "$dir" || return "$status_no_directory"
   if [ -d "$cache" ] && { [ ! -w "$cache" ] || [ -n "$(find "$cache" -type d ! -writable -print -quit 2>/dev/null)" ]; }; then
     # The eval writes lock files and its sampled indices (_eval/) under the cache root, even
@@ -160,7 +160,7 @@ eval_run() { # remote_dir cache_root overlay run_id meta follow(1|0) cuda(1|0) o
   fi
   run_start "$dir" "$id" "$meta" -- "$@" || return $?
   [ "$follow" = 1 ] || return 0
-  run_follow "$dir/$tool_dir/runs/$id" 0 "$output"
+  run_follow "$dir/$tool_dir/runs/$id" 0 "$output" "$archive_max"
 }
 
 # --run-module: python -m MODULE in remote_dir, with HF_TOKEN from .env.eval when unset (the tools

@@ -216,9 +216,10 @@ run_state() { # run_dir
 
 # Streams the run's log to stderr from byte OFFSET (-1: its last 10 lines) until the run ends;
 # then prints "@@state STATE CODE", its meta lines as "@@meta KEY=VALUE", "@@stdout BYTES", its
-# stdout (exactly BYTES bytes), and with OUTPUT_DIR the check of the report directory it names.
-run_follow() { # run_dir offset [output_dir]
-  local run=$1 off=$2 output=${3:-} size ended pid='' pause=0.05
+# stdout (exactly BYTES bytes), and with OUTPUT_DIR the check of the report directory it names
+# (with ARCHIVE_MAX, that directory too when it holds at most that many bytes).
+run_follow() { # run_dir offset [output_dir [archive_max_bytes]]
+  local run=$1 off=$2 output=${3:-} archive_max=${4:-} size ended pid='' pause=0.05
   [ -f "$run/meta" ] || { echo "no run in $run" >&2; return "$status_no_run"; }
   if [ "$off" = -1 ]; then
     size=$(wc -c < "$run/log")
@@ -252,24 +253,32 @@ run_follow() { # run_dir offset [output_dir]
   size=$(wc -c < "$run/stdout")
   printf '@@stdout %s\n' "$size"
   head -c "$size" -- "$run/stdout"
-  [ -z "$output" ] || run_named_report_dir "$run" "$output"
+  [ -z "$output" ] || run_named_report_dir "$run" "$output" "$archive_max"
 }
 
 # The report directory a run's JSON names, checked by run_report_dir right after the run, so
-# that fetching it costs no round trip of its own: "\0@@rundir\0ABSOLUTE\0STATUS\0" and what
-# run_report_dir printed. Only a run_dir written plainly (one "run_dir" key, no escapes, no
-# empty, . or .. part): the runner uses the check when ABSOLUTE is where its own reading of the
-# JSON leads, and asks in a round trip of its own otherwise.
-run_named_report_dir() { # run_dir output_dir
-  local found claimed absolute status=0
+# that fetching it costs no round trip of its own: "\0@@rundir\0ABSOLUTE\0STATUS\0LENGTH\0" and
+# the LENGTH bytes run_report_dir printed; then, when it is inside and holds at most ARCHIVE_MAX
+# bytes, "@@archive" and a newline, and the directory as tree_list_and_tar streams it (pull.sh).
+# Only a run_dir written plainly (one "run_dir" key, no escapes, no empty, . or .. part): the
+# runner uses the check when ABSOLUTE is where its own reading of the JSON leads, and asks in a
+# round trip of its own otherwise.
+run_named_report_dir() { # run_dir output_dir [archive_max_bytes]
+  local found claimed absolute status=0 real='' total
   found=$(grep -ao '"run_dir": *"[^"\\]*"' -- "$1/stdout") || return 0
   [ "${found#*$'\n'}" = "$found" ] || return 0
   claimed=${found%\"}; claimed=${claimed##*\"}
   case /${claimed#/}/ in *//*|*/./*|*/../*) return 0 ;; esac
   case $claimed in /*) absolute=$claimed ;; *) absolute=${1%/"$tool_dir"/runs/*}/$claimed ;; esac
   run_report_dir "$2" "$absolute" > "$1/report-dir" || status=$?
-  printf '\0@@rundir\0%s\0%s\0' "$absolute" "$status"
+  printf '\0@@rundir\0%s\0%s\0%s\0' "$absolute" "$status" "$(wc -c < "$1/report-dir")"
   cat -- "$1/report-dir"
+  [ "$status" = 0 ] && [ -n "${3:-}" ] || return 0
+  IFS= read -r -d '' real < "$1/report-dir" || true
+  total=$(find "$real" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+  [ "$total" -le "$3" ] || return 0
+  printf '@@archive\n'
+  ( tree_list_and_tar "$real" )
 }
 
 # Prints the physical path of run_dir if it lies strictly inside output_dir, then (NUL-separated)

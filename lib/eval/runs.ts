@@ -6,6 +6,7 @@ import type { Logger } from '../core/log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
 import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
+import { PULL_LIBRARY } from '../transport/tree.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
 import { OUTPUT_DIR } from './options.ts'
 
@@ -13,7 +14,7 @@ import { OUTPUT_DIR } from './options.ts'
 // and exit code in <remote dir>/.remote-eval/runs/<id>/. Follow, stop and list them from here.
 
 /** runs.sh, with the .env.eval reader its redaction uses. */
-export const RUNS_LIBRARY = `${ENVFILE_LIBRARY}\n${loadBashLibrary(new URL('./runs.sh', import.meta.url))}`
+export const RUNS_LIBRARY = `${ENVFILE_LIBRARY}\n${PULL_LIBRARY}\n${loadBashLibrary(new URL('./runs.sh', import.meta.url))}`
 const SCRIPTS = {
   follow: callFunction(RUNS_LIBRARY, 'run_follow', LAYOUT_VARS),
   stop: callFunction(RUNS_LIBRARY, 'run_stop', LAYOUT_VARS),
@@ -33,6 +34,12 @@ export interface RunEnd {
   /** The report directory its JSON names, checked on the target as the run ended (when written plainly). */
   reportDir?: ReportDirCheck
 }
+
+/**
+ * A report directory of at most this many bytes comes home at the end of the followed run, in its
+ * round trip (kept in memory until unpacked); a larger one is pulled in a round trip of its own.
+ */
+export const REPORT_ARCHIVE_MAX = 32 * 1024 * 1024
 
 export interface RunInfo {
   id: string
@@ -55,6 +62,9 @@ export function newRunId(now = new Date()): string {
 
 /** Where the eval writes its reports on the target. */
 export const reportsDirOf = (remoteDir: string) => `${remoteDir}/${OUTPUT_DIR}`
+
+/** run_follow's last arguments: where the report directory must lie, and how large it may come along. */
+export const reportArgs = (remoteDir: string) => [reportsDirOf(remoteDir), String(REPORT_ARCHIVE_MAX)]
 
 /** Where a run keeps its files on the target. */
 export const runDirOf = (remoteDir: string, id: string) => `${remoteDir}/${TOOL_DIR}/runs/${id}`
@@ -95,6 +105,8 @@ export interface ReportDirCheck {
   absolute: string
   status: number
   output: string
+  /** The directory itself, as tree_list_and_tar streams it (lib/transport/pull.sh), when it came along. */
+  archive?: Buffer
 }
 
 /** Text read as latin1 (byte for byte), as UTF-8. */
@@ -119,10 +131,14 @@ export function parseFollowOutput(stdout: string): RunEnd | null {
   )
   const rest = stdout.slice(match.index + match[0].length)
   const size = match[3] === undefined ? rest.length : Number(match[3])
-  const trailer = /^\0@@rundir\0([^\0]*)\0(\d+)\0/.exec(rest.slice(size))
-  const reportDir = trailer
-    ? { absolute: utf8(trailer[1]!), status: Number(trailer[2]), output: utf8(rest.slice(size + trailer[0].length)) }
-    : undefined
+  const trailer = /^\0@@rundir\0([^\0]*)\0(\d+)\0(\d+)\0/.exec(rest.slice(size))
+  let reportDir: ReportDirCheck | undefined
+  if (trailer) {
+    const start = size + trailer[0].length
+    const end = start + Number(trailer[3])
+    reportDir = { absolute: utf8(trailer[1]!), status: Number(trailer[2]), output: utf8(rest.slice(start, end)) }
+    if (rest.startsWith('@@archive\n', end)) reportDir.archive = Buffer.from(rest.slice(end + '@@archive\n'.length), 'latin1')
+  }
   return { ...parseState(match[1]!), meta, json: parseEvalJson(utf8(rest.slice(0, size))), ...(reportDir ? { reportDir } : {}) }
 }
 
@@ -149,6 +165,8 @@ export function followEnd(
   if (signal?.aborted) throw new InterruptedError()
   if (result.exitCode === RemoteStatus.noRun) throw noSuchRun(runId, transport.target)
   const end = parseFollowOutput(result.stdout)
+  // A session that did not end well may have cut the report directory's stream short.
+  if (end?.reportDir && result.exitCode !== 0) delete end.reportDir.archive
   if (end) return end
   throw new TransportError(
     `Lost ${transport.target} while following run ${runId} (exit ${result.exitCode}: ${lastLine(result.stderrTail)}).`,
@@ -164,7 +182,7 @@ export async function followRun(
   options: { remoteDir: string; runId: string; fromEnd: boolean; logger: Logger; signal?: AbortSignal },
 ): Promise<RunEnd> {
   const result = await transport
-    .run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0', reportsDirOf(options.remoteDir)], {
+    .run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0', ...reportArgs(options.remoteDir)], {
       stdoutEncoding: 'latin1',
       onStderrLine: (line) => options.logger.step('run', line),
       signal: options.signal,

@@ -17,10 +17,11 @@ import { callFunction, loadBashLibrary } from '../transport/script.ts'
 import { pasteWord } from '../core/shell.ts'
 import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
+import { unpackReceived } from '../transport/tree.ts'
 import { formatBytes } from '../core/units.ts'
 import { INSTALL_UV_HINT, pythonCommand, syncCommand, UV_ON_PATH, type PythonEnv } from '../target/uv.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
-import { followEnd, reportsDirOf, runGoesOn, runMeta, RUNS_LIBRARY, type ReportDirCheck, type RunEnd } from './runs.ts'
+import { followEnd, reportArgs, reportsDirOf, runGoesOn, runMeta, RUNS_LIBRARY, type ReportDirCheck, type RunEnd } from './runs.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
 import { kindOf } from '../transport/kinds.ts'
 
@@ -254,7 +255,6 @@ export async function syncDeps(
 
 const UNCHANGED_DEPS = 'pyproject.toml, uv.lock and extras unchanged since the last sync: skipped'
 
-/** The command that would prepare a directory where there is internet, then copy it over. */
 /**
  * A command to paste on a machine with internet, from anywhere: prepare the directory in a fresh
  * temporary one with this tool's own script (the eval repo's Makefile may have other targets), then
@@ -394,7 +394,7 @@ export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: stri
     meta,
     run.follow ? '1' : '0',
     options.runtime === 'cuda' ? '1' : '0',
-    reportsDirOf(options.remoteDir),
+    ...reportArgs(options.remoteDir),
     '--',
     ...evalCommand(options, python),
   ]
@@ -486,6 +486,14 @@ export async function runModule(
 
 const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/
 
+/** A run directory fit to fetch; `received`: it already came along at the end of the followed run. */
+export interface CheckedRunDir {
+  remote: string
+  runId: string
+  skipped: string[]
+  received?: Buffer
+}
+
 /**
  * The run directory to fetch, checked: a non-empty absolute path strictly inside the remote output
  * directory, symlinks resolved on the target (by the follow as the run ended, when it checked the
@@ -494,7 +502,7 @@ const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]*$/
 export async function checkRunDir(
   { transport, options }: TargetContext,
   run: { json: Record<string, unknown>; reportDir?: ReportDirCheck },
-): Promise<{ remote: string; runId: string; skipped: string[] }> {
+): Promise<CheckedRunDir> {
   const output = reportsDirOf(options.remoteDir)
   const claimed = run.json.run_dir
   const refuse = (why: string) =>
@@ -503,10 +511,8 @@ export async function checkRunDir(
     throw refuse(`the eval printed ${claimed === undefined ? 'no run_dir' : `run_dir ${JSON.stringify(claimed)}`}`)
   const absolute = path.posix.resolve(options.remoteDir, claimed)
   if (!absolute.startsWith(`${output}/`) || absolute === output) throw refuse(`run_dir ${JSON.stringify(claimed)} is outside ${output}`)
-  const checked =
-    run.reportDir?.absolute === absolute
-      ? { exitCode: run.reportDir.status, stdout: run.reportDir.output }
-      : await transport.run(SCRIPTS.reportDir, [output, absolute])
+  const folded = run.reportDir?.absolute === absolute ? run.reportDir : undefined
+  const checked = folded ? { exitCode: folded.status, stdout: folded.output } : await transport.run(SCRIPTS.reportDir, [output, absolute])
   if (([RemoteStatus.noOutputDir, RemoteStatus.noRunDir, RemoteStatus.runDirOutside] as number[]).includes(checked.exitCode))
     throw refuse(checked.stdout)
   if (checked.exitCode !== 0)
@@ -516,7 +522,7 @@ export async function checkRunDir(
   const [remote = '', ...skipped] = checked.stdout.split('\0')
   const runId = path.posix.basename(remote)
   if (!RUN_ID.test(runId)) throw refuse(`its name ${JSON.stringify(runId)} is not a plain directory name`)
-  return { remote, runId, skipped }
+  return { remote, runId, skipped, ...(folded?.archive ? { received: folded.archive } : {}) }
 }
 
 /**
@@ -524,11 +530,7 @@ export async function checkRunDir(
  * anything but regular files and directories is removed (a link could point anywhere here), then
  * renamed into place. What was there before under that name is replaced.
  */
-export async function pullRunDir(
-  { transport, logger }: TargetContext,
-  run: { remote: string; skipped: string[] },
-  localDir: string,
-): Promise<number> {
+export async function pullRunDir({ transport, logger }: TargetContext, run: CheckedRunDir, localDir: string): Promise<number> {
   if (run.skipped.length) {
     logger.step(
       'warn',
@@ -538,7 +540,9 @@ export async function pullRunDir(
   await mkdir(path.dirname(localDir), { recursive: true })
   const fresh = await mkdtemp(`${localDir}.partial-`)
   try {
-    const pulled = await transport.pull(run.remote, fresh)
+    const pulled = run.received
+      ? await unpackReceived(run.received, fresh, { remoteDir: run.remote, target: transport.target })
+      : await transport.pull(run.remote, fresh)
     const strays = (await readdir(fresh, { recursive: true, withFileTypes: true })).filter((e) => !e.isFile() && !e.isDirectory())
     for (const entry of strays) await rm(path.join(entry.parentPath, entry.name), { force: true })
     await rm(localDir, { recursive: true, force: true })

@@ -48,7 +48,9 @@ export const COMMIT_SCRIPT = treeScript('tree_commit')
 export const TAR_APPLY_SCRIPT = treeScript('tree_apply_tar')
 /** `dir`: NUL-terminated "size path" records. */
 /** `dir`: a tar archive on stdout. */
-export const LIST_AND_TAR_SCRIPT = treeScript('tree_list_and_tar')
+/** pull.sh: a directory as one stream (its listing, then a tar archive). */
+export const PULL_LIBRARY = loadBashLibrary(new URL('./pull.sh', import.meta.url))
+export const LIST_AND_TAR_SCRIPT = callFunction(PULL_LIBRARY, 'tree_list_and_tar', LAYOUT_VARS)
 
 /**
  * What tree_state_from reads: the new state, as a change of the target's when the plan has one
@@ -152,7 +154,39 @@ function listingThenArchive(archive: Writable): { sink: Writable; listing: () =>
 }
 
 /** Pulls remoteDir as a tar stream into localDir, in one round trip; then checks every listed file arrived whole. */
-export async function tarPull(transport: Transport, remoteDir: string, localDir: string): Promise<PullReport> {
+export function tarPull(transport: Transport, remoteDir: string, localDir: string): Promise<PullReport> {
+  return unpackListedArchive(localDir, {
+    from: { remoteDir, target: transport.target },
+    feed: (sink, signal) => transport.run(LIST_AND_TAR_SCRIPT, [remoteDir], { stdoutSink: sink, signal }),
+  })
+}
+
+/**
+ * Unpacks into localDir a directory that already came as tree_list_and_tar streams it (pull.sh),
+ * at the end of a followed run; checks it as a pull does.
+ */
+export function unpackReceived(received: Buffer, localDir: string, from: { remoteDir: string; target: string }): Promise<PullReport> {
+  return unpackListedArchive(localDir, {
+    from,
+    feed: async (sink) => {
+      sink.write(received)
+      return { exitCode: 0, stderrTail: [] }
+    },
+  })
+}
+
+/**
+ * tree_list_and_tar's stream, as `feed` writes it into the sink it is given, unpacked into
+ * localDir by a local tar; then every listed file must be there whole.
+ */
+async function unpackListedArchive(
+  localDir: string,
+  source: {
+    from: { remoteDir: string; target: string }
+    feed: (sink: Writable, signal: AbortSignal) => Promise<{ exitCode: number; stderrTail: readonly string[] }>
+  },
+): Promise<PullReport> {
+  const { remoteDir, target } = source.from
   const made = await mkdir(localDir, { recursive: true })
   const pipe = new PassThrough()
   const stop = new AbortController()
@@ -163,12 +197,10 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
     (error: Error) => (stop.abort(), error),
   )
   const split = listingThenArchive(pipe)
-  const result = await transport
-    .run(LIST_AND_TAR_SCRIPT, [remoteDir], { stdoutSink: split.sink, signal: stop.signal })
-    .catch((error: unknown) => {
-      extractor.kill('SIGKILL')
-      throw error
-    })
+  const result = await source.feed(split.sink, stop.signal).catch((error: unknown) => {
+    extractor.kill('SIGKILL')
+    throw error
+  })
   // What the sink still holds for the archive goes on before the archive ends.
   await new Promise<void>((resolve) => split.sink.end(() => resolve()))
   pipe.end()
@@ -176,15 +208,15 @@ export async function tarPull(transport: Transport, remoteDir: string, localDir:
   if (result.exitCode === RemoteStatus.noDirectory && !split.listing()) {
     // Nothing came: leave nothing here either.
     if (made) await rm(made, { recursive: true, force: true })
-    throw new TransportError(`Cannot pull ${remoteDir} from ${transport.target}: ${lastLine(result.stderrTail)}`)
+    throw new TransportError(`Cannot pull ${remoteDir} from ${target}: ${lastLine(result.stderrTail)}`)
   }
   if (local instanceof Error) throw new TransportError(`Cannot run tar on this machine: ${local.message}`, { cause: local })
   if (local.exitCode !== 0) throw new TransportError(`Local tar could not unpack ${remoteDir}: ${lastLine(local.stderrTail)}`)
   if (result.exitCode !== 0) {
-    throw new TransportError(`Streaming ${remoteDir} from ${transport.target} failed: ${lastLine(result.stderrTail)}`)
+    throw new TransportError(`Streaming ${remoteDir} from ${target} failed: ${lastLine(result.stderrTail)}`)
   }
   const listing = split.listing()
-  if (!listing) throw new TransportError(`Streaming ${remoteDir} from ${transport.target} ended before the listing of its files`)
+  if (!listing) throw new TransportError(`Streaming ${remoteDir} from ${target} ended before the listing of its files`)
   const expected = parseListing(listing)
   let bytes = 0
   const problems: string[] = []

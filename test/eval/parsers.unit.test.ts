@@ -144,15 +144,18 @@ describe('a run', () => {
   test("run_follow's end read byte for byte: the stdout's length, UTF-8 in it, and the report directory's check after it", () => {
     const stdout = '{"run_dir": "reports/evaluations/r1", "suite": "é"}\n\0@@rundir\0forged\0'
     const bytes = Buffer.from(stdout)
-    const check = ['', '@@rundir', '/w/reports/evaluations/r1', '0', '/w/reports/evaluations/r1', 'odd\nname'].join('\0')
-    const text = Buffer.concat([Buffer.from(`@@state finished 0\n@@meta suite=é\n@@stdout ${bytes.length}\n`), bytes, Buffer.from(check)])
+    const output = '/w/reports/evaluations/r1\0odd\nname'
+    const check = ['', '@@rundir', '/w/reports/evaluations/r1', '0', String(output.length), output].join('\0')
+    const head = `@@state finished 0\n@@meta suite=é\n@@stdout ${bytes.length}\n`
+    const text = Buffer.concat([Buffer.from(head), bytes, Buffer.from(check), Buffer.from('@@archive\n3\nabc\xff', 'latin1')])
     const end = parseFollowOutput(text.toString('latin1'))
     assert.deepEqual(end?.meta, { suite: 'é' })
     assert.equal(end?.json?.suite, 'é', 'the JSON ends where the length says, a forged trailer inside it stays text')
     assert.deepEqual(end?.reportDir, {
       absolute: '/w/reports/evaluations/r1',
       status: 0,
-      output: '/w/reports/evaluations/r1\0odd\nname',
+      output,
+      archive: Buffer.from('3\nabc\xff', 'latin1'),
     })
     const unchecked = parseFollowOutput(`@@state finished 0\n@@stdout 3\n{}\n`)
     assert.equal(unchecked?.reportDir, undefined, 'no trailer: the fetch checks in a round trip of its own')

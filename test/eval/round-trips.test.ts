@@ -9,7 +9,8 @@ import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
 // What a run costs on the wire, counted where it happens: SSH sessions in the test sshd's log (of
 // this test's connection only, through a counting proxy), kubectl execs in the API server
-// double's log. An unchanged, air-gapped run: three after the connection (preflight, run, fetch).
+// double's log. An unchanged, air-gapped run: two after the connection (the preflight; the run,
+// which brings its report directory home at its end).
 
 /** The example repo with a no-op eval (app.eval.noop): what is counted is the runner's work. */
 async function noopProject(): Promise<string> {
@@ -41,7 +42,7 @@ describe('round trips of a run', () => {
       .filter((line) => line.startsWith('Starting session:') && proxy.upstreamPorts.some((p) => line.includes(` port ${p} `))).length
   }
 
-  test('SSH, air-gapped, with uv: 3 sessions on 1 connection when nothing changed; a changed file adds the push', async () => {
+  test('SSH, air-gapped, with uv: 2 sessions on 1 connection when nothing changed; a changed file adds the push', async () => {
     const project = await noopProject()
     const { models, datasets } = await assets()
     const args = [
@@ -73,13 +74,13 @@ describe('round trips of a run', () => {
     const unchanged = await run()
     assert.match(unchanged.stderr, /^\[deps\] pyproject\.toml, uv\.lock and extras unchanged since the last sync: skipped$/m)
     assert.match(unchanged.stderr, /^\[sync\] .* is up to date; nothing sent$/m)
-    assert.deepEqual({ connections: unchanged.connections, sessions: unchanged.sessions }, { connections: 1, sessions: 3 })
+    assert.deepEqual({ connections: unchanged.connections, sessions: unchanged.sessions }, { connections: 1, sessions: 2 })
     await appendFile(path.join(project, 'app/eval/cli.py'), '# changed\n')
     const changed = await run()
-    assert.deepEqual({ connections: changed.connections, sessions: changed.sessions }, { connections: 1, sessions: 4 })
+    assert.deepEqual({ connections: changed.connections, sessions: changed.sessions }, { connections: 1, sessions: 3 })
   })
 
-  test('a pod, air-gapped: 3 kubectl execs when nothing changed; a changed file adds the push', async () => {
+  test('a pod, air-gapped: 2 kubectl execs when nothing changed; a changed file adds the push', async () => {
     const project = await noopProject()
     const { models, datasets } = await assets()
     const pod = await makePod(['main'], {
@@ -97,8 +98,8 @@ describe('round trips of a run', () => {
       return (await podExecs(pod)).length - before
     }
     await execsOf()
-    assert.equal(await execsOf(), 3, 'preflight, run, fetch')
+    assert.equal(await execsOf(), 2, 'preflight; run, with the report directory at its end')
     await appendFile(path.join(project, 'app/eval/cli.py'), '# changed\n')
-    assert.equal(await execsOf(), 4, 'and the push')
+    assert.equal(await execsOf(), 3, 'and the push')
   })
 })

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readFile, realpath, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, realpath, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
@@ -8,6 +8,7 @@ import { silentLogger } from '../../lib/core/log.ts'
 import { followRun, listRuns, parseFollowOutput, RUNS_LIBRARY, runDirOf, stopRun } from '../../lib/eval/runs.ts'
 import { callFunction } from '../../lib/transport/script.ts'
 import { LocalTransport } from '../../lib/transport/local.ts'
+import { unpackReceived } from '../../lib/transport/tree.ts'
 import { livingProcesses } from '../support/harness.ts'
 
 // runs.sh on this machine's bash (the local transport): what a stop keeps, what it leaves, and what
@@ -27,12 +28,13 @@ describe('runs.sh', () => {
       const dir = await realpath(await mkdtemp(path.join(tmpdir(), 'gre-runs-')))
       await mkdir(path.join(dir, 'reports/evaluations/r1'), { recursive: true })
       await symlink('/etc/passwd', path.join(dir, 'reports/evaluations/r1/link'))
+      await writeFile(path.join(dir, 'reports/evaluations/r1/report.json'), '{"ok": true}\n')
       const id = `20261128-000000-${mode === 'stream' ? 'ffff' : 'abcd'}`
       const eval_ = `for i in 1 2 3; do echo "line $i" >&2; sleep 0.3; done; sleep 1; echo done >&2; echo '{"run_dir": "reports/evaluations/r1"}'`
       await start(dir, id, ['bash', '-c', eval_])
       const lines: string[] = []
       const follow = callFunction(RUNS_LIBRARY, 'run_follow', LAYOUT_VARS)
-      const result = await local.run(follow, [runDirOf(dir, id), '0', `${dir}/reports/evaluations`], {
+      const result = await local.run(follow, [runDirOf(dir, id), '0', `${dir}/reports/evaluations`, '1048576'], {
         env: { REMOTE_EVAL_FOLLOW: mode },
         stdoutEncoding: 'latin1',
         onStderrLine: (line) => lines.push(line),
@@ -41,11 +43,12 @@ describe('runs.sh', () => {
       const end = parseFollowOutput(result.stdout)
       assert.equal(end?.state, 'finished')
       assert.deepEqual(end?.json, { run_dir: 'reports/evaluations/r1' })
-      assert.deepEqual(end?.reportDir, {
-        absolute: `${dir}/reports/evaluations/r1`,
-        status: 0,
-        output: `${dir}/reports/evaluations/r1\0link`,
-      })
+      const { archive, ...check } = end!.reportDir!
+      assert.deepEqual(check, { absolute: `${dir}/reports/evaluations/r1`, status: 0, output: `${dir}/reports/evaluations/r1\0link` })
+      // The directory came along: its regular files, never the link.
+      const home = path.join(await mkdtemp(path.join(tmpdir(), 'gre-received-')), 'r1')
+      assert.deepEqual(await unpackReceived(archive!, home, { remoteDir: check.absolute, target: 'here' }), { files: 1, bytes: 13 })
+      assert.deepEqual(await readdir(home), ['report.json'])
     })
   }
 
