@@ -175,7 +175,8 @@ describe('ssh_eval.ts online, through uv', () => {
     const plan = JSON.parse(result.stdout)
     assert.deepEqual(
       [...new Set(plan.round_trips.map((s: { step: string }) => s.step))],
-      ['preflight', 'sync', 'deps', 'models', 'datasets', 'run', 'fetch'],
+      // No fetch of its own: the report directory comes home at the end of the run's round trip.
+      ['preflight', 'sync', 'deps', 'models', 'datasets', 'run'],
     )
     const run = plan.round_trips.find((s: { step: string }) => s.step === 'run')
     assert.match(run.script, /^set -- .*'-m' 'app\.eval\.cli' '--suite' 'guardrails_ru' '--split' 'fast'/m)
