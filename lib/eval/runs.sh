@@ -151,12 +151,15 @@ run_session() { # run_dir env_file -- command...
   shift 3
   trap '' HUP
   trap ':' TERM INT
+  # Held for the leader's life only (its children do not get the descriptor): a follower's flock
+  # on it returns the moment the leader is gone, however it went (run_follow).
+  { exec 8>> "$run/leader" && flock -n 8; } 2>/dev/null || { exec 8>&-; rm -f -- "$run/leader"; }
   printf '%s %s\n' "$$" "$(run_proc_start "$$")" > "$run/pid.tmp" && mv -f -- "$run/pid.tmp" "$run/pid"
   grace=$(sed -n 's/^stop_grace=//p' -- "$run/meta"); grace=${grace:-10}
-  exec 4> >(trap '' TERM INT; run_redact "$run/log" "$env_file") && log_pid=$!
-  exec 5> >(trap '' TERM INT; run_redact "$run/stdout" "$env_file") && out_pid=$!
+  exec 4> >(exec 8>&-; trap '' TERM INT; run_redact "$run/log" "$env_file") && log_pid=$!
+  exec 5> >(exec 8>&-; trap '' TERM INT; run_redact "$run/stdout" "$env_file") && out_pid=$!
   # A trap with a handler (not an ignore) is reset in the exec'd eval: it gets TERM as usual.
-  ( trap ':' TERM INT; exec "$@" </dev/null >&5 2>&4 4>&- 5>&- ) &
+  ( trap ':' TERM INT; exec "$@" </dev/null >&5 2>&4 4>&- 5>&- 8>&- ) &
   eval_pid=$!
   exec 4>&- 5>&-
   # wait returns early when a TERM reaches the leader; the eval's own end is what counts.
@@ -166,17 +169,22 @@ run_session() { # run_dir env_file -- command...
   done
   keep="$log_pid $out_pid"
   i=0
-  while run_group_alive "$$" "$$" "$keep" && [ "$i" -lt "$((grace * 10))" ]; do sleep 0.1; i=$((i + 1)); done
-  if run_group_alive "$$" "$$" "$keep"; then
-    for pid in $(run_group_members "$$" "$$" "$keep"); do
-      printf '%s %s\n' "$pid" "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | head -c 300)" >> "$run/stragglers"
-      kill -TERM "$pid" 2>/dev/null
-    done
-    i=0
-    while run_group_alive "$$" "$$" "$keep" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    for pid in $(run_group_members "$$" "$$" "$keep"); do kill -KILL "$pid" 2>/dev/null; done
-    printf 'stragglers=%s\n' "$(wc -l < "$run/stragglers")" >> "$run/meta"
-  fi
+  # One scan of the processes when the eval left none (the common case: the run ends at once).
+  while run_group_alive "$$" "$$" "$keep"; do
+    if [ "$i" -ge "$((grace * 10))" ]; then
+      for pid in $(run_group_members "$$" "$$" "$keep"); do
+        printf '%s %s\n' "$pid" "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | head -c 300)" >> "$run/stragglers"
+        kill -TERM "$pid" 2>/dev/null
+      done
+      i=0
+      while run_group_alive "$$" "$$" "$keep" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+      for pid in $(run_group_members "$$" "$$" "$keep"); do kill -KILL "$pid" 2>/dev/null; done
+      printf 'stragglers=%s\n' "$(wc -l < "$run/stragglers")" >> "$run/meta"
+      break
+    fi
+    sleep 0.1
+    i=$((i + 1))
+  done
   wait "$log_pid" "$out_pid" 2>/dev/null
   printf '%s %s\n' "$code" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$run/exit.tmp" && mv -f -- "$run/exit.tmp" "$run/exit"
 }
@@ -225,14 +233,23 @@ run_follow() { # run_dir offset [output_dir [archive_max_bytes]]
     size=$(wc -c < "$run/log")
     off=$((size - $(tail -n 10 -- "$run/log" | wc -c)))
   fi
-  # GNU tail follows the log as the kernel reports its writes (inotify) and ends once the run's
-  # leader is gone, which it checks every 50 ms on the target (the leader exits only after the
-  # exit file and the whole log are written): the end is seen at once, and a quiet run costs
-  # nothing. Elsewhere (busybox), or with REMOTE_EVAL_FOLLOW=poll, the log is polled, quickly
-  # while the run talks, up to a second while it is quiet.
-  [ ! -f "$run/exit" ] && run_alive "$run" && read -r pid _ < "$run/pid"
-  if [ -n "$pid" ] && [ "${REMOTE_EVAL_FOLLOW:-}" != poll ] && tail --version 2>/dev/null | grep -q GNU; then
-    tail -c +"$((off + 1))" -s 0.05 --pid="$pid" -f -- "$run/log" >&2
+  # GNU tail follows the log as the kernel reports its writes (inotify), until a waiter of ours is
+  # gone: a flock on the leader's lock file, which returns the moment the leader exits (after the
+  # exit file and the whole log are written), killed or not. tail checks the waiter every 20 ms
+  # (a signal-0 call); the waiter, being our child, is reaped at once (the leader, a zombie of a
+  # pod's init that never reaps, could look alive for ever). A quiet run costs nothing. Elsewhere
+  # (busybox, no flock, a run of an older version), or with REMOTE_EVAL_FOLLOW=poll, the log is
+  # polled, quickly while the run talks, up to a second while it is quiet.
+  if [ -e "$run/leader" ] && [ "${REMOTE_EVAL_FOLLOW:-}" != poll ] && command -v flock >/dev/null 2>&1 \
+    && tail --version 2>/dev/null | grep -q GNU; then
+    flock -s "$run/leader" true 2>/dev/null &
+    pid=$!
+  fi
+  if [ -n "$pid" ]; then
+    tail -c +"$((off + 1))" -s 0.02 --pid="$pid" -f -- "$run/log" >&2
+    # tail also ends when our session is cut: the waiter must not outlive it.
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
   else
     while :; do
       ended=0
