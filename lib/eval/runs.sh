@@ -5,6 +5,8 @@
 #   log      the eval's stderr, stdout   its stdout (the JSON); both with secrets replaced by ***
 #   exit     its exit code and end time, written last
 #   stopped  written when someone asked the run to stop
+#   leader   locked (flock) by the session leader for its life: followers wait on it
+#   report-dir  the last check of the report directory the JSON names (run_named_report_dir)
 # A run reads nothing from the session that started it and writes only to files, so a dropped
 # connection does not touch it. Processes are only ever found by process group, never by name.
 
