@@ -57,11 +57,18 @@ describe('runs.sh', () => {
     await mkdir(path.join(dir, 'reports/evaluations'), { recursive: true })
     await symlink('/tmp', path.join(dir, 'reports/evaluations/away'))
     const follow = callFunction(RUNS_LIBRARY, 'run_follow', LAYOUT_VARS)
-    const endOf = async (id: string, json: string) => {
+    const endOf = async (id: string, json: string, archiveMax = '') => {
       await start(dir, id, ['bash', '-c', `echo '${json}'`])
-      const result = await local.run(follow, [runDirOf(dir, id), '0', `${dir}/reports/evaluations`], { stdoutEncoding: 'latin1' })
-      return parseFollowOutput(result.stdout)
+      const args = [runDirOf(dir, id), '0', `${dir}/reports/evaluations`, archiveMax]
+      return parseFollowOutput((await local.run(follow, args, { stdoutEncoding: 'latin1' })).stdout)
     }
+    await mkdir(path.join(dir, 'reports/evaluations/big'))
+    await writeFile(path.join(dir, 'reports/evaluations/big/report.json'), '0123456789')
+    const big = await endOf('20261128-000000-a000', '{"run_dir": "reports/evaluations/big"}', '9')
+    assert.equal(big?.reportDir?.status, 0)
+    assert.equal(big?.reportDir?.archive, undefined, 'more than the limit: pulled in a round trip of its own')
+    const fits = await endOf('20261128-000000-a00a', '{"run_dir": "reports/evaluations/big"}', '10')
+    assert.ok(fits?.reportDir?.archive, 'within the limit: it comes along')
     const away = await endOf('20261128-000000-a001', '{"run_dir": "reports/evaluations/away"}')
     assert.equal(away?.reportDir?.status, 69)
     assert.match(away!.reportDir!.output, /resolves to \/tmp, outside/)
