@@ -114,7 +114,7 @@ export function simulatedTarget(options: EvalOptions, kind: TargetKind): Transpo
       }
       if (fn === 'envfile_exec') return answer(`${fetchAnswer(args)}\n`)
       if (fn === 'list_prepared_dirs') return answer(completeDirs(options, args))
-      if (fn === 'eval_deps') return answer('synced\n')
+      if (fn === 'eval_deps') return answer('')
       if (fn === 'eval_run') {
         const [remoteDir, , , id, , follow] = args
         run.onStderrLine?.(`@@started ${id}`)

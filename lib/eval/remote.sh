@@ -81,16 +81,14 @@ eval_asset_facts() { # label dir
   printf 'asset=%s dir %s %s %s %s %s\0' "$label" "$ww" "$manifest" "$ours" "$nonempty" "$real"
 }
 
-# uv sync, unless pyproject.toml, uv.lock and the extras are what the last successful sync saw.
+# uv sync, then the stamp of what it saw (pyproject.toml, uv.lock, the extras): the preflight reads
+# it, and the runner skips this step while it is unchanged.
 eval_deps() { # remote_dir stamp -- uv sync ...
-  local dir=$1 stamp=$2 stored=''
+  local dir=$1 stamp=$2
   shift 3
-  [ -f "$dir/$tool_dir/deps-stamp" ] && IFS= read -r stored < "$dir/$tool_dir/deps-stamp"
-  if [ "$stored" = "$stamp" ] && [ -d "$dir/.venv" ]; then echo unchanged; return 0; fi
   cd -- "$dir" || return "$status_no_directory"
   "$@" >&2 || return $?
   printf '%s\n' "$stamp" > "$dir/$tool_dir/deps-stamp.tmp" && mv -f -- "$dir/$tool_dir/deps-stamp.tmp" "$dir/$tool_dir/deps-stamp"
-  echo synced
 }
 
 # TCP ports of the host that a socket holds, listening or connected, one per line (from

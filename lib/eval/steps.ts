@@ -222,13 +222,10 @@ export function depsStamp(projectDir: string, extras: readonly string[]): string
   return hash.digest('hex')
 }
 
-/**
- * uv sync with the extras, skipped when the stamp on the target says nothing changed: the one the
- * preflight read (`stored`, no round trip), else as eval_deps finds it there.
- */
+/** uv sync with the extras, skipped when `stored`, the stamp the preflight read there, says nothing changed. */
 export async function syncDeps(
   { transport, options, python, logger }: RunContext,
-  stored?: string,
+  stored: string | undefined,
 ): Promise<'synced' | 'unchanged' | 'venv'> {
   const command = syncCommand(python)
   if (!command) {
@@ -237,7 +234,7 @@ export async function syncDeps(
   }
   const stamp = depsStamp(options.projectDir, extrasFor(options))
   if (stored === stamp) {
-    logger.step('deps', UNCHANGED_DEPS)
+    logger.step('deps', 'pyproject.toml, uv.lock and extras unchanged since the last sync: skipped')
     return 'unchanged'
   }
   const result = await transport.run(SCRIPTS.deps, [options.remoteDir, stamp, '--', ...command], {
@@ -248,12 +245,9 @@ export async function syncDeps(
       `uv sync failed on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. Fix the eval repo's dependencies, or pass --venv with a prebuilt environment.`,
     )
   }
-  const outcome = result.stdout.trim() === 'unchanged' ? 'unchanged' : 'synced'
-  logger.step('deps', outcome === 'unchanged' ? UNCHANGED_DEPS : `uv sync --extra ${extrasFor(options).join(' --extra ')}: done`)
-  return outcome
+  logger.step('deps', `uv sync --extra ${extrasFor(options).join(' --extra ')}: done`)
+  return 'synced'
 }
-
-const UNCHANGED_DEPS = 'pyproject.toml, uv.lock and extras unchanged since the last sync: skipped'
 
 /**
  * A command to paste on a machine with internet, from anywhere: prepare the directory in a fresh

@@ -32,16 +32,20 @@ export function formatState(entries: readonly StateEntry[]): string {
 }
 
 /**
- * The new state as lines to drop from and add to `previous`, the target's state text, when that is
- * a state of this version (header first); undefined otherwise (the state is then sent whole).
+ * The new state as tree_state_from (lib/transport/tree.sh) reads it: a change of `previous`, the
+ * target's state text, when that is a state of this version ("@@change N", the N lines to drop, the
+ * lines to add: a few lines for a few changed files, where the whole state of a large tree is tens
+ * of KB); else the whole state.
  */
-export function stateChange(previous: string | undefined, next: string): { drop: string[]; add: string[] } | undefined {
+export function stateUpdate(previous: string | undefined, entries: readonly StateEntry[]): string {
+  const next = formatState(entries)
   const [head, ...rows] = (previous ?? '').split('\n').filter(Boolean)
-  if (head !== JSON.stringify(HEADER)) return undefined
+  if (head !== JSON.stringify(HEADER)) return next
   const [, ...wanted] = next.split('\n').filter(Boolean)
   const had = new Set(rows)
   const keep = new Set(wanted)
-  return { drop: [...new Set(rows.filter((row) => !keep.has(row)))], add: wanted.filter((row) => !had.has(row)) }
+  const drop = [...new Set(rows.filter((row) => !keep.has(row)))]
+  return [`@@change ${drop.length}`, ...drop, ...wanted.filter((row) => !had.has(row))].map((line) => `${line}\n`).join('')
 }
 
 /** Reads a state file's text; anything unreadable counts as "nothing known" (everything is sent). */

@@ -19,7 +19,7 @@ import {
 import { PATH_MAX } from '../core/remote-path.ts'
 import { checkSecrets, secretGuardFor } from './secrets.ts'
 import { listUnselected, selectFiles, type Selection } from './select.ts'
-import { fingerprint, formatState, hashFile, parseState, planTransfer, stateChange, type TransferPlan } from './state.ts'
+import { fingerprint, hashFile, parseState, planTransfer, stateUpdate, type TransferPlan } from './state.ts'
 
 // Code sync: select (git's rules + the exclude list), guard sizes, look at the target once, then
 // send only what changed, delete only what we pushed before, and record what the target now holds.
@@ -194,7 +194,6 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
         : await addTargetDifferences({ transport, remoteDir }, selection, plan)
   }
   await checkSecrets(selection.root, plan.send, secretGuardFor(selection.root, options.allowSecrets))
-  const nextState = formatState(plan.next)
   const wholeTree = plan.send.length > WHOLE_TREE_MIN_FILES && plan.send.length * 2 > selection.files.length
   const pushed = await transport.push({
     localRoot: selection.root,
@@ -202,8 +201,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     send: plan.send,
     remove: plan.remove,
     claimMarker: claim ? marker : null,
-    state: nextState,
-    stateChange: stateChange(facts.state, nextState),
+    state: stateUpdate(facts.state, plan.next),
     stamp,
     method,
     compress: facts.tools.gzip,

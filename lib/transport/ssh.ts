@@ -13,7 +13,7 @@ import { requireLocalTools } from './prereq.ts'
 import { runFramed } from './run.ts'
 import { REMOTE_COMMAND } from './script.ts'
 import { shellQuote, pasteWord } from '../core/shell.ts'
-import { BEGIN_SCRIPT, COMMIT_SCRIPT, pushFailure, removalList, removalOutcome, stateText, tarPull, tarPush, tellingLine } from './tree.ts'
+import { BEGIN_SCRIPT, COMMIT_SCRIPT, pushFailure, removalList, removalOutcome, tarPull, tarPush, tellingLine } from './tree.ts'
 import { lastLine } from '../core/text.ts'
 import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Target, TargetKind, Transport } from './types.ts'
 import { onCleanup } from '../core/cleanup.ts'
@@ -246,7 +246,7 @@ export class SshTransport implements Transport {
     // Files it could not delete stay in the state, and without a stamp the next push tries again.
     const { keptLines, ...removals } = outcome
     const stamp = keptLines.length ? '' : plan.stamp
-    const state = stateText(plan, keptLines)
+    const state = plan.state + keptLines.map((line) => `${line}\n`).join('')
     await step(COMMIT_SCRIPT, [plan.remoteDir, stamp, plan.compress ? '1' : '0'], plan.compress ? gzipSync(state) : state)
     return { method, filesSent, ...removals, bytesSent }
   }

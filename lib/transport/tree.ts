@@ -46,22 +46,10 @@ export const BEGIN_SCRIPT = treeScript('tree_begin')
 export const COMMIT_SCRIPT = treeScript('tree_commit')
 /** tar push in one round trip: `dir marker stamp gzip list_bytes`, the removals then the tar stream on stdin. */
 export const TAR_APPLY_SCRIPT = treeScript('tree_apply_tar')
-/** `dir`: NUL-terminated "size path" records. */
-/** `dir`: a tar archive on stdout. */
 /** pull.sh: a directory as one stream (its listing, then a tar archive). */
 export const PULL_LIBRARY = loadBashLibrary(new URL('./pull.sh', import.meta.url))
+/** `dir`: its listing, then a tar archive, on stdout. */
 export const LIST_AND_TAR_SCRIPT = callFunction(PULL_LIBRARY, 'tree_list_and_tar', LAYOUT_VARS)
-
-/**
- * What tree_state_from reads: the new state, as a change of the target's when the plan has one
- * ("@@change N", the N lines to drop, the lines to add), else whole; then `kept`, the lines of
- * files the target could not delete, which stay.
- */
-export function stateText(plan: PushPlan, kept: readonly string[] = []): string {
-  const change = plan.stateChange
-  const lines = change ? [`@@change ${change.drop.length}`, ...change.drop, ...change.add] : [plan.state.replace(/\n$/, '')]
-  return [...lines, ...kept].map((line) => `${line}\n`).join('')
-}
 
 /**
  * Pushes plan.send as one tar stream (gzip-compressed when asked), with deletions and the new
@@ -72,7 +60,7 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
   const stage = await mkdtemp(path.join(tmpdir(), 'gre-push-'))
   try {
     const staged = `remote-eval-state-${randomBytes(8).toString('hex')}`
-    await writeFile(path.join(stage, staged), stateText(plan))
+    await writeFile(path.join(stage, staged), plan.state)
     const tarArgs = ['-c', '-f', '-', ...(compress ? ['-z'] : []), ...tarExcludeArgs(), '--no-recursion']
     tarArgs.push(`--transform=s,^${staged}$,${TOOL_DIR}/incoming-state,`)
     tarArgs.push('-C', plan.localRoot, '--null', '-T', '-', '-C', stage, staged)

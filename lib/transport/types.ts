@@ -43,14 +43,11 @@ export interface PushPlan {
   remove: ReadonlyArray<{ path: string; stateLine: string }>
   /** Marker content to write when this push makes the directory ours; null when it is already. */
   claimMarker: string | null
-  /** The new sync state (SYNC_STATE's text), written on the target once the files are there. */
-  state: string
   /**
-   * The same as a change of the state the target holds, when its text is known exactly: its lines
-   * to drop and the lines to add (a few lines for a few changed files, where the whole state of a
-   * large tree is tens of KB). Absent: the state travels whole.
+   * The new sync state (SYNC_STATE's text), or its change from the state the target holds, as
+   * tree_state_from reads it (stateUpdate of lib/sync/state.ts); applied once the files are there.
    */
-  stateChange?: { drop: string[]; add: string[] }
+  state: string
   /** Fingerprint of the local selection, written last as `.remote-eval/sync-stamp`. */
   stamp: string
   /**

@@ -3,8 +3,7 @@ import { lstat, readdir, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { layOutExampleAssets } from '../../examples/demo-assets.ts'
-import { EXAMPLE_HUB, copyExample, harness, makePod, remoteDir, runScript, sshFlags } from '../support/harness.ts'
+import { copyExample, harness, makePod, preparedAssets, remoteDir, runScript, sshFlags } from '../support/harness.ts'
 
 // A run directory that points outside itself: its links are not fetched (SSH: rsync; pods: tar),
 // and nothing here is read through one.
@@ -40,13 +39,7 @@ async function assertOnlyTheReport(result: { code: number | null; stdout: string
 }
 
 describe('reports cannot reach outside', () => {
-  /** Prepared model and dataset directories (the demo's layout), readable by the SSH test user and the pods. */
-  async function assets(): Promise<{ models: string; datasets: string }> {
-    const root = remoteDir('hostile-assets')
-    const dirs = { models: path.join(root, 'models'), datasets: path.join(root, 'datasets') }
-    await layOutExampleAssets(EXAMPLE_HUB, dirs.models, dirs.datasets, 'guardrails_ru', ['fast', 'full'])
-    return dirs
-  }
+  const assets = () => preparedAssets('hostile-assets')
   const common = (project: string) => [
     '--project-dir',
     project,

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { layOutExampleAssets } from '../../examples/demo-assets.ts'
-import { EXAMPLE_HUB, copyExample, harness, makePod, podExecs, remoteDir, runScript, sshFlags } from '../support/harness.ts'
+import { copyExample, harness, makePod, podExecs, preparedAssets, remoteDir, runScript, sshFlags } from '../support/harness.ts'
 import { NOOP_EVAL } from '../support/noop-eval.ts'
 import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
@@ -17,14 +16,6 @@ async function noopProject(): Promise<string> {
   const project = await copyExample()
   await writeFile(path.join(project, 'app/eval/noop.py'), NOOP_EVAL)
   return project
-}
-
-/** Prepared model and dataset directories (the demo's layout), readable by the SSH test user and pods. */
-async function assets(): Promise<{ models: string; datasets: string }> {
-  const root = remoteDir('trips-assets')
-  const dirs = { models: path.join(root, 'models'), datasets: path.join(root, 'datasets') }
-  await layOutExampleAssets(EXAMPLE_HUB, dirs.models, dirs.datasets, 'guardrails_ru', ['fast', 'full'])
-  return dirs
 }
 
 describe('round trips of a run', () => {
@@ -44,7 +35,7 @@ describe('round trips of a run', () => {
 
   test('SSH, air-gapped, with uv: 2 sessions on 1 connection when nothing changed; a changed file adds the push', async () => {
     const project = await noopProject()
-    const { models, datasets } = await assets()
+    const { models, datasets } = await preparedAssets('trips-assets')
     const args = [
       ...sshFlags([`Port=${proxy.port}`]),
       ...[
@@ -82,7 +73,7 @@ describe('round trips of a run', () => {
 
   test('a pod, air-gapped: 2 kubectl execs when nothing changed; a changed file adds the push', async () => {
     const project = await noopProject()
-    const { models, datasets } = await assets()
+    const { models, datasets } = await preparedAssets('trips-assets')
     const pod = await makePod(['main'], {
       binds: [`ro ${harness().venv} /opt/venv`, `ro ${models} /mnt/models`, `ro ${datasets} /mnt/datasets`],
     })

@@ -277,6 +277,15 @@ export async function copyExample(): Promise<string> {
 /** The example's Hub content (served by the Hub double in tests, laid out by the demo). */
 export const EXAMPLE_HUB = fileURLToPath(new URL('../../examples/hub-repos', import.meta.url))
 
+/** Prepared model and dataset directories of the example (the demo's layout), readable by the SSH test user and pods. */
+export async function preparedAssets(name: string): Promise<{ models: string; datasets: string }> {
+  const { layOutExampleAssets } = await import('../../examples/demo-assets.ts')
+  const root = remoteDir(name)
+  const dirs = { models: path.join(root, 'models'), datasets: path.join(root, 'datasets') }
+  await layOutExampleAssets(EXAMPLE_HUB, dirs.models, dirs.datasets, 'guardrails_ru', ['fast', 'full'])
+  return dirs
+}
+
 /**
  * Puts the uv double where uv's installer puts it, ~/.local/bin of the home given (not on PATH),
  * on the test venv. test/run.ts does it once for the SSH test user; no test removes it.

@@ -4,9 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import type { FileEntry } from '../../lib/sync/select.ts'
-import { fingerprint, formatState, parseState, planTransfer, stateChange, stateLine, type StateEntry } from '../../lib/sync/state.ts'
-import { stateText } from '../../lib/transport/tree.ts'
-import type { PushPlan } from '../../lib/transport/types.ts'
+import { fingerprint, formatState, parseState, planTransfer, stateLine, stateUpdate, type StateEntry } from '../../lib/sync/state.ts'
 
 // Sync planning without a target: what a push sends and deletes, from the selection and the state
 // the target recorded.
@@ -97,19 +95,11 @@ describe('the state as a change', () => {
   const entry = (p: string, size: number) => ({ path: p, size, mtimeMs: 1, mode: 0o644, sha256: null })
   test('lines to drop and to add against the target state; whole when that state is of another version or unknown', () => {
     const before = formatState([entry('a', 1), entry('b', 2), entry('c', 3)])
-    const after = formatState([entry('a', 1), entry('b', 20), entry('d', 4)])
-    const change = stateChange(before, after)
-    assert.deepEqual(change, {
-      drop: [stateLine(entry('b', 2)), stateLine(entry('c', 3))],
-      add: [stateLine(entry('b', 20)), stateLine(entry('d', 4))],
-    })
-    assert.equal(stateChange(undefined, after), undefined)
-    assert.equal(stateChange('{"format":"remote-eval-sync-state","version":1}\n["a",1,1,420,null]\n', after), undefined)
-    const plan = { state: after, stateChange: change } as PushPlan
-    assert.equal(
-      stateText(plan, ['["gone",1,1,420,null]']),
-      `@@change 2\n${change!.drop.join('\n')}\n${change!.add.join('\n')}\n["gone",1,1,420,null]\n`,
-    )
-    assert.equal(stateText({ state: after } as PushPlan), after, 'whole: the state as it is')
+    const after = [entry('a', 1), entry('b', 20), entry('d', 4)]
+    const drop = [stateLine(entry('b', 2)), stateLine(entry('c', 3))]
+    const add = [stateLine(entry('b', 20)), stateLine(entry('d', 4))]
+    assert.equal(stateUpdate(before, after), `@@change 2\n${drop.join('\n')}\n${add.join('\n')}\n`)
+    assert.equal(stateUpdate(undefined, after), formatState(after), 'unknown: the state as it is')
+    assert.equal(stateUpdate('{"format":"remote-eval-sync-state","version":1}\n["a",1,1,420,null]\n', after), formatState(after))
   })
 })
