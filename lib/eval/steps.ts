@@ -504,8 +504,12 @@ export async function checkRunDir(
   if (typeof claimed !== 'string' || claimed.trim() === '')
     throw refuse(`the eval printed ${claimed === undefined ? 'no run_dir' : `run_dir ${JSON.stringify(claimed)}`}`)
   const absolute = path.posix.resolve(options.remoteDir, claimed)
-  if (!absolute.startsWith(`${output}/`) || absolute === output) throw refuse(`run_dir ${JSON.stringify(claimed)} is outside ${output}`)
   const folded = run.reportDir?.absolute === absolute ? run.reportDir : undefined
+  // The real eval prints run_dir resolved (write_outputs.py): through a --remote-dir that is a
+  // symlink it lies outside the path as given, and only the target, which resolved both, can say
+  // it is inside.
+  const resolvedInside = folded?.status === 0
+  if (!absolute.startsWith(`${output}/`) && !resolvedInside) throw refuse(`run_dir ${JSON.stringify(claimed)} is outside ${output}`)
   const checked = folded ? { exitCode: folded.status, stdout: folded.output } : await transport.run(SCRIPTS.reportDir, [output, absolute])
   if (([RemoteStatus.noOutputDir, RemoteStatus.noRunDir, RemoteStatus.runDirOutside] as number[]).includes(checked.exitCode))
     throw refuse(checked.stdout)

@@ -166,6 +166,19 @@ describe('ssh_eval.ts online, through uv', () => {
     })
   }
 
+  test('a --remote-dir reached through a symlink: the resolved run_dir the eval prints is inside, and fetched', async () => {
+    const real = remoteDir('real')
+    const link = `${real}-link`
+    await writeAsTestUser(path.join(real, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
+    await symlink(real, link)
+    const args = [...sshFlags(), '--remote-dir', link, '--runtime', 'cpu', '--project-dir', project]
+    const result = await runScript(SCRIPT, args, env)
+    assert.equal(result.code, 0, result.stderr)
+    const out = JSON.parse(result.stdout)
+    assert.ok(out.run_dir.startsWith(`${real}/reports/evaluations/`), `the eval resolved its run_dir: ${out.run_dir}`)
+    assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+  })
+
   test('--dry-run prints every round trip and its remote script, and touches nothing', async () => {
     const snapshot = async () => (await $`cd ${dir} && find . -printf '%P %s %T@\n' | sort`.quiet()).stdout
     const before = await snapshot()
