@@ -87,7 +87,7 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
     })
     const [facts, lock] = await Promise.all([preflight, locking])
     const { python, tokenPath } = facts
-    const run: RunContext = { ...target, python }
+    const run: RunContext = { ...target, python, session: lock.session }
     await syncDeps(run, facts.depsStamp)
     if (options.mode.kind === 'module') {
       const code = await runModule(run, { ...options.mode, tokenPath })

@@ -16,7 +16,7 @@ import type { Logger } from '../core/log.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
 import { pasteWord } from '../core/shell.ts'
 import { lastLine } from '../core/text.ts'
-import type { Transport } from '../transport/types.ts'
+import type { HeldSession, Transport } from '../transport/types.ts'
 import { unpackReceived } from '../transport/tree.ts'
 import { formatBytes } from '../core/units.ts'
 import { INSTALL_UV_HINT, pythonCommand, syncCommand, UV_ON_PATH, type PythonEnv } from '../target/uv.ts'
@@ -75,6 +75,8 @@ export interface TargetContext {
 /** A step after the preflight: it also knows the eval repo's Python on the target. */
 export interface RunContext extends TargetContext {
   python: PythonEnv
+  /** The session holding the target's lock: the steps under it run there, in no session of their own. */
+  session?: HeldSession
 }
 
 /** Python versions the runbook says break the eval's dependencies. */
@@ -224,7 +226,7 @@ export function depsStamp(projectDir: string, extras: readonly string[]): string
 
 /** uv sync with the extras, skipped when `stored`, the stamp the preflight read there, says nothing changed. */
 export async function syncDeps(
-  { transport, options, python, logger }: RunContext,
+  { transport, options, python, logger, session }: RunContext,
   stored: string | undefined,
 ): Promise<'synced' | 'unchanged' | 'venv'> {
   const command = syncCommand(python)
@@ -239,6 +241,7 @@ export async function syncDeps(
   }
   const result = await transport.run(SCRIPTS.deps, [options.remoteDir, stamp, '--', ...command], {
     onStderrLine: (line) => logger.step('deps', line),
+    session,
   })
   if (result.exitCode !== 0) {
     throw new RemotePrerequisiteError(
@@ -399,7 +402,7 @@ export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: stri
  * stderr as [run] lines and returns how it ended; `onStarted` is called once it runs.
  */
 export async function startEval(
-  { transport, options, python, logger, signal }: RunContext,
+  { transport, options, python, logger, signal, session }: RunContext,
   run: { id: string; follow: boolean; onStarted: () => void; tokenPath?: string },
 ): Promise<RunEnd | null> {
   logger.step('run', `${evalCommand(options, python).join(' ')}  (in ${options.remoteDir} on ${transport.target}, run ${run.id})`)
@@ -422,6 +425,8 @@ export async function startEval(
         }
       },
       signal,
+      session,
+      releaseLock: true,
     })
     .catch((error: unknown) => {
       if (started) throw runGoesOn(error, run.id, signal)
@@ -457,7 +462,7 @@ export async function startEval(
  * its stderr as [run] lines, its stdout passed through to ours, its exit code returned.
  */
 export async function runModule(
-  { transport, options, python, logger, signal }: RunContext,
+  { transport, options, python, logger, signal, session }: RunContext,
   module: { module: string; args: string[]; tokenPath?: string },
 ): Promise<number> {
   const command = pythonCommand(python, ['-m', module.module, ...module.args], { sync: false })
@@ -473,6 +478,7 @@ export async function runModule(
     stdoutSink: process.stdout,
     onStderrLine: (line) => logger.step('run', line),
     signal,
+    session,
   })
   logger.step(result.exitCode === 0 ? 'done' : 'error', `python -m ${module.module} exited ${result.exitCode}`)
   return result.exitCode

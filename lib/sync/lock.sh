@@ -8,6 +8,11 @@
 # Takes the lock, runs FUNCTION ARGS (its stdout passes through), ends stdout with the trailer
 # "\0@@locked STATUS\0", then holds the lock until stdin ends or stays silent for SILENCE seconds.
 # Without wait, a busy lock ends at once with 75 ("@@busy HOLDER" on stderr).
+# Meanwhile the runner's next steps travel in this session, sparing each a session (and a login
+# shell) of its own: "@@call LENGTH NONCE RELEASE" and LENGTH bytes of a framed script, run in a
+# subshell with no stdin and without the lock's descriptor, its stdout ended by
+# "\0@@done-NONCE STATUS\0" and its stderr by "@@done-NONCE" (the runner waits for both ends).
+# RELEASE=1 frees the lock before it runs (the eval's start).
 lock_hold() { # key wait(1|0) holder silence -- function args...
   local dir=$HOME/.remote-eval/locks wait=$2 holder=$3 silence=$4 status lock
   lock=$dir/$1.lock
@@ -29,5 +34,15 @@ lock_hold() { # key wait(1|0) holder silence -- function args...
   printf '\0@@locked %s\0' "$status"
   # The runner writes a line every 15 s: a minute without one means it is gone, even when its
   # connection has not been seen to close (a laptop asleep, a network that dropped silently).
-  while IFS= read -r -t "$silence" _; do :; done
+  local line script
+  while IFS= read -r -t "$silence" line; do
+    [[ $line =~ ^@@call\ ([0-9]+)\ ([0-9a-f]+)\ ([01])$ ]] || continue
+    script=$(head -c "${BASH_REMATCH[1]}")
+    set -- "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
+    [ "$2" = 0 ] || exec 9>&-
+    ( eval "$script" ) </dev/null 9>&-
+    status=$?
+    printf '@@done-%s\n' "$1" >&2
+    printf '\0@@done-%s %s\0' "$1" "$status"
+  done
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { PassThrough, Writable } from 'node:stream'
 import { onCleanup } from '../core/cleanup.ts'
@@ -6,8 +6,8 @@ import { ExitCode, RemoteEvalError, RemotePrerequisiteError, TransportError } fr
 import { utcNow, lastLine } from '../core/text.ts'
 import { LAYOUT_VARS } from '../core/layout.ts'
 import type { Logger, Step } from '../core/log.ts'
-import { callFunction, loadBashLibrary } from '../transport/script.ts'
-import type { Transport } from '../transport/types.ts'
+import { callFunction, frameScript, loadBashLibrary } from '../transport/script.ts'
+import type { HeldSession, RunOptions, RunResult, Transport } from '../transport/types.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
 
 // One runner at a time syncs code and installs dependencies into a remote directory: a second one
@@ -36,6 +36,8 @@ export interface HeldLock {
    * (the target frees the lock when it reads that end, or when the connection closes). Safe twice.
    */
   release(): Promise<void>
+  /** The holding session, for the steps that follow under the lock (RunOptions.session). */
+  session: HeldSession
 }
 
 export interface LockOptions {
@@ -70,15 +72,18 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
   const tail: string[] = []
   let answered: (value: { status: number; stdout: string }) => void
   const locked = new Promise<{ status: number; stdout: string }>((resolve) => (answered = resolve))
-  // The function's stdout, up to the trailer that says it is done (the session then stays open).
+  // The function's stdout, up to the trailer that says it is done (the session then stays open);
+  // after it, the output of the scripts run in the session (callInSession).
   const chunks: Buffer[] = []
   let last = Buffer.alloc(0)
+  let current: SessionCall | null = null
   const stdout = new Writable({
     write(chunk: Buffer, _encoding, done) {
+      if (gotLock) return current ? current.take(chunk, done) : done()
       chunks.push(chunk)
       last = Buffer.concat([last, chunk]).subarray(-40)
       const trailer = TRAILER.exec(last.toString('latin1'))
-      if (trailer && !gotLock) {
+      if (trailer) {
         gotLock = true
         const all = Buffer.concat(chunks)
         answered({ status: Number(trailer[1]), stdout: all.subarray(0, all.length - trailer[0].length).toString('utf8') })
@@ -86,6 +91,7 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
       done()
     },
   })
+  const stopSession = new AbortController()
   const script = callFunction(`${LOCK_LIBRARY}\n${options.library}`, 'lock_hold', LAYOUT_VARS)
   const beat = heartbeat()
   const session = transport.run(
@@ -102,16 +108,23 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
           )
         } else if (line.startsWith('@@busy ')) {
           busyHolder = line.slice('@@busy '.length) || 'another runner'
+        } else if (current) {
+          current.stderrLine(line)
         } else {
           tail.push(line)
           if (tail.length > 40) tail.shift()
           options.onStderrLine?.(line)
         }
       },
+      signal: stopSession.signal,
     },
   )
   let released = false
-  session.catch(() => undefined)
+  // Once its output is all taken (a slow sink may hold some back): a script cut off with the session.
+  session.then(
+    (result) => stdout.end(() => current?.sessionEnded(result, transport.target)),
+    (error: unknown) => stdout.end(() => current?.sessionFailed(error)),
+  )
   const beating = setInterval(() => hold.write('\n'), beat.everyMs)
   beating.unref()
   const release = async () => {
@@ -146,10 +159,121 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
         unregister()
         await release()
       },
+      session: {
+        call: async (script, args, callOptions) => {
+          if (released) throw new Error('a script sent to the lock session after its release')
+          if (current) throw new Error('a script sent to the lock session while another runs there')
+          const call = new SessionCall(callOptions, () => (current = null))
+          current = call
+          const onAbort = () => stopSession.abort()
+          callOptions.signal?.addEventListener('abort', onAbort, { once: true })
+          hold.write(call.request(script, args))
+          return call.result.finally(() => callOptions.signal?.removeEventListener('abort', onAbort))
+        },
+      },
     }
   } catch (error) {
     unregister()
     await release()
     throw error
+  }
+}
+
+/**
+ * One script run in the lock's session (lock.sh): its request, its stdout up to the trailer
+ * "\0@@done-NONCE STATUS\0" and its stderr up to the line "@@done-NONCE" (the two streams arrive
+ * apart). Only this call knows the nonce, so the script's own output (an eval's) cannot end it.
+ */
+class SessionCall {
+  private readonly nonce = randomBytes(8).toString('hex')
+  private readonly marker = Buffer.from(`\0@@done-${this.nonce} `)
+  private pending = Buffer.alloc(0)
+  private readonly collected: Buffer[] = []
+  private readonly tail: string[] = []
+  private bytesSent = 0
+  /** The exit status from the stdout trailer, and whether stderr's end was seen: both end the call. */
+  private status: number | null = null
+  private stderrEnded = false
+  private settle!: (result: RunResult) => void
+  private fail!: (error: unknown) => void
+  readonly result = new Promise<RunResult>((resolve, reject) => {
+    this.settle = resolve
+    this.fail = reject
+  })
+
+  constructor(
+    private readonly options: RunOptions,
+    private readonly finished: () => void,
+  ) {}
+
+  /** What travels on the session's stdin: the request line, then the framed script. */
+  request(script: string, args: readonly string[]): Buffer {
+    const framed = Buffer.from(frameScript(script, args, this.options.env))
+    const line = Buffer.from(`@@call ${framed.length} ${this.nonce} ${this.options.releaseLock ? 1 : 0}\n`)
+    this.bytesSent = line.length + framed.length
+    return Buffer.concat([line, framed])
+  }
+
+  /** A chunk of the session's stdout; `done` once the script's sink took it. */
+  take(chunk: Buffer, done: () => void): void {
+    this.pending = Buffer.concat([this.pending, chunk])
+    const at = this.pending.indexOf(this.marker)
+    const end = at < 0 ? -1 : this.pending.indexOf(0, at + this.marker.length)
+    if (end >= 0) {
+      const status = Number(this.pending.subarray(at + this.marker.length, end).toString('latin1'))
+      this.emit(this.pending.subarray(0, at), () => {
+        this.status = status
+        this.endWhenBoth()
+      })
+      return done()
+    }
+    // Keep back what could be the start of the trailer.
+    const keep = at >= 0 ? this.pending.length - at : Math.min(this.pending.length, this.marker.length + 4)
+    const ready = this.pending.subarray(0, this.pending.length - keep)
+    this.pending = this.pending.subarray(this.pending.length - keep)
+    this.emit(ready, done)
+  }
+
+  stderrLine(line: string): void {
+    if (line === `@@done-${this.nonce}`) {
+      this.stderrEnded = true
+      return this.endWhenBoth()
+    }
+    this.tail.push(line)
+    if (this.tail.length > 40) this.tail.shift()
+    this.options.onStderrLine?.(line)
+  }
+
+  /** The session ended before the trailer (killed, say): the script ended with it. */
+  sessionEnded(session: RunResult, target: string): void {
+    if (session.exitCode === 0)
+      return this.sessionFailed(new TransportError(`The session on ${target} ended before its script did: ${lastLine(session.stderrTail)}`))
+    this.emit(this.pending, () => this.end(session.exitCode))
+  }
+
+  sessionFailed(error: unknown): void {
+    this.finished()
+    this.fail(error)
+  }
+
+  private emit(data: Buffer, then: () => void): void {
+    const sink = this.options.stdoutSink
+    if (!data.length) return then()
+    if (!sink) {
+      this.collected.push(data)
+      return then()
+    }
+    if (sink.write(data)) then()
+    else sink.once('drain', then)
+  }
+
+  private endWhenBoth(): void {
+    if (this.status !== null && this.stderrEnded) this.end(this.status)
+  }
+
+  private end(exitCode: number): void {
+    this.finished()
+    const stdout = this.options.stdoutSink ? '' : Buffer.concat(this.collected).toString(this.options.stdoutEncoding ?? 'utf8')
+    this.settle({ exitCode, stdout, stderrTail: this.tail, bytesSent: this.bytesSent })
   }
 }

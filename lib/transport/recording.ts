@@ -19,6 +19,8 @@ export type RoundTrip =
       script: string
       /** The data after the script: its size, or "held open" for a stream (the lock's session). */
       stdin: string | null
+      /** It travels in the session holding the lock, not in a session of its own. */
+      in_lock_session: boolean
     }
   | {
       kind: 'push'
@@ -55,7 +57,7 @@ export function tripSummary(trip: RoundTrip): string {
     return `push by ${trip.method}: ${trip.send.length} file(s) to send, ${trip.remove.length} to delete in ${trip.remote_dir}${trip.claims ? ', claiming it' : ''}`
   }
   if (trip.kind === 'pull') return `pull ${trip.remote_dir} into ${trip.local_dir}`
-  const line = `${trip.command} ${trip.args.map(pasteWord).join(' ')}${trip.stdin ? ` (stdin: ${trip.stdin})` : ''}`
+  const line = `${trip.in_lock_session ? "(in the lock's session) " : ''}${trip.command} ${trip.args.map(pasteWord).join(' ')}${trip.stdin ? ` (stdin: ${trip.stdin})` : ''}`
   return line.length > SUMMARY_MAX ? `${line.slice(0, SUMMARY_MAX - 3)}...` : line
 }
 
@@ -63,7 +65,15 @@ export function tripSummary(trip: RoundTrip): string {
 export function runRoundTrip(script: string, args: readonly string[], options: RunOptions = {}): RoundTrip {
   const fn = calledFunction(script)
   const command = fn ?? `bash -c ${pasteWord(script.trim().replace(/\s+/g, ' '))}`
-  return { kind: 'run', fn, command, args: [...args], script: frameScript(script, args, options.env), stdin: describeStdin(options.stdin) }
+  return {
+    kind: 'run',
+    fn,
+    command,
+    args: [...args],
+    script: frameScript(script, args, options.env),
+    stdin: describeStdin(options.stdin),
+    in_lock_session: options.session !== undefined,
+  }
 }
 
 /** One push, as its plan says (the transport picks the commands that carry it). */

@@ -14,6 +14,7 @@ export async function runFramed(
 ): Promise<RunResult> {
   const { command, commandArgs, target } = via
   const { script, args, options } = call
+  if (options.session) return options.session.call(script, args, options)
   const input: InputPart[] = [frameScript(script, args, options.env)]
   if (Array.isArray(options.stdin)) input.push(...(options.stdin as InputPart[]))
   else if (options.stdin !== undefined) input.push(options.stdin as InputPart)

@@ -19,6 +19,15 @@ export interface RunOptions {
   /** Gives up (and reports a transport error) after this many milliseconds. */
   timeoutMs?: number
   signal?: AbortSignal
+  /** Run in this open session (the one holding the target's lock) instead of a session of its own. */
+  session?: HeldSession
+  /** With a session: free the target's lock as the script starts (the eval's start). */
+  releaseLock?: boolean
+}
+
+/** An open session that runs further scripts, one at a time (lib/sync/lock.ts). */
+export interface HeldSession {
+  call(script: string, args: readonly string[], options: RunOptions): Promise<RunResult>
 }
 
 export interface RunResult {
