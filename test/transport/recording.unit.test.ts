@@ -15,8 +15,11 @@ test('a run: the framed text bash -s reads, the function it calls, its stdin des
     args: ["it's"],
     script: frameScript(script, ["it's"], { A: '1' }),
     stdin: '4 bytes',
+    in_lock_session: false,
   })
   assert.equal(tripSummary(trip), `hello 'it'\\''s' (stdin: 4 bytes)`)
+  const held = runRoundTrip(script, ['x'], { session: { call: () => Promise.reject(new Error('not sent')) } })
+  assert.equal(tripSummary(held), "(in the lock's session) hello x")
   assert.equal(calledFunction('rm -f -- "$1/x"'), null)
   const inline = runRoundTrip('rm -f -- "$1/manifest.json"', ['/m'])
   assert.equal(tripSummary(inline), `bash -c 'rm -f -- "$1/manifest.json"' /m`)
