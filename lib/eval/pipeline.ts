@@ -79,6 +79,7 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
       transport,
       prepared,
       facts: preflight.then((p) => p.remoteDir),
+      session: locking.then((lock) => lock.session),
       remoteDirFlag: options.remoteDirFlag,
       adopt: options.adopt,
       full: options.fullSync,

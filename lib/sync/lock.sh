@@ -9,8 +9,8 @@
 # "\0@@locked STATUS\0", then holds the lock until stdin ends or stays silent for SILENCE seconds.
 # Without wait, a busy lock ends at once with 75 ("@@busy HOLDER" on stderr).
 # Meanwhile the runner's next steps travel in this session, sparing each a session (and a login
-# shell) of its own: "@@call LENGTH NONCE RELEASE" and LENGTH bytes of a framed script, run in a
-# subshell with no stdin and without the lock's descriptor, its stdout ended by
+# shell) of its own: "@@call LENGTH NONCE RELEASE DATA" then LENGTH bytes of a framed script and
+# DATA bytes of its stdin, run in a subshell without the lock's descriptor, its stdout ended by
 # "\0@@done-NONCE STATUS\0" and its stderr by "@@done-NONCE" (the runner waits for both ends).
 # RELEASE=1 frees the lock before it runs (the eval's start).
 lock_hold() { # key wait(1|0) holder silence -- function args...
@@ -34,14 +34,21 @@ lock_hold() { # key wait(1|0) holder silence -- function args...
   printf '\0@@locked %s\0' "$status"
   # The runner writes a line every 15 s: a minute without one means it is gone, even when its
   # connection has not been seen to close (a laptop asleep, a network that dropped silently).
-  local line script
+  local line script data
   while IFS= read -r -t "$silence" line; do
-    [[ $line =~ ^@@call\ ([0-9]+)\ ([0-9a-f]+)\ ([01])$ ]] || continue
+    [[ $line =~ ^@@call\ ([0-9]+)\ ([0-9a-f]+)\ ([01])\ ([0-9]+)$ ]] || continue
     script=$(head -c "${BASH_REMATCH[1]}")
-    set -- "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
+    set -- "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}" "${BASH_REMATCH[4]}"
     [ "$2" = 0 ] || exec 9>&-
-    ( eval "$script" ) </dev/null 9>&-
-    status=$?
+    if [ "$3" = 0 ]; then
+      ( eval "$script" ) </dev/null 9>&-
+      status=$?
+    else
+      # The data is read whole first: a script that stops reading early leaves none of it behind.
+      data=$(umask 077; mktemp) && head -c "$3" > "$data" && ( eval "$script" ) < "$data" 9>&-
+      status=$?
+      rm -f -- "$data"
+    fi
     printf '@@done-%s\n' "$1" >&2
     printf '\0@@done-%s %s\0' "$1" "$status"
   done

@@ -206,12 +206,13 @@ class SessionCall {
     private readonly finished: () => void,
   ) {}
 
-  /** What travels on the session's stdin: the request line, then the framed script. */
+  /** What travels on the session's stdin: the request line, the framed script, its data. */
   request(script: string, args: readonly string[]): Buffer {
     const framed = Buffer.from(frameScript(script, args, this.options.env))
-    const line = Buffer.from(`@@call ${framed.length} ${this.nonce} ${this.options.releaseLock ? 1 : 0}\n`)
-    this.bytesSent = line.length + framed.length
-    return Buffer.concat([line, framed])
+    const data = dataOf(this.options.stdin)
+    const line = Buffer.from(`@@call ${framed.length} ${this.nonce} ${this.options.releaseLock ? 1 : 0} ${data.length}\n`)
+    this.bytesSent = line.length + framed.length + data.length
+    return Buffer.concat([line, framed, data])
   }
 
   /** A chunk of the session's stdout; `done` once the script's sink took it. */
@@ -276,4 +277,16 @@ class SessionCall {
     const stdout = this.options.stdoutSink ? '' : Buffer.concat(this.collected).toString(this.options.stdoutEncoding ?? 'utf8')
     this.settle({ exitCode, stdout, stderrTail: this.tail, bytesSent: this.bytesSent })
   }
+}
+
+/** A script's data for the lock's session: known bytes only (a stream takes a session of its own). */
+function dataOf(stdin: RunOptions['stdin']): Buffer {
+  const parts = stdin === undefined ? [] : Array.isArray(stdin) ? stdin : [stdin]
+  return Buffer.concat(
+    parts.map((part: unknown) => {
+      if (typeof part === 'string') return Buffer.from(part)
+      if (Buffer.isBuffer(part)) return part
+      throw new Error("a stream cannot travel in the lock's session; run it in a session of its own")
+    }),
+  )
 }

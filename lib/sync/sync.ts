@@ -3,7 +3,7 @@ import { showName } from '../core/filenames.ts'
 import { silentLogger, type Logger } from '../core/log.ts'
 import { gnuTar } from '../transport/prereq.ts'
 import { remoteFingerprints } from '../transport/tree.ts'
-import type { PushReport, Transport } from '../transport/types.ts'
+import type { HeldSession, PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../core/units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
 import { takeTargetLock } from './lock.ts'
@@ -87,6 +87,8 @@ export interface PushOptions {
    * a promise lets the push prepare its local work while the target answers.
    */
   facts?: RemoteDirFacts | Promise<RemoteDirFacts>
+  /** The session holding the target's lock (with facts that came from it): the push's small steps travel there. */
+  session?: Promise<HeldSession>
   /** Paths allowed to hold a secret's value or a private key (--allow-secret). */
   allowSecrets?: readonly string[]
   logger?: Logger
@@ -134,6 +136,8 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   const { selection, remoteDir, stamp } = prepared
   const logger = options.logger ?? silentLogger
   const marker = prepared.marker
+  // Awaited only when something is sent; a lock that failed is reported by the facts.
+  options.session?.catch(() => undefined)
   const inspecting = options.facts
     ? Promise.resolve(options.facts)
     : inspectRemoteDir(transport, remoteDir, { stamp: options.full ? '' : stamp, marker, projectId: selection.projectId })
@@ -207,6 +211,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     compress: facts.tools.gzip,
     unselected: method === 'rsync' && wholeTree ? unselected : null,
     checksum: options.full === true,
+    session: await options.session,
   })
   logger.step(
     'sync',
@@ -247,7 +252,7 @@ export async function pushLocked(options: Omit<PushOptions, 'facts'> & { wait?: 
   })
   try {
     const facts = locking.then((lock) => inspectionAnswer(lock, prepared.remoteDir, transport.target))
-    return await pushPrepared({ ...options, facts })
+    return await pushPrepared({ ...options, facts, session: locking.then((lock) => lock.session) })
   } finally {
     await (await locking.catch(() => null))?.release()
   }

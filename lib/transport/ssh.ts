@@ -181,7 +181,7 @@ export class SshTransport implements Transport {
     this.hasRemoteRsync = true
     let bytesSent = 0
     const step = async (script: string, args: string[], stdin?: Buffer | string) => {
-      const result = await this.run(script, args, { stdin })
+      const result = await this.run(script, args, { stdin, session: plan.session })
       bytesSent += result.bytesSent
       if (result.exitCode !== 0)
         throw await pushFailure(this, plan.remoteDir, {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { PassThrough, Writable } from 'node:stream'
+import { PassThrough, Writable, type Readable } from 'node:stream'
 import { RemotePrerequisiteError, TransportError, type RemoteEvalError } from '../core/errors.ts'
 import { nulList, pathUnder, showName } from '../core/filenames.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../core/layout.ts'
@@ -71,7 +71,11 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
     })
     const removals = removalList(plan.remove)
     const args = [plan.remoteDir, plan.claimMarker ?? '', plan.stamp, compress ? '1' : '0', String(removals.length)]
-    const applying = transport.run(TAR_APPLY_SCRIPT, args, { stdin: [removals, producer.stdout] })
+    // A small archive travels in the session holding the lock; a larger one streams in its own.
+    const head = plan.session ? await readUpTo(producer.stdout, SESSION_ARCHIVE_MAX) : null
+    const applying = head?.ended
+      ? transport.run(TAR_APPLY_SCRIPT, args, { stdin: [removals, head.data], session: plan.session })
+      : transport.run(TAR_APPLY_SCRIPT, args, { stdin: [removals, ...(head ? [head.data] : []), producer.stdout] })
     // Whichever side fails first, the other must not be left waiting on a pipe.
     applying.catch(() => producer.kill('SIGKILL'))
     const [applied, packed] = await Promise.allSettled([applying, producer.result])
@@ -94,6 +98,29 @@ export async function tarPush(transport: Transport, plan: PushPlan, compress: bo
   } finally {
     await rm(stage, { recursive: true, force: true })
   }
+}
+
+/** Up to this many bytes of archive travel in the lock's session (read whole before they go). */
+const SESSION_ARCHIVE_MAX = 8 * 1024 ** 2
+
+/** The stream's first bytes, past `max` or to its end (then `ended`); the rest stays unread in it. */
+function readUpTo(stream: Readable, max: number): Promise<{ data: Buffer; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const finish = (ended: boolean) => {
+      stream.off('data', onData).off('end', onEnd).off('error', reject)
+      stream.pause()
+      resolve({ data: Buffer.concat(chunks), ended })
+    }
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size > max) finish(false)
+    }
+    const onEnd = () => finish(true)
+    stream.on('data', onData).once('end', onEnd).once('error', reject)
+  })
 }
 
 /**

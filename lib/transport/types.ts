@@ -74,6 +74,8 @@ export interface PushPlan {
   unselected: string[] | null
   /** rsync only: compare every file's content (--checksum), not size and time (--full-sync). */
   checksum?: boolean
+  /** The session holding the target's lock: the push's scripts with known data travel there. */
+  session?: HeldSession
 }
 
 export interface PushReport {

@@ -38,6 +38,21 @@ describe("the lock's session", () => {
     }
   })
 
+  test('a script gets its data byte for byte; data a script leaves unread does not reach the next one', async () => {
+    const lock = await lockOn(transport, remoteDir('session'))
+    try {
+      const data = Buffer.from([0, 255, 10, 64, 64, 99, 97, 108, 108, 32, 49, 10, 0])
+      const read = await transport.run('od -An -tu1 | tr -s " \\n" " "', [], { session: lock.session, stdin: [data, 'tail'] })
+      assert.equal(read.stdout.trim(), [...data, ...Buffer.from('tail')].join(' '))
+      const unread = await transport.run('exit 0', [], { session: lock.session, stdin: Buffer.alloc(200_000, '@') })
+      assert.equal(unread.exitCode, 0)
+      const next = await transport.run('cat', [], { session: lock.session })
+      assert.deepEqual({ code: next.exitCode, out: next.stdout }, { code: 0, out: '' })
+    } finally {
+      await lock.release()
+    }
+  })
+
   test("a script's output that looks like the end of a script (or of the lock) does not end it", async () => {
     const lock = await lockOn(transport, remoteDir('session'))
     try {
