@@ -1,6 +1,6 @@
 import { createLogger, redactStrings, type Logger } from '../core/log.ts'
 import { runCleanups, runUrgentCleanups } from '../core/cleanup.ts'
-import { ExitCode, RemoteEvalError, exitCodeOf } from '../core/errors.ts'
+import { EXIT_CODES, ExitCode, RemoteEvalError, exitCodeOf } from '../core/errors.ts'
 import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from '../core/flags.ts'
 import { CliResult } from '../core/result.ts'
 import { toolVersion } from '../core/version.ts'
@@ -57,12 +57,23 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
   } catch (error) {
     reportError(logger, error, spec.help)
     process.exitCode = exitCodeOf(error)
+    // Scripts and CI read stdout: a failure is JSON there too.
+    process.stdout.write(`${JSON.stringify(redactStrings({ error: errorJson(error) }, logger.redact), null, 2)}\n`)
   } finally {
     await runCleanups()
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     process.off('SIGHUP', onSignal)
   }
+}
+
+/** A failure as the stdout JSON carries it: what happened, what fixes it, the exit code and its meaning. */
+export function errorJson(error: unknown): { message: string; hint: string | null; exit_code: number; meaning: string } {
+  const code = exitCodeOf(error)
+  const meaning = Object.values(EXIT_CODES).find(([value]) => value === code)?.[1] ?? ''
+  if (error instanceof RemoteEvalError) return { message: error.message, hint: error.hint ?? null, exit_code: code, meaning }
+  const message = `Unexpected failure (a bug in ${toolVersion()}): ${error instanceof Error ? error.message : String(error)}`
+  return { message, hint: null, exit_code: code, meaning }
 }
 
 function reportError(logger: Logger, error: unknown, help: string): void {

@@ -136,7 +136,8 @@ the extras changed, downloads missing models and datasets there (--remote-has-in
 checks the prepared ones (no: exit 10 or 11 before any GPU work), runs
   python -m app.eval.cli --suite S --split P --env-file .env.eval --output-dir reports/evaluations
 with its stderr streamed live, fetches the run's directory into reports/evaluations/<run_id>/ here,
-prints the metrics table on stderr and the eval's JSON (plus local_run_dir) on stdout.
+prints the metrics table on stderr and the eval's JSON on stdout, its paths (run_dir, report_json,
+report_md, metrics_csv) pointing at the fetched copies and the target's under remote_*.
 The eval runs in a session of its own on the target (.remote-eval/runs/<id>/), so a dropped link
 does not stop it: come back with --attach ID; --detach, --stop ID and --list manage runs. Ctrl-C
 asks (on a terminal) whether to stop the run or detach; without a terminal it stops it.`

@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs'
 import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { clearDatasetsCache } from '../assets/prepare.ts'
@@ -113,7 +114,7 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
   if (!end) {
     logger.step('done', `run ${runId} started on ${transport.target}; to follow it and fetch its report, ${attachHint(runId)}`)
     return new CliResult(
-      { remote_run_id: runId, state: 'running', target: transport.target, remote_run_dir: runDirOf(options.remoteDir, runId) },
+      { remote_run_id: runId, state: 'running', target: transport.target, remote_log_dir: runDirOf(options.remoteDir, runId) },
       ExitCode.ok,
     )
   }
@@ -187,7 +188,7 @@ async function fetchReport(target: TargetContext, runId: string, end: RunEnd): P
   } catch (error) {
     if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error
     logger.step('error', error.message)
-    return new CliResult({ ...json, local_run_dir: null }, ExitCode.evalFailed)
+    return new CliResult({ ...localPaths(json, null), local_run_dir: null }, ExitCode.evalFailed)
   }
   // Read only a regular file (never through a link, though the pull removed those).
   const metricsPath = path.join(localRunDir, 'metrics.csv')
@@ -196,7 +197,33 @@ async function fetchReport(target: TargetContext, runId: string, end: RunEnd): P
   const { suite = options.suite, split = options.split } = end.meta
   if (metrics !== null) logger.step('done', `metrics (${suite} / ${split}):\n${metricsTable(metrics)}`)
   logger.step(failed ? 'error' : 'done', failed ? `the eval failed; its report is in ${localRunDir}` : `report in ${localRunDir}`)
-  return new CliResult({ ...json, local_run_dir: localRunDir }, failed ? ExitCode.evalFailed : ExitCode.ok)
+  return new CliResult({ ...localPaths(json, localRunDir), local_run_dir: localRunDir }, failed ? ExitCode.evalFailed : ExitCode.ok)
+}
+
+/** The eval's paths, as they are on the target, kept under remote_* keys; its own keys point here. */
+const REPORT_PATHS = ['run_dir', 'report_json', 'report_md', 'metrics_csv'] as const
+
+/**
+ * The eval's JSON with its paths made local: `run_dir` is the fetched directory, each file the
+ * fetched copy (null where nothing was fetched); `remote_run_dir` and the other remote_* keys hold
+ * what the eval printed.
+ */
+export function localPaths(json: Record<string, unknown>, localRunDir: string | null): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...json }
+  const remoteRunDir = typeof json.run_dir === 'string' ? json.run_dir : null
+  for (const key of REPORT_PATHS) {
+    const remote = json[key]
+    if (typeof remote !== 'string') continue
+    out[`remote_${key}`] = remote
+    if (key === 'run_dir' || localRunDir === null || remoteRunDir === null) {
+      out[key] = localRunDir
+      continue
+    }
+    const inside = path.posix.relative(remoteRunDir, remote)
+    const local = inside && !inside.startsWith('..') && !path.posix.isAbsolute(inside) ? path.join(localRunDir, ...inside.split('/')) : null
+    out[key] = local && lstatSync(local, { throwIfNoEntry: false })?.isFile() ? local : null
+  }
+  return out
 }
 
 /**

@@ -124,6 +124,10 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
       const result = await runScript('remote_eval/ssh_eval.ts', args)
       assert.equal(result.code, 2, result.stderr)
       assert.match(result.stderr, message)
+      // The failure is JSON on stdout too, for scripts and CI: the same message, its exit code.
+      const { error } = JSON.parse(result.stdout)
+      assert.match(error.message, message)
+      assert.deepEqual([error.exit_code, error.meaning], [2, 'bad usage or bad input; nothing was touched on the remote'])
       assert.equal(await snapshot(), before, 'the remote directory is unchanged')
     })
   }

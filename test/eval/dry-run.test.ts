@@ -90,7 +90,7 @@ describe('--dry-run prints what a real run sends', () => {
     const dry = await dryRun(script, argv, env)
     const real = await recordRealRun(argv, kind)
     assert.equal(real.exitCode, 0, JSON.stringify(real.output))
-    const evalRunId = path.posix.basename(String(real.output.run_dir))
+    const evalRunId = path.posix.basename(String(real.output.remote_run_dir))
     assert.deepEqual(comparable(dry, 'not-an-id'), comparable(real.trips, evalRunId))
     return { dry, real }
   }

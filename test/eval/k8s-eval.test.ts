@@ -50,7 +50,7 @@ describe('k8s_eval.ts', () => {
     const result = await runScript(SCRIPT, podArgs(pod, project), env())
     assert.equal(result.code, 0, result.stderr)
     const out = JSON.parse(result.stdout)
-    assert.match(out.run_dir, /^\/workdir\/guardrails\/reports\/evaluations\/eval_guardrails_ru_fast_/)
+    assert.match(out.remote_run_dir, /^\/workdir\/guardrails\/reports\/evaluations\/eval_guardrails_ru_fast_/)
     assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
     assert.ok((await readdir(path.join(pod.workdir('main'), 'guardrails/.models/token_classifier'))).includes('org__ru-pii-detector'))
     assert.deepEqual(await readdir(pod.workdir('sidecar')), [], 'the other container was not touched')

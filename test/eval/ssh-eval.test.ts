@@ -46,6 +46,16 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.match(runId, /^eval_guardrails_ru_fast_\d{8}T\d{6}Z_[0-9a-f]{10}$/)
     assert.equal(out.local_run_dir, path.join(project, 'reports/evaluations', runId))
     assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+    // The paths point here (`jq -r .report_md` opens it); the target's are under remote_*.
+    for (const [key, file] of [
+      ['report_json', 'report.json'],
+      ['report_md', 'report.md'],
+      ['metrics_csv', 'metrics.csv'],
+    ] as const) {
+      assert.equal(out[key], path.join(out.local_run_dir, file), key)
+      assert.equal(out[`remote_${key}`], `${dir}/reports/evaluations/${runId}/${file}`, key)
+    }
+    assert.deepEqual([out.run_dir, out.remote_run_dir], [out.local_run_dir, `${dir}/reports/evaluations/${runId}`])
     assert.match(result.stderr, /^\[models\] org\/ru-pii-detector@main\s+fetched/m)
     assert.match(result.stderr, /^\[datasets\] org\/ru-pii-chat@main\s+fetched/m)
     assert.match(result.stderr, /^\[run\] \[guardrails-mini\] \[loaded\] dataset=ru_pii_chat split=fast samples=12$/m)
@@ -175,7 +185,7 @@ describe('ssh_eval.ts online, through uv', () => {
     const result = await runScript(SCRIPT, args, env)
     assert.equal(result.code, 0, result.stderr)
     const out = JSON.parse(result.stdout)
-    assert.ok(out.run_dir.startsWith(`${real}/reports/evaluations/`), `the eval resolved its run_dir: ${out.run_dir}`)
+    assert.ok(out.remote_run_dir.startsWith(`${real}/reports/evaluations/`), `the eval resolved its run_dir: ${out.remote_run_dir}`)
     assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
   })
 
