@@ -179,11 +179,10 @@ function concludeCheck(report: VerifyReport, logger: Logger, fix: string) {
     uncovered: report.uncovered,
   }
   if (!isComplete(report)) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
     throw new RemoteEvalError(
       `${report.kind} in ${report.dir} are not complete.`,
       report.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing,
-      { hint: fix },
+      { hint: fix, output: summary },
     )
   }
   return summary
@@ -253,9 +252,9 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
         (d) =>
           `  ${d.hf_id}: prepared from ${d.prepared?.slice(0, 12) ?? 'an unrecorded commit'}, the Hub is at ${d.current.slice(0, 12)} now`,
       )
-      process.stdout.write(`${JSON.stringify({ ...summary, complete: false, stale }, null, 2)}\n`)
       throw new RemoteEvalError(`datasets in ${datasetsDir} are stale:\n${lines.join('\n')}`, ExitCode.datasetsMissing, {
         hint: `${preparingCommand()} (it prepares again every dataset whose commit changed; a runner online does the same by itself).`,
+        output: { ...summary, complete: false, stale },
       })
     }
     logger.step('datasets', `every dataset is at the commit the Hub serves now (${needs.datasets.length} checked)`)

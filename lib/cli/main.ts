@@ -58,7 +58,8 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
     reportError(logger, error, spec.help)
     process.exitCode = exitCodeOf(error)
     // Scripts and CI read stdout: a failure is JSON there too.
-    process.stdout.write(`${JSON.stringify(redactStrings({ error: errorJson(error) }, logger.redact), null, 2)}\n`)
+    const found = error instanceof RemoteEvalError ? error.output : undefined
+    process.stdout.write(`${JSON.stringify(redactStrings({ ...found, error: errorJson(error) }, logger.redact), null, 2)}\n`)
   } finally {
     await runCleanups()
     process.off('SIGINT', onSignal)

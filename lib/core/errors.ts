@@ -34,17 +34,21 @@ export interface ErrorOptions {
   cause?: unknown
   /** What fixes it (a command, a flag), printed apart from the message as "Fix: ..."; never glued onto it. */
   hint?: string
+  /** What the command found before it failed, printed in its stdout JSON beside `error`. */
+  output?: Record<string, unknown>
 }
 
 /** Base class: a failure the user can act on, with its exit code and, when there is one, its fix. */
 export class RemoteEvalError extends Error {
   readonly exitCode: ExitCodeValue
   readonly hint?: string
+  readonly output?: Record<string, unknown>
   constructor(message: string, exitCode: ExitCodeValue, options?: ErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
     this.exitCode = exitCode
     if (options?.hint !== undefined) this.hint = options.hint
+    if (options?.output !== undefined) this.output = options.output
   }
 }
 

@@ -100,10 +100,19 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
     name: 'attach',
     kind: 'string',
     value: 'RUN_ID',
-    description: "follow a run's log from its last lines and fetch its results when it ends",
+    description: "follow a run's log from its last lines and fetch its results when it ends (remote_run_id or the report folder's run_id)",
   },
-  { name: 'stop', kind: 'string', value: 'RUN_ID', description: 'stop a run: SIGTERM to its process group, SIGKILL after --stop-grace' },
-  { name: 'list', kind: 'boolean', description: 'list the runs on the target: state, start and end time, exit code, ports' },
+  {
+    name: 'stop',
+    kind: 'string',
+    value: 'RUN_ID',
+    description: 'stop a run (either id): SIGTERM to its process group, SIGKILL after --stop-grace',
+  },
+  {
+    name: 'list',
+    kind: 'boolean',
+    description: 'list the runs on the target: both ids, state, start and end time, exit code, ports',
+  },
   {
     name: 'run-module',
     kind: 'string',
@@ -349,7 +358,10 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
 }
 
 /** The tool's run ids (runs.ts newRunId), not the eval's report ids. */
-const REMOTE_RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
+/** The runner's id of a run on the target (remote_run_id). */
+export const REMOTE_RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
+/** The eval's run_id, which names the report's folder (eval_guardrails_ru_fast_20261128T134256Z_3f2a...). */
+export const REPORT_RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,200}$/
 
 /** --detach, --attach, --stop and --list exclude each other; a run id must look like one. */
 function modeFrom(flags: FlagValues): EvalMode {
@@ -373,8 +385,10 @@ function modeFrom(flags: FlagValues): EvalMode {
   }
   if (kind === 'attach' || kind === 'stop') {
     const runId = stringFlag(flags, kind) ?? ''
-    if (!REMOTE_RUN_ID.test(runId))
-      throw new UsageError(`--${kind} ${JSON.stringify(runId)} is not a run id (like 20261128-134256-a1b2). See the ids with --list.`)
+    if (!REMOTE_RUN_ID.test(runId) && !REPORT_RUN_ID.test(runId))
+      throw new UsageError(
+        `--${kind} ${JSON.stringify(runId)} is not a run id: pass remote_run_id (like 20261128-134256-a1b2) or the run_id that names the report's folder (like eval_guardrails_ru_fast_20261128T134256Z_3f2a9c1b7e). See both with --list.`,
+      )
     return { kind, runId }
   }
   return kind ? { kind } : { kind: 'run' }

@@ -2,7 +2,7 @@ import { lstatSync } from 'node:fs'
 import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { clearDatasetsCache } from '../assets/prepare.ts'
-import { ExitCode, RemoteEvalError } from '../core/errors.ts'
+import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
 import { CliResult } from '../core/result.ts'
 import { secretValuesFromEnv, type Logger, type Step } from '../core/log.ts'
 import { bothOrFirstError } from '../core/async.ts'
@@ -13,7 +13,7 @@ import { recordingTransport, tripSummary, type RoundTrip } from '../transport/re
 import type { Transport } from '../transport/types.ts'
 import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
 import { guardRun } from './interrupt.ts'
-import { OUTPUT_DIR, type EvalMode, type EvalOptions } from './options.ts'
+import { OUTPUT_DIR, REMOTE_RUN_ID, type EvalMode, type EvalOptions } from './options.ts'
 import { attachHint, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
 import {
   checkRunDir,
@@ -52,6 +52,28 @@ export async function runRemoteEval(options: EvalOptions, context: EvalContext):
   if (options.mode.kind === 'attach' || options.mode.kind === 'stop' || options.mode.kind === 'list')
     return controlRuns(options, options.mode, context)
   return startRun(options, context)
+}
+
+/** The runner's id of a run given by either id: its own, or the eval's run_id (the report's folder), looked up in --list's. */
+async function remoteRunIdOf({
+  transport,
+  remoteDir,
+  given,
+  logger,
+}: {
+  transport: Transport
+  remoteDir: string
+  given: string
+  logger: Logger
+}): Promise<string> {
+  if (REMOTE_RUN_ID.test(given)) return given
+  const found = (await listRuns(transport, remoteDir)).filter((run) => run.run_id === given).at(-1)
+  if (!found)
+    throw new UsageError(
+      `No run in ${remoteDir} on ${transport.target} wrote the report folder ${given}. See the runs there, with both ids, with --list.`,
+    )
+  logger.step('run', `report folder ${given} is run ${found.id} on ${transport.target}`)
+  return found.id
 }
 
 /** A new run: preflight and inspection under the lock, sync, deps, assets, the eval, its report. */
@@ -133,7 +155,7 @@ async function controlRuns(
     logger.step('done', runs.length ? runsTable(runs) : `no runs in ${options.remoteDir} on ${transport.target}`)
     return new CliResult({ target: transport.target, remote_dir: options.remoteDir, runs }, ExitCode.ok)
   }
-  const { runId } = mode
+  const runId = await remoteRunIdOf({ transport, remoteDir: options.remoteDir, given: mode.runId, logger })
   if (mode.kind === 'stop') {
     logger.step(
       'run',
@@ -173,10 +195,12 @@ async function fetchReport(target: TargetContext, runId: string, end: RunEnd): P
       ? `the eval ${end.state === 'stopped' ? 'was stopped' : 'failed'} (exit ${end.exitCode ?? 'unknown'}); fetching what it reported`
       : 'the eval finished',
   )
-  const json = { ...end.json, remote_run_id: runId }
+  const json: Record<string, unknown> = { ...end.json, remote_run_id: runId }
   let localRunDir: string | null = null
   try {
     const checked = await checkRunDir(target, { json: end.json, reportDir: end.reportDir })
+    // The eval's own id of the run: the name of its report's folder (the real CLI prints no run_id).
+    json.run_id ??= checked.runId
     localRunDir = path.join(options.projectDir, OUTPUT_DIR, checked.runId)
     // A dry run shows the pull and writes nothing here.
     if (options.dryRun) {

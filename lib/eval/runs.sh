@@ -347,12 +347,15 @@ run_stop() { # run_dir grace_seconds
 
 # Every run of the directory, oldest first: "@@run ID", then STATE CODE, then meta and end lines.
 run_list() { # remote_dir
-  local run
+  local run found
   for run in "$1/$tool_dir/runs"/*/; do
     [ -f "$run/meta" ] || continue
     run=${run%/}
     printf '@@run %s\nstate=%s\n' "${run##*/}" "$(run_state "$run")"
     cat -- "$run/meta"
+    # The report's folder, from the run_dir the eval printed (its run_id, for the user).
+    found=$(grep -ao '"run_dir": *"[^"\\]*"' -- "$run/stdout" 2>/dev/null | tail -n 1) \
+      && found=${found%\"} && found=${found##*\"} && printf 'report=%s\n' "${found##*/}"
     [ -f "$run/exit" ] && printf 'ended=%s\n' "$(cut -d' ' -f2 < "$run/exit")"
   done
   return 0

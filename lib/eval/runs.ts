@@ -8,7 +8,7 @@ import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
 import { PULL_LIBRARY } from '../transport/tree.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
-import { OUTPUT_DIR } from './options.ts'
+import { OUTPUT_DIR, REPORT_RUN_ID } from './options.ts'
 
 // Runs on the target (see runs.sh): each in its own session and process group, with its log, pid
 // and exit code in <remote dir>/.remote-eval/runs/<id>/. Follow, stop and list them from here.
@@ -42,7 +42,10 @@ export interface RunEnd {
 export const REPORT_ARCHIVE_MAX = 32 * 1024 * 1024
 
 export interface RunInfo {
+  /** The runner's id of the run (remote_run_id). */
   id: string
+  /** The eval's run_id, the report's folder, once it printed its JSON. */
+  run_id: string | null
   state: RunState
   exit_code: number | null
   started_at: string | null
@@ -220,8 +223,10 @@ export async function listRuns(transport: Transport, remoteDir: string): Promise
     const [id = '', ...lines] = block.split('\n')
     const fields = new Map(lines.filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
     const { state, exitCode } = parseState(fields.get('state') ?? 'lost -')
+    const report = fields.get('report') ?? ''
     runs.push({
       id,
+      run_id: REPORT_RUN_ID.test(report) ? report : null,
       state,
       exit_code: exitCode,
       started_at: fields.get('started') ?? null,

@@ -81,6 +81,7 @@ export function metricsTable(csv: string): string {
 export function runsTable(runs: readonly RunInfo[]): string {
   const rows = runs.map((r) => [
     r.id,
+    r.run_id ?? '-',
     r.state,
     r.exit_code === null ? '-' : String(r.exit_code),
     r.started_at ?? '-',
@@ -89,5 +90,5 @@ export function runsTable(runs: readonly RunInfo[]): string {
     r.gpus ?? '-',
     r.ports ?? '-',
   ])
-  return table([['run', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus', 'ports'], ...rows], 8)
+  return table([['run', 'report folder (run_id)', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus', 'ports'], ...rows], 9)
 }

@@ -87,6 +87,27 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
   })
 
+  test("either id names a run: --list shows the report folder beside the runner's id, --attach and --stop take both", async () => {
+    const ran = await runScript(SCRIPT, args(), env)
+    assert.equal(ran.code, 0, ran.stderr)
+    const { run_id: reportId, remote_run_id: runId } = JSON.parse(ran.stdout)
+    assert.match(reportId, /^eval_guardrails_ru_fast_/)
+    const listed = await runScript(SCRIPT, args(['--list']), env)
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.equal(JSON.parse(listed.stdout).runs.find((r: { id: string }) => r.id === runId)?.run_id, reportId)
+    assert.match(listed.stderr, new RegExp(`^\\[done\\] ${runId}\\s+${reportId}\\s+finished`, 'm'))
+    const attached = await runScript(SCRIPT, args(['--attach', reportId]), env)
+    assert.equal(attached.code, 0, attached.stderr)
+    assert.match(attached.stderr, new RegExp(`report folder ${reportId} is run ${runId} on `))
+    assert.equal(JSON.parse(attached.stdout).remote_run_id, runId)
+    const unknown = await runScript(SCRIPT, args(['--stop', 'eval_guardrails_ru_fast_20000101T000000Z_0000000000']), env)
+    assert.equal(unknown.code, 2, unknown.stderr)
+    assert.match(
+      unknown.stderr,
+      /No run in .* wrote the report folder eval_guardrails_ru_fast_20000101T000000Z_0000000000\. See .* with --list\./,
+    )
+  })
+
   test('a dropped connection does not stop the eval; --attach then fetches its results', async () => {
     const proxy = await startCountingProxy(harness().sshd.port)
     const sleep = sleepFor(4)
