@@ -8,10 +8,11 @@ help:
 	@echo "make lint         type check and lint"
 	@echo "make demo         run the example eval over SSH on a throwaway local sshd (no network, no uv)"
 	@echo "make bench-sync   our push against plain rsync on a 5,000-file tree (needs root)"
-	@echo "make remote-sync HOST=gpu-box REMOTE_DIR=/home/me/guardrails [PROJECT_DIR=...]   push the code only"
-	@echo "make download-models MODELS_DIR=/data/models [VENV=...]   fetch the policy's models + manifest"
-	@echo "make download-datasets DATASETS_DIR=/data/datasets [SUITE=...] [VENV=...]"
-	@echo "make check-models MODELS_DIR=...   make check-datasets DATASETS_DIR=...   verify against the manifest"
+	@echo "make remote-sync HOST=gpu-box REMOTE_DIR=/home/me/guardrails [PROJECT_DIR=.] [SSH_CONFIG=...] [SSH_OPTIONS=...]   push the code only"
+	@echo "make download-models MODELS_DIR=/data/models [PROJECT_DIR=.] [POLICY_PATH=...] [VENV=...]   fetch the policy's models + manifest"
+	@echo "make download-datasets DATASETS_DIR=/data/datasets [PROJECT_DIR=.] [SUITE=...] [SPLITS=...] [VENV=...]"
+	@echo "make check-models MODELS_DIR=... [CHECKSUMS=1]   make check-datasets DATASETS_DIR=... [CHECKSUMS=1] [AGAINST_HUB=1]   verify against the manifest"
+	@echo "  PROJECT_DIR: the eval repo (default .); VENV: a prebuilt venv instead of uv; CHECKSUMS=1: sha256 of every file, not only sizes"
 	@echo "(in an eval repo with its own download-* targets, the same are assets-download-models, ...)"
 
 include $(dir $(realpath $(lastword $(MAKEFILE_LIST))))remote-eval.mk

@@ -10,6 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { $, which } from 'zx'
 import { spawnProcess } from '../lib/core/process.ts'
+import { COLOR_ENV } from '../lib/core/log.ts'
 import { SSHD_MISSING, startSshd } from '../test/support/sshd.ts'
 import { layOutExampleAssets } from './demo-assets.ts'
 
@@ -76,6 +77,8 @@ try {
   say(`scripts/remote_eval/ssh_eval.ts ${args.join(' ')}\n`)
   const result = await spawnProcess(path.join(repo, 'scripts/remote_eval/ssh_eval.ts'), args, {
     cwd: repo,
+    // Its stderr reaches the user's terminal through us: keep its colours there.
+    env: { ...process.env, ...(process.stderr.isTTY ? { [COLOR_ENV]: '1' } : {}) },
     onStderrLine: (line) => console.error(line),
   })
   process.stdout.write(result.stdout)

@@ -295,7 +295,7 @@ function reportFor(request: CheckRequest, read: { text: string | null; listing: 
   const report: VerifyReport = {
     dir,
     kind,
-    problems: { missing: [], truncated: [], mismatched: [] },
+    problems: { missing: [], truncated: [], grown: [], mismatched: [] },
     uncovered: [],
     checkedFiles: 0,
     checkedBytes: 0,

@@ -80,6 +80,8 @@ export async function listPreparedDir(transport: Transport, dir: string, hashPat
 export interface FileProblems {
   missing: string[]
   truncated: Array<{ path: string; expected: number; actual: number }>
+  /** Larger than the manifest says: written to since, or another file under that name. */
+  grown: Array<{ path: string; expected: number; actual: number }>
   mismatched: string[]
 }
 
@@ -100,12 +102,13 @@ const arrowOf = (listing: Listing, hfId: string, split: string) => {
  * matches, when hashed); each dataset split has its Arrow file in the cache.
  */
 export function checkFiles(manifest: ReadManifest, listing: Listing): FileProblems {
-  const problems: FileProblems = { missing: [], truncated: [], mismatched: [] }
+  const problems: FileProblems = { missing: [], truncated: [], grown: [], mismatched: [] }
   if (manifest.files) {
     for (const file of manifest.files) {
       const size = listing.sizes.get(file.path)
       if (size === undefined) problems.missing.push(file.path)
-      else if (size !== file.size) problems.truncated.push({ path: file.path, expected: file.size, actual: size })
+      else if (size !== file.size)
+        problems[size < file.size ? 'truncated' : 'grown'].push({ path: file.path, expected: file.size, actual: size })
       else if (listing.hashes && listing.hashes.get(file.path) !== file.sha256) problems.mismatched.push(file.path)
     }
     return problems
@@ -161,7 +164,7 @@ export interface VerifyReport {
 }
 
 export const isComplete = (r: VerifyReport) =>
-  !r.noManifest && !r.problems.missing.length && !r.problems.truncated.length && !r.problems.mismatched.length && !r.uncovered.length
+  !r.noManifest && !Object.values(r.problems).some((found) => found.length) && !r.uncovered.length
 
 /** A report for people: what is wrong, file by file (the first few), and what is not covered. */
 export function describeReport(report: VerifyReport): string {
@@ -189,6 +192,7 @@ export function describeReport(report: VerifyReport): string {
       .concat(items.length > 10 ? [`  ... and ${items.length - 10} more`] : [])
   lines.push(...some(problems.missing, (p) => `missing: ${p}`))
   lines.push(...some(problems.truncated, (t) => `truncated: ${t.path} (${t.actual} of ${t.expected} bytes)`))
+  lines.push(...some(problems.grown, (t) => `larger than the manifest says: ${t.path} (${t.actual} bytes, not ${t.expected})`))
   lines.push(...some(problems.mismatched, (p) => `checksum mismatch: ${p}`))
   lines.push(...some(report.uncovered, (u) => `not in the manifest: ${u}`))
   return lines.join('\n')

@@ -175,6 +175,7 @@ function concludeCheck(report: VerifyReport, logger: Logger, fix: string) {
     checksums: report.checksums,
     missing: report.problems.missing,
     truncated: report.problems.truncated,
+    grown: report.problems.grown,
     mismatched: report.problems.mismatched,
     uncovered: report.uncovered,
   }

@@ -1,5 +1,5 @@
 import { createLogger, redactStrings, type Logger } from '../core/log.ts'
-import { runCleanups, runUrgentCleanups } from '../core/cleanup.ts'
+import { interruptOutcome, runCleanups, runUrgentCleanups } from '../core/cleanup.ts'
 import { EXIT_CODES, ExitCode, RemoteEvalError, exitCodeOf } from '../core/errors.ts'
 import { UsageWithHelpError, parseFlags, type FlagSpec, type FlagValues } from '../core/flags.ts'
 import { CliResult } from '../core/result.ts'
@@ -20,18 +20,32 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
   const logger = createLogger()
   const abort = new AbortController()
   let interrupted = 0
+  let printed = false
+  const print = (output: unknown) => {
+    if (printed || output === undefined) return
+    printed = true
+    process.stdout.write(`${JSON.stringify(redactStrings(output, logger.redact), null, 2)}\n`)
+  }
+  // After the cleanups: how a cleanup settled the interruption (a detach: exit 0), else exit 130.
+  const interruptedEnd = (): number => {
+    const outcome = interruptOutcome()
+    if (outcome) print(outcome.output)
+    return outcome?.exitCode ?? ExitCode.interrupted
+  }
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted++
     if (interrupted > 1) {
       void runUrgentCleanups().finally(() => process.exit(ExitCode.interrupted))
       return
     }
+    // On a terminal, Ctrl-C first asks what to do with a followed run: not an error yet.
+    const asks = signal === 'SIGINT' && process.stdin.isTTY && process.stderr.isTTY
     logger.step(
-      'error',
+      asks ? 'warn' : 'error',
       `${signal === 'SIGINT' ? 'Interrupted (Ctrl-C)' : `Got ${signal}`}: cleaning up; press Ctrl-C again to quit at once.`,
     )
     abort.abort(signal)
-    void runCleanups().finally(() => process.exit(ExitCode.interrupted))
+    void runCleanups().finally(() => process.exit(interruptedEnd()))
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
@@ -51,15 +65,18 @@ export async function runCli(spec: CliSpec, argv: readonly string[] = process.ar
       return
     }
     const result = await spec.run(flags, { logger, signal: abort.signal })
-    const output = result instanceof CliResult ? result.output : result
-    if (output !== undefined) process.stdout.write(`${JSON.stringify(redactStrings(output, logger.redact), null, 2)}\n`)
+    print(result instanceof CliResult ? result.output : result)
     if (result instanceof CliResult) process.exitCode = result.exitCode
   } catch (error) {
+    if (abort.signal.aborted) {
+      await runCleanups()
+      if (interruptOutcome()) return void (process.exitCode = interruptedEnd())
+    }
     reportError(logger, error, spec.help)
     process.exitCode = exitCodeOf(error)
     // Scripts and CI read stdout: a failure is JSON there too.
     const found = error instanceof RemoteEvalError ? error.output : undefined
-    process.stdout.write(`${JSON.stringify(redactStrings({ ...found, error: errorJson(error) }, logger.redact), null, 2)}\n`)
+    print({ ...found, error: errorJson(error) })
   } finally {
     await runCleanups()
     process.off('SIGINT', onSignal)

@@ -3,6 +3,22 @@
 
 type Cleanup = () => Promise<void> | void
 
+/** How an interrupted command ends after all, when a cleanup decided it (a detach is a success). */
+export interface InterruptOutcome {
+  exitCode: number
+  output: unknown
+}
+
+let settled: InterruptOutcome | null = null
+
+/** Called by a cleanup that turns the interruption into a normal end (e.g. the user chose to detach). */
+export function settleInterrupt(outcome: InterruptOutcome): void {
+  settled = outcome
+}
+
+/** The outcome a cleanup chose, if any. */
+export const interruptOutcome = (): InterruptOutcome | null => settled
+
 const cleanups: Cleanup[] = []
 const urgent: Cleanup[] = []
 let running: Promise<void> | null = null

@@ -75,25 +75,33 @@ export function redact(text: string, secrets: Iterable<string>): string {
     .join('\n')
 }
 
+const colors = pc.createColors(true)
 const paint: Record<Step, (s: string) => string> = {
-  preflight: pc.cyan,
-  sync: pc.cyan,
-  deps: pc.cyan,
-  models: pc.magenta,
-  datasets: pc.magenta,
-  run: pc.blue,
-  fetch: pc.cyan,
-  done: pc.green,
-  error: pc.red,
-  warn: pc.yellow,
-  ssh: pc.gray,
-  kubectl: pc.gray,
+  preflight: colors.cyan,
+  sync: colors.cyan,
+  deps: colors.cyan,
+  models: colors.magenta,
+  datasets: colors.magenta,
+  run: colors.blue,
+  fetch: colors.cyan,
+  done: colors.green,
+  error: colors.red,
+  warn: colors.yellow,
+  ssh: colors.gray,
+  kubectl: colors.gray,
 }
+
+/**
+ * Set by a parent that shows our stderr on its own terminal (make demo): colours, though our
+ * stderr is a pipe. NO_COLOR still wins.
+ */
+export const COLOR_ENV = 'REMOTE_EVAL_COLOR'
 
 /** A logger that writes step-prefixed, redacted lines to stderr (or the given stream). */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const stream = options.stream ?? process.stderr
-  const color = options.color ?? (pc.isColorSupported && Boolean((stream as { isTTY?: boolean }).isTTY))
+  const onTerminal = pc.isColorSupported && Boolean((stream as { isTTY?: boolean }).isTTY)
+  const color = options.color ?? (!process.env.NO_COLOR && (onTerminal || process.env[COLOR_ENV] === '1'))
   const secrets = new Set<string>([...secretValuesFromEnv(), ...(options.secrets ?? [])])
   const redactKnown = (text: string) => redact(text, secrets)
   return {

@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline'
-import { onCleanup, onSecondInterrupt } from '../core/cleanup.ts'
+import { onCleanup, onSecondInterrupt, settleInterrupt } from '../core/cleanup.ts'
 import type { Logger } from '../core/log.ts'
 import { attachHint } from './runs.ts'
 
@@ -66,7 +66,9 @@ export function guardRun(options: {
           ? await ask(`Run ${runId} goes on on ${options.target}. [s]top it or [d]etach and leave it running? [S/d] `)
           : 'stop'
     if (choice === 'detach') {
-      logger.step('run', `run ${runId} goes on on ${options.target}; to come back, ${attachHint(runId)}`)
+      // As --detach ends: a success, with the run's id.
+      logger.step('done', `run ${runId} goes on on ${options.target}; to come back, ${attachHint(runId)}`)
+      settleInterrupt({ exitCode: 0, output: { remote_run_id: runId, state: 'running', target: options.target, detached: true } })
       return
     }
     if (choice === 'kill') return stopping(0)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises'
+import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -211,7 +211,7 @@ describe('model and dataset directories', () => {
     assert.equal(both.code, 2, both.stderr)
   })
 
-  test('a missing or truncated file fails the check and is named; checksums catch a same-size change', async () => {
+  test('a missing, truncated or grown file fails the check and is named; checksums catch a same-size change', async () => {
     const copy = path.join(await mkdtemp(path.join(tmpdir(), 'gre-broken-')), 'models')
     await cp(dirs().MODELS_DIR, copy, { recursive: true })
     const weights = path.join(copy, 'token_classifier/org__tiny-ner/model.safetensors')
@@ -221,6 +221,19 @@ describe('model and dataset directories', () => {
     let checked = await runMake('check-models', { MODELS_DIR: copy, PROJECT_DIR: project }, env)
     assertMakeFailed(checked, 10)
     assert.match(checked.stderr, /truncated: token_classifier\/org__tiny-ner\/model\.safetensors \(1000 of 3145728 bytes\)/)
+
+    // A file that grew is not called truncated.
+    const configSize = (await stat(config)).size
+    await appendFile(config, ' ')
+    checked = await runMake('check-models', { MODELS_DIR: copy, PROJECT_DIR: project }, env)
+    assertMakeFailed(checked, 10)
+    assert.match(
+      checked.stderr,
+      new RegExp(
+        `larger than the manifest says: token_classifier/org__tiny-ner/config\\.json \\(${configSize + 1} bytes, not ${configSize}\\)`,
+      ),
+    )
+    assert.doesNotMatch(checked.stderr, /truncated: .*config\.json/)
 
     await rm(config)
     checked = await runMake('check-models', { MODELS_DIR: copy, PROJECT_DIR: project }, env)

@@ -88,7 +88,7 @@ describe('manifests', () => {
     const models = parseManifest(JSON.stringify(pythonModels), 'models') as ReadManifest
     assert.deepEqual(checkFiles(models, { sizes: new Map(), hashes: null }).missing, ['token_classifier/org__m/ (org/m: absent or empty)'])
     const sizes = new Map([['token_classifier/org__m/w.bin', 10]])
-    assert.deepEqual(checkFiles(models, { sizes, hashes: null }), { missing: [], truncated: [], mismatched: [] })
+    assert.deepEqual(checkFiles(models, { sizes, hashes: null }), { missing: [], truncated: [], grown: [], mismatched: [] })
     assert.deepEqual(checkFiles(models, { sizes, hashes: new Map([['token_classifier/org__m/w.bin', 'c'.repeat(64)]]) }).mismatched, [])
     assert.deepEqual(checkFiles(models, { sizes, hashes: new Map([['token_classifier/org__m/w.bin', 'd'.repeat(64)]]) }).mismatched, [
       'token_classifier/org__m/ (org/m: sha256_tree differs)',
@@ -120,7 +120,7 @@ describe('manifests', () => {
     })
   }
 
-  test('file checks: missing, truncated, mismatched', () => {
+  test('file checks: missing, truncated, grown, mismatched', () => {
     const manifest: ReadManifest = {
       kind: 'models',
       writer: 'remote-eval',
@@ -131,6 +131,7 @@ describe('manifests', () => {
         { path: 'b', size: 5, sha256: 'h2' },
         { path: 'c', size: 3, sha256: 'h3' },
         { path: 'd', size: 2, sha256: 'h4' },
+        { path: 'e', size: 4, sha256: 'h5' },
       ],
     }
     const listing = {
@@ -138,6 +139,7 @@ describe('manifests', () => {
         ['b', 2],
         ['c', 3],
         ['d', 2],
+        ['e', 9],
       ]),
       hashes: new Map([
         ['c', 'zz'],
@@ -147,6 +149,7 @@ describe('manifests', () => {
     assert.deepEqual(checkFiles(manifest, listing), {
       missing: ['a'],
       truncated: [{ path: 'b', expected: 5, actual: 2 }],
+      grown: [{ path: 'e', expected: 4, actual: 9 }],
       mismatched: ['c'],
     })
   })
@@ -190,7 +193,7 @@ describe('checking a directory with many files', () => {
       }),
     )
     const report = await checkPreparedDir({ transport, dir, kind: 'models', checksums: true, needs: {} })
-    assert.deepEqual(report.problems, { missing: [], truncated: [], mismatched: [] })
+    assert.deepEqual(report.problems, { missing: [], truncated: [], grown: [], mismatched: [] })
     assert.equal(report.checkedFiles, 400)
   })
 })

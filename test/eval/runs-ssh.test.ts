@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
-import { shellQuote } from '../../lib/core/shell.ts'
 import {
   EXAMPLE_HUB,
-  SCRIPTS,
   copyExample,
   harness,
   livingProcesses,
@@ -18,7 +15,7 @@ import {
   sshHost,
   startScript,
   writeAsTestUser,
-  withEvalDefaults,
+  startScriptOnPty,
 } from '../support/harness.ts'
 import { startCountingProxy } from '../support/tcp-proxy.ts'
 
@@ -182,30 +179,20 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.deepEqual([run?.state, run?.exit_code], ['lost', null])
   })
 
-  test('Ctrl-C on a terminal asks; d detaches and leaves the run going', async () => {
+  test('Ctrl-C on a terminal asks; d detaches, leaves the run going and ends as --detach does (exit 0, its id)', async () => {
     const sleep = sleepFor(60)
     // script(1) gives the runner a pseudo-terminal; Ctrl-C and the answer are typed into it.
-    const command = [path.join(SCRIPTS, SCRIPT), ...withEvalDefaults(SCRIPT, args(sleep.args))].map(shellQuote).join(' ')
-    const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...env, TERM: 'dumb' }, stdio: 'pipe' })
-    let screen = ''
-    const seen = (pattern: RegExp) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => (pattern.test(screen) ? resolve() : undefined)
-        child.stdout.on('data', (chunk: Buffer) => {
-          screen += chunk.toString()
-          check()
-        })
-        child.on('close', () => reject(new Error(`ended before ${pattern}:\n${screen}`)))
-        check()
-      })
-    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
-    await seen(/\[guardrails-mini\] sleeping/)
-    child.stdin.write('\x03')
-    await seen(/\[s\]top it or \[d\]etach and leave it running\? \[S\/d\]/)
-    child.stdin.write('d\r')
-    assert.equal(await closed, 130, screen)
-    const runId = /run (\S+) goes on on ssh .*--attach \1/.exec(screen)?.[1]
-    assert.ok(runId, screen)
+    const runner = await startScriptOnPty(SCRIPT, args(sleep.args), { ...env, TERM: 'dumb' })
+    await runner.waitFor(/\[guardrails-mini\] sleeping/)
+    runner.type('\x03')
+    await runner.waitFor(/\[s\]top it or \[d\]etach and leave it running\? \[S\/d\]/)
+    runner.type('d\r')
+    const { code, output } = await runner.result
+    assert.equal(code, 0, output)
+    const runId = /^\[done\] run (\S+) goes on on ssh .*--attach \1/m.exec(output)?.[1]
+    assert.ok(runId, output)
+    assert.match(output, new RegExp(`"remote_run_id": "${runId}",\\s+"state": "running"`))
+    assert.doesNotMatch(output, /^\[error\]/m, 'a detach is no error')
     assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the run goes on')
     const stopped = await runScript(SCRIPT, args(['--stop', runId, '--stop-grace', '1']), env)
     assert.equal(stopped.code, 0, stopped.stderr)

@@ -419,3 +419,56 @@ export function sleepFor(seconds: number): { marker: string; args: string[] } {
   const marker = `${seconds}.${process.pid}${++sleeps}`
   return { marker, args: ['--eval-arg=--sleep', `--eval-arg=${marker}`] }
 }
+
+export interface PtyScript {
+  /** Resolves with the output so far once it matches `pattern` (rejects if the script ends first). */
+  waitFor(pattern: RegExp): Promise<string>
+  /** Types on the terminal: "\x03" is Ctrl-C. */
+  type(text: string): void
+  /** Exit code, and stdout and stderr as the terminal showed them (interleaved, with \r\n). */
+  result: Promise<{ code: number | null; output: string }>
+}
+
+/** Runs a script under scripts/ on a terminal of its own (startOnPty), as a user at a prompt would. */
+export function startScriptOnPty(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<PtyScript> {
+  return startOnPty([path.join(SCRIPTS, script), ...withEvalDefaults(script, args)], env)
+}
+
+/**
+ * Runs a command from the repo root on a terminal of its own (util-linux `script` gives it a pty);
+ * what is typed goes to that terminal, so Ctrl-C is the kernel's SIGINT.
+ */
+export async function startOnPty(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<PtyScript> {
+  const { spawn } = await import('node:child_process')
+  const { shellQuote } = await import('../../lib/core/shell.ts')
+  const command = argv.map(shellQuote).join(' ')
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: path.dirname(SCRIPTS), env, stdio: ['pipe', 'pipe', 'pipe'] })
+  let output = ''
+  const waiters: Array<{ pattern: RegExp; resolve: (text: string) => void; reject: (error: Error) => void }> = []
+  const check = () => {
+    for (const waiter of waiters.splice(0)) {
+      if (waiter.pattern.test(output)) waiter.resolve(output)
+      else waiters.push(waiter)
+    }
+  }
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+    check()
+  })
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const result = new Promise<{ code: number | null; output: string }>((resolve) =>
+    child.on('close', (code) => {
+      for (const waiter of waiters.splice(0)) waiter.reject(new Error(`The script ended before printing ${waiter.pattern}:\n${output}`))
+      resolve({ code, output })
+    }),
+  )
+  return {
+    waitFor: (pattern) =>
+      new Promise((resolve, reject) => {
+        waiters.push({ pattern, resolve, reject })
+        check()
+      }),
+    type: (text) => child.stdin.write(text),
+    result,
+  }
+}
