@@ -29,6 +29,7 @@ import {
   type TargetContext,
 } from './steps.ts'
 import { metricsTable, runsTable } from './summary.ts'
+import { RunTimeline } from './timeline.ts'
 
 // The run, the same for SSH and kubectl: preflight, sync, deps, assets, run, fetch, summary.
 
@@ -78,6 +79,7 @@ async function remoteRunIdOf({
 
 /** A new run: preflight and inspection under the lock, sync, deps, assets, the eval, its report. */
 async function startRun(options: EvalOptions, { logger, signal, open = openTarget }: EvalContext): Promise<CliResult> {
+  const timeline = new RunTimeline()
   const [transport, prepared] = await bothOrFirstError(
     open(options, logger),
     prepareSync({ projectDir: options.projectDir, remoteDir: options.remoteDir, limits: options.limits, logger }),
@@ -97,8 +99,10 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
   try {
     const target: TargetContext = { transport, options, logger, signal }
     const preflight = locking.then((lock) => readPreflight(lock, target))
+    let preflightEnded = 0
+    void preflight.then(() => (preflightEnded = performance.now())).catch(() => undefined)
     // The push prepares its local side while the target answers; it sends nothing before that.
-    await pushPrepared({
+    const pushed = await pushPrepared({
       transport,
       prepared,
       facts: preflight.then((p) => p.remoteDir),
@@ -110,15 +114,22 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
       logger,
     })
     const [facts, lock] = await Promise.all([preflight, locking])
+    timeline.end('preflight', preflightEnded)
+    timeline.end('sync')
+    if (pushed.unchanged) timeline.skip('sync', 'unchanged tree')
     const { python, tokenPath } = facts
     const run: RunContext = { ...target, python, session: lock.session }
-    await syncDeps(run, facts.depsStamp)
+    const deps = await syncDeps(run, facts.depsStamp)
+    timeline.end('deps')
+    if (deps !== 'synced') timeline.skip('deps', deps === 'venv' ? 'a prebuilt --venv' : 'pyproject.toml, uv.lock and extras unchanged')
     if (options.mode.kind === 'module') {
       const code = await runModule(run, { ...options.mode, tokenPath })
       return new CliResult(undefined, code)
     }
     if (options.freshCache) await clearDatasetsCache({ transport, datasetsDir: options.datasetsDir, needs: options.datasets, logger })
     await prepareAssets(run, facts)
+    timeline.end('assets')
+    if (!options.online) timeline.skip('assets', 'complete, checked against their manifests')
     let disarm = () => {}
     const follow = options.mode.kind === 'run'
     end = await startEval(run, {
@@ -133,14 +144,17 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
   } finally {
     await (await locking.catch(() => null))?.release()
   }
+  timeline.end('run')
   if (!end) {
     logger.step('done', `run ${runId} started on ${transport.target}; to follow it and fetch its report, ${attachHint(runId)}`)
-    return new CliResult(
-      { remote_run_id: runId, state: 'running', target: transport.target, remote_log_dir: runDirOf(options.remoteDir, runId) },
-      ExitCode.ok,
-    )
+    logger.step('done', timeline.line())
+    const started = { remote_run_id: runId, state: 'running', target: transport.target, remote_log_dir: runDirOf(options.remoteDir, runId) }
+    return new CliResult({ ...started, ...timeline.json() }, ExitCode.ok)
   }
-  return fetchReport({ transport, options, logger, signal }, runId, end)
+  const fetched = await fetchReport({ transport, options, logger, signal }, runId, end)
+  timeline.end('fetch')
+  logger.step('done', timeline.line())
+  return new CliResult({ ...(fetched.output as Record<string, unknown>), ...timeline.json() }, fetched.exitCode)
 }
 
 /** --attach, --stop and --list: earlier runs on the target; nothing is synced. */

@@ -58,13 +58,24 @@ describe('round trips of a run', () => {
       const result = await runScript('remote_eval/ssh_eval.ts', args)
       assert.equal(result.code, 0, result.stderr)
       // sshd writes a session's line as it starts it; the last one is long started once we are done.
-      return { connections: proxy.connections, sessions: await sessionsSince(logBefore), stderr: result.stderr }
+      return { connections: proxy.connections, sessions: await sessionsSince(logBefore), stderr: result.stderr, stdout: result.stdout }
     }
     const first = await run()
     assert.match(first.stderr, /^\[deps\] uv sync --extra eval: done$/m)
     const unchanged = await run()
     assert.match(unchanged.stderr, /^\[deps\] pyproject\.toml, uv\.lock and extras unchanged since the last sync: skipped$/m)
     assert.match(unchanged.stderr, /^\[sync\] .* is up to date; nothing sent$/m)
+    // The closing summary: every step's time, and what was skipped and why; the same in the JSON.
+    const lastLine = unchanged.stderr.trim().split('\n').at(-1)
+    assert.match(
+      lastLine!,
+      /^\[done\] \d+\.\d s in all: preflight \d+\.\d s, sync \d+\.\d s \(skipped: unchanged tree\), deps \d+\.\d s \(skipped: pyproject\.toml, uv\.lock and extras unchanged\), assets \d+\.\d s \(skipped: complete, checked against their manifests\), run \d+\.\d s, fetch \d+\.\d s$/,
+    )
+    const { timings, skipped } = JSON.parse(unchanged.stdout)
+    assert.deepEqual(Object.keys(timings), ['preflight', 'sync', 'deps', 'assets', 'run', 'fetch', 'total'])
+    const steps = ['preflight', 'sync', 'deps', 'assets', 'run', 'fetch'].reduce((sum, step) => sum + timings[step], 0)
+    assert.ok(Math.abs(steps - timings.total) < timings.total * 0.5 + 0.5, JSON.stringify(timings))
+    assert.deepEqual(Object.keys(skipped), ['sync', 'deps', 'assets'])
     assert.deepEqual({ connections: unchanged.connections, sessions: unchanged.sessions }, { connections: 1, sessions: 1 })
     await appendFile(path.join(project, 'app/eval/cli.py'), '# changed\n')
     const changed = await run()
