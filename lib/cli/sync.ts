@@ -10,7 +10,22 @@ import { bothOrFirstError } from '../core/async.ts'
 // scripts/remote_eval/sync_code.ts: push the code only, to an SSH host or a pod. The eval runners
 // do the same as their sync step; this is for iterating on code between runs.
 
-export const SYNC_FLAGS_ALL: readonly FlagSpec[] = [...TARGET_KINDS.flatMap((kind) => kind.flags), ...SYNC_FLAGS, ...STANDARD_FLAGS]
+/** sync_code.ts's own: the eval runners have a --dry-run of their own, which connects to nothing. */
+const SYNC_CODE_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'dry-run',
+    kind: 'boolean',
+    description: 'connect and compare, then name what would be sent and removed; send nothing, change nothing in the remote dir',
+  },
+  { name: 'verbose', kind: 'boolean', description: 'name every file sent and removed (on stderr, and as sent and removed in the JSON)' },
+]
+
+export const SYNC_FLAGS_ALL: readonly FlagSpec[] = [
+  ...TARGET_KINDS.flatMap((kind) => kind.flags),
+  ...SYNC_FLAGS,
+  ...SYNC_CODE_FLAGS,
+  ...STANDARD_FLAGS,
+]
 
 export const SYNC_USAGE = `Usage:
   scripts/remote_eval/sync_code.ts --host HOST --remote-dir DIR [options]
@@ -49,10 +64,22 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
     adopt: flags['adopt-remote-dir'] === true,
     full: flags['full-sync'] === true,
     allowSecrets: listFlag(flags, 'allow-secret'),
+    dryRun: flags['dry-run'] === true,
     logger,
   })
-  logger.step('done', report.unchanged ? 'code already up to date' : `code synced to ${report.remoteDir} on ${transport.target}`)
+  const named = flags.verbose === true || report.dryRun
+  if (named) {
+    for (const name of report.sent) logger.step('sync', `${report.dryRun ? 'would send' : 'sent'}: ${name}`)
+    for (const name of report.removed) logger.step('sync', `${report.dryRun ? 'would remove' : 'removed'}: ${name}`)
+  }
+  const done = report.unchanged
+    ? 'code already up to date'
+    : report.dryRun
+      ? `dry run: nothing sent to ${report.remoteDir} on ${transport.target}`
+      : `code synced to ${report.remoteDir} on ${transport.target}`
+  logger.step('done', done)
   return {
+    dry_run: report.dryRun,
     target: transport.target,
     remote_dir: report.remoteDir,
     files: report.files,
@@ -64,5 +91,6 @@ export async function syncCode(flags: FlagValues, { logger }: { logger: Logger }
     files_removed: report.filesRemoved,
     files_kept: report.filesKept,
     bytes_sent: report.bytesSent,
+    ...(named ? { sent: report.sent, removed: report.removed } : {}),
   }
 }

@@ -91,11 +91,17 @@ export interface PushOptions {
   session?: Promise<HeldSession>
   /** Paths allowed to hold a secret's value or a private key (--allow-secret). */
   allowSecrets?: readonly string[]
+  /** Decide what to send and delete, and stop there: nothing is sent (sync_code.ts --dry-run). */
+  dryRun?: boolean
   logger?: Logger
 }
 
-/** The inspection of a push's target directory, as arguments of inspect_remote_dir. */
-export function inspectionFor(prepared: PreparedSync, full = false): string[] {
+/**
+ * The inspection of a push's target directory, as arguments of inspect_remote_dir. A dry run's
+ * gives no marker and no project: the look then changes nothing there (no claim, no stamp removed).
+ */
+export function inspectionFor(prepared: PreparedSync, full = false, dryRun = false): string[] {
+  if (dryRun) return inspectionArgs(prepared.remoteDir, full ? '' : prepared.stamp)
   return inspectionArgs(prepared.remoteDir, full ? '' : prepared.stamp, {
     marker: prepared.marker,
     projectId: prepared.selection.projectId,
@@ -116,6 +122,10 @@ export interface SyncReport {
   /** Files to delete that the target could not delete (kept in its state, tried again next push). */
   filesKept: number
   bytesSent: number
+  /** The files sent (or, in a dry run, to send) and removed (to remove), as shown to people. */
+  sent: string[]
+  removed: string[]
+  dryRun: boolean
 }
 
 /** Above this many changed files, and half the selection, a whole-tree transfer beats a file list. */
@@ -164,6 +174,9 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
     filesRemoved: 0,
     filesKept: 0,
     bytesSent: 0,
+    sent: [],
+    removed: [],
+    dryRun: options.dryRun === true,
   }
   if (facts.owned && facts.stampMatches) {
     logger.step('sync', `${remoteDir} on ${transport.target} is up to date; nothing sent`)
@@ -198,7 +211,16 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
         : await addTargetDifferences({ transport, remoteDir }, selection, plan)
   }
   await checkSecrets(selection.root, plan.send, secretGuardFor(selection.root, options.allowSecrets))
+  const named = { sent: plan.send.map(showName), removed: plan.remove.map((r) => showName(r.path)) }
   const wholeTree = plan.send.length > WHOLE_TREE_MIN_FILES && plan.send.length * 2 > selection.files.length
+  if (options.dryRun) {
+    const shown = method === 'tar' ? 'tar' : wholeTree && unselected ? 'rsync-tree' : 'rsync-list'
+    logger.step(
+      'sync',
+      `dry run: would ${claim ? `claim ${remoteDir}, ` : ''}send ${plan.send.length} file(s) and remove ${plan.remove.length} (${shown}); nothing sent`,
+    )
+    return { ...report, ...named, claimed: facts.claimed, method: shown, filesSent: plan.send.length, filesRemoved: plan.remove.length }
+  }
   const pushed = await transport.push({
     localRoot: selection.root,
     remoteDir,
@@ -227,6 +249,7 @@ export async function pushPrepared(options: PushOptions): Promise<SyncReport> {
   }
   return {
     ...report,
+    ...named,
     method: pushed.method,
     filesSent: pushed.filesSent,
     filesRemoved: pushed.filesRemoved,
@@ -246,7 +269,7 @@ export async function pushLocked(options: Omit<PushOptions, 'facts'> & { wait?: 
     wait: options.wait ?? true,
     library: INSPECT_LIBRARY,
     fn: 'inspect_remote_dir',
-    args: inspectionFor(prepared, options.full),
+    args: inspectionFor(prepared, options.full, options.dryRun),
     logger: options.logger ?? silentLogger,
     step: 'sync',
   })

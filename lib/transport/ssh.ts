@@ -17,7 +17,7 @@ import { BEGIN_SCRIPT, COMMIT_SCRIPT, pushFailure, removalList, removalOutcome, 
 import { lastLine } from '../core/text.ts'
 import type { PullReport, PushPlan, PushReport, RunOptions, RunResult, Target, TargetKind, Transport } from './types.ts'
 import { onCleanup } from '../core/cleanup.ts'
-import { listFlag, required, stringFlag } from '../core/flags.ts'
+import { listFlag, required, stringFlag, wholeNumberFlag } from '../core/flags.ts'
 import { validateRemoteDir } from '../core/remote-path.ts'
 
 // One OpenSSH master connection carries the whole run: every script and every rsync rides it, so a
@@ -31,6 +31,7 @@ export interface SshTransportOptions {
   sshOptions?: readonly string[]
   /** An ssh_config file to use instead of ~/.ssh/config (ssh -F). */
   configFile?: string
+  /** How long connecting may take before ssh gives up (a host that drops packets): 15 s by default. */
   connectTimeoutSec?: number
   /** How long the master stays up with no session, should this process die without closing it. */
   controlPersistSec?: number
@@ -109,7 +110,7 @@ export class SshTransport implements Transport {
       '-o',
       'BatchMode=yes',
       '-o',
-      `ConnectTimeout=${this.options.connectTimeoutSec ?? 15}`,
+      `ConnectTimeout=${this.connectTimeoutSec()}`,
       '-o',
       'ServerAliveInterval=15',
       '-o',
@@ -125,6 +126,10 @@ export class SshTransport implements Transport {
   /** Arguments of a session over the master (never a second connection while the master lives). */
   private clientArgs(): string[] {
     return ['-o', 'ControlMaster=no', ...this.commonArgs()]
+  }
+
+  private connectTimeoutSec(): number {
+    return this.options.connectTimeoutSec ?? 15
   }
 
   private controlPath(): string {
@@ -153,6 +158,7 @@ export class SshTransport implements Transport {
       '--',
       this.options.host,
     ]
+    this.logger.step('ssh', `connecting to ${this.options.host} (giving up after ${this.connectTimeoutSec()} s: --connect-timeout)...`)
     // -f keeps inherited descriptors open in the background master: give it none, read -E's log.
     this.starting = $({ stdio: 'ignore', nothrow: true, quiet: true })`ssh ${args}`
     const started = await this.starting
@@ -348,6 +354,9 @@ function explainSshError(message: string): string {
   if (/Host key verification failed/i.test(message)) {
     return `${message} (the host key is unknown or changed: connect once with plain ssh to accept it, or check ~/.ssh/known_hosts)`
   }
+  if (/timed out/i.test(message)) {
+    return `${message} (the host did not answer: check the name, the VPN or the jump host; a slow link needs a longer --connect-timeout)`
+  }
   if (/Permission denied/i.test(message)) {
     return `${message} (key login failed: BatchMode is on, so no password prompt; load your key with ssh-add or set IdentityFile)`
   }
@@ -360,6 +369,7 @@ export interface SshTarget extends Target {
   sshOptions: string[]
   /** Absolute: rsync's ssh runs from the project directory, not from where we were started. */
   configFile?: string
+  connectTimeoutSec: number
 }
 
 /** An SSH host as a kind of target (see kinds.ts). */
@@ -375,6 +385,12 @@ export const SSH_KIND: TargetKind<SshTarget> = {
     { name: 'remote-dir', kind: 'string', value: 'DIR', description: 'absolute directory on the host that receives the code' },
     { name: 'ssh-option', kind: 'list', value: 'KEY=VALUE', description: 'extra ssh -o option, e.g. Port=2222 or ProxyJump=bastion' },
     { name: 'ssh-config', kind: 'string', value: 'FILE', description: 'ssh_config file to use instead of ~/.ssh/config (ssh -F)' },
+    {
+      name: 'connect-timeout',
+      kind: 'string',
+      value: 'SECONDS',
+      description: 'give up connecting after this long (default 15; a host that drops packets)',
+    },
   ],
   fromFlags(flags) {
     const host = required(flags, 'host', 'the SSH host to run on')
@@ -385,10 +401,12 @@ export const SSH_KIND: TargetKind<SshTarget> = {
       '--remote-dir',
     )
     const configFile = stringFlag(flags, 'ssh-config')
+    const connectTimeoutSec = wholeNumberFlag(flags, 'connect-timeout', { min: 1, max: 3600, unit: 'seconds', example: 30 }) ?? 15
     return {
       kind: 'ssh',
       host,
       sshOptions,
+      connectTimeoutSec,
       configFile: configFile === undefined ? undefined : path.resolve(configFile),
       remoteDir,
       remoteDirFlag: '--remote-dir',
@@ -396,7 +414,8 @@ export const SSH_KIND: TargetKind<SshTarget> = {
   },
   name: (target) => sshTargetName(target.host),
   async open(target, logger) {
-    const transport = await SshTransport.create({ host: target.host, sshOptions: target.sshOptions, configFile: target.configFile, logger })
+    const { host, sshOptions, configFile, connectTimeoutSec } = target
+    const transport = await SshTransport.create({ host, sshOptions, configFile, connectTimeoutSec, logger })
     onCleanup(() => transport.close())
     await transport.connect()
     return transport

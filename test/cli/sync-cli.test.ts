@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { readFile, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import { freePort } from '../support/sshd.ts'
@@ -34,6 +35,39 @@ describe('sync_code.ts, run as a user would', () => {
     assert.equal(result.code, 2)
     assert.deepEqual(errorLines(result.stderr), ['[error] Unknown arg: --hots'])
     assert.match(result.stderr, /Usage:\n {2}scripts\/remote_eval\/sync_code\.ts --host HOST --remote-dir DIR/)
+  })
+
+  test('--dry-run names what would be sent and removed and sends nothing; --verbose names what was', async () => {
+    const project = await makeProject({ 'app.py': 'print(1)\n', 'old.py': 'x = 1\n' }, { git: true })
+    const dir = remoteDir('dry')
+    const args = [...sshFlags(), '--remote-dir', dir, '--project-dir', project]
+    const dry = await runScript(SCRIPT, [...args, '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
+    const planned = JSON.parse(dry.stdout)
+    assert.deepEqual([planned.dry_run, planned.sent, planned.removed, planned.files_sent], [true, ['app.py', 'old.py'], [], 2])
+    assert.match(dry.stderr, /^\[sync\] would send: app\.py$/m)
+    assert.match(dry.stderr, new RegExp(`^\\[done\\] dry run: nothing sent to ${dir} on ssh gr-test$`, 'm'))
+    assert.equal(existsSync(dir), false, 'the remote dir was not even made')
+
+    const pushed = await runScript(SCRIPT, [...args, '--verbose'])
+    assert.equal(pushed.code, 0, pushed.stderr)
+    assert.deepEqual(JSON.parse(pushed.stdout).sent, ['app.py', 'old.py'])
+    assert.match(pushed.stderr, /^\[sync\] sent: old\.py$/m)
+
+    await writeFile(path.join(project, 'app.py'), 'print(2)\n')
+    await rm(path.join(project, 'old.py'))
+    const before = await listTree(dir)
+    const second = await runScript(SCRIPT, [...args, '--dry-run'])
+    assert.equal(second.code, 0, second.stderr)
+    assert.deepEqual([JSON.parse(second.stdout).sent, JSON.parse(second.stdout).removed], [['app.py'], ['old.py']])
+    assert.match(second.stderr, /^\[sync\] would remove: old\.py$/m)
+    assert.deepEqual(await listTree(dir), before)
+    assert.equal(await readFile(path.join(dir, 'app.py'), 'utf8'), 'print(1)\n', 'nothing changed there')
+
+    const third = await runScript(SCRIPT, [...args, '--verbose'])
+    assert.equal(third.code, 0, third.stderr)
+    assert.match(third.stderr, /^\[sync\] removed: old\.py$/m)
+    assert.equal(await readFile(path.join(dir, 'app.py'), 'utf8'), 'print(2)\n')
   })
 
   test('pushes over ssh and prints a JSON summary; a second run sends nothing', async () => {

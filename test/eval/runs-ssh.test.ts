@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import {
   EXAMPLE_HUB,
@@ -229,12 +231,27 @@ describe('runs that outlive the runner (ssh)', () => {
   })
 
   test('--no-wait fails at once with exit 12 while another runner holds the lock', async () => {
-    const first = await startScript(SCRIPT, args(), env)
-    await first.waitFor(/^\[preflight\] ssh /)
-    const second = await runScript(SCRIPT, args(['--no-wait']), env)
-    assert.equal(second.code, 12, second.stderr)
-    assert.match(second.stderr, /is busy: a runner on .* is syncing there \(--no-wait\)/)
-    assert.equal((await first.result).code, 0)
+    // Another runner that has taken the lock and keeps it until stopped (a real runner lets go as
+    // its eval starts, which may come before this one asks).
+    const holder = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('../fixtures/plumbing/hold-lock.ts', import.meta.url)), dir],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (chunk: Buffer) => (chunk.toString().includes('held') ? resolve() : undefined))
+        holder.on('close', (code) => reject(new Error(`the holder ended (${code}) before taking the lock`)))
+      })
+      const second = await runScript(SCRIPT, args(['--no-wait']), env)
+      assert.equal(second.code, 12, second.stderr)
+      assert.match(second.stderr, new RegExp(`is busy: a runner on .* \\(pid ${holder.pid}\\) since .* is syncing there \\(--no-wait\\)`))
+    } finally {
+      holder.kill('SIGTERM')
+      await new Promise((resolve) => (holder.exitCode === null ? holder.on('close', resolve) : resolve(null)))
+    }
   })
 
   test('--list shows finished, failed, running and stopped runs', async () => {
