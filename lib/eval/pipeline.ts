@@ -30,6 +30,8 @@ import {
 } from './steps.ts'
 import { metricsTable, runsTable } from './summary.ts'
 import { RunTimeline } from './timeline.ts'
+import { codeVersion, pointLatest, writeRunRecord } from './record.ts'
+import { toolVersion } from '../core/version.ts'
 
 // The run, the same for SSH and kubectl: preflight, sync, deps, assets, run, fetch, summary.
 
@@ -151,8 +153,7 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
     const started = { remote_run_id: runId, state: 'running', target: transport.target, remote_log_dir: runDirOf(options.remoteDir, runId) }
     return new CliResult({ ...started, ...timeline.json() }, ExitCode.ok)
   }
-  const fetched = await fetchReport({ transport, options, logger, signal }, runId, end)
-  timeline.end('fetch')
+  const fetched = await fetchReport({ transport, options, logger, signal }, { runId, end, timeline })
   logger.step('done', timeline.line())
   return new CliResult({ ...(fetched.output as Record<string, unknown>), ...timeline.json() }, fetched.exitCode)
 }
@@ -183,7 +184,7 @@ async function controlRuns(
   const target: TargetContext = { transport, options, logger, signal }
   const disarm = guard(target, runId)
   const end = await followRun(transport, { remoteDir: options.remoteDir, runId, fromEnd: true, logger, signal }).finally(disarm)
-  return fetchReport(target, runId, end)
+  return fetchReport(target, { runId, end })
 }
 
 /** Arms Ctrl-C for a followed run (see interrupt.ts); returns the disarm. */
@@ -193,7 +194,8 @@ function guard({ transport, options, logger, signal }: TargetContext, runId: str
 }
 
 /** After a run: check and fetch its report directory, print the metrics; exit 0, or 1 when it failed. */
-async function fetchReport(target: TargetContext, runId: string, end: RunEnd): Promise<CliResult> {
+async function fetchReport(target: TargetContext, run: { runId: string; end: RunEnd; timeline?: RunTimeline }): Promise<CliResult> {
+  const { runId, end, timeline } = run
   const { transport, options, logger } = target
   if (end.meta.stragglers) {
     logger.step(
@@ -223,6 +225,8 @@ async function fetchReport(target: TargetContext, runId: string, end: RunEnd): P
     }
     const files = await pullRunDir(target, checked, localRunDir)
     logger.step('fetch', `${files} files of ${checked.remote} -> ${localRunDir}`)
+    timeline?.end('fetch')
+    await recordRun(target, { runId, end, json, localRunDir, timeline })
   } catch (error) {
     if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error
     logger.step('error', error.message)
@@ -236,6 +240,33 @@ async function fetchReport(target: TargetContext, runId: string, end: RunEnd): P
   if (metrics !== null) logger.step('done', `metrics (${suite} / ${split}):\n${metricsTable(metrics)}`)
   logger.step(failed ? 'error' : 'done', failed ? `the eval failed; its report is in ${localRunDir}` : `report in ${localRunDir}`)
   return new CliResult({ ...localPaths(json, localRunDir), local_run_dir: localRunDir }, failed ? ExitCode.evalFailed : ExitCode.ok)
+}
+
+/** run.json and run.log beside the fetched report, and reports/evaluations/latest pointing at it. */
+async function recordRun(
+  { transport, options, logger }: TargetContext,
+  run: { runId: string; end: RunEnd; json: Record<string, unknown>; localRunDir: string; timeline?: RunTimeline },
+): Promise<void> {
+  const { end } = run
+  const record = {
+    target: transport.target,
+    remote_dir: options.remoteDir,
+    remote_run_id: run.runId,
+    run_id: run.json.run_id ?? null,
+    suite: end.meta.suite ?? options.suite,
+    split: end.meta.split ?? options.split,
+    runtime: options.runtime,
+    gpus: end.meta.gpus ?? null,
+    started_at: end.meta.started ?? null,
+    state: end.state,
+    exit_code: end.exitCode,
+    code: await codeVersion(options.projectDir),
+    argv: process.argv.slice(2).map((arg) => logger.redact(arg)),
+    runner: toolVersion(),
+    ...run.timeline?.json(),
+  }
+  await writeRunRecord(run.localRunDir, record, end.log)
+  await pointLatest(path.dirname(run.localRunDir), path.basename(run.localRunDir))
 }
 
 /** The eval's paths, as they are on the target, kept under remote_* keys; its own keys point here. */

@@ -33,6 +33,8 @@ export interface RunEnd {
   meta: Record<string, string>
   /** The report directory its JSON names, checked on the target as the run ended (when written plainly). */
   reportDir?: ReportDirCheck
+  /** The log lines this runner was sent (redacted on the target): all of them when it followed from the start. */
+  log?: string[]
 }
 
 /**
@@ -184,16 +186,20 @@ export async function followRun(
   transport: Transport,
   options: { remoteDir: string; runId: string; fromEnd: boolean; logger: Logger; signal?: AbortSignal },
 ): Promise<RunEnd> {
+  const log: string[] = []
   const result = await transport
     .run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0', ...reportArgs(options.remoteDir)], {
       stdoutEncoding: 'latin1',
-      onStderrLine: (line) => options.logger.step('run', line),
+      onStderrLine: (line) => {
+        log.push(line)
+        options.logger.step('run', line)
+      },
       signal: options.signal,
     })
     .catch((error: unknown) => {
       throw runGoesOn(error, options.runId, options.signal)
     })
-  return followEnd(result, transport, options)
+  return { ...(await followEnd(result, transport, options)), log }
 }
 
 /** Stops a run: SIGTERM to its process group, SIGKILL after graceSeconds. Returns how it ended. */

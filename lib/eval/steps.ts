@@ -408,6 +408,7 @@ export async function startEval(
   logger.step('run', `${evalCommand(options, python).join(' ')}  (in ${options.remoteDir} on ${transport.target}, run ${run.id})`)
   let started = false
   let staleSplits = false
+  const log: string[] = []
   const result = await transport
     .run(SCRIPTS.run, runArgs(options, python, run), {
       env: evalEnvironment(options, run.tokenPath),
@@ -418,6 +419,7 @@ export async function startEval(
           run.onStarted()
           return
         }
+        log.push(line)
         logger.step('run', line)
         if (!staleSplits && line.includes('NonMatchingSplitsSizesError')) {
           staleSplits = true
@@ -454,7 +456,7 @@ export async function startEval(
       )
     throw new TransportError(`Could not start the eval on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`)
   }
-  return run.follow ? followEnd(result, transport, { runId: run.id, signal }) : null
+  return run.follow ? { ...(await followEnd(result, transport, { runId: run.id, signal })), log } : null
 }
 
 /**

@@ -28,8 +28,9 @@ async function hostileProject(): Promise<string> {
 async function assertOnlyTheReport(result: { code: number | null; stdout: string; stderr: string }) {
   assert.equal(result.code, 0, result.stderr)
   const local = JSON.parse(result.stdout).local_run_dir as string
-  assert.deepEqual(await readdir(local), ['report.json'])
-  assert.ok((await lstat(path.join(local, 'report.json'))).isFile())
+  // The eval's one regular file, and the run's record of ours beside it (never written through a link).
+  assert.deepEqual((await readdir(local)).sort(), ['report.json', 'run.json', 'run.log'])
+  for (const file of ['report.json', 'run.json', 'run.log']) assert.ok((await lstat(path.join(local, file))).isFile(), file)
   assert.match(
     result.stderr,
     /^\[warn\] not fetched \(not a regular file or directory\): (metrics\.csv|passwd|up), (metrics\.csv|passwd|up), (metrics\.csv|passwd|up)$/m,

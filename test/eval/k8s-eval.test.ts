@@ -3,7 +3,7 @@ import { readdir, mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
-import { EXAMPLE_HUB, copyExample, harness, makePod, podExecs, runScript, type TestPod } from '../support/harness.ts'
+import { EXAMPLE_HUB, copyExample, harness, makePod, podExecs, runScript, type TestPod, FETCHED_REPORT } from '../support/harness.ts'
 import { tmpdir } from 'node:os'
 import { $ } from 'zx'
 
@@ -51,7 +51,7 @@ describe('k8s_eval.ts', () => {
     assert.equal(result.code, 0, result.stderr)
     const out = JSON.parse(result.stdout)
     assert.match(out.remote_run_dir, /^\/workdir\/guardrails\/reports\/evaluations\/eval_guardrails_ru_fast_/)
-    assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+    assert.deepEqual((await readdir(out.local_run_dir)).sort(), FETCHED_REPORT)
     assert.ok((await readdir(path.join(pod.workdir('main'), 'guardrails/.models/token_classifier'))).includes('org__ru-pii-detector'))
     assert.deepEqual(await readdir(pod.workdir('sidecar')), [], 'the other container was not touched')
     assert.doesNotMatch(result.stderr, /Defaulted container/)

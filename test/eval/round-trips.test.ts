@@ -8,8 +8,8 @@ import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
 // What a run costs on the wire, counted where it happens: SSH sessions in the test sshd's log (of
 // this test's connection only, through a counting proxy), kubectl execs in the API server
-// double's log. An unchanged, air-gapped run: two after the connection (the preflight; the run,
-// which brings its report directory home at its end).
+// double's log. An unchanged, air-gapped run: one after the connection (the preflight's, which
+// then carries the run, and the run brings its report directory home at its end).
 
 /** The example repo with a no-op eval (app.eval.noop): what is counted is the runner's work. */
 async function noopProject(): Promise<string> {

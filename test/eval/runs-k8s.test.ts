@@ -13,6 +13,7 @@ import {
   runScript,
   startScript,
   type TestPod,
+  FETCHED_REPORT,
 } from '../support/harness.ts'
 
 // Runs in a pod (the API server double: a sandbox with its own PID namespace, whose processes the
@@ -57,7 +58,7 @@ describe('runs that outlive the runner (pod)', () => {
     const runId = JSON.parse(detached.stdout).remote_run_id
     const attached = await runScript(SCRIPT, args(['--attach', runId]), env())
     assert.equal(attached.code, 0, attached.stderr)
-    assert.deepEqual((await readdir(JSON.parse(attached.stdout).local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+    assert.deepEqual((await readdir(JSON.parse(attached.stdout).local_run_dir)).sort(), FETCHED_REPORT)
   })
 
   test('--stop leaves no process of the run in the pod; --list shows it stopped', async () => {

@@ -18,6 +18,7 @@ import {
   startScript,
   writeAsTestUser,
   startScriptOnPty,
+  FETCHED_REPORT,
 } from '../support/harness.ts'
 import { startCountingProxy } from '../support/tcp-proxy.ts'
 
@@ -83,7 +84,7 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.match(attached.stderr, /^\[done\] metrics \(guardrails_ru \/ full\):$/m, "the run's split, not the attach command's default")
     const out = JSON.parse(attached.stdout)
     assert.equal(out.remote_run_id, runId)
-    assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+    assert.deepEqual((await readdir(out.local_run_dir)).sort(), FETCHED_REPORT)
   })
 
   test("either id names a run: --list shows the report folder beside the runner's id, --attach and --stop take both", async () => {
@@ -120,7 +121,7 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the eval still runs on the target')
     const attached = await runScript(SCRIPT, args(['--attach', runId]), env)
     assert.equal(attached.code, 0, attached.stderr)
-    assert.deepEqual((await readdir(JSON.parse(attached.stdout).local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+    assert.deepEqual((await readdir(JSON.parse(attached.stdout).local_run_dir)).sort(), FETCHED_REPORT)
   })
 
   test('--stop ends every process of the run', async () => {

@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { cp, mkdir, mkdtemp, readFile, readdir, symlink } from 'node:fs/promises'
+import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, readlink, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import { tmpdir } from 'node:os'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import { $ } from 'zx'
-import { EXAMPLE_HUB, copyExample, harness, remoteDir, runScript, sshFlags, sshHost, writeAsTestUser } from '../support/harness.ts'
+import {
+  EXAMPLE_HUB,
+  copyExample,
+  harness,
+  remoteDir,
+  runScript,
+  sshFlags,
+  sshHost,
+  writeAsTestUser,
+  FETCHED_REPORT,
+} from '../support/harness.ts'
 import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
 // ssh_eval.ts as a user runs it, against the real sshd (the test user's login shell is zsh, and
@@ -45,7 +55,7 @@ describe('ssh_eval.ts online, through uv', () => {
     const runId = path.basename(out.local_run_dir)
     assert.match(runId, /^eval_guardrails_ru_fast_\d{8}T\d{6}Z_[0-9a-f]{10}$/)
     assert.equal(out.local_run_dir, path.join(project, 'reports/evaluations', runId))
-    assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+    assert.deepEqual((await readdir(out.local_run_dir)).sort(), FETCHED_REPORT)
     // The paths point here (`jq -r .report_md` opens it); the target's are under remote_*.
     for (const [key, file] of [
       ['report_json', 'report.json'],
@@ -56,6 +66,20 @@ describe('ssh_eval.ts online, through uv', () => {
       assert.equal(out[`remote_${key}`], `${dir}/reports/evaluations/${runId}/${file}`, key)
     }
     assert.deepEqual([out.run_dir, out.remote_run_dir], [out.local_run_dir, `${dir}/reports/evaluations/${runId}`])
+    // The run's record beside its report, its log as the target kept it, and the newest report's link.
+    const record = JSON.parse(await readFile(path.join(out.local_run_dir, 'run.json'), 'utf8'))
+    assert.equal(record.remote_run_id, out.remote_run_id)
+    assert.deepEqual(
+      [record.run_id, record.suite, record.split, record.state, record.exit_code],
+      [runId, 'guardrails_ru', 'fast', 'finished', 0],
+    )
+    assert.deepEqual(Object.keys(record.timings), ['preflight', 'sync', 'deps', 'assets', 'run', 'fetch', 'total'])
+    assert.ok(record.argv.includes('--remote-dir'), JSON.stringify(record.argv))
+    assert.match(
+      await readFile(path.join(out.local_run_dir, 'run.log'), 'utf8'),
+      /^\[guardrails-mini\] \[loaded\] dataset=ru_pii_chat split=fast samples=12$/m,
+    )
+    assert.equal(await readlink(path.join(project, 'reports/evaluations/latest')), runId)
     assert.match(result.stderr, /^\[models\] org\/ru-pii-detector@main\s+fetched/m)
     assert.match(result.stderr, /^\[datasets\] org\/ru-pii-chat@main\s+fetched/m)
     assert.match(result.stderr, /^\[run\] \[guardrails-mini\] \[loaded\] dataset=ru_pii_chat split=fast samples=12$/m)
@@ -150,7 +174,7 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.equal(result.code, 1, result.stderr)
     const out = JSON.parse(result.stdout)
     assert.match(result.stderr, /failing on purpose/)
-    assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+    assert.deepEqual((await readdir(out.local_run_dir)).sort(), FETCHED_REPORT)
   })
 
   // Each case fails for its own reason, named in the message.
@@ -181,12 +205,18 @@ describe('ssh_eval.ts online, through uv', () => {
     const link = `${real}-link`
     await writeAsTestUser(path.join(real, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
     await symlink(real, link)
-    const args = [...sshFlags(), '--remote-dir', link, '--runtime', 'cpu', '--project-dir', project]
+    // A project in git, with a change not committed: the run's record names the commit, and says so.
+    const committed = await copyExample()
+    await $({ cwd: committed, quiet: true })`git init -q && git add -A && git -c user.email=t@e -c user.name=t commit -qm c`
+    const head = (await $({ cwd: committed, quiet: true })`git rev-parse HEAD`).stdout.trim()
+    await appendFile(path.join(committed, 'app/eval/cli.py'), '# changed\n')
+    const args = [...sshFlags(), '--remote-dir', link, '--runtime', 'cpu', '--project-dir', committed]
     const result = await runScript(SCRIPT, args, env)
     assert.equal(result.code, 0, result.stderr)
     const out = JSON.parse(result.stdout)
+    assert.deepEqual(JSON.parse(await readFile(path.join(out.local_run_dir, 'run.json'), 'utf8')).code, { commit: head, dirty: true })
     assert.ok(out.remote_run_dir.startsWith(`${real}/reports/evaluations/`), `the eval resolved its run_dir: ${out.remote_run_dir}`)
-    assert.deepEqual((await readdir(out.local_run_dir)).sort(), ['metrics.csv', 'report.json', 'report.md'])
+    assert.deepEqual((await readdir(out.local_run_dir)).sort(), FETCHED_REPORT)
   })
 
   test('--dry-run prints every round trip and its remote script, and touches nothing', async () => {

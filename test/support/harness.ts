@@ -472,3 +472,6 @@ export async function startOnPty(argv: string[], env: NodeJS.ProcessEnv = proces
     result,
   }
 }
+
+/** A fetched report directory of the example eval: its three files and the run's record of ours. */
+export const FETCHED_REPORT = ['metrics.csv', 'report.json', 'report.md', 'run.json', 'run.log']

@@ -7,21 +7,33 @@ import { silentLogger } from '../../lib/core/log.ts'
 import { takeTargetLock, type HeldLock } from '../../lib/sync/lock.ts'
 import type { SshTransport } from '../../lib/transport/ssh.ts'
 import { harness, openTestSsh, remoteDir } from '../support/harness.ts'
+import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts'
 
 // The steps after the preflight travel in the session that holds the target's lock (lock.sh):
 // no session, no login shell of their own. Over the real sshd, counted in its log.
 
-const sessionsInLog = async () => ((await readFile(harness().sshd.logFile, 'utf8')).match(/Starting session: /g) ?? []).length
+/** sshd's sessions on the proxy's connections (other tests share the sshd). */
+const sessionsThrough = async (proxy: CountingProxy) =>
+  (await readFile(harness().sshd.logFile, 'utf8'))
+    .split('\n')
+    .filter((line) => line.startsWith('Starting session:') && proxy.upstreamPorts.some((p) => line.includes(` port ${p} `))).length
 const lockOn = (transport: SshTransport, dir: string, wait = true) =>
   takeTargetLock(transport, { remoteDir: dir, wait, library: '', fn: 'true', args: [], logger: silentLogger, step: 'sync' })
 
 describe("the lock's session", () => {
   let transport: SshTransport
-  before(async () => (transport = await openTestSsh()))
-  after(() => transport.close())
+  let proxy: CountingProxy
+  before(async () => {
+    proxy = await startCountingProxy(harness().sshd.port)
+    transport = await openTestSsh([`Port=${proxy.port}`])
+  })
+  after(async () => {
+    await transport.close()
+    await proxy.close()
+  })
 
   test('runs scripts one after another in the one session: their stdout, stderr and exit status', async () => {
-    const logBefore = await sessionsInLog()
+    const before = await sessionsThrough(proxy)
     const lock = await lockOn(transport, remoteDir('session'))
     try {
       const lines: string[] = []
@@ -32,7 +44,7 @@ describe("the lock's session", () => {
       assert.deepEqual({ code: first.exitCode, out: first.stdout, lines }, { code: 3, out: "a b|it's|", lines: ['to-stderr'] })
       const second = await transport.run('echo "$GREETING"', [], { session: lock.session, env: { GREETING: 'hello again' } })
       assert.deepEqual({ code: second.exitCode, out: second.stdout }, { code: 0, out: 'hello again\n' })
-      assert.equal((await sessionsInLog()) - logBefore, 1, 'one session: the lock and both scripts')
+      assert.equal((await sessionsThrough(proxy)) - before, 1, 'one session: the lock and both scripts')
     } finally {
       await lock.release()
     }
