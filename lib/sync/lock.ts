@@ -73,7 +73,7 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
   let answered: (value: { status: number; stdout: string }) => void
   const locked = new Promise<{ status: number; stdout: string }>((resolve) => (answered = resolve))
   // The function's stdout, up to the trailer that says it is done (the session then stays open);
-  // after it, the output of the scripts run in the session (callInSession).
+  // after it, the output of the scripts run in the session (SessionCall).
   const chunks: Buffer[] = []
   let last = Buffer.alloc(0)
   let current: SessionCall | null = null
