@@ -21,3 +21,11 @@ export function parseSize(text: string): number | null {
   const factor = SUFFIX[(match[2] ?? '').toLowerCase()]
   return factor === undefined ? null : Math.round(Number(match[1]) * factor)
 }
+
+/** A duration for people: "45 s", "2 min 05 s", "1 h 02 min". */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000)
+  if (s < 60) return `${s} s`
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`
+  return `${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, '0')} min`
+}

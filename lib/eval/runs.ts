@@ -3,6 +3,7 @@ import { ExitCode, InterruptedError, RemoteEvalError, TransportError, UsageError
 import { ENVFILE_LIBRARY } from '../target/envfile.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../core/layout.ts'
 import type { Logger } from '../core/log.ts'
+import { formatDuration } from '../core/units.ts'
 import { callFunction, loadBashLibrary } from '../transport/script.ts'
 import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
@@ -181,16 +182,38 @@ export function followEnd(
   )
 }
 
+/**
+ * On a terminal, a line every 30 s while a followed run prints nothing: how long it has run, and
+ * how long since its last line (REMOTE_EVAL_HEARTBEAT_MS changes the period, for the tests).
+ */
+export function quietRunHeartbeat(logger: Logger): { saw(): void; stop(): void } {
+  if (!process.stderr.isTTY) return { saw() {}, stop() {} }
+  const setting = process.env.REMOTE_EVAL_HEARTBEAT_MS ?? ''
+  const everyMs = /^[1-9]\d{0,7}$/.test(setting) ? Number(setting) : 30_000
+  const started = Date.now()
+  let last = started
+  const timer = setInterval(() => {
+    const now = Date.now()
+    if (now - last >= everyMs) {
+      logger.step('run', `still running: ${formatDuration(now - started)} so far, nothing printed for ${formatDuration(now - last)}`)
+    }
+  }, everyMs)
+  timer.unref()
+  return { saw: () => void (last = Date.now()), stop: () => clearInterval(timer) }
+}
+
 /** Streams a run's log as [run] lines until it ends (from its last lines when fromEnd). */
 export async function followRun(
   transport: Transport,
   options: { remoteDir: string; runId: string; fromEnd: boolean; logger: Logger; signal?: AbortSignal },
 ): Promise<RunEnd> {
   const log: string[] = []
+  const beat = quietRunHeartbeat(options.logger)
   const result = await transport
     .run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0', ...reportArgs(options.remoteDir)], {
       stdoutEncoding: 'latin1',
       onStderrLine: (line) => {
+        beat.saw()
         log.push(line)
         options.logger.step('run', line)
       },
@@ -199,6 +222,7 @@ export async function followRun(
     .catch((error: unknown) => {
       throw runGoesOn(error, options.runId, options.signal)
     })
+    .finally(() => beat.stop())
   return { ...(await followEnd(result, transport, options)), log }
 }
 

@@ -21,7 +21,17 @@ import { unpackReceived } from '../transport/tree.ts'
 import { formatBytes } from '../core/units.ts'
 import { INSTALL_UV_HINT, pythonCommand, syncCommand, UV_ON_PATH, type PythonEnv } from '../target/uv.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
-import { followEnd, reportArgs, reportsDirOf, runGoesOn, runMeta, RUNS_LIBRARY, type ReportDirCheck, type RunEnd } from './runs.ts'
+import {
+  followEnd,
+  quietRunHeartbeat,
+  reportArgs,
+  reportsDirOf,
+  runGoesOn,
+  runMeta,
+  RUNS_LIBRARY,
+  type ReportDirCheck,
+  type RunEnd,
+} from './runs.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
 import { kindOf } from '../transport/kinds.ts'
 
@@ -409,6 +419,7 @@ export async function startEval(
   let started = false
   let staleSplits = false
   const log: string[] = []
+  const beat = quietRunHeartbeat(logger)
   const result = await transport
     .run(SCRIPTS.run, runArgs(options, python, run), {
       env: evalEnvironment(options, run.tokenPath),
@@ -419,6 +430,7 @@ export async function startEval(
           run.onStarted()
           return
         }
+        beat.saw()
         log.push(line)
         logger.step('run', line)
         if (!staleSplits && line.includes('NonMatchingSplitsSizesError')) {
@@ -430,6 +442,7 @@ export async function startEval(
       session,
       releaseLock: true,
     })
+    .finally(() => beat.stop())
     .catch((error: unknown) => {
       if (started) throw runGoesOn(error, run.id, signal)
       // Cut off while starting: the target may still have started it, unseen.
