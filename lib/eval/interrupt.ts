@@ -38,6 +38,8 @@ export function guardRun(options: {
   logger: Logger
   stop: (graceSeconds: number) => Promise<{ state: string; exitCode: number | null }>
   graceSeconds: number
+  /** The JSON a detach ends with, as --detach's. */
+  detached: Record<string, unknown>
 }): () => void {
   const { runId, logger } = options
   const stopNow = async () => {
@@ -68,7 +70,7 @@ export function guardRun(options: {
     if (choice === 'detach') {
       // As --detach ends: a success, with the run's id.
       logger.step('done', `run ${runId} goes on on ${options.target}; to come back, ${attachHint(runId)}`)
-      settleInterrupt({ exitCode: 0, output: { remote_run_id: runId, state: 'running', target: options.target, detached: true } })
+      settleInterrupt({ exitCode: 0, output: options.detached })
       return
     }
     if (choice === 'kill') return stopping(0)

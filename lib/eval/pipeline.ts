@@ -14,7 +14,7 @@ import type { Transport } from '../transport/types.ts'
 import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
 import { guardRun } from './interrupt.ts'
 import { OUTPUT_DIR, REMOTE_RUN_ID, type EvalMode, type EvalOptions } from './options.ts'
-import { attachHint, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
+import { attachHint, detachedRun, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
 import {
   checkRunDir,
   PREFLIGHT_LIBRARY,
@@ -150,8 +150,7 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
   if (!end) {
     logger.step('done', `run ${runId} started on ${transport.target}; to follow it and fetch its report, ${attachHint(runId)}`)
     logger.step('done', timeline.line())
-    const started = { remote_run_id: runId, state: 'running', target: transport.target, remote_log_dir: runDirOf(options.remoteDir, runId) }
-    return new CliResult({ ...started, ...timeline.json() }, ExitCode.ok)
+    return new CliResult({ ...detachedRun(transport.target, options.remoteDir, runId), ...timeline.json() }, ExitCode.ok)
   }
   const fetched = await fetchReport({ transport, options, logger, signal }, { runId, end, timeline })
   logger.step('done', timeline.line())
@@ -190,7 +189,8 @@ async function controlRuns(
 /** Arms Ctrl-C for a followed run (see interrupt.ts); returns the disarm. */
 function guard({ transport, options, logger, signal }: TargetContext, runId: string): () => void {
   const stop = (graceSeconds: number) => stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds, logger })
-  return guardRun({ runId, target: transport.target, signal, logger, graceSeconds: options.stopGraceSeconds, stop })
+  const detached = detachedRun(transport.target, options.remoteDir, runId)
+  return guardRun({ runId, target: transport.target, signal, logger, graceSeconds: options.stopGraceSeconds, stop, detached })
 }
 
 /** After a run: check and fetch its report directory, print the metrics; exit 0, or 1 when it failed. */

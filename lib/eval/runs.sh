@@ -283,10 +283,8 @@ run_follow() { # run_dir offset [output_dir [archive_max_bytes]]
 # runner uses the check when ABSOLUTE is where its own reading of the JSON leads, and asks in a
 # round trip of its own otherwise.
 run_named_report_dir() { # run_dir output_dir [archive_max_bytes]
-  local found claimed absolute status=0 real='' total
-  found=$(grep -ao '"run_dir": *"[^"\\]*"' -- "$1/stdout") || return 0
-  [ "${found#*$'\n'}" = "$found" ] || return 0
-  claimed=${found%\"}; claimed=${claimed##*\"}
+  local claimed absolute status=0 real='' total
+  claimed=$(run_printed_dir "$1") || return 0
   case /${claimed#/}/ in *//*|*/./*|*/../*) return 0 ;; esac
   case $claimed in /*) absolute=$claimed ;; *) absolute=${1%/"$tool_dir"/runs/*}/$claimed ;; esac
   run_report_dir "$2" "$absolute" > "$1/report-dir" || status=$?
@@ -298,6 +296,15 @@ run_named_report_dir() { # run_dir output_dir [archive_max_bytes]
   [ "$total" -le "$3" ] || return 0
   printf '@@archive\n'
   ( tree_list_and_tar "$real" )
+}
+
+# The run_dir the run's JSON writes plainly (one "run_dir" key, no escapes in its value); fails otherwise.
+run_printed_dir() { # run_dir
+  local found
+  found=$(grep -ao '"run_dir": *"[^"\\]*"' -- "$1/stdout" 2>/dev/null) || return 1
+  [ "${found#*$'\n'}" = "$found" ] || return 1
+  found=${found%\"}
+  printf '%s' "${found##*\"}"
 }
 
 # Prints the physical path of run_dir if it lies strictly inside output_dir, then (NUL-separated)
@@ -354,8 +361,7 @@ run_list() { # remote_dir
     printf '@@run %s\nstate=%s\n' "${run##*/}" "$(run_state "$run")"
     cat -- "$run/meta"
     # The report's folder, from the run_dir the eval printed (its run_id, for the user).
-    found=$(grep -ao '"run_dir": *"[^"\\]*"' -- "$run/stdout" 2>/dev/null | tail -n 1) \
-      && found=${found%\"} && found=${found##*\"} && printf 'report=%s\n' "${found##*/}"
+    found=$(run_printed_dir "$run") && printf 'report=%s\n' "${found##*/}"
     [ -f "$run/exit" ] && printf 'ended=%s\n' "$(cut -d' ' -f2 < "$run/exit")"
   done
   return 0

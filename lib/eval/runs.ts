@@ -151,6 +151,11 @@ export function parseFollowOutput(stdout: string): RunEnd | null {
 const noSuchRun = (runId: string, target: string) =>
   new UsageError(`There is no run ${runId} on ${target}. See the runs there with --list.`)
 
+/** What a run left going on the target prints (--detach, or a detach at the Ctrl-C prompt). */
+export function detachedRun(target: string, remoteDir: string, runId: string): Record<string, unknown> {
+  return { remote_run_id: runId, state: 'running', target, remote_log_dir: runDirOf(remoteDir, runId) }
+}
+
 /** How to come back to a run that goes on without us. */
 export const attachHint = (runId: string) => `run the same command with --attach ${runId} (or --stop ${runId})`
 
