@@ -185,8 +185,9 @@ describe('runs that outlive the runner (ssh)', () => {
   test('Ctrl-C on a terminal asks; d detaches, leaves the run going and ends as --detach does (exit 0, its id)', async () => {
     const sleep = sleepFor(60)
     // script(1) gives the runner a pseudo-terminal; Ctrl-C and the answer are typed into it.
-    // A heartbeat every second here (30 s by default) while the eval prints nothing.
-    const runner = await startScriptOnPty(SCRIPT, args(sleep.args), { ...env, TERM: 'dumb', REMOTE_EVAL_HEARTBEAT_MS: '1000' })
+    // A heartbeat every second here (30 s by default) while the eval prints nothing. NO_COLOR: the
+    // lines are matched from their start, and picocolors colours a terminal whenever CI is set.
+    const runner = await startScriptOnPty(SCRIPT, args(sleep.args), { ...env, NO_COLOR: '1', REMOTE_EVAL_HEARTBEAT_MS: '1000' })
     await runner.waitFor(/\[guardrails-mini\] sleeping/)
     await runner.waitFor(/^\[run\] still running: \d+ s so far, nothing printed for [1-9]\d* s\r?$/m)
     runner.type('\x03')
