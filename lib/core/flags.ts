@@ -30,8 +30,12 @@ export class UsageWithHelpError extends UsageError {}
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): FlagValues {
   const unknown: string[] = []
   const positional: string[] = []
-  // minimist reads --no-X as X=false: a flag named no-X is known to it as X.
-  const negated = new Set(specs.filter((s) => s.kind === 'boolean' && s.name.startsWith('no-')).map((s) => s.name.slice(3)))
+  // minimist reads --no-X as X=false: a flag named no-X is known to it as X. Where X is a flag of
+  // its own (--baseline PATH and --no-baseline), --no-X sets X false, read below as not given.
+  const names = new Set(specs.map((s) => s.name))
+  const negated = new Set(
+    specs.filter((s) => s.kind === 'boolean' && s.name.startsWith('no-') && !names.has(s.name.slice(3))).map((s) => s.name.slice(3)),
+  )
   const parsed = minimist([...argv], {
     string: specs.filter((s) => s.kind !== 'boolean').map((s) => s.name),
     boolean: [...specs.filter((s) => s.kind === 'boolean').map((s) => s.name), ...negated],
@@ -52,10 +56,11 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
     const raw = parsed[spec.name] as string | boolean | string[] | undefined
     const given = argv.some((a) => a === `--${spec.name}` || a.startsWith(`--${spec.name}=`))
     if (spec.kind === 'boolean') {
-      values[spec.name] = spec.name.startsWith('no-') && negated.has(spec.name.slice(3)) ? given : Boolean(raw)
+      values[spec.name] =
+        spec.name.startsWith('no-') && (negated.has(spec.name.slice(3)) || names.has(spec.name.slice(3))) ? given : Boolean(raw)
       continue
     }
-    const list = raw === undefined ? [] : Array.isArray(raw) ? raw.map(String) : [String(raw)]
+    const list = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter((v) => v !== false).map(String)
     if (given && list.some((v) => v.trim() === '')) {
       throw new UsageError(`--${spec.name} needs a value${spec.value ? ` (${spec.value})` : ''}; it was empty or missing.`)
     }

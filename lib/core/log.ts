@@ -13,6 +13,8 @@ export interface Logger {
   addSecrets(values: Iterable<string>): void
   /** Redacts a text with the secrets known so far (for text that is not logged, e.g. stdout). */
   redact(text: string): string
+  /** Whether its lines are coloured (a table that colours its cells follows it). */
+  colored?: boolean
 }
 
 /** A copy of a JSON-like value with every string redacted (keys, numbers and structure untouched). */
@@ -115,6 +117,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       for (const value of values) secrets.add(value)
     },
     redact: redactKnown,
+    colored: color,
   }
 }
 

@@ -29,6 +29,7 @@ import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
 import { validateRemoteDir } from '../core/remote-path.ts'
 import type { SizeLimits } from '../sync/guard.ts'
 import { parseSize } from '../core/units.ts'
+import { readBaseline, type Baseline } from './deltas.ts'
 
 // The runners' flags: the documented bash interface (same names, same defaults), plus ours. Every
 // value is checked here, before anything connects; a mistake is exit 2 naming the flag.
@@ -127,6 +128,14 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
     description: 'an argument for --run-module (write --module-arg=--push for ones starting with -)',
   },
   {
+    name: 'baseline',
+    kind: 'string',
+    value: 'PATH',
+    description:
+      'compare the metrics with this run (a fetched report directory, its report.json or metrics.csv); default: the newest earlier finished local run of the same suite and split',
+  },
+  { name: 'no-baseline', kind: 'boolean', description: 'no comparison with an earlier run after the metrics' },
+  {
     name: 'stop-grace',
     kind: 'string',
     value: 'SECONDS',
@@ -222,6 +231,8 @@ export interface EvalOptions {
   allowSecrets: string[]
   /** --adopt-asset-dirs: download into non-empty asset directories this tool did not prepare. */
   adoptAssetDirs: boolean
+  /** What the metrics are compared with: the previous local run, a --baseline read already, or nothing. */
+  baseline: 'previous run' | Baseline | null
 }
 
 /** The flags the bash runner refused to start without. */
@@ -307,6 +318,7 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
   if (minFree === null)
     throw new UsageError(`--min-free-disk ${JSON.stringify(stringFlag(flags, 'min-free-disk'))} is not a size, e.g. 1G or 500M.`)
   const projectDir = projectDirFrom(flags)
+  const baseline = baselineFrom(flags)
   if (!statSync(projectDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--project-dir ${projectDir} is not a directory. Run from the eval repo or pass --project-dir.`)
   }
@@ -354,7 +366,17 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
     env,
     allowSecrets: listFlag(flags, 'allow-secret'),
     adoptAssetDirs: flags['adopt-asset-dirs'] === true,
+    baseline,
   }
+}
+
+/** --baseline PATH (read now: a bad one is exit 2 before anything connects), --no-baseline, or the previous run. */
+function baselineFrom(flags: FlagValues): EvalOptions['baseline'] {
+  const given = stringFlag(flags, 'baseline')
+  if (given !== undefined && flags['no-baseline'] === true)
+    throw new UsageError('--baseline PATH and --no-baseline exclude each other: give one of them.')
+  if (flags['no-baseline'] === true) return null
+  return given === undefined ? 'previous run' : readBaseline(given)
 }
 
 /** The tool's run ids (runs.ts newRunId), not the eval's report ids. */

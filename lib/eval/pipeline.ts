@@ -28,6 +28,7 @@ import {
   type RunContext,
   type TargetContext,
 } from './steps.ts'
+import { reportDeltas } from './deltas.ts'
 import { metricsTable, runsTable } from './summary.ts'
 import { RunTimeline } from './timeline.ts'
 import { codeVersion, pointLatest, writeRunRecord } from './record.ts'
@@ -238,8 +239,15 @@ async function fetchReport(target: TargetContext, run: { runId: string; end: Run
   // An attached run's suite and split are the run's, not this command's defaults.
   const { suite = options.suite, split = options.split } = end.meta
   if (metrics !== null) logger.step('done', `metrics (${suite} / ${split}):\n${metricsTable(metrics)}`)
+  const compared =
+    metrics === null
+      ? { baseline: null, deltas: null }
+      : reportDeltas({ baseline: options.baseline, localRunDir, suite, split, metrics }, logger)
   logger.step(failed ? 'error' : 'done', failed ? `the eval failed; its report is in ${localRunDir}` : `report in ${localRunDir}`)
-  return new CliResult({ ...localPaths(json, localRunDir), local_run_dir: localRunDir }, failed ? ExitCode.evalFailed : ExitCode.ok)
+  return new CliResult(
+    { ...localPaths(json, localRunDir), local_run_dir: localRunDir, ...compared },
+    failed ? ExitCode.evalFailed : ExitCode.ok,
+  )
 }
 
 /** run.json and run.log beside the fetched report, and reports/evaluations/latest pointing at it. */

@@ -1,3 +1,4 @@
+import { lstatSync, readdirSync, readFileSync } from 'node:fs'
 import { readlink, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { $ } from 'zx/core'
@@ -34,4 +35,64 @@ export async function pointLatest(reportsDir: string, name: string): Promise<voi
   await rm(fresh, { force: true })
   await symlink(name, fresh)
   await rename(fresh, latest)
+}
+
+/** A fetched run as its run.json tells it (the fields the deltas and the history page use). */
+export interface LocalRun {
+  /** The report folder's name (the eval's run_id) and its path. */
+  folder: string
+  dir: string
+  run_id: string | null
+  target: string | null
+  suite: string | null
+  split: string | null
+  state: string | null
+  exit_code: number | null
+  started_at: string | null
+  commit: string | null
+  dirty: boolean
+}
+
+const text = (value: unknown) => (typeof value === 'string' ? value : null)
+
+/** The run.json of a report directory, when this tool wrote one there (null otherwise, or when unreadable). */
+export function readRunRecord(dir: string): LocalRun | null {
+  const file = path.join(dir, 'run.json')
+  if (!lstatSync(file, { throwIfNoEntry: false })?.isFile()) return null
+  let record: Record<string, unknown>
+  try {
+    record = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+  } catch {
+    return null
+  }
+  if (!record || typeof record !== 'object') return null
+  const code = (record.code ?? {}) as Record<string, unknown>
+  return {
+    folder: path.basename(dir),
+    dir,
+    run_id: text(record.run_id),
+    target: text(record.target),
+    suite: text(record.suite),
+    split: text(record.split),
+    state: text(record.state),
+    exit_code: typeof record.exit_code === 'number' ? record.exit_code : null,
+    started_at: text(record.started_at),
+    commit: text(code.commit),
+    dirty: code.dirty === true,
+  }
+}
+
+/** The runs fetched into reportsDir (its real directories with a run.json of ours), oldest first. */
+export function localRuns(reportsDir: string): LocalRun[] {
+  let names: string[]
+  try {
+    names = readdirSync(reportsDir)
+  } catch {
+    return []
+  }
+  return names
+    .filter((name) => lstatSync(path.join(reportsDir, name), { throwIfNoEntry: false })?.isDirectory())
+    .map((name) => readRunRecord(path.join(reportsDir, name)))
+    .filter((run): run is LocalRun => run !== null)
+    .sort((a, b) => (a.started_at ?? '').localeCompare(b.started_at ?? '') || a.folder.localeCompare(b.folder))
 }

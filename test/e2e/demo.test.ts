@@ -18,7 +18,7 @@ test('make demo runs the example eval over SSH and ends with the metrics table, 
   const plain = output.replaceAll(new RegExp(`${ESC}\\[\\d+m`, 'g'), '').replaceAll('\r', '')
   assert.ok(output.includes(`${ESC}[32m[done]${ESC}[39m span_detection`), output)
   assert.match(plain, /^\[done\] task\s+scope\s+dataset\s+label\s+metric family\s+precision\s+recall\s+f1$/m)
-  assert.match(plain, /^\[done\] span_detection\s+label\s+PHONE\s+exact_canonical\s+1\.0\s+1\.0\s+1\.0$/m)
+  assert.match(plain, /^\[done\] span_detection\s+label\s+PHONE\s+per_label_char\s+1\.0\s+1\.0\s+1\.0$/m)
   const localRunDir = /"local_run_dir": "([^"]+)"/.exec(plain)?.[1]
   assert.ok(localRunDir, plain)
   const created = (await readdir(reports)).filter((d) => !before.has(d) && d !== 'latest')

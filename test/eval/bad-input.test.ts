@@ -81,6 +81,13 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
     ['a bad --env name', ['--env', 'GR X=1'], /--env "GR X" is not NAME=VALUE/],
     ['--env without a value', ['--env', 'GR_ENABLE_NEMOTRON'], /--env "GR_ENABLE_NEMOTRON" is not NAME=VALUE/],
     ['a line break in --env', ['--env', 'A=1\n2'], /--env A=\.\.\. holds a line break/],
+    [
+      'a missing --baseline',
+      ['--baseline', '/nonexistent/report'],
+      /--baseline \/nonexistent\/report does not exist\. Give a fetched report directory/,
+    ],
+    ['a --baseline without metrics', ['--baseline', '/usr/share'], /--baseline \/usr\/share holds neither metrics\.csv nor report\.json/],
+    ['--baseline with --no-baseline', ['--baseline', '/tmp', '--no-baseline'], /--baseline PATH and --no-baseline exclude each other/],
   ]
 
   // The bash runner refused to start without these four (usage, exit 2); so do the runners.

@@ -31,6 +31,7 @@ describe('ssh_eval.ts online, through uv', () => {
   let project: string
   let dir: string
   let env: NodeJS.ProcessEnv
+  let firstRun = ''
   const args = () => [...sshFlags([`Port=${proxy.port}`]), '--remote-dir', dir, '--runtime', 'cpu', '--project-dir', project]
 
   before(async () => {
@@ -84,7 +85,12 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.match(result.stderr, /^\[datasets\] org\/ru-pii-chat@main\s+fetched/m)
     assert.match(result.stderr, /^\[run\] \[guardrails-mini\] \[loaded\] dataset=ru_pii_chat split=fast samples=12$/m)
     assert.match(result.stderr, /^\[done\] task\s+scope\s+dataset\s+label\s+metric family\s+precision\s+recall\s+f1$/m)
-    assert.match(result.stderr, /^\[done\] span_detection\s+label\s+PHONE\s+exact_canonical\s+1\.0\s+1\.0\s+1\.0$/m)
+    assert.match(result.stderr, /^\[done\] span_detection\s+combined\s+exact_canonical\s+1\.0\s+0\.75\s+0\.8571$/m)
+    assert.match(result.stderr, /^\[done\] span_detection\s+label\s+PHONE\s+per_label_char\s+1\.0\s+1\.0\s+1\.0$/m)
+    // Nothing to compare with yet: said, and null in the JSON.
+    assert.match(result.stderr, /^\[done\] no earlier finished run of guardrails_ru \/ fast here to compare with/m)
+    assert.deepEqual([out.baseline, out.deltas], [null, null])
+    firstRun = out.local_run_dir
     assert.equal(proxy.connections, 1, 'one SSH connection for the whole run')
     assert.ok(
       hub.requests.some((r) => r.authorization === `Bearer ${TOKEN}`),
@@ -100,10 +106,21 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.ok(!existsSync(`${dir}/.datasets/hf_cache/datasets`), 'no second copy of the datasets under HF_DATASETS_CACHE')
   })
 
-  test('a second run skips the deps and the downloads', async () => {
+  test('a second run skips the deps and the downloads, and shows what changed since the first', async () => {
     const before = hub.fileDownloads().length
-    const result = await runScript(SCRIPT, args(), env)
+    // Fewer samples than the first run: other scores. (The copy of the example is no git work tree: no commit.)
+    const result = await runScript(SCRIPT, [...args(), '--eval-arg=--max-samples', '--eval-arg=5'], env)
     assert.equal(result.code, 0, result.stderr)
+    const out = JSON.parse(result.stdout)
+    assert.deepEqual([out.baseline.path, out.baseline.source, out.baseline.run_id], [firstRun, 'previous run', path.basename(firstRun)])
+    assert.match(result.stderr, new RegExp(`^\\[done\\] against ${path.basename(firstRun)} \\(\\d{4}-\\d\\d-\\d\\dT[\\d:]+Z\\):$`, 'm'))
+    assert.match(result.stderr, /^\[done\] row\s+precision\s+Δ\s+recall\s+Δ\s+f1\s+Δ$/m)
+    const changed = out.deltas.filter(
+      (d: { only?: string; scores: Record<string, { delta: number | null }> }) =>
+        d.only !== undefined || Object.values(d.scores).some((score) => score.delta !== 0),
+    )
+    assert.ok(changed.length > 0, JSON.stringify(out.deltas))
+    assert.match(result.stderr, /^\[done\] span_detection label EMAIL per_label_char\s+1\.0000\s+=\s+0\.\d{4}\s+-0\.\d{4}/m)
     assert.match(result.stderr, /^\[deps\] pyproject\.toml, uv\.lock and extras unchanged since the last sync: skipped$/m)
     assert.match(result.stderr, /0 fetched, 1 skipped/)
     assert.match(result.stderr, /0 fetched, 2 skipped/)
@@ -115,10 +132,16 @@ describe('ssh_eval.ts online, through uv', () => {
   const remoteRuns = async () => (await readdir(path.join(dir, 'reports/evaluations')).catch(() => [])).length
 
   test('air-gapped with complete directories: runs, with the offline environment', async () => {
-    const result = await runScript(SCRIPT, [...args(), '--remote-has-internet', 'no'], { ...env, HF_ENDPOINT: 'http://127.0.0.1:9' })
+    const result = await runScript(SCRIPT, [...args(), '--remote-has-internet', 'no', '--no-baseline'], {
+      ...env,
+      HF_ENDPOINT: 'http://127.0.0.1:9',
+    })
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /^\[models\] models in .*: complete/m)
     assert.match(result.stderr, /^\[run\] \[guardrails-mini\] runtime cpu, offline true/m)
+    // --no-baseline: no comparison, though earlier runs are here.
+    assert.doesNotMatch(result.stderr, /^\[done\] (against|no earlier)/m)
+    assert.deepEqual([JSON.parse(result.stdout).baseline, JSON.parse(result.stdout).deltas], [null, null])
     const report = JSON.parse(await readFile(path.join(JSON.parse(result.stdout).local_run_dir, 'report.json'), 'utf8'))
     assert.equal(report.run.env.GR_OFFLINE_MODE, 'true')
   })

@@ -131,21 +131,24 @@ def detect(detectors, text):
 
 
 def score(rows, predictions):
-    """Per-label counts and precision, recall, f1 of the predicted label against the gold label."""
+    """Precision, recall, f1 of the predicted label against the gold label: over all labels, and per label."""
     counts = {}
     for row, predicted in zip(rows, predictions):
         gold = row["label"]
         for label in {predicted, gold} - {"NONE"}:
             c = counts.setdefault(label, [0, 0, 0])
             c[0 if predicted == gold else (1 if predicted == label else 2)] += 1
-    metrics = {}
-    for label, (tp, fp, fn) in sorted(counts.items()):
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        metrics[label] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-                          "true_positives": tp, "false_positives": fp, "false_negatives": fn}
-    return metrics
+    per_label = {label: scores(*c) for label, c in sorted(counts.items())}
+    overall = scores(*(sum(c[i] for c in counts.values()) for i in range(3)))
+    return overall, per_label
+
+
+def scores(tp, fp, fn):
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "true_positives": tp, "false_positives": fp, "false_negatives": fn}
 
 
 def stable_run_tag(payload):
@@ -160,7 +163,7 @@ def write_outputs(report, output_dir, run_id):
              "metrics_csv": os.path.join(out, "metrics.csv"), "run_dir": out}
     with open(paths["report_json"], "w", encoding="utf-8") as handle:
         json.dump(report, handle, ensure_ascii=False, indent=2)
-    rows = report["tasks"].get("span_detection", {}).get("rows", [])
+    rows = metric_rows(report)
     fields = sorted({key for row in rows for key in row})
     with open(paths["metrics_csv"], "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
@@ -172,6 +175,16 @@ def write_outputs(report, output_dir, run_id):
         for row in rows:
             handle.write("| %s | %s | %s | %s | %s | %s |\n" % (row["scope"], row["dataset"], row["label"], row["precision"], row["recall"], row["f1"]))
     return paths
+
+
+def metric_rows(report):
+    """The rows of metrics.csv, from report.json's tasks as the real write_outputs reads them."""
+    combined = report["tasks"].get("span_detection", {}).get("metrics", {}).get("combined", {})
+    rows = [{"task": "span_detection", "scope": "combined", "dataset": "", "label": "", "metric_family": family, **combined[family]}
+            for family in ("exact_canonical", "overlap_canonical", "char_canonical", "token_canonical") if family in combined]
+    rows += [{"task": "span_detection", "scope": "label", "dataset": "", "label": label, "metric_family": "per_label_char", **metric}
+             for label, metric in combined.get("per_label_char", {}).items()]
+    return rows
 
 
 def main(argv=None):
@@ -271,17 +284,20 @@ def main(argv=None):
         detectors = load_detectors(model_dirs(policy, model_dir, offline))
         log("runtime %s, offline %s, %d detector(s), CUDA_VISIBLE_DEVICES=%s" % (
             runtime, str(offline).lower(), len(detectors), os.environ.get("CUDA_VISIBLE_DEVICES", "")))
-        rows_out, everything, predicted_all = [], [], []
+        everything, predicted_all, per_dataset = [], [], {}
         with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
             for dataset_id, hf_id, rows in loaded:
                 predicted = list(pool.map(lambda row: detect(detectors, row["text"]), rows))
                 everything.extend(rows)
                 predicted_all.extend(predicted)
-                for label, m in score(rows, predicted).items():
-                    rows_out.append({"task": "span_detection", "scope": "dataset", "dataset": dataset_id, "label": label, "metric_family": "exact_canonical", **m})
-        for label, m in score(everything, predicted_all).items():
-            rows_out.append({"task": "span_detection", "scope": "label", "dataset": "", "label": label, "metric_family": "exact_canonical", **m})
-        report["tasks"]["span_detection"] = {"rows": rows_out, "models": [d["name"] for d in detectors]}
+                per_dataset[dataset_id] = score(rows, predicted)[0]
+        overall, per_label = score(everything, predicted_all)
+        # The real report's shape (tasks.span_detection.metrics.combined), which metrics.csv is made from.
+        report["tasks"]["span_detection"] = {
+            "metrics": {"combined": {"exact_canonical": overall, "per_label_char": per_label}, "per_dataset": per_dataset},
+            "headline": {"risk_weighted_char_recall": overall["recall"]},
+            "models": [d["name"] for d in detectors],
+        }
         if args.fail_after_report:
             raise RuntimeError("failing on purpose after scoring (--fail-after-report)")
     except BaseException as error:  # the report is still written, as in the real CLI
