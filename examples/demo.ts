@@ -3,8 +3,9 @@
 // throwaway sshd for the current user on a free loopback port, lays out the example's model and
 // dataset directories (with manifests), makes a bare Python venv (the prebuilt-venv mode), and runs
 // scripts/remote_eval/ssh_eval.ts air-gapped on examples/guardrails-mini, as you would against a
-// GPU host. It ends with the eval's metrics table; the report lands in
-// examples/guardrails-mini/reports/evaluations/. sshd and the scratch directory are removed after.
+// GPU host, twice: the second run, on fewer samples, ends with what changed since the first. The
+// reports land in examples/guardrails-mini/reports/evaluations/, with the history page of every
+// run there (index.html). sshd and the scratch directory are removed after.
 import { mkdtemp, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -74,16 +75,27 @@ try {
     '--project-dir',
     example,
   ]
-  say(`scripts/remote_eval/ssh_eval.ts ${args.join(' ')}\n`)
-  const result = await spawnProcess(path.join(repo, 'scripts/remote_eval/ssh_eval.ts'), args, {
-    cwd: repo,
-    // Its stderr reaches the user's terminal through us: keep its colours there.
-    env: { ...process.env, ...(process.stderr.isTTY ? { [COLOR_ENV]: '1' } : {}) },
-    onStderrLine: (line) => console.error(line),
-  })
-  process.stdout.write(result.stdout)
-  code = result.exitCode ?? 1
-  if (code === 0) say('done: the report is in the local_run_dir above. Next: the same flags against your GPU host.')
+  const evalRun = async (extra: string[]) => {
+    say(`scripts/remote_eval/ssh_eval.ts ${[...args, ...extra].join(' ')}\n`)
+    const result = await spawnProcess(path.join(repo, 'scripts/remote_eval/ssh_eval.ts'), [...args, ...extra], {
+      cwd: repo,
+      // Its stderr reaches the user's terminal through us: keep its colours there.
+      env: { ...process.env, ...(process.stderr.isTTY ? { [COLOR_ENV]: '1' } : {}) },
+      onStderrLine: (line) => console.error(line),
+    })
+    process.stdout.write(result.stdout)
+    return result.exitCode ?? 1
+  }
+  code = await evalRun([])
+  if (code === 0) {
+    // As after a change to the code: other scores, which the runner compares with the run before.
+    say('a second run, on 5 samples per dataset: the runner shows what changed since the first\n')
+    code = await evalRun(['--eval-arg=--max-samples', '--eval-arg=5'])
+  }
+  if (code === 0)
+    say(
+      'done: the reports are in the local_run_dir above, every run on the history page named above. Next: the same flags against your GPU host.',
+    )
 } finally {
   await stop()
   await rm(scratch, { recursive: true, force: true })

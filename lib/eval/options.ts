@@ -115,6 +115,20 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
     description: 'list the runs on the target: both ids, state, start and end time, exit code, ports',
   },
   {
+    name: 'prune',
+    kind: 'boolean',
+    description:
+      'remove ended runs on the target, with their report directories, that ended over --older-than days ago or are beyond the newest --keep-last; never a running one (with --dry-run: only name them)',
+  },
+  { name: 'older-than', kind: 'string', value: 'DAYS', description: 'with --prune: runs that ended more than DAYS days ago' },
+  { name: 'keep-last', kind: 'string', value: 'K', description: 'with --prune: all but the newest K runs' },
+  {
+    name: 'check-assets',
+    kind: 'boolean',
+    description: "check the target's --models-dir and --datasets-dir against their manifests and the suite; nothing is synced or run",
+  },
+  { name: 'verify-checksums', kind: 'boolean', description: "with --check-assets: also compare every file's sha256 (reads all data)" },
+  {
     name: 'run-module',
     kind: 'string',
     value: 'MODULE',
@@ -193,6 +207,8 @@ export type EvalMode =
   | { kind: 'stop'; runId: string }
   | { kind: 'list' }
   | { kind: 'module'; module: string; args: string[] }
+  | { kind: 'prune'; maxAgeMinutes: number | null; keep: number | null }
+  | { kind: 'check-assets'; checksums: boolean }
 
 export interface EvalOptions {
   mode: EvalMode
@@ -288,6 +304,15 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
     }
   }
   const starts = mode.kind === 'run' || mode.kind === 'detach'
+  // What --check-assets checks the directories against: the suite's datasets and the policy's models.
+  const assets = starts || mode.kind === 'check-assets'
+  if (mode.kind === 'check-assets') {
+    const missing = (['models-dir', 'datasets-dir'] as const).filter((name) => stringFlag(flags, name) === undefined)
+    if (missing.length)
+      throw new UsageError(
+        `--check-assets checks --models-dir DIR and --datasets-dir DIR on the target: give ${missing.map((m) => `--${m}`).join(' and ')}.`,
+      )
+  }
   const runtime =
     starts || (mode.kind === 'module' && stringFlag(flags, 'runtime') !== undefined)
       ? oneOf(flags, 'runtime', ['cpu', 'cuda'] as const)
@@ -299,8 +324,8 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
       : mode.kind === 'module'
   const suite = named(flags, 'suite', DEFAULT_SUITE)
   const split = named(flags, 'split', DEFAULT_SPLIT)
-  const modelsDir = starts ? validateRemoteDir(stringFlag(flags, 'models-dir')!, '--models-dir') : ''
-  const datasetsDir = starts ? validateRemoteDir(stringFlag(flags, 'datasets-dir')!, '--datasets-dir') : ''
+  const modelsDir = assets ? validateRemoteDir(stringFlag(flags, 'models-dir')!, '--models-dir') : ''
+  const datasetsDir = assets ? validateRemoteDir(stringFlag(flags, 'datasets-dir')!, '--datasets-dir') : ''
   const env = envFrom(flags)
   const venv = stringFlag(flags, 'venv') === undefined ? undefined : validateRemoteDir(stringFlag(flags, 'venv')!, '--venv')
   const evalModule = stringFlag(flags, 'eval-module') ?? DEFAULT_EVAL_MODULE
@@ -329,10 +354,10 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
   // The suite and split must exist in the local registry; the models come from the policy. The
   // controls of earlier runs (attach, stop, list) need neither.
   const suitesPath = path.join(projectDir, DEFAULT_SUITES)
-  const datasets = starts
+  const datasets = assets
     ? readDatasetNeeds({ suitesPath, suite, splits: [split], splitFlag: '--split', suitesFlag: null })
     : { suite, splits: [split], datasets: [], suitesPath }
-  const models = starts ? readModelNeeds({ policyPath: path.join(projectDir, DEFAULT_POLICY), policyFlag: null }) : []
+  const models = assets ? readModelNeeds({ policyPath: path.join(projectDir, DEFAULT_POLICY), policyFlag: null }) : []
   const declared = starts ? declaredSplits(suitesPath, suite, null) : null
   const downloadSplits = [...new Set([split, ...DEFAULT_SPLITS.filter((s) => declared === null || declared.includes(s))])]
   return {
@@ -387,13 +412,28 @@ export const REPORT_RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,200}$/
 
 /** --detach, --attach, --stop and --list exclude each other; a run id must look like one. */
 function modeFrom(flags: FlagValues): EvalMode {
-  const chosen = (['detach', 'attach', 'stop', 'list', 'run-module'] as const).filter(
+  const chosen = (['detach', 'attach', 'stop', 'list', 'run-module', 'prune', 'check-assets'] as const).filter(
     (name) => flags[name] !== undefined && flags[name] !== false,
   )
   if (chosen.length > 1) throw new UsageError(`--${chosen.join(' and --')} exclude each other: give one of them.`)
-  if (chosen.length && flags['dry-run'] === true)
-    throw new UsageError(`--dry-run shows the steps of a new run; it does not combine with --${chosen[0]}.`)
+  if (chosen.length && chosen[0] !== 'prune' && flags['dry-run'] === true)
+    throw new UsageError(`--dry-run shows the steps of a new run (or what --prune would remove); it does not combine with --${chosen[0]}.`)
   const kind = chosen[0]
+  for (const [flag, owner] of [
+    ['older-than', 'prune'],
+    ['keep-last', 'prune'],
+    ['verify-checksums', 'check-assets'],
+  ] as const) {
+    if (flags[flag] !== undefined && flags[flag] !== false && kind !== owner) throw new UsageError(`--${flag} goes with --${owner}.`)
+  }
+  if (kind === 'prune') {
+    const days = wholeNumberFlag(flags, 'older-than', { min: 0, max: 36500, unit: 'days', example: 30 })
+    const keep = wholeNumberFlag(flags, 'keep-last', { min: 0, max: 1_000_000, unit: 'runs', example: 20 })
+    if (days === undefined && keep === undefined)
+      throw new UsageError('--prune needs --older-than DAYS, --keep-last K or both, e.g. --prune --older-than 30 --keep-last 20.')
+    return { kind, maxAgeMinutes: days === undefined ? null : days * 1440, keep: keep ?? null }
+  }
+  if (kind === 'check-assets') return { kind, checksums: flags['verify-checksums'] === true }
   if (listFlag(flags, 'module-arg').length && kind !== 'run-module') throw new UsageError('--module-arg goes with --run-module MODULE.')
   if (kind === 'run-module') {
     const module = stringFlag(flags, 'run-module')!

@@ -1,6 +1,7 @@
 import { lstatSync } from 'node:fs'
 import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { clearDatasetsCache } from '../assets/prepare.ts'
 import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
 import { CliResult } from '../core/result.ts'
@@ -29,9 +30,11 @@ import {
   type TargetContext,
 } from './steps.ts'
 import { reportDeltas } from './deltas.ts'
-import { metricsTable, runsTable } from './summary.ts'
+import { checkAssetsOnTarget, listOnTarget, pruneOnTarget } from './housekeeping.ts'
+import { metricsTable } from './summary.ts'
 import { RunTimeline } from './timeline.ts'
 import { codeVersion, pointLatest, writeRunRecord } from './record.ts'
+import { writeHistoryPage } from './history.ts'
 import { toolVersion } from '../core/version.ts'
 
 // The run, the same for SSH and kubectl: preflight, sync, deps, assets, run, fetch, summary.
@@ -52,9 +55,15 @@ export interface EvalContext {
 export async function runRemoteEval(options: EvalOptions, context: EvalContext): Promise<CliResult> {
   // --env values named like secrets are hidden here too (on the target, the run's redaction does it).
   context.logger.addSecrets(secretValuesFromEnv(options.env))
+  const { mode } = options
+  if (mode.kind === 'prune' || mode.kind === 'check-assets' || mode.kind === 'list') {
+    const upkeep = { transport: await (context.open ?? openTarget)(options, context.logger), options, logger: context.logger }
+    if (mode.kind === 'list') return listOnTarget(upkeep)
+    if (mode.kind === 'prune') return pruneOnTarget(upkeep, mode)
+    return checkAssetsOnTarget(upkeep, mode)
+  }
   if (options.dryRun) return dryRun(options, context)
-  if (options.mode.kind === 'attach' || options.mode.kind === 'stop' || options.mode.kind === 'list')
-    return controlRuns(options, options.mode, context)
+  if (mode.kind === 'attach' || mode.kind === 'stop') return controlRuns(options, mode, context)
   return startRun(options, context)
 }
 
@@ -158,18 +167,13 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
   return new CliResult({ ...(fetched.output as Record<string, unknown>), ...timeline.json() }, fetched.exitCode)
 }
 
-/** --attach, --stop and --list: earlier runs on the target; nothing is synced. */
+/** --attach and --stop: earlier runs on the target; nothing is synced. */
 async function controlRuns(
   options: EvalOptions,
-  mode: Extract<EvalMode, { kind: 'attach' | 'stop' | 'list' }>,
+  mode: Extract<EvalMode, { kind: 'attach' | 'stop' }>,
   { logger, signal, open = openTarget }: EvalContext,
 ): Promise<CliResult> {
   const transport = await open(options, logger)
-  if (mode.kind === 'list') {
-    const runs = await listRuns(transport, options.remoteDir)
-    logger.step('done', runs.length ? runsTable(runs) : `no runs in ${options.remoteDir} on ${transport.target}`)
-    return new CliResult({ target: transport.target, remote_dir: options.remoteDir, runs }, ExitCode.ok)
-  }
   const runId = await remoteRunIdOf({ transport, remoteDir: options.remoteDir, given: mode.runId, logger })
   if (mode.kind === 'stop') {
     logger.step(
@@ -214,6 +218,7 @@ async function fetchReport(target: TargetContext, run: { runId: string; end: Run
   )
   const json: Record<string, unknown> = { ...end.json, remote_run_id: runId }
   let localRunDir: string | null = null
+  let history: string | null = null
   try {
     const checked = await checkRunDir(target, { json: end.json, reportDir: end.reportDir })
     // The eval's own id of the run: the name of its report's folder (the real CLI prints no run_id).
@@ -227,7 +232,7 @@ async function fetchReport(target: TargetContext, run: { runId: string; end: Run
     const files = await pullRunDir(target, checked, localRunDir)
     logger.step('fetch', `${files} files of ${checked.remote} -> ${localRunDir}`)
     timeline?.end('fetch')
-    await recordRun(target, { runId, end, json, localRunDir, timeline })
+    history = await recordRun(target, { runId, end, json, localRunDir, timeline })
   } catch (error) {
     if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error
     logger.step('error', error.message)
@@ -243,6 +248,7 @@ async function fetchReport(target: TargetContext, run: { runId: string; end: Run
     metrics === null
       ? { baseline: null, deltas: null }
       : reportDeltas({ baseline: options.baseline, localRunDir, suite, split, metrics }, logger)
+  if (history) logger.step('done', history)
   logger.step(failed ? 'error' : 'done', failed ? `the eval failed; its report is in ${localRunDir}` : `report in ${localRunDir}`)
   return new CliResult(
     { ...localPaths(json, localRunDir), local_run_dir: localRunDir, ...compared },
@@ -250,11 +256,14 @@ async function fetchReport(target: TargetContext, run: { runId: string; end: Run
   )
 }
 
-/** run.json and run.log beside the fetched report, and reports/evaluations/latest pointing at it. */
+/**
+ * run.json and run.log beside the fetched report, reports/evaluations/latest pointing at it, and the
+ * history page rewritten; returns the line that names the page (null when it could not be written).
+ */
 async function recordRun(
   { transport, options, logger }: TargetContext,
   run: { runId: string; end: RunEnd; json: Record<string, unknown>; localRunDir: string; timeline?: RunTimeline },
-): Promise<void> {
+): Promise<string | null> {
   const { end } = run
   const record = {
     target: transport.target,
@@ -274,7 +283,16 @@ async function recordRun(
     ...run.timeline?.json(),
   }
   await writeRunRecord(run.localRunDir, record, end.log)
-  await pointLatest(path.dirname(run.localRunDir), path.basename(run.localRunDir))
+  const reportsDir = path.dirname(run.localRunDir)
+  await pointLatest(reportsDir, path.basename(run.localRunDir))
+  // The report is fetched and recorded: a page that cannot be written is a warning, not a failed run.
+  try {
+    const page = await writeHistoryPage(reportsDir)
+    return `history of the ${page.runs} local run(s): ${pathToFileURL(page.path).href}`
+  } catch (error) {
+    logger.step('warn', `could not write the history page in ${reportsDir}: ${(error as Error).message}`)
+    return null
+  }
 }
 
 /** The eval's paths, as they are on the target, kept under remote_* keys; its own keys point here. */

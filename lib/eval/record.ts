@@ -65,7 +65,7 @@ export function readRunRecord(dir: string): LocalRun | null {
   } catch {
     return null
   }
-  if (!record || typeof record !== 'object') return null
+  if (!record || typeof record !== 'object' || Array.isArray(record)) return null
   const code = (record.code ?? {}) as Record<string, unknown>
   return {
     folder: path.basename(dir),

@@ -352,9 +352,28 @@ run_stop() { # run_dir grace_seconds
   printf '@@state %s\n' "$(run_state "$run")"
 }
 
-# Every run of the directory, oldest first: "@@run ID", then STATE CODE, then meta and end lines.
-run_list() { # remote_dir
-  local run found
+# The report directory of a run, physical, when the run_dir its JSON names lies inside
+# REPORTS_DIR (the eval's --output-dir): what --list counts and --prune removes with the run.
+run_own_report() { # run_dir reports_dir
+  local claimed absolute real out
+  claimed=$(run_printed_dir "$1") || return 1
+  case $claimed in /*) absolute=$claimed ;; *) absolute=${1%/"$tool_dir"/runs/*}/$claimed ;; esac
+  # Each path ends in a slash inside $( ), which keeps a name ending in a line break whole.
+  real=$(cd -P -- "$absolute" 2>/dev/null && printf '%s/' "$PWD") && out=$(cd -P -- "$2" 2>/dev/null && printf '%s/' "$PWD") || return 1
+  real=${real%/}
+  # A folder of the output directory itself, as the eval writes it, never one deeper.
+  [ "${real%/*}/" = "$out" ] && printf '%s/' "$real"
+}
+
+# Bytes on disk of the given paths together (du's KiB; busybox has no -b).
+run_disk_bytes() { # path...
+  du -skc -- "$@" 2>/dev/null | awk 'END { print $1 * 1024 }'
+}
+
+# Every run of the directory, oldest first: "@@run ID", then STATE CODE, then meta and end lines,
+# and the bytes its record and its report directory take.
+run_list() { # remote_dir reports_dir
+  local run found report
   for run in "$1/$tool_dir/runs"/*/; do
     [ -f "$run/meta" ] || continue
     run=${run%/}
@@ -363,6 +382,41 @@ run_list() { # remote_dir
     # The report's folder, from the run_dir the eval printed (its run_id, for the user).
     found=$(run_printed_dir "$run") && printf 'report=%s\n' "${found##*/}"
     [ -f "$run/exit" ] && printf 'ended=%s\n' "$(cut -d' ' -f2 < "$run/exit")"
+    report=$(run_own_report "$run" "$2") && report=${report%/} || report=''
+    printf 'bytes=%s\n' "$(run_disk_bytes "$run" ${report:+"$report"})"
   done
   return 0
+}
+
+# Removes the runs that ended more than MAX_AGE minutes ago or are beyond the newest KEEP (either
+# may be -), each with its report directory when that lies inside REPORTS_DIR; never a running
+# one. Prints "@@pruned ID BYTES" per run (with DRY=1, what it would remove, removing nothing).
+run_prune() { # remote_dir reports_dir max_age_minutes keep dry
+  local runs=$1/$tool_dir/runs run
+  [ -d "$runs" ] || return 0
+  # Newest first, by start time (meta started=, ISO 8601 sorts as text).
+  for run in "$runs"/*/; do
+    run=${run%/}
+    [ -f "$run/meta" ] && printf '%s %s\n' "$(sed -n 's/^started=//p' -- "$run/meta")" "${run##*/}"
+  done | sort -r | {
+    local index=0 when id ended report bytes
+    while read -r when id; do
+      index=$((index + 1))
+      run=$runs/$id
+      [ "$(run_state "$run")" = 'running -' ] && continue
+      # Its age from its end (a lost run's: from its start).
+      ended=$run/exit
+      [ -f "$ended" ] || ended=$run/meta
+      if { [ "$4" = - ] || [ "$index" -le "$4" ]; } && { [ "$3" = - ] || [ -z "$(find "$ended" -maxdepth 0 -mmin "+$3")" ]; }; then
+        continue
+      fi
+      report=$(run_own_report "$run" "$2") && report=${report%/} || report=''
+      bytes=$(run_disk_bytes "$run" ${report:+"$report"})
+      if [ "$5" != 1 ]; then
+        [ -z "$report" ] || rm -rf -- "$report"
+        rm -rf -- "$run"
+      fi
+      printf '@@pruned %s %s\n' "$id" "$bytes"
+    done
+  }
 }

@@ -20,6 +20,7 @@ const SCRIPTS = {
   follow: callFunction(RUNS_LIBRARY, 'run_follow', LAYOUT_VARS),
   stop: callFunction(RUNS_LIBRARY, 'run_stop', LAYOUT_VARS),
   list: callFunction(RUNS_LIBRARY, 'run_list', LAYOUT_VARS),
+  prune: callFunction(RUNS_LIBRARY, 'run_prune', LAYOUT_VARS),
 }
 
 export type RunState = 'running' | 'finished' | 'failed' | 'stopped' | 'lost'
@@ -58,6 +59,8 @@ export interface RunInfo {
   gpus: string | null
   /** A CUDA run's embedded PyTriton ports: HTTP, gRPC, metrics. */
   ports: string | null
+  /** What its record and its report directory take on the target's disk. */
+  bytes: number | null
 }
 
 /** A new run id: UTC start time and 16 random bits, e.g. 20261128-134256-a1b2. */
@@ -250,7 +253,7 @@ export async function stopRun(
 
 /** Every run in the remote directory, oldest first. */
 export async function listRuns(transport: Transport, remoteDir: string): Promise<RunInfo[]> {
-  const result = await transport.run(SCRIPTS.list, [remoteDir])
+  const result = await transport.run(SCRIPTS.list, [remoteDir, reportsDirOf(remoteDir)])
   if (result.exitCode !== 0)
     throw new TransportError(`Could not list the runs in ${remoteDir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
   const runs: RunInfo[] = []
@@ -270,9 +273,32 @@ export async function listRuns(transport: Transport, remoteDir: string): Promise
       split: fields.get('split') ?? null,
       gpus: fields.get('gpus') ?? null,
       ports: fields.get('ports') ?? null,
+      bytes: /^\d+$/.test(fields.get('bytes') ?? '') ? Number(fields.get('bytes')) : null,
     })
   }
   return runs
+}
+
+/**
+ * Removes the runs that ended more than maxAgeMinutes ago or are beyond the newest `keep`, with
+ * their report directories; never a running one. With dry, only says which it would remove.
+ */
+export async function pruneRuns(
+  transport: Transport,
+  options: { remoteDir: string; maxAgeMinutes: number | null; keep: number | null; dry: boolean },
+): Promise<Array<{ id: string; bytes: number }>> {
+  const limit = (n: number | null) => (n === null ? '-' : String(n))
+  const args = [
+    options.remoteDir,
+    reportsDirOf(options.remoteDir),
+    limit(options.maxAgeMinutes),
+    limit(options.keep),
+    options.dry ? '1' : '0',
+  ]
+  const result = await transport.run(SCRIPTS.prune, args)
+  if (result.exitCode !== 0)
+    throw new TransportError(`Could not prune the runs in ${options.remoteDir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
+  return [...result.stdout.matchAll(/^@@pruned (\S+) (\d+)$/gm)].map((m) => ({ id: m[1]!, bytes: Number(m[2]) }))
 }
 
 /** A run that ended without a report: the error that says how, with the right exit code. */

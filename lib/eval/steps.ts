@@ -5,8 +5,15 @@ import { hostname } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { STALE_SPLITS_FIX } from '../assets/fetch.ts'
-import { checkPreparedDirs, datasetsCacheEnv, DATASETS_CACHE, downloadDatasets, downloadModels } from '../assets/prepare.ts'
-import { describeReport, isComplete, PREPARED_DIRS_LIBRARY } from '../assets/verify.ts'
+import {
+  checkPreparedDir,
+  checkPreparedDirs,
+  datasetsCacheEnv,
+  DATASETS_CACHE,
+  downloadDatasets,
+  downloadModels,
+} from '../assets/prepare.ts'
+import { describeReport, isComplete, PREPARED_DIRS_LIBRARY, type VerifyReport } from '../assets/verify.ts'
 import { ExitCode, InterruptedError, RemoteEvalError, RemotePrerequisiteError, TransportError, UsageError } from '../core/errors.ts'
 import { LAYOUT_VARS, TOOL_DIR } from '../core/layout.ts'
 import { ENVFILE_LIBRARY } from '../target/envfile.ts'
@@ -322,24 +329,63 @@ export async function prepareAssets(
     await downloadDatasets({ ...common, datasetsDir: options.datasetsDir, needs: { ...options.datasets, splits: options.downloadSplits } })
     return
   }
-  const reports = await checkPreparedDirs(
-    transport,
-    [
-      { dir: options.modelsDir, kind: 'models', needs: { models: options.models } },
-      { dir: options.datasetsDir, kind: 'datasets', needs: { datasets: options.datasets } },
-    ],
-    facts.assetListing,
+  await verifyAssetDirs(
+    { transport, options, logger },
+    {
+      listed: facts.assetListing,
+      checksums: false,
+      consequence: ' (air-gapped: nothing is downloaded there), so the eval was not started',
+    },
   )
+}
+
+/**
+ * Checks the target's models and datasets directories against their manifests and what the suite
+ * and policy need (sizes; every file's sha256 with checksums). An incomplete one is exit 10 or 11,
+ * with the command that prepares it; the error's output holds both reports.
+ */
+export async function verifyAssetDirs(
+  { transport, options, logger }: Pick<TargetContext, 'transport' | 'options' | 'logger'>,
+  how: { listed?: string; checksums: boolean; consequence: string },
+): Promise<VerifyReport[]> {
+  const requests = [
+    { dir: options.modelsDir, kind: 'models', needs: { models: options.models } },
+    { dir: options.datasetsDir, kind: 'datasets', needs: { datasets: options.datasets } },
+  ] as const
+  const reports = how.checksums
+    ? [
+        await checkPreparedDir({ ...requests[0], transport, checksums: true }),
+        await checkPreparedDir({ ...requests[1], transport, checksums: true }),
+      ]
+    : await checkPreparedDirs(transport, requests, how.listed)
   for (const report of reports) logger.step(report.kind, describeReport(report))
-  for (const report of reports) {
-    if (!isComplete(report)) {
-      throw new RemoteEvalError(
-        `The ${report.kind} on ${transport.target} are not complete (air-gapped: nothing is downloaded there), so the eval was not started.`,
-        report.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing,
-        { hint: fixCommand(options, report.kind) },
-      )
-    }
-  }
+  const incomplete = reports.find((report) => !isComplete(report))
+  if (incomplete)
+    throw new RemoteEvalError(
+      `The ${incomplete.kind} on ${transport.target} are not complete${how.consequence}.`,
+      incomplete.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing,
+      { hint: fixCommand(options, incomplete.kind), output: assetsJson(reports) },
+    )
+  return reports
+}
+
+/** The reports of --check-assets as JSON: per directory, whether it is complete and what is wrong. */
+export function assetsJson(reports: readonly VerifyReport[]): Record<string, unknown> {
+  return Object.fromEntries(
+    reports.map((r) => [
+      r.kind,
+      {
+        dir: r.dir,
+        complete: isComplete(r),
+        files: r.checkedFiles,
+        bytes: r.checkedBytes,
+        checksums: r.checksums,
+        problem: r.noManifest ?? null,
+        ...r.problems,
+        uncovered: r.uncovered,
+      },
+    ]),
+  )
 }
 
 /** HF_TOKEN_PATH at a token `hf auth login` stored: the run moves HF_HOME away from it. */

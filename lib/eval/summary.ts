@@ -1,5 +1,6 @@
 // Tables for people, on stderr: the metrics of a fetched metrics.csv, and the runs on a target.
 import { escapeControls } from '../core/filenames.ts'
+import { formatBytes } from '../core/units.ts'
 import type { RunInfo } from './runs.ts'
 
 /** Parses CSV as Python's csv module writes it (quotes around fields with commas or quotes). */
@@ -89,6 +90,7 @@ export function runsTable(runs: readonly RunInfo[]): string {
     `${r.suite ?? '?'}/${r.split ?? '?'}`,
     r.gpus ?? '-',
     r.ports ?? '-',
+    r.bytes === null ? '-' : formatBytes(r.bytes),
   ])
-  return table([['run', 'report folder (run_id)', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus', 'ports'], ...rows], 9)
+  return table([['run', 'report folder (run_id)', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus', 'ports', 'size'], ...rows], 9)
 }

@@ -70,7 +70,11 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
       ['--fresh-cache', '--remote-has-internet', 'no'],
       /--fresh-cache downloads again, which an air-gapped target cannot do/,
     ],
-    ['--dry-run with --detach', ['--dry-run', '--detach'], /--dry-run shows the steps of a new run; it does not combine with --detach/],
+    [
+      '--dry-run with --detach',
+      ['--dry-run', '--detach'],
+      /--dry-run shows the steps of a new run \(or what --prune would remove\); it does not combine with --detach/,
+    ],
     ['a missing --project-dir', ['--project-dir', '/nonexistent/eval'], /--project-dir \/nonexistent\/eval is not a directory/],
     // The runner has no --suites or --policy flag: the advice names only what it has.
     [
@@ -87,6 +91,11 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
       /--baseline \/nonexistent\/report does not exist\. Give a fetched report directory/,
     ],
     ['a --baseline without metrics', ['--baseline', '/usr/share'], /--baseline \/usr\/share holds neither metrics\.csv nor report\.json/],
+    ['--prune without a limit', ['--prune'], /--prune needs --older-than DAYS, --keep-last K or both/],
+    ['a bad --older-than', ['--prune', '--older-than', '2w'], /--older-than "2w" is not a whole number of days/],
+    ['--keep-last without --prune', ['--keep-last', '3'], /--keep-last goes with --prune\./],
+    ['--verify-checksums without --check-assets', ['--verify-checksums'], /--verify-checksums goes with --check-assets\./],
+    ['--prune with --list', ['--prune', '--keep-last', '1', '--list'], /--list and --prune exclude each other/],
     ['--baseline with --no-baseline', ['--baseline', '/tmp', '--no-baseline'], /--baseline PATH and --no-baseline exclude each other/],
   ]
 

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { $ } from 'zx'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import {
   EXAMPLE_HUB,
@@ -287,5 +289,65 @@ describe('runs that outlive the runner (ssh)', () => {
     const bad = await runScript(SCRIPT, args(['--stop', '../../etc']), env)
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /is not a run id/)
+  })
+
+  test('--list shows the space runs take; --prune removes ended runs past its limits with their reports, never a running one', async () => {
+    const sleep = sleepFor(60)
+    const running = JSON.parse((await runScript(SCRIPT, args(['--detach', ...sleep.args]), env)).stdout).remote_run_id
+    const listed = await runScript(SCRIPT, args(['--list']), env)
+    const runs = JSON.parse(listed.stdout).runs as Array<{ id: string; run_id: string | null; state: string; bytes: number }>
+    assert.ok(runs.length >= 4, listed.stderr)
+    assert.ok(
+      runs.every((r) => r.bytes > 0),
+      JSON.stringify(runs),
+    )
+    assert.equal(
+      JSON.parse(listed.stdout).bytes,
+      runs.reduce((sum, r) => sum + r.bytes, 0),
+    )
+    assert.match(listed.stderr, new RegExp(`^\\[done\\] ${runs.length} run\\(s\\), [\\d.]+ [KM]iB in all`, 'm'))
+    assert.match(listed.stderr, /^\[done\] run\s+report folder \(run_id\)\s+state.*\ssize$/m)
+    const reports = path.join(dir, 'reports/evaluations')
+    const runDir = (id: string) => path.join(dir, '.remote-eval/runs', id)
+    // A folder of the eval's output directory that no run of ours names: never pruned.
+    await writeAsTestUser(path.join(reports, 'not-ours/report.json'), '{}')
+    const ended = runs.filter((r) => r.id !== running)
+    const prune = async (flags: string[]) => {
+      const result = await runScript(SCRIPT, args(['--prune', ...flags]), env)
+      assert.equal(result.code, 0, result.stderr)
+      return { ...result, pruned: (JSON.parse(result.stdout).pruned as Array<{ id: string }>).map((r) => r.id) }
+    }
+    // --dry-run names what would go and removes nothing.
+    const dry = await prune(['--keep-last', '2', '--dry-run'])
+    assert.deepEqual(
+      dry.pruned.sort(),
+      runs.slice(0, -2).map((r) => r.id),
+      dry.stderr,
+    )
+    assert.match(dry.stderr, /^\[done\] would remove \d+ run\(s\) .*\(dry run: nothing removed\)$/m)
+    assert.deepEqual(
+      (await list()).map((r) => r.id),
+      runs.map((r) => r.id),
+    )
+    // --older-than: by when a run ended; only the one made 3 days old here goes, with its report.
+    const oldest = ended.find((r) => r.run_id !== null)!
+    await $`touch -d '3 days ago' ${path.join(runDir(oldest.id), 'exit')}`
+    const aged = await prune(['--older-than', '2'])
+    assert.deepEqual(aged.pruned, [oldest.id], aged.stderr)
+    assert.ok(!existsSync(runDir(oldest.id)) && !existsSync(path.join(reports, oldest.run_id!)), 'the run and its report are gone')
+    // --keep-last 0: every ended run goes; the running one stays, though the limit would take it.
+    const kept = await prune(['--keep-last', '0'])
+    assert.deepEqual(
+      kept.pruned.sort(),
+      ended.filter((r) => r !== oldest).map((r) => r.id),
+      kept.stderr,
+    )
+    assert.deepEqual(
+      (await list()).map((r) => [r.id, r.state]),
+      [[running, 'running']],
+    )
+    assert.deepEqual((await readdir(reports)).sort(), ['not-ours'], 'only the reports of pruned runs were removed')
+    assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the running run goes on')
+    await runScript(SCRIPT, args(['--stop', running, '--stop-grace', '1']), env)
   })
 })

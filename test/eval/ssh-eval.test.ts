@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, readlink, symlink } from 'node:fs/promises'
+import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { tmpdir } from 'node:os'
 import { after, before, describe, test } from 'node:test'
@@ -144,6 +144,41 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.deepEqual([JSON.parse(result.stdout).baseline, JSON.parse(result.stdout).deltas], [null, null])
     const report = JSON.parse(await readFile(path.join(JSON.parse(result.stdout).local_run_dir, 'report.json'), 'utf8'))
     assert.equal(report.run.env.GR_OFFLINE_MODE, 'true')
+  })
+
+  test('--check-assets checks the target directories, nothing synced or run; --verify-checksums finds a file changed in place', async () => {
+    const runsBefore = await remoteRuns()
+    const check = (extra: string[] = []) => runScript(SCRIPT, [...args(), '--check-assets', ...extra], env)
+    const sized = await check()
+    assert.equal(sized.code, 0, sized.stderr)
+    assert.match(sized.stderr, /^\[done\] models and datasets on ssh gr-test are complete \(sizes checked\)$/m)
+    assert.doesNotMatch(sized.stderr, /^\[(sync|deps|run)\]/m)
+    const out = JSON.parse(sized.stdout)
+    assert.deepEqual([out.models.complete, out.datasets.complete, out.models.dir], [true, true, `${dir}/.models`])
+    // One byte of a model file changed, its size kept: only the checksums see it.
+    const files = (await readdir(`${dir}/.models`, { recursive: true, withFileTypes: true })).filter(
+      (e) => e.isFile() && e.name !== 'manifest.json' && !e.parentPath.includes('hf_cache'),
+    )
+    const victim = path.join(files[0]!.parentPath, files[0]!.name)
+    const original = await readFile(victim)
+    const changed = Buffer.from(original)
+    changed[0] = changed[0]! ^ 1
+    await writeFile(victim, changed)
+    try {
+      assert.equal((await check()).code, 0, 'sizes alone pass')
+      const summed = await check(['--verify-checksums'])
+      assert.equal(summed.code, 10, summed.stderr)
+      assert.match(summed.stderr, /checksum mismatch: /)
+      assert.match(summed.stderr, /^\[error\] The models on ssh gr-test are not complete\.$/m)
+      const failed = JSON.parse(summed.stdout)
+      assert.deepEqual([failed.error.exit_code, failed.models.complete, failed.datasets.complete], [10, false, true])
+    } finally {
+      await writeFile(victim, original)
+    }
+    const verified = await check(['--verify-checksums'])
+    assert.equal(verified.code, 0, verified.stderr)
+    assert.match(verified.stderr, /are complete \(checksums verified\)$/m)
+    assert.equal(await remoteRuns(), runsBefore, 'no eval ran')
   })
 
   test('air-gapped with models missing: exit 10, the eval never started, and the printed fix works when pasted', async () => {
