@@ -5,8 +5,8 @@ Sent on stdin to `python -` in the eval repo's environment (uv run, or a prebuil
   python - dataset HF_ID   REVISION SPLITS   HF_HOME  KNOWN_SHA
   python - head    model|dataset REPO_ID REVISION       (the commit the revision is at now; nothing fetched)
 Prints one JSON object on stdout: {"status": "fetched" | "skipped", "sha": ..., ...} or
-{"status": "error", "kind": ..., "message": ...}, and progress lines "@@progress {"bytes": N}" on
-stderr. The token comes from HF_TOKEN in the environment (the caller exports it from the target's
+{"status": "error", "kind": ..., "message": ...}, and progress lines "@@progress {"bytes": N,
+"total": T or null}" on stderr. The token comes from HF_TOKEN in the environment (the caller exports it from the target's
 .env.eval when needed), else from HF_TOKEN_PATH, never from the command line, and is never printed. KNOWN_SHA is the commit a complete earlier download has: when the revision still
 resolves to it, nothing is fetched.
 """
@@ -39,11 +39,12 @@ def tree_bytes(root):
     return total
 
 
-def report_progress(root, stop):
-    """Prints the bytes under root every second until stopped (downloads land there as they go)."""
+def report_progress(root, stop, total):
+    """Prints the bytes under root every second until stopped (downloads land there as they go),
+    with the bytes expected in all when the Hub said (a model's files), for an ETA."""
     start = tree_bytes(root)
     while not stop.wait(PROGRESS_EVERY_S):
-        sys.stderr.write("@@progress %s\n" % json.dumps({"bytes": tree_bytes(root) - start}))
+        sys.stderr.write("@@progress %s\n" % json.dumps({"bytes": tree_bytes(root) - start, "total": total}))
         sys.stderr.flush()
 
 
@@ -90,10 +91,10 @@ def classify(error):
     return "other"
 
 
-def with_progress(root, work):
+def with_progress(root, work, total=None):
     os.makedirs(root, exist_ok=True)
     stop = threading.Event()
-    thread = threading.Thread(target=report_progress, args=(root, stop), daemon=True)
+    thread = threading.Thread(target=report_progress, args=(root, stop, total), daemon=True)
     thread.start()
     try:
         return work()
@@ -105,11 +106,13 @@ def with_progress(root, work):
 def fetch_model(repo_id, revision, dest, known_sha):
     from huggingface_hub import HfApi, snapshot_download
 
-    info = HfApi().model_info(repo_id, revision=revision)
+    info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
     if info.sha == known_sha:
         return {"status": "skipped", "sha": info.sha}
     started = time.time()
-    with_progress(dest, lambda: snapshot_download(repo_id, revision=info.sha, local_dir=dest))
+    sizes = [sibling.size for sibling in info.siblings or []]
+    total = sum(sizes) if sizes and None not in sizes else None
+    with_progress(dest, lambda: snapshot_download(repo_id, revision=info.sha, local_dir=dest), total)
     # Only this commit's files: an older commit fetched into the same folder may have left others.
     names = {sibling.rfilename for sibling in info.siblings or []}
     files = list_files(dest, lambda rel: rel in names)

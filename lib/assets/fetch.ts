@@ -6,7 +6,7 @@ import { shellQuote } from '../core/shell.ts'
 import { ENVFILE_LIBRARY } from '../target/envfile.ts'
 import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
-import { formatBytes } from '../core/units.ts'
+import { formatBytes, formatDuration } from '../core/units.ts'
 import { pythonCommand, UV_ON_PATH, type PythonEnv } from '../target/uv.ts'
 import type { ManifestFile } from './manifest.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
@@ -80,7 +80,7 @@ async function runFetch(options: {
   job: FetchJob
   env: Record<string, string>
   envFile: string | undefined
-  onProgress: (bytes: number) => void
+  onProgress: (progress: Progress) => void
   onOther: (line: string) => void
 }): Promise<FetchResult> {
   const { transport, python, mode, job, env, envFile, onProgress, onOther } = options
@@ -90,8 +90,10 @@ async function runFetch(options: {
     stdin: FETCH_PY,
     onStderrLine: (line) => {
       const progress = /^@@progress (.*)$/.exec(line)
-      if (progress) onProgress((JSON.parse(progress[1]!) as { bytes: number }).bytes)
-      else if (line.trim()) onOther(line)
+      if (progress) {
+        const { bytes, total } = JSON.parse(progress[1]!) as { bytes: number; total?: number | null }
+        onProgress({ bytes, total: typeof total === 'number' ? total : null })
+      } else if (line.trim()) onOther(line)
     },
   })
   const answer = result.stdout.trim().split('\n').at(-1) ?? ''
@@ -148,6 +150,23 @@ function fetchError(
   }
 }
 
+const CHECKING_AFTER_MS = 1500
+const PLAIN_PROGRESS_EVERY_MS = 5000
+
+/** What fetch.py reports while it downloads: the bytes so far, and in all when the Hub said. */
+export interface Progress {
+  bytes: number
+  total: number | null
+}
+
+/** "12.0 MiB of 40.0 MiB (30 %) at 3.1 MiB/s, about 9 s left"; without a total, bytes and rate. */
+export function progressText({ bytes, total }: Progress, seconds: number): string {
+  const rate = Math.round(bytes / Math.max(seconds, 0.001))
+  if (!total || total < bytes) return `${formatBytes(bytes)} at ${formatBytes(rate)}/s`
+  const left = rate > 0 ? `, about ${formatDuration(((total - bytes) / rate) * 1000)} left` : ''
+  return `${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor((bytes / total) * 100)} %) at ${formatBytes(rate)}/s${left}`
+}
+
 /** Runs every job, at most `concurrency` at a time; a failed job does not stop the others. */
 export async function fetchAll(options: {
   transport: Transport
@@ -169,14 +188,16 @@ export async function fetchAll(options: {
       const job = options.jobs[next++]!
       const started = Date.now()
       let lastShown = 0
-      const onProgress = (bytes: number) => {
+      // A repo found in place answers at once: "checking" only for one that takes a while.
+      const checking = setTimeout(() => logger.step(step, `${job.label}: checking`), CHECKING_AFTER_MS)
+      const onProgress = (progress: Progress) => {
         const now = Date.now()
-        if (now - lastShown < 2000) return
+        if (!logger.live && now - lastShown < PLAIN_PROGRESS_EVERY_MS) return
         lastShown = now
-        const seconds = (now - started) / 1000
-        logger.step(step, `${job.label}: ${formatBytes(bytes)} at ${formatBytes(bytes / Math.max(seconds, 0.001))}/s`)
+        const line = `${job.label}: ${progressText(progress, (now - started) / 1000)}`
+        if (logger.live) logger.live(job.key, step, line)
+        else logger.step(step, line)
       }
-      logger.step(step, `${job.label}: checking`)
       try {
         const result = await runFetch({
           transport: options.transport,
@@ -193,6 +214,9 @@ export async function fetchAll(options: {
         const wrapped = error instanceof RemoteEvalError ? error : new RemoteEvalError(String(error), 1, { cause: error })
         logger.step(step, `${job.label}: failed: ${wrapped.message}`)
         outcomes.push({ job, error: wrapped, seconds: (Date.now() - started) / 1000 })
+      } finally {
+        clearTimeout(checking)
+        logger.live?.(job.key, step, null)
       }
     }
   }

@@ -89,12 +89,16 @@ interface Common {
 const intact = (files: readonly ManifestFile[], listing: Listing | null) =>
   listing !== null && files.every((f) => listing.sizes.get(f.path) === f.size)
 
-/** What to tell when some repos failed: the table is printed; the first failure decides the exit. */
+/**
+ * The table of what happened (one line instead when every repo was in place); the first failure
+ * decides the exit. Returns whether nothing had to be fetched.
+ */
 function finish(
   outcomes: FetchOutcome[],
   bytesOf: (o: FetchOutcome) => number,
   { logger, step }: { logger: Logger; step: 'models' | 'datasets' },
-) {
+): boolean {
+  if (outcomes.every((o) => o.result?.status === 'skipped')) return true
   logger.step(
     step,
     summaryTable(
@@ -108,6 +112,7 @@ function finish(
   )
   const failed = outcomes.find((o) => o.error)
   if (failed) throw failed.error as RemoteEvalError
+  return false
 }
 
 /** What differs between preparing models and datasets; the steps around it are the same. */
@@ -128,12 +133,13 @@ interface FetchKind<Need, R extends { files: ManifestFile[] }> {
 /**
  * Fetches what the directory lacks: reads the completion records, skips repos still intact, drops
  * the manifest (the directory may change now), fetches the rest, records each as it finishes.
- * Returns one record per need, in order; throws after the summary table when any fetch failed.
+ * Returns one record per need, in order, and the repos' labels when all were in place already;
+ * throws after the summary table when any fetch failed.
  */
 async function fetchMissing<Need, R extends { files: ManifestFile[] }>(
   options: Common & { dir: string },
   spec: FetchKind<Need, R>,
-): Promise<R[]> {
+): Promise<{ entries: R[]; inPlace: string[] | null }> {
   const { transport, dir } = options
   const logger = options.logger ?? silentLogger
   await prepareAssetDir(transport, dir, spec.flag)
@@ -166,20 +172,32 @@ async function fetchMissing<Need, R extends { files: ManifestFile[] }>(
     records.set(job.key, record)
     await writeRecord(transport, { dir, kind: spec.kind, key: job.key }, record)
   }
-  finish(outcomes, (o) => (records.get(o.job.key)?.files ?? []).reduce((sum, f) => sum + f.size, 0), { logger, step: spec.kind })
-  return jobs.map((job) => records.get(job.key)!)
+  const inPlace = finish(outcomes, (o) => (records.get(o.job.key)?.files ?? []).reduce((sum, f) => sum + f.size, 0), {
+    logger,
+    step: spec.kind,
+  })
+  return { entries: jobs.map((job) => records.get(job.key)!), inPlace: inPlace ? jobs.map((job) => job.label) : null }
 }
 
 /** Writes the manifest (last, atomically), then reads the directory back against it. */
 async function writeAndVerify(
   options: Common & { dir: string },
   manifest: Manifest,
-  { counts, needs }: { counts: string; needs: CheckRequest['needs'] },
+  { counts, needs, inPlace }: { counts: string; needs: CheckRequest['needs']; inPlace: string[] | null },
 ): Promise<void> {
   const logger = options.logger ?? silentLogger
   await writeManifest(options.transport, options.dir, manifest)
+  const report = await checkPreparedDir({ transport: options.transport, dir: options.dir, kind: manifest.kind, needs, checksums: false })
+  // Everything was in place: one line says so (the manifest written again is the same).
+  if (inPlace && isComplete(report)) {
+    logger.step(manifest.kind, `all in place, nothing fetched: ${inPlace.join(', ')} at their recorded commits; ${describeReport(report)}`)
+    return
+  }
   logger.step(manifest.kind, `wrote ${options.dir}/${MANIFEST_NAME} (${counts})`)
-  await verifyWritten({ transport: options.transport, dir: options.dir, kind: manifest.kind, needs }, logger)
+  logger.step(manifest.kind, `verified: ${describeReport(report)}`)
+  if (!isComplete(report)) {
+    throw new RemoteEvalError(describeReport(report), manifest.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing)
+  }
 }
 
 /** Downloads the models the policy needs into modelsDir/token_classifier/<org>__<name>, then its manifest. */
@@ -187,7 +205,7 @@ export async function downloadModels(
   options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string },
 ): Promise<ModelsManifest> {
   const dir = options.modelsDir
-  const entries = await fetchMissing<ModelRef, ModelRecord>(
+  const { entries, inPlace } = await fetchMissing<ModelRef, ModelRecord>(
     { ...options, dir },
     {
       kind: 'models',
@@ -214,6 +232,7 @@ export async function downloadModels(
   await writeAndVerify({ ...options, dir }, manifest, {
     counts: `${entries.length} models, ${files.length} files`,
     needs: { models: options.needs },
+    inPlace,
   })
   return manifest
 }
@@ -221,7 +240,7 @@ export async function downloadModels(
 /** Prepares every split of the suite's datasets under datasetsDir/hf_cache, then its manifest. */
 export async function downloadDatasets(options: Common & { datasetsDir: string; needs: DatasetNeeds }): Promise<DatasetsManifest> {
   const { datasetsDir: dir, needs } = options
-  const entries = await fetchMissing<DatasetRef, DatasetRecord>(
+  const { entries, inPlace } = await fetchMissing<DatasetRef, DatasetRecord>(
     { ...options, dir },
     {
       kind: 'datasets',
@@ -269,17 +288,9 @@ export async function downloadDatasets(options: Common & { datasetsDir: string; 
   await writeAndVerify({ ...options, dir }, manifest, {
     counts: `${manifest.datasets.length} splits, ${manifest.files.length} files`,
     needs: { datasets: needs },
+    inPlace,
   })
   return manifest
-}
-
-/** After a download: the directory, read back, matches the manifest just written (sizes and coverage). */
-async function verifyWritten(options: Omit<Parameters<typeof checkPreparedDir>[0], 'checksums'>, logger: Logger) {
-  const report = await checkPreparedDir({ ...options, checksums: false })
-  logger.step(options.kind, `verified: ${describeReport(report)}`)
-  if (!isComplete(report)) {
-    throw new RemoteEvalError(describeReport(report), options.kind === 'models' ? ExitCode.modelsMissing : ExitCode.datasetsMissing)
-  }
 }
 
 interface CheckRequest {

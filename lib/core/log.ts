@@ -1,4 +1,5 @@
 import pc from 'picocolors'
+import { escapeControls } from './filenames.ts'
 
 // Everything but the final JSON goes to stderr, one line per message, prefixed with its step.
 // Every line passes through redaction first, so a secret that reaches a log (even one the remote
@@ -15,6 +16,11 @@ export interface Logger {
   redact(text: string): string
   /** Whether its lines are coloured (a table that colours its cells follows it). */
   colored?: boolean
+  /**
+   * On a terminal only: a line kept below the others and rewritten in place (a download's
+   * progress), one per key; null takes it away. Absent elsewhere: say it with step() instead.
+   */
+  live?(key: string, step: Step, text: string | null): void
 }
 
 /** A copy of a JSON-like value with every string redacted (keys, numbers and structure untouched). */
@@ -106,13 +112,29 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const color = options.color ?? (!process.env.NO_COLOR && (onTerminal || process.env[COLOR_ENV] === '1'))
   const secrets = new Set<string>([...secretValuesFromEnv(), ...(options.secrets ?? [])])
   const redactKnown = (text: string) => redact(text, secrets)
+  const prefixed = (step: Step, text: string) => {
+    const prefix = `[${step}]`
+    return `${color ? paint[step](prefix) : prefix} ${text}`
+  }
+  const terminal = stream as { isTTY?: boolean; columns?: number }
+  // The live lines sit below everything else: each write takes them away, then draws them again.
+  const liveLines = new Map<string, string>()
+  const eraseLive = () => (liveLines.size ? `\x1b[${liveLines.size}A\x1b[J` : '')
+  const drawLive = () => [...liveLines.values()].map((line) => `${line}\n`).join('')
   return {
     step(step, message) {
-      const prefix = `[${step}]`
-      const shown = color ? paint[step](prefix) : prefix
       const lines = redactKnown(message).split('\n')
-      stream.write(lines.map((line) => `${shown} ${line}`).join('\n') + '\n')
+      stream.write(eraseLive() + lines.map((line) => prefixed(step, line)).join('\n') + '\n' + drawLive())
     },
+    ...(terminal.isTTY && {
+      live(key: string, step: Step, text: string | null) {
+        const erase = eraseLive()
+        if (text === null) liveLines.delete(key)
+        // One screen line each, or the cursor arithmetic above is off.
+        else liveLines.set(key, prefixed(step, escapeControls(redactKnown(text)).slice(0, Math.max(20, (terminal.columns || 80) - 12))))
+        stream.write(erase + drawLive())
+      },
+    }),
     addSecrets(values) {
       for (const value of values) secrets.add(value)
     },

@@ -8,7 +8,7 @@ import { datasetsCacheEnv } from '../../lib/assets/prepare.ts'
 import { startProcess } from '../../lib/core/process.ts'
 import { DATASETS, GATED_MODEL_REPO, MODEL_REPO, SECOND_MODEL_REPO, WEIGHTS_BYTES } from '../support/hub-fixtures.ts'
 import { startHub, type HubServer } from '../support/hub-server.ts'
-import { SCRIPTS, harness, makeEvalProject, runMake, runScript } from '../support/harness.ts'
+import { SCRIPTS, harness, makeEvalProject, runMake, runScript, startOnPty } from '../support/harness.ts'
 
 // make download-models / download-datasets / check-* against the Hub double, with Hugging Face's
 // real Python clients, then the prepared directories used offline by a separate Python process.
@@ -147,8 +147,44 @@ describe('model and dataset directories', () => {
     assert.equal(models.code, 0, models.stderr)
     assert.equal(datasets.code, 0, datasets.stderr)
     assert.equal(hub.fileDownloads().length, before, 'no file was requested from the Hub')
-    assert.match(models.stderr, /0 fetched, 1 skipped/)
-    assert.match(datasets.stderr, /0 fetched, 2 skipped/)
+    // Everything in place: one line each, no table of skips, no "checking" lines.
+    assert.match(
+      models.stderr,
+      /^\[models\] all in place, nothing fetched: org\/tiny-ner@main at their recorded commits; models in .*: complete/m,
+    )
+    assert.match(
+      datasets.stderr,
+      /^\[datasets\] all in place, nothing fetched: org\/\S+@main, org\/\S+@main at their recorded commits; datasets in .*: complete/m,
+    )
+    for (const { stderr } of [models, datasets]) assert.doesNotMatch(stderr, /skipped \(already complete\)|: checking$/m)
+  })
+
+  test('on a terminal, a download shows one line that updates: bytes, of how many, rate and time left', async () => {
+    // A slow link (3 MiB at 1 MiB/s), so the line updates a few times.
+    const slow = await startHub({ root: harness().hubRepos, tokens: [TOKEN], bytesPerSecond: 1024 * 1024 })
+    try {
+      const modelsDir = path.join(scratch, 'models-on-a-terminal')
+      // A terminal 200 columns wide (a pty under script(1) has none set), so the line is not cut.
+      const script = path.join(SCRIPTS, 'download_models.ts')
+      const argv = ['sh', '-c', 'stty cols 200 && exec "$0" "$@"', script, '--models-dir', modelsDir, '--project-dir', project]
+      const onPty = await startOnPty(argv, {
+        ...env,
+        HF_ENDPOINT: slow.endpoint,
+        NO_COLOR: '1',
+      })
+      const { code, output } = await onPty.result
+      assert.equal(code, 0, output)
+      // (huggingface_hub writes a file in 10 MB pieces: here the bytes grow once the weights are whole.)
+      assert.match(
+        output,
+        /\[models\] org\/tiny-ner@main: [\d.]+ [KM]?i?B of 3\.0 MiB \(\d+ %\) at [\d.]+ [KM]?i?B\/s, about [\dhmins ]+ left\r?\n/,
+      )
+      // Rewritten in place: the line is taken away (cursor up, clear) before the next is drawn.
+      assert.ok(output.includes('\x1b[1A\x1b[J'), JSON.stringify(output))
+      assert.match(output, /^\[models\] org\/tiny-ner@main\s+fetched\s+3\.0 MiB/m)
+    } finally {
+      await slow.stop()
+    }
   })
 
   test('copied to another path, both directories check and load there', async () => {

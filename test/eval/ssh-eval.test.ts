@@ -122,8 +122,10 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.ok(changed.length > 0, JSON.stringify(out.deltas))
     assert.match(result.stderr, /^\[done\] span_detection label EMAIL per_label_char\s+1\.0000\s+=\s+0\.\d{4}\s+-0\.\d{4}/m)
     assert.match(result.stderr, /^\[deps\] pyproject\.toml, uv\.lock and extras unchanged since the last sync: skipped$/m)
-    assert.match(result.stderr, /0 fetched, 1 skipped/)
-    assert.match(result.stderr, /0 fetched, 2 skipped/)
+    // Everything in place: one line each.
+    assert.match(result.stderr, /^\[models\] all in place, nothing fetched: org\/ru-pii-detector@main at their recorded commits; /m)
+    assert.match(result.stderr, /^\[datasets\] all in place, nothing fetched: org\/ru-pii-chat@main, org\/ru-pii-forms@main at /m)
+    assert.doesNotMatch(result.stderr, /skipped \(already complete\)/)
     assert.equal(hub.fileDownloads().length, before, 'no file downloaded again')
     assert.ok(!existsSync(path.join(project, '.env.eval')), 'the remote .env.eval never came back')
   })

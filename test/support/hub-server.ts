@@ -7,7 +7,7 @@ import path from 'node:path'
 // TEST DOUBLE for the Hugging Face Hub (huggingface.co is not reachable here). It speaks the subset
 // of the Hub's HTTP API that the real Python clients (huggingface_hub 1.x, datasets 5.x) call for
 // snapshot_download, model_info/dataset_info and load_dataset, pointed at with HF_ENDPOINT:
-//   GET  /api/{models|datasets}/{repo}[/revision/{rev}]          repo info (sha, siblings)
+//   GET  /api/{models|datasets}/{repo}[/revision/{rev}]          repo info (sha, siblings; sizes with blobs=true)
 //   GET  /api/{models|datasets}/{repo}/tree/{rev}[/{path}]       file tree (recursive or not)
 //   POST /api/{models|datasets}/{repo}/paths-info/{rev}          entries for given paths
 //   HEAD|GET /[datasets/]{repo}/resolve/{rev}/{file}               file, or 302 for LFS files
@@ -47,6 +47,8 @@ export interface HubServerOptions {
   access?: Record<string, RepoAccess>
   /** Called before each request is answered; return true to make the server die right there. */
   dieWhen?: (method: string, path: string) => boolean
+  /** File bodies sent at this many bytes a second (a slow link, for the progress lines). */
+  bytesPerSecond?: number
 }
 
 interface RepoFile {
@@ -182,7 +184,16 @@ export class HubServer {
       record.status = status
       record.fileDownload = file && method === 'GET' && status < 300
       res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(data.length), ...headers })
-      res.end(method === 'HEAD' ? undefined : data)
+      const rate = this.options.bytesPerSecond
+      if (!record.fileDownload || !rate) return void res.end(method === 'HEAD' ? undefined : data)
+      // A slow link: a tenth of a second's worth at a time.
+      const step = Math.max(1, Math.floor(rate / 10))
+      const drip = (from: number) => {
+        if (from >= data.length || res.destroyed) return void res.end()
+        res.write(data.subarray(from, from + step))
+        setTimeout(() => drip(from + step), 100)
+      }
+      drip(0)
     }
     const fail = (status: number, code: string | null, message: string, headers: Record<string, string> = {}) =>
       send(status, { error: message }, { 'X-Error-Message': message, ...(code ? { 'X-Error-Code': code } : {}), ...headers })
@@ -198,7 +209,7 @@ export class HubServer {
       if (p === '/api/validate-yaml' && method === 'POST') return send(200, { errors: [], warnings: [] })
       if ((m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)(?:\/revision\/([^/]+))?$/.exec(p)) && method === 'GET') {
         const repo = this.access(req, m[1] === 'models' ? 'model' : 'dataset', m[2]!, m[3] ? decodeURIComponent(m[3]) : null, false, fail)
-        if (repo) send(200, this.info(repo))
+        if (repo) send(200, this.info(repo, /^(true|1)$/i.test(url.searchParams.get('blobs') ?? '')))
         return
       }
       if ((m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/tree\/([^/]+)(\/.*)?$/.exec(p)) && method === 'GET') {
@@ -333,7 +344,8 @@ export class HubServer {
     return repo
   }
 
-  private info(repo: Repo): object {
+  /** The repo's info; with blobs (files_metadata=True), each sibling's size as the Hub gives it. */
+  private info(repo: Repo, blobs = false): object {
     const rules = this.options.access?.[repo.id] ?? {}
     return {
       _id: createHash('md5').update(repo.id).digest('hex').slice(0, 24),
@@ -349,7 +361,18 @@ export class HubServer {
       downloads: 0,
       likes: 0,
       tags: [],
-      siblings: [...repo.files.keys()].sort().map((rfilename) => ({ rfilename })),
+      siblings: [...repo.files.keys()].sort().map((rfilename) => {
+        const file = repo.files.get(rfilename)!
+        return blobs
+          ? {
+              rfilename,
+              size: file.lfs?.size ?? file.size,
+              blobId: file.oid,
+              // A sibling's lfs names its hash sha256 (the tree's entries say oid).
+              ...(file.lfs ? { lfs: { sha256: file.lfs.oid, size: file.lfs.size, pointerSize: file.lfs.pointerSize } } : {}),
+            }
+          : { rfilename }
+      }),
     }
   }
 
