@@ -85,4 +85,24 @@ describe('runs that outlive the runner (pod)', () => {
     assert.equal(result.code, 130, result.stderr)
     assert.deepEqual(await livingProcesses(sleep.marker), [])
   })
+
+  test('--list shows the space of each run in the pod, --prune removes the ended ones with their reports, --check-assets checks the directories', async () => {
+    const listed = JSON.parse((await runScript(SCRIPT, args(['--list']), env())).stdout)
+    assert.ok(listed.runs.length >= 3 && listed.runs.every((r: { bytes: number }) => r.bytes > 0), JSON.stringify(listed))
+    const reports = path.join(pod.workdir('main'), 'guardrails/reports/evaluations')
+    assert.ok((await readdir(reports)).length > 0)
+    const pruned = await runScript(SCRIPT, args(['--prune', '--keep-last', '0']), env())
+    assert.equal(pruned.code, 0, pruned.stderr)
+    assert.equal(JSON.parse(pruned.stdout).pruned.length, listed.runs.length)
+    assert.deepEqual(JSON.parse((await runScript(SCRIPT, args(['--list']), env())).stdout).runs, [])
+    assert.deepEqual(await readdir(reports), [], 'their reports went with them')
+    // The runs above downloaded into the default directories of the pod's workdir.
+    const assets = ['--models-dir', '/workdir/guardrails/.models', '--datasets-dir', '/workdir/guardrails/.datasets']
+    const checked = await runScript(SCRIPT, args(['--check-assets', ...assets]), env())
+    assert.equal(checked.code, 0, checked.stderr)
+    assert.deepEqual([JSON.parse(checked.stdout).models.complete, JSON.parse(checked.stdout).datasets.complete], [true, true])
+    const missing = await runScript(SCRIPT, args(['--check-assets', '--models-dir', '/workdir/none', '--datasets-dir', assets[3]!]), env())
+    assert.equal(missing.code, 10, missing.stderr)
+    assert.match(missing.stderr, /^\[error\] Fix: .*download_models\.ts/m)
+  })
 })
