@@ -394,16 +394,22 @@ run_list() { # remote_dir reports_dir
 run_prune() { # remote_dir reports_dir max_age_minutes keep dry
   local runs=$1/$tool_dir/runs run
   [ -d "$runs" ] || return 0
-  # Newest first, by start time (meta started=, ISO 8601 sorts as text).
+  # Newest first, by start time (meta started=, ISO 8601 sorts as text). Only folders named as
+  # this tool names its runs: anything else there, whatever its name, is left alone.
   for run in "$runs"/*/; do
     run=${run%/}
-    [ -f "$run/meta" ] && printf '%s %s\n' "$(sed -n 's/^started=//p' -- "$run/meta")" "${run##*/}"
+    [[ ${run##*/} =~ ^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$ ]] && [ -f "$run/meta" ] || continue
+    printf '%s %s\n' "$(sed -n 's/^started=//p' -- "$run/meta" | tr -cd '0-9TZ:-')" "${run##*/}"
   done | sort -r | {
     local index=0 when id ended report bytes
     while read -r when id; do
+      [[ $id =~ ^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$ ]] || continue
       index=$((index + 1))
       run=$runs/$id
       [ "$(run_state "$run")" = 'running -' ] && continue
+      # A run that is starting has no pid file yet, so it looks lost for a moment: one without is
+      # left alone until its meta is two minutes old.
+      [ ! -f "$run/exit" ] && [ ! -f "$run/pid" ] && [ -z "$(find "$run/meta" -maxdepth 0 -mmin +2)" ] && continue
       # Its age from its end (a lost run's: from its start).
       ended=$run/exit
       [ -f "$ended" ] || ended=$run/meta

@@ -309,9 +309,12 @@ describe('runs that outlive the runner (ssh)', () => {
     assert.match(listed.stderr, /^\[done\] run\s+report folder \(run_id\)\s+state.*\ssize$/m)
     const reports = path.join(dir, 'reports/evaluations')
     const runDir = (id: string) => path.join(dir, '.remote-eval/runs', id)
-    // A folder of the eval's output directory that no run of ours names: never pruned.
+    // A folder of the eval's output directory that no run of ours names, and one among the runs
+    // not named as ours: never pruned.
     await writeAsTestUser(path.join(reports, 'not-ours/report.json'), '{}')
+    await writeAsTestUser(path.join(runDir('not a run'), 'meta'), 'started=2000-01-01T00:00:00Z\n')
     const ended = runs.filter((r) => r.id !== running)
+    const ours = async () => (await list()).filter((r) => r.id !== 'not a run')
     const prune = async (flags: string[]) => {
       const result = await runScript(SCRIPT, args(['--prune', ...flags]), env)
       assert.equal(result.code, 0, result.stderr)
@@ -326,7 +329,7 @@ describe('runs that outlive the runner (ssh)', () => {
     )
     assert.match(dry.stderr, /^\[done\] would remove \d+ run\(s\) .*\(dry run: nothing removed\)$/m)
     assert.deepEqual(
-      (await list()).map((r) => r.id),
+      (await ours()).map((r) => r.id),
       runs.map((r) => r.id),
     )
     // --older-than: by when a run ended; only the one made 3 days old here goes, with its report.
@@ -343,9 +346,10 @@ describe('runs that outlive the runner (ssh)', () => {
       kept.stderr,
     )
     assert.deepEqual(
-      (await list()).map((r) => [r.id, r.state]),
+      (await ours()).map((r) => [r.id, r.state]),
       [[running, 'running']],
     )
+    assert.ok(existsSync(path.join(runDir('not a run'), 'meta')), 'a folder not named as a run of ours stays')
     assert.deepEqual((await readdir(reports)).sort(), ['not-ours'], 'only the reports of pruned runs were removed')
     assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the running run goes on')
     await runScript(SCRIPT, args(['--stop', running, '--stop-grace', '1']), env)
