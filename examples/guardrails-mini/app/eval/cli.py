@@ -19,7 +19,11 @@ It keeps the real guardrails eval CLI's contract wherever the remote runner depe
 
 Switches for testing the runner (not part of the contract): --fail-after-report makes the run fail
 after writing its report; --claim-run-dir PATH prints PATH as run_dir instead of the real one;
---sleep S waits S seconds before scoring; --print-token prints the token in use to stderr.
+--sleep S waits S seconds before scoring; --print-token prints the token in use to stderr;
+GR_MINI_DATASET_SECONDS="id=S,..." makes scoring each listed dataset take S seconds more (uneven
+datasets, for sharding). The report keeps the real one's shape where the runner and the merger
+read it: tasks.span_detection.metrics.combined (counts, precision, recall, f1) and .datasets (one
+entry per dataset with its sample_count and elapsed_seconds).
 """
 
 import argparse
@@ -141,6 +145,16 @@ def score(rows, predictions):
     per_label = {label: scores(*c) for label, c in sorted(counts.items())}
     overall = scores(*(sum(c[i] for c in counts.values()) for i in range(3)))
     return overall, per_label
+
+
+def dataset_seconds():
+    """GR_MINI_DATASET_SECONDS="ru_pii_chat=3,ru_pii_forms=1": seconds each dataset's scoring takes."""
+    costs = {}
+    for item in os.environ.get("GR_MINI_DATASET_SECONDS", "").split(","):
+        name, _, seconds = item.partition("=")
+        if name.strip() and seconds.strip():
+            costs[name.strip()] = float(seconds)
+    return costs
 
 
 def scores(tp, fp, fn):
@@ -284,17 +298,30 @@ def main(argv=None):
         detectors = load_detectors(model_dirs(policy, model_dir, offline))
         log("runtime %s, offline %s, %d detector(s), CUDA_VISIBLE_DEVICES=%s" % (
             runtime, str(offline).lower(), len(detectors), os.environ.get("CUDA_VISIBLE_DEVICES", "")))
-        everything, predicted_all, per_dataset = [], [], {}
+        everything, predicted_all, per_dataset = [], [], []
+        costs = dataset_seconds()
+        task_started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
             for dataset_id, hf_id, rows in loaded:
+                dataset_started = time.perf_counter()
+                # GR_MINI_DATASET_SECONDS: how long scoring a dataset takes (a GPU's work, for sharding tests).
+                time.sleep(costs.get(dataset_id, 0))
                 predicted = list(pool.map(lambda row: detect(detectors, row["text"]), rows))
                 everything.extend(rows)
                 predicted_all.extend(predicted)
-                per_dataset[dataset_id] = score(rows, predicted)[0]
+                overall_ds, per_label_ds = score(rows, predicted)
+                per_dataset.append({
+                    "dataset_id": dataset_id, "split": split, "sample_count": len(rows),
+                    "elapsed_seconds": round(time.perf_counter() - dataset_started, 6),
+                    "metrics": {"exact_canonical": overall_ds, "per_label_char": per_label_ds},
+                })
         overall, per_label = score(everything, predicted_all)
-        # The real report's shape (tasks.span_detection.metrics.combined), which metrics.csv is made from.
+        # The real report's shape (tasks.span_detection.metrics.combined and .datasets), which
+        # metrics.csv and the merger read.
         report["tasks"]["span_detection"] = {
-            "metrics": {"combined": {"exact_canonical": overall, "per_label_char": per_label}, "per_dataset": per_dataset},
+            "elapsed_seconds": round(time.perf_counter() - task_started, 6),
+            "sample_count": len(everything),
+            "metrics": {"combined": {"exact_canonical": overall, "per_label_char": per_label}, "datasets": per_dataset},
             "headline": {"risk_weighted_char_recall": overall["recall"]},
             "models": [d["name"] for d in detectors],
         }
