@@ -44,7 +44,7 @@ def report_progress(root, stop, total):
     with the bytes expected in all when the Hub said (a model's files), for an ETA."""
     start = tree_bytes(root)
     while not stop.wait(PROGRESS_EVERY_S):
-        sys.stderr.write("@@progress %s\n" % json.dumps({"bytes": tree_bytes(root) - start, "total": total}))
+        sys.stderr.write("@@progress %s\n" % json.dumps({"bytes": max(0, tree_bytes(root) - start), "total": total}))
         sys.stderr.flush()
 
 
@@ -110,8 +110,17 @@ def fetch_model(repo_id, revision, dest, known_sha):
     if info.sha == known_sha:
         return {"status": "skipped", "sha": info.sha}
     started = time.time()
-    sizes = [sibling.size for sibling in info.siblings or []]
-    total = sum(sizes) if sizes and None not in sizes else None
+    # What is to come: the commit's files not already there at their size (an update fetches only those).
+    siblings = info.siblings or []
+    have = {}
+    for folder, _, files in os.walk(dest):
+        for name in files:
+            full = os.path.join(folder, name)
+            if os.path.isfile(full) and not os.path.islink(full):
+                have[os.path.relpath(full, dest).replace(os.sep, "/")] = os.path.getsize(full)
+    total = None
+    if siblings and all(s.size is not None for s in siblings):
+        total = sum(s.size for s in siblings if have.get(s.rfilename) != s.size)
     with_progress(dest, lambda: snapshot_download(repo_id, revision=info.sha, local_dir=dest), total)
     # Only this commit's files: an older commit fetched into the same folder may have left others.
     names = {sibling.rfilename for sibling in info.siblings or []}

@@ -72,6 +72,20 @@ export function hubEnv(extra: Record<string, string>, token: string | undefined)
   }
 }
 
+/** A progress line's figures, or null when it is not one fetch.py writes (the line is then shown as it is). */
+function progressOf(json: string): Progress | null {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch {
+    return null
+  }
+  const { bytes, total } = (parsed ?? {}) as { bytes?: unknown; total?: unknown }
+  const count = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n >= 0
+  if (!count(bytes)) return null
+  return { bytes: bytes as number, total: count(total) ? (total as number) : null }
+}
+
 /** Runs `python - mode args...` with fetch.py on stdin; progress lines go to onProgress. */
 async function runFetch(options: {
   transport: Transport
@@ -90,10 +104,9 @@ async function runFetch(options: {
     stdin: FETCH_PY,
     onStderrLine: (line) => {
       const progress = /^@@progress (.*)$/.exec(line)
-      if (progress) {
-        const { bytes, total } = JSON.parse(progress[1]!) as { bytes: number; total?: number | null }
-        onProgress({ bytes, total: typeof total === 'number' ? total : null })
-      } else if (line.trim()) onOther(line)
+      const reported = progress ? progressOf(progress[1]!) : null
+      if (reported) onProgress(reported)
+      else if (line.trim()) onOther(line)
     },
   })
   const answer = result.stdout.trim().split('\n').at(-1) ?? ''

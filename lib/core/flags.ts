@@ -46,6 +46,12 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
   })
   const positive = argv.find((a) => a.startsWith('--') && negated.has(a.slice(2).replace(/=.*/, '')))
   if (positive) unknown.push(positive)
+  // minimist also reads --no-X for a flag X that takes a value: no such flag exists unless declared.
+  const takesValue = new Set(specs.filter((s) => s.kind !== 'boolean').map((s) => s.name))
+  const stray = argv.find(
+    (a) => /^--no-/.test(a) && takesValue.has(a.slice(5).replace(/=.*/, '')) && !names.has(a.slice(2).replace(/=.*/, '')),
+  )
+  if (stray) unknown.push(stray)
   const valued = specs.find((s) => s.kind === 'boolean' && argv.some((a) => a.startsWith(`--${s.name}=`)))
   if (valued) throw new UsageError(`--${valued.name} takes no value: write --${valued.name} alone.`)
   if (unknown.length) throw new UsageWithHelpError(`Unknown arg: ${unknown[0]!.replace(/=.*/, '')}`)

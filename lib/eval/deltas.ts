@@ -73,10 +73,17 @@ export function readBaseline(given: string): Baseline {
   }
 }
 
-/** The newest finished local run of the suite and split before `current` (a report folder), with its metrics. */
-export function previousRun(reportsDir: string, run: { suite: string; split: string; current: string }): Baseline | null {
+/**
+ * The newest finished local run of the suite and split that started before `current` (a report
+ * folder; `startedAt` its start, when known), with its metrics.
+ */
+export function previousRun(
+  reportsDir: string,
+  run: { suite: string; split: string; current: string; startedAt: string | null },
+): Baseline | null {
   const earlier = localRuns(reportsDir)
     .filter((r) => r.folder !== run.current && r.suite === run.suite && r.split === run.split && r.state === 'finished')
+    .filter((r) => run.startedAt === null || (r.started_at !== null && r.started_at < run.startedAt))
     .filter((r) => regularFile(path.join(r.dir, 'metrics.csv')))
   const newest = earlier.at(-1)
   if (!newest) return null
@@ -120,7 +127,7 @@ const changed = (d: Delta) => d.only !== undefined || Object.values(d.scores).so
 /** "against eval_… (2026-12-02T10:00:00Z, commit 3f2a9c1b7e)": the baseline, for people. */
 export function baselineName(baseline: Baseline): string {
   const facts = [baseline.started_at, baseline.commit ? `commit ${baseline.commit.slice(0, 10)}` : null].filter(Boolean)
-  return `${escapeControls(baseline.run_id ?? baseline.path)}${facts.length ? ` (${facts.join(', ')})` : ''}`
+  return escapeControls(`${baseline.run_id ?? baseline.path}${facts.length ? ` (${facts.join(', ')})` : ''}`)
 }
 
 /**
@@ -163,13 +170,25 @@ export function deltaTable(deltas: readonly Delta[], color: boolean): string {
  * given), as a table on stderr and as the `baseline` and `deltas` of the JSON (null without one).
  */
 export function reportDeltas(
-  run: { baseline: 'previous run' | Baseline | null; localRunDir: string; suite: string; split: string; metrics: string },
+  run: {
+    baseline: 'previous run' | Baseline | null
+    localRunDir: string
+    suite: string
+    split: string
+    startedAt: string | null
+    metrics: string
+  },
   logger: Logger,
 ): { baseline: Omit<Baseline, 'rows'> | null; deltas: Delta[] | null } {
   if (run.baseline === null) return { baseline: null, deltas: null }
   const baseline =
     run.baseline === 'previous run'
-      ? previousRun(path.dirname(run.localRunDir), { suite: run.suite, split: run.split, current: path.basename(run.localRunDir) })
+      ? previousRun(path.dirname(run.localRunDir), {
+          suite: run.suite,
+          split: run.split,
+          current: path.basename(run.localRunDir),
+          startedAt: run.startedAt,
+        })
       : run.baseline
   if (!baseline) {
     logger.step(

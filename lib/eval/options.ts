@@ -343,7 +343,7 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
   if (minFree === null)
     throw new UsageError(`--min-free-disk ${JSON.stringify(stringFlag(flags, 'min-free-disk'))} is not a size, e.g. 1G or 500M.`)
   const projectDir = projectDirFrom(flags)
-  const baseline = baselineFrom(flags)
+  const baseline = baselineFrom(flags, mode)
   if (!statSync(projectDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--project-dir ${projectDir} is not a directory. Run from the eval repo or pass --project-dir.`)
   }
@@ -396,10 +396,13 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
 }
 
 /** --baseline PATH (read now: a bad one is exit 2 before anything connects), --no-baseline, or the previous run. */
-function baselineFrom(flags: FlagValues): EvalOptions['baseline'] {
+function baselineFrom(flags: FlagValues, mode: EvalMode): EvalOptions['baseline'] {
   const given = stringFlag(flags, 'baseline')
   if (given !== undefined && flags['no-baseline'] === true)
     throw new UsageError('--baseline PATH and --no-baseline exclude each other: give one of them.')
+  const flag = given !== undefined ? '--baseline' : flags['no-baseline'] === true ? '--no-baseline' : null
+  if (flag && mode.kind !== 'run' && mode.kind !== 'attach')
+    throw new UsageError(`${flag} goes with a run that fetches its report (a plain run, or --attach); not with --${mode.kind}.`)
   if (flags['no-baseline'] === true) return null
   return given === undefined ? 'previous run' : readBaseline(given)
 }
@@ -427,8 +430,9 @@ function modeFrom(flags: FlagValues): EvalMode {
     if (flags[flag] !== undefined && flags[flag] !== false && kind !== owner) throw new UsageError(`--${flag} goes with --${owner}.`)
   }
   if (kind === 'prune') {
-    const days = wholeNumberFlag(flags, 'older-than', { min: 0, max: 36500, unit: 'days', example: 30 })
-    const keep = wholeNumberFlag(flags, 'keep-last', { min: 0, max: 1_000_000, unit: 'runs', example: 20 })
+    // At least a day, at least one run: a run detached a moment ago may not have been fetched yet.
+    const days = wholeNumberFlag(flags, 'older-than', { min: 1, max: 36500, unit: 'days', example: 30 })
+    const keep = wholeNumberFlag(flags, 'keep-last', { min: 1, max: 1_000_000, unit: 'runs', example: 20 })
     if (days === undefined && keep === undefined)
       throw new UsageError('--prune needs --older-than DAYS, --keep-last K or both, e.g. --prune --older-than 30 --keep-last 20.')
     return { kind, maxAgeMinutes: days === undefined ? null : days * 1440, keep: keep ?? null }

@@ -245,15 +245,27 @@ async function fetchReport(target: TargetContext, run: { runId: string; end: Run
   const { suite = options.suite, split = options.split } = end.meta
   if (metrics !== null) logger.step('done', `metrics (${suite} / ${split}):\n${metricsTable(metrics)}`)
   const compared =
-    metrics === null
-      ? { baseline: null, deltas: null }
-      : reportDeltas({ baseline: options.baseline, localRunDir, suite, split, metrics }, logger)
+    metrics === null ? { baseline: null, deltas: null } : compareWithBaseline(options, logger, { localRunDir, suite, split, end, metrics })
   if (history) logger.step('done', history)
   logger.step(failed ? 'error' : 'done', failed ? `the eval failed; its report is in ${localRunDir}` : `report in ${localRunDir}`)
   return new CliResult(
     { ...localPaths(json, localRunDir), local_run_dir: localRunDir, ...compared },
     failed ? ExitCode.evalFailed : ExitCode.ok,
   )
+}
+
+/** The deltas against the baseline; the report is fetched already, so a failure here is only a warning. */
+function compareWithBaseline(
+  options: EvalOptions,
+  logger: Logger,
+  run: { localRunDir: string; suite: string; split: string; end: RunEnd; metrics: string },
+): ReturnType<typeof reportDeltas> {
+  try {
+    return reportDeltas({ ...run, baseline: options.baseline, startedAt: run.end.meta.started ?? null }, logger)
+  } catch (error) {
+    logger.step('warn', `could not compare with an earlier run: ${(error as Error).message}`)
+    return { baseline: null, deltas: null }
+  }
 }
 
 /**

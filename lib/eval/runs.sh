@@ -352,22 +352,24 @@ run_stop() { # run_dir grace_seconds
   printf '@@state %s\n' "$(run_state "$run")"
 }
 
-# The report directory of a run, physical, when the run_dir its JSON names lies inside
-# REPORTS_DIR (the eval's --output-dir): what --list counts and --prune removes with the run.
+# The report directory of a run, when the run_dir its JSON names is a folder of REPORTS_DIR (the
+# eval's --output-dir) itself, named plainly (no ., .. or empty part) and reached through no
+# link: what --list counts and --prune removes with the run. Printed with a slash after it, which
+# keeps a name ending in a line break whole through $( ).
 run_own_report() { # run_dir reports_dir
   local claimed absolute real out
   claimed=$(run_printed_dir "$1") || return 1
+  case /${claimed#/}/ in *//*|*/./*|*/../*) return 1 ;; esac
   case $claimed in /*) absolute=$claimed ;; *) absolute=${1%/"$tool_dir"/runs/*}/$claimed ;; esac
-  # Each path ends in a slash inside $( ), which keeps a name ending in a line break whole.
+  absolute=${absolute%/}
   real=$(cd -P -- "$absolute" 2>/dev/null && printf '%s/' "$PWD") && out=$(cd -P -- "$2" 2>/dev/null && printf '%s/' "$PWD") || return 1
   real=${real%/}
-  # A folder of the output directory itself, as the eval writes it, never one deeper.
-  [ "${real%/*}/" = "$out" ] && printf '%s/' "$real"
+  [ "$real" = "$absolute" ] && [ "${real%/*}/" = "$out" ] && printf '%s/' "$real"
 }
 
 # Bytes on disk of the given paths together (du's KiB; busybox has no -b).
 run_disk_bytes() { # path...
-  du -skc -- "$@" 2>/dev/null | awk 'END { print $1 * 1024 }'
+  du -skc -- "$@" 2>/dev/null | awk 'END { printf "%.0f\n", $1 * 1024 }'
 }
 
 # Every run of the directory, oldest first: "@@run ID", then STATE CODE, then meta and end lines,
@@ -389,8 +391,9 @@ run_list() { # remote_dir reports_dir
 }
 
 # Removes the runs that ended more than MAX_AGE minutes ago or are beyond the newest KEEP (either
-# may be -), each with its report directory when that lies inside REPORTS_DIR; never a running
-# one. Prints "@@pruned ID BYTES" per run (with DRY=1, what it would remove, removing nothing).
+# may be -), each with its report directory (run_own_report) unless a run that stays names it
+# too; never a running one. Prints "@@pruned ID BYTES" per run (with DRY=1, what it would remove,
+# removing nothing).
 run_prune() { # remote_dir reports_dir max_age_minutes keep dry
   local runs=$1/$tool_dir/runs run
   [ -d "$runs" ] || return 0
@@ -401,28 +404,34 @@ run_prune() { # remote_dir reports_dir max_age_minutes keep dry
     [[ ${run##*/} =~ ^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$ ]] && [ -f "$run/meta" ] || continue
     printf '%s %s\n' "$(sed -n 's/^started=//p' -- "$run/meta" | tr -cd '0-9TZ:-')" "${run##*/}"
   done | sort -r | {
-    local index=0 when id ended report bytes
+    local index=0 when id ended report
+    local -a gone=()
+    local -A kept_reports=()
     while read -r when id; do
       [[ $id =~ ^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$ ]] || continue
       index=$((index + 1))
       run=$runs/$id
-      [ "$(run_state "$run")" = 'running -' ] && continue
-      # A run that is starting has no pid file yet, so it looks lost for a moment: one without is
-      # left alone until its meta is two minutes old.
-      [ ! -f "$run/exit" ] && [ ! -f "$run/pid" ] && [ -z "$(find "$run/meta" -maxdepth 0 -mmin +2)" ] && continue
-      # Its age from its end (a lost run's: from its start).
+      report=$(run_own_report "$run" "$2") && report=${report%/} || report=''
+      # Its age from its end (a lost run's: from its start). A run that is starting has no pid
+      # file yet, so it looks lost for a moment: one without is left alone for two minutes.
       ended=$run/exit
       [ -f "$ended" ] || ended=$run/meta
-      if { [ "$4" = - ] || [ "$index" -le "$4" ]; } && { [ "$3" = - ] || [ -z "$(find "$ended" -maxdepth 0 -mmin "+$3")" ]; }; then
+      if [ "$(run_state "$run")" = 'running -' ] \
+        || { [ ! -f "$run/exit" ] && [ ! -f "$run/pid" ] && [ -z "$(find "$run/meta" -maxdepth 0 -mmin +2)" ]; } \
+        || { { [ "$4" = - ] || [ "$index" -le "$4" ]; } && { [ "$3" = - ] || [ -z "$(find "$ended" -maxdepth 0 -mmin "+$3")" ]; }; }; then
+        [ -z "$report" ] || kept_reports["$report"]=1
         continue
       fi
-      report=$(run_own_report "$run" "$2") && report=${report%/} || report=''
-      bytes=$(run_disk_bytes "$run" ${report:+"$report"})
-      if [ "$5" != 1 ]; then
-        [ -z "$report" ] || rm -rf -- "$report"
-        rm -rf -- "$run"
-      fi
-      printf '@@pruned %s %s\n' "$id" "$bytes"
+      gone+=("$id" "$report")
+    done
+    local i
+    for ((i = 0; i < ${#gone[@]}; i += 2)); do
+      id=${gone[i]} report=${gone[i + 1]}
+      [ -z "$report" ] || [ -z "${kept_reports["$report"]+x}" ] || report=''
+      printf '@@pruned %s %s\n' "$id" "$(run_disk_bytes "$runs/$id" ${report:+"$report"})"
+      [ "$5" = 1 ] && continue
+      [ -z "$report" ] || rm -rf -- "$report"
+      rm -rf -- "${runs:?}/$id"
     done
   }
 }

@@ -141,9 +141,14 @@ test('the previous run is the newest finished one of the same suite and split, n
   await mkdir(path.join(reports, 'foreign'))
   await writeFile(path.join(reports, 'foreign', 'metrics.csv'), BEFORE)
   await symlink('current', path.join(reports, 'latest'))
-  assert.equal(path.basename(previousRun(reports, { suite: 's', split: 'fast', current: 'current' })!.path), 'newer')
-  assert.equal(previousRun(reports, { suite: 's', split: 'full', current: 'current' })?.path, path.join(reports, 'other-split'))
-  assert.equal(previousRun(reports, { suite: 'other', split: 'fast', current: 'current' }), null)
+  const before = (suite: string, split: string, startedAt: string | null = '2026-12-02T03:00:00Z') =>
+    previousRun(reports, { suite, split, current: 'current', startedAt })
+  assert.equal(path.basename(before('s', 'fast')!.path), 'newer')
+  assert.equal(before('s', 'full')?.path, path.join(reports, 'other-split'))
+  assert.equal(before('other', 'fast'), null)
+  // An older run fetched again (--attach) is compared with what came before it, not after.
+  assert.equal(path.basename(before('s', 'fast', '2026-12-01T12:00:00Z')!.path), 'old')
+  assert.equal(before('s', 'fast', '2026-11-01T00:00:00Z'), null)
 })
 
 test('--baseline PATH and --no-baseline are two flags, and --no-baseline is no PATH', () => {

@@ -91,11 +91,16 @@ describe('runs that outlive the runner (pod)', () => {
     assert.ok(listed.runs.length >= 3 && listed.runs.every((r: { bytes: number }) => r.bytes > 0), JSON.stringify(listed))
     const reports = path.join(pod.workdir('main'), 'guardrails/reports/evaluations')
     assert.ok((await readdir(reports)).length > 0)
-    const pruned = await runScript(SCRIPT, args(['--prune', '--keep-last', '0']), env())
+    const pruned = await runScript(SCRIPT, args(['--prune', '--keep-last', '1']), env())
     assert.equal(pruned.code, 0, pruned.stderr)
-    assert.equal(JSON.parse(pruned.stdout).pruned.length, listed.runs.length)
-    assert.deepEqual(JSON.parse((await runScript(SCRIPT, args(['--list']), env())).stdout).runs, [])
-    assert.deepEqual(await readdir(reports), [], 'their reports went with them')
+    assert.equal(JSON.parse(pruned.stdout).pruned.length, listed.runs.length - 1)
+    const left = JSON.parse((await runScript(SCRIPT, args(['--list']), env())).stdout).runs
+    assert.deepEqual(
+      left.map((r: { id: string }) => r.id),
+      [listed.runs.at(-1).id],
+      'the newest stays',
+    )
+    assert.deepEqual(await readdir(reports), left[0].run_id ? [left[0].run_id] : [], 'the others took their reports with them')
     // The runs above downloaded into the default directories of the pod's workdir.
     const assets = ['--models-dir', '/workdir/guardrails/.models', '--datasets-dir', '/workdir/guardrails/.datasets']
     const checked = await runScript(SCRIPT, args(['--check-assets', ...assets]), env())

@@ -338,8 +338,8 @@ describe('runs that outlive the runner (ssh)', () => {
     const aged = await prune(['--older-than', '2'])
     assert.deepEqual(aged.pruned, [oldest.id], aged.stderr)
     assert.ok(!existsSync(runDir(oldest.id)) && !existsSync(path.join(reports, oldest.run_id!)), 'the run and its report are gone')
-    // --keep-last 0: every ended run goes; the running one stays, though the limit would take it.
-    const kept = await prune(['--keep-last', '0'])
+    // --keep-last 1: the newest is the running one; every ended run goes.
+    const kept = await prune(['--keep-last', '1'])
     assert.deepEqual(
       kept.pruned.sort(),
       ended.filter((r) => r !== oldest).map((r) => r.id),

@@ -85,7 +85,7 @@ describe('ssh_eval.ts online, through uv', () => {
     assert.match(result.stderr, /^\[datasets\] org\/ru-pii-chat@main\s+fetched/m)
     assert.match(result.stderr, /^\[run\] \[guardrails-mini\] \[loaded\] dataset=ru_pii_chat split=fast samples=12$/m)
     assert.match(result.stderr, /^\[done\] task\s+scope\s+dataset\s+label\s+metric family\s+precision\s+recall\s+f1$/m)
-    assert.match(result.stderr, /^\[done\] span_detection\s+combined\s+exact_canonical\s+1\.0\s+0\.75\s+0\.8571$/m)
+    assert.match(result.stderr, /^\[done\] span_detection\s+combined\s+exact_canonical\s+1\.0\s+0\.75\s+0\.857143$/m)
     assert.match(result.stderr, /^\[done\] span_detection\s+label\s+PHONE\s+per_label_char\s+1\.0\s+1\.0\s+1\.0$/m)
     // Nothing to compare with yet: said, and null in the JSON.
     assert.match(result.stderr, /^\[done\] no earlier finished run of guardrails_ru \/ fast here to compare with/m)

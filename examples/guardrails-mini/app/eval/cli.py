@@ -161,8 +161,9 @@ def scores(tp, fp, fn):
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "true_positives": tp, "false_positives": fp, "false_negatives": fn}
+    return {"true_positives": tp, "false_positives": fp, "false_negatives": fn,
+            "precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
+            "residual_miss_ratio": round(1.0 - recall, 6)}
 
 
 def stable_run_tag(payload):

@@ -12,13 +12,21 @@ import os
 import sys
 
 
+def span(report):
+    return ((report or {}).get("tasks") or {}).get("span_detection") or {}
+
+
 def headline(report):
-    value = report.get("tasks", {}).get("span_detection", {}).get("headline", {}).get("risk_weighted_char_recall", 0.0)
-    return float(value or 0.0)
+    try:
+        return float((span(report).get("headline") or {}).get("risk_weighted_char_recall", 0.0) or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def label_recalls(report):
-    per_label = report.get("tasks", {}).get("span_detection", {}).get("metrics", {}).get("combined", {}).get("per_label_char", {})
+    per_label = ((span(report).get("metrics") or {}).get("combined") or {}).get("per_label_char") or {}
+    if not isinstance(per_label, dict):
+        return {}
     return {str(label): float(metric.get("recall", 0.0) or 0.0) for label, metric in per_label.items() if isinstance(metric, dict)}
 
 
@@ -39,10 +47,12 @@ def diff_markdown(diff):
     head = diff["headline"]
     lines = ["# Guardrails Eval Diff", "",
              "- Headline (risk-weighted char recall) delta: `%+.4f` (base=%.4f, new=%.4f)" % (head["delta"], head["base"], head["new"]),
-             "", "## Per-label char recall deltas", ""]
-    for item in diff["span_detection"]["per_label_char_recall"]:
-        lines.append("- `%s`: %+.4f (base=%.4f, new=%.4f)" % (item["label"], item["delta"], item["base"], item["new"]))
-    return "\n".join(lines) + "\n"
+             "", "## Worst Per-Label Char Recall Deltas", ""]
+    item_line = lambda item: "- `%s`: %+.4f (base=%.4f, new=%.4f)" % (item["label"], item["delta"], item["base"], item["new"])
+    lines += [item_line(item) for item in diff["span_detection"]["worst_10"]]
+    lines += ["", "## Best Per-Label Char Recall Deltas", ""]
+    lines += [item_line(item) for item in diff["span_detection"]["best_10"]]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def main(argv=None):

@@ -3,7 +3,8 @@
 The real repo's CLI: python -m app.tools.merge_eval_reports --out merged.json a.json b.json ...
 Needs two reports or more of the same report_version, suite, split and policy; sums the counts
 of every metric and computes precision, recall and f1 again from the sums; lists the datasets of
-all shards; prints the path it wrote.
+all shards; prints the path it wrote. (The example has span_detection only: the real tool also
+merges policy_action and mask_leakage, and sums the runs' timing.)
 """
 
 import argparse
@@ -11,6 +12,7 @@ import datetime
 import json
 import os
 import sys
+from pathlib import Path
 
 COUNTS = ("true_positives", "false_positives", "false_negatives")
 
@@ -20,8 +22,9 @@ def rescore(counts):
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "true_positives": tp, "false_positives": fp, "false_negatives": fn}
+    return {"true_positives": tp, "false_positives": fp, "false_negatives": fn,
+            "precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
+            "residual_miss_ratio": round(1.0 - recall, 6)}
 
 
 def add_counts(total, metric):
@@ -88,7 +91,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(merged, handle, ensure_ascii=False, indent=2)
-    print(args.out)
+    print(str(Path(args.out)))
     return 0
 
 
