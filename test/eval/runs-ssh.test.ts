@@ -292,6 +292,11 @@ describe('runs that outlive the runner (ssh)', () => {
   })
 
   test('--list shows the space runs take; --prune removes ended runs past its limits with their reports, never a running one', async () => {
+    const reports = path.join(dir, 'reports/evaluations')
+    // A folder of the eval's output directory that no run wrote, and a run whose JSON names it
+    // through "..": pruning that run leaves the folder.
+    await writeAsTestUser(path.join(reports, 'not-ours/report.json'), '{}')
+    await runScript(SCRIPT, args(['--eval-arg=--claim-run-dir', `--eval-arg=${reports}/../evaluations/not-ours`]), env)
     const sleep = sleepFor(60)
     const running = JSON.parse((await runScript(SCRIPT, args(['--detach', ...sleep.args]), env)).stdout).remote_run_id
     const listed = await runScript(SCRIPT, args(['--list']), env)
@@ -307,11 +312,8 @@ describe('runs that outlive the runner (ssh)', () => {
     )
     assert.match(listed.stderr, new RegExp(`^\\[done\\] ${runs.length} run\\(s\\), [\\d.]+ [KM]iB in all`, 'm'))
     assert.match(listed.stderr, /^\[done\] run\s+report folder \(run_id\)\s+state.*\ssize$/m)
-    const reports = path.join(dir, 'reports/evaluations')
     const runDir = (id: string) => path.join(dir, '.remote-eval/runs', id)
-    // A folder of the eval's output directory that no run of ours names, and one among the runs
-    // not named as ours: never pruned.
-    await writeAsTestUser(path.join(reports, 'not-ours/report.json'), '{}')
+    // A folder among the runs not named as ours: never pruned.
     await writeAsTestUser(path.join(runDir('not a run'), 'meta'), 'started=2000-01-01T00:00:00Z\n')
     const ended = runs.filter((r) => r.id !== running)
     const ours = async () => (await list()).filter((r) => r.id !== 'not a run')
