@@ -296,7 +296,11 @@ describe('runs that outlive the runner (ssh)', () => {
     // A folder of the eval's output directory that no run wrote, and a run whose JSON names it
     // through "..": pruning that run leaves the folder.
     await writeAsTestUser(path.join(reports, 'not-ours/report.json'), '{}')
+    const beforeClaim = new Set(await readdir(reports))
     await runScript(SCRIPT, args(['--eval-arg=--claim-run-dir', `--eval-arg=${reports}/../evaluations/not-ours`]), env)
+    // That eval wrote its report in a folder of its own, which its JSON does not name: it stays too.
+    const unnamed = (await readdir(reports)).filter((name) => !beforeClaim.has(name))
+    assert.equal(unnamed.length, 1, String(unnamed))
     const sleep = sleepFor(60)
     const running = JSON.parse((await runScript(SCRIPT, args(['--detach', ...sleep.args]), env)).stdout).remote_run_id
     const listed = await runScript(SCRIPT, args(['--list']), env)
@@ -352,7 +356,7 @@ describe('runs that outlive the runner (ssh)', () => {
       [[running, 'running']],
     )
     assert.ok(existsSync(path.join(runDir('not a run'), 'meta')), 'a folder not named as a run of ours stays')
-    assert.deepEqual((await readdir(reports)).sort(), ['not-ours'], 'only the reports of pruned runs were removed')
+    assert.deepEqual((await readdir(reports)).sort(), [...unnamed, 'not-ours'].sort(), 'only the reports the pruned runs named went')
     assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the running run goes on')
     await runScript(SCRIPT, args(['--stop', running, '--stop-grace', '1']), env)
   })
