@@ -353,10 +353,8 @@ export async function verifyAssetDirs(
     { dir: options.datasetsDir, kind: 'datasets', needs: { datasets: options.datasets } },
   ] as const
   const reports = how.checksums
-    ? [
-        await checkPreparedDir({ ...requests[0], transport, checksums: true }),
-        await checkPreparedDir({ ...requests[1], transport, checksums: true }),
-      ]
+    ? // Both directories hashed at once: each is a round trip that reads all its data there.
+      await Promise.all(requests.map((request) => checkPreparedDir({ ...request, transport, checksums: true })))
     : await checkPreparedDirs(transport, requests, how.listed)
   for (const report of reports) logger.step(report.kind, describeReport(report))
   const incomplete = reports.find((report) => !isComplete(report))

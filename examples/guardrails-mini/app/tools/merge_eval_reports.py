@@ -14,17 +14,13 @@ import os
 import sys
 from pathlib import Path
 
+from app.eval.cli import scores
+
 COUNTS = ("true_positives", "false_positives", "false_negatives")
 
 
 def rescore(counts):
-    tp, fp, fn = (counts.get(key, 0) for key in COUNTS)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"true_positives": tp, "false_positives": fp, "false_negatives": fn,
-            "precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
-            "residual_miss_ratio": round(1.0 - recall, 6)}
+    return scores(*(counts.get(key, 0) for key in COUNTS))
 
 
 def add_counts(total, metric):
