@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { writeHistoryPage } from '../../lib/eval/history.ts'
 import { checkHistoryPage } from '../support/chromium.ts'
-import { SCRIPTS, startOnPty } from '../support/harness.ts'
+import { SCRIPTS, startOnPty, lastLines } from '../support/harness.ts'
 
 // The README's third quick-start command, as a user runs it: on a terminal, in colour. Two runs:
 // the second ends with the closing summary, what changed since the first, and the history page.
@@ -27,11 +27,11 @@ test('make demo runs the example eval twice over SSH: metrics, deltas in colour,
     if (before.has('index.html')) await writeHistoryPage(reports)
     else await rm(path.join(reports, 'index.html'), { force: true })
   })
-  assert.equal(code, 0, output)
+  assert.equal(code, 0, lastLines(output))
   // The runner's lines reach the terminal through the demo, their prefixes coloured ([done] green).
   const ESC = String.fromCharCode(27)
   const plain = output.replaceAll(new RegExp(`${ESC}\\[\\d+m`, 'g'), '').replaceAll('\r', '')
-  assert.ok(output.includes(`${ESC}[32m[done]${ESC}[39m span_detection`), output)
+  assert.ok(output.includes(`${ESC}[32m[done]${ESC}[39m span_detection`), lastLines(output))
   assert.match(plain, /^\[done\] task\s+scope\s+dataset\s+label\s+metric family\s+precision\s+recall\s+f1$/m)
   assert.match(plain, /^\[done\] span_detection\s+label\s+PHONE\s+per_label_char\s+1\.0\s+1\.0\s+1\.0$/m)
   const runDirs = [...plain.matchAll(/"local_run_dir": "([^"]+)"/g)].map((m) => m[1]!)

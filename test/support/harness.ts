@@ -420,6 +420,14 @@ export function sleepFor(seconds: number): { marker: string; args: string[] } {
   return { marker, args: ['--eval-arg=--sleep', `--eval-arg=${marker}`] }
 }
 
+/**
+ * The end of a long output, for a failure message: CI shows the start of a message and cuts the
+ * rest, and a terminal session's failure is at its end.
+ */
+export function lastLines(text: string, count = 30): string {
+  return text.split(/\r?\n/).slice(-count).join('\n')
+}
+
 export interface PtyScript {
   /** Resolves with the output so far once it matches `pattern` (rejects if the script ends first). */
   waitFor(pattern: RegExp): Promise<string>
@@ -458,7 +466,8 @@ export async function startOnPty(argv: string[], env: NodeJS.ProcessEnv = proces
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
   const result = new Promise<{ code: number | null; output: string }>((resolve) =>
     child.on('close', (code) => {
-      for (const waiter of waiters.splice(0)) waiter.reject(new Error(`The script ended before printing ${waiter.pattern}:\n${output}`))
+      for (const waiter of waiters.splice(0))
+        waiter.reject(new Error(`The script ended (exit ${code}) before printing ${waiter.pattern}; its last lines:\n${lastLines(output)}`))
       resolve({ code, output })
     }),
   )
