@@ -143,6 +143,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   }
 }
 
+/** The same logger with `prefix` before each line (one shard's lines among the others'); no live lines. */
+export function prefixedLogger(logger: Logger, prefix: string): Logger {
+  return {
+    addSecrets: (values) => logger.addSecrets(values),
+    redact: logger.redact,
+    colored: logger.colored,
+    step: (step, message) => logger.step(step, message.replace(/^/gm, `${prefix} `)),
+  }
+}
+
 /** A logger that drops everything (for library calls and tests that do not care). */
 export const silentLogger: Logger = {
   step() {},

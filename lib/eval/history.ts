@@ -5,9 +5,11 @@
 import { randomBytes } from 'node:crypto'
 import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { historyHtml, type HistoryRun } from './history-html.ts'
-import { headlineRows, parseMetrics } from './metrics.ts'
-import { localRuns, type LocalRun } from './record.ts'
+import type { Logger } from '../core/log.ts'
+import { headlineRows, metricsFromReport, parseMetrics, type MetricRow } from './metrics.ts'
+import { localRuns, pointLatest, type LocalRun } from './record.ts'
 
 const isRegular = (file: string) =>
   lstat(file).then(
@@ -15,14 +17,24 @@ const isRegular = (file: string) =>
     () => false,
   )
 
+/** A run's metric rows: its metrics.csv, else its report.json (a merged report has no metrics.csv); none when unreadable. */
+async function metricRows(dir: string): Promise<MetricRow[]> {
+  const csv = path.join(dir, 'metrics.csv')
+  if (await isRegular(csv)) return parseMetrics(await readFile(csv, 'utf8'))
+  const report = path.join(dir, 'report.json')
+  try {
+    return (await isRegular(report)) ? metricsFromReport(JSON.parse(await readFile(report, 'utf8'))) : []
+  } catch {
+    return []
+  }
+}
+
 /** A local run with what the page adds to its run.json: its headline rows, whether it has a report.md. */
 async function withScores(run: LocalRun): Promise<HistoryRun> {
-  const csv = path.join(run.dir, 'metrics.csv')
-  const metrics = (await isRegular(csv)) ? await readFile(csv, 'utf8') : null
   return {
     ...run,
     hasReport: await isRegular(path.join(run.dir, 'report.md')),
-    headline: metrics === null ? [] : headlineRows(parseMetrics(metrics)),
+    headline: headlineRows(await metricRows(run.dir)),
   }
 }
 
@@ -44,4 +56,19 @@ export async function writeHistoryPage(reportsDir: string): Promise<{ path: stri
     await rm(fresh, { force: true })
   }
   return { path: page, runs: runs.length }
+}
+
+/**
+ * After a run is fetched and recorded: reportsDir/latest points at it, and the history page is
+ * written again. Returns the line that names the page; a page that cannot be written is a warning.
+ */
+export async function publishRun(reportsDir: string, folder: string, logger: Logger): Promise<string | null> {
+  await pointLatest(reportsDir, folder)
+  try {
+    const page = await writeHistoryPage(reportsDir)
+    return `history of the ${page.runs} local run(s): ${pathToFileURL(page.path).href}`
+  } catch (error) {
+    logger.step('warn', `could not write the history page in ${reportsDir}: ${(error as Error).message}`)
+    return null
+  }
 }

@@ -27,12 +27,24 @@ async function ask(question: string): Promise<Choice> {
 
 const interactive = () => Boolean(process.stdin.isTTY && process.stderr.isTTY)
 
+/** What Ctrl-C guards, as its lines name it: one run, or a sharded run's runs together. */
+export interface Guarded {
+  /** "run 20261204-..." or "2 shards (runs ..., ...)". */
+  name: string
+  plural: boolean
+  /** How to come back to it, after "to come back, ". */
+  comeBack: string
+}
+
+/** One run, as guardRun's lines name it. */
+export const oneRun = (runId: string): Guarded => ({ name: `run ${runId}`, plural: false, comeBack: attachHint(runId) })
+
 /**
- * Arms Ctrl-C for run `runId`: once the runner is interrupted, its cleanup stops the run (grace
- * period, then SIGKILL) or detaches from it. Returns the disarm to call when the run has ended.
+ * Arms Ctrl-C for what `guarded` names: once the runner is interrupted, its cleanup stops it (grace
+ * period, then SIGKILL) or detaches from it. Returns the disarm to call when it has ended.
  */
 export function guardRun(options: {
-  runId: string
+  guarded: Guarded
   target: string
   signal: AbortSignal
   logger: Logger
@@ -41,19 +53,21 @@ export function guardRun(options: {
   /** The JSON a detach ends with, as --detach's. */
   detached: Record<string, unknown>
 }): () => void {
-  const { runId, logger } = options
+  const { guarded, logger } = options
+  const { name, plural, comeBack } = guarded
+  const [goes, is, it, its] = plural ? ['go', 'are', 'them', 'their'] : ['goes', 'is', 'it', 'its']
   const stopNow = async () => {
-    logger.step('run', `killing run ${runId} on ${options.target} now (SIGKILL to its process group)`)
+    logger.step('run', `killing ${name} on ${options.target} now (SIGKILL to ${its} process group${plural ? 's' : ''})`)
     await options.stop(0)
   }
   const stopping = async (grace: number) => {
     try {
       const ended = await options.stop(grace)
-      logger.step('run', `run ${runId} is ${ended.state}${ended.exitCode === null ? '' : ` (exit ${ended.exitCode})`}`)
+      logger.step('run', `${name} ${is} ${ended.state}${ended.exitCode === null ? '' : ` (exit ${ended.exitCode})`}`)
     } catch (error) {
       logger.step(
         'error',
-        `could not stop run ${runId}: ${error instanceof Error ? error.message : String(error)}. It may still run there: ${attachHint(runId)}`,
+        `could not stop ${name}: ${error instanceof Error ? error.message : String(error)}. ${plural ? 'They' : 'It'} may still run there: ${comeBack}`,
       )
     }
   }
@@ -65,18 +79,18 @@ export function guardRun(options: {
       by === 'SIGHUP'
         ? 'detach'
         : by === 'SIGINT' && interactive()
-          ? await ask(`Run ${runId} goes on on ${options.target}. [s]top it or [d]etach and leave it running? [S/d] `)
+          ? await ask(`${capitalized(name)} ${goes} on on ${options.target}. [s]top ${it} or [d]etach and leave ${it} running? [S/d] `)
           : 'stop'
     if (choice === 'detach') {
       // As --detach ends: a success, with the run's id.
-      logger.step('done', `run ${runId} goes on on ${options.target}; to come back, ${attachHint(runId)}`)
+      logger.step('done', `${name} ${goes} on on ${options.target}; to come back, ${comeBack}`)
       settleInterrupt({ exitCode: 0, output: options.detached })
       return
     }
     if (choice === 'kill') return stopping(0)
     logger.step(
       'run',
-      `stopping run ${runId} on ${options.target}: SIGTERM to its process group, SIGKILL after ${options.graceSeconds} s (Ctrl-C again: at once)`,
+      `stopping ${name} on ${options.target}: SIGTERM to ${its} process group${plural ? 's' : ''}, SIGKILL after ${options.graceSeconds} s (Ctrl-C again: at once)`,
     )
     await stopping(options.graceSeconds)
   })
@@ -86,3 +100,5 @@ export function guardRun(options: {
     disarmUrgent()
   }
 }
+
+const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1)

@@ -37,6 +37,7 @@ import { readBaseline, type Baseline } from './deltas.ts'
 export const DEFAULT_SUITE = 'guardrails_ru'
 export const DEFAULT_SPLIT = 'fast'
 export const DEFAULT_EVAL_MODULE = 'app.eval.cli'
+export const DEFAULT_MERGE_MODULE = 'app.tools.merge_eval_reports'
 export const OUTPUT_DIR = 'reports/evaluations'
 
 const EVAL_FLAGS: readonly FlagSpec[] = [
@@ -81,6 +82,18 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
     description: 'an argument passed through to the eval CLI (write --eval-arg=--flag for ones starting with -)',
   },
   { name: 'gpus', kind: 'string', value: 'IDS', description: 'GPUs for the eval, e.g. 0 or 0,1 (sets CUDA_VISIBLE_DEVICES)' },
+  {
+    name: 'shard',
+    kind: 'boolean',
+    description:
+      "one eval per GPU of --gpus (--runtime cuda), the suite's datasets split among them by expected time; their reports merged on the target with --merge-module",
+  },
+  {
+    name: 'merge-module',
+    kind: 'string',
+    value: 'MODULE',
+    description: `with --shard: the repo's report merger, run as python -m MODULE --out OUT A.json B.json ... (default: ${DEFAULT_MERGE_MODULE})`,
+  },
   { name: 'workers', kind: 'string', value: 'N', description: 'worker processes for the eval (passed as --workers N)' },
   { name: 'venv', kind: 'string', value: 'DIR', description: 'a prebuilt venv on the target instead of uv' },
   {
@@ -230,6 +243,9 @@ export interface EvalOptions {
   evalModule: string
   evalArgs: string[]
   gpus?: string
+  /** --shard: one eval per GPU, each on its share of the suite's datasets, merged by mergeModule. */
+  shard: boolean
+  mergeModule: string
   workers?: number
   venv?: string
   minFreeBytes: number
@@ -338,6 +354,10 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
   const gpus = stringFlag(flags, 'gpus')
   if (gpus !== undefined && !/^\d+(,\d+)*$/.test(gpus))
     throw new UsageError(`--gpus ${JSON.stringify(gpus)} is not a list of GPU indices, e.g. 0 or 0,1.`)
+  const mergeModule = stringFlag(flags, 'merge-module') ?? DEFAULT_MERGE_MODULE
+  if (!MODULE.test(mergeModule))
+    throw new UsageError(`--merge-module ${JSON.stringify(mergeModule)} is not a Python module name, e.g. ${DEFAULT_MERGE_MODULE}.`)
+  const shard = shardFrom(flags, { mode, gpus, evalArgs })
   const workers = wholeNumberFlag(flags, 'workers', { min: 1, max: 1024, unit: 'workers', example: 4 })
   const minFree = parseSize(stringFlag(flags, 'min-free-disk') ?? '1G')
   if (minFree === null)
@@ -378,6 +398,8 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
     evalModule,
     evalArgs,
     gpus,
+    shard,
+    mergeModule,
     workers,
     venv,
     minFreeBytes: minFree,
@@ -393,6 +415,25 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
     adoptAssetDirs: flags['adopt-asset-dirs'] === true,
     baseline,
   }
+}
+
+/** --shard: a followed CUDA run on two GPUs or more, whose datasets this tool chooses. */
+function shardFrom(flags: FlagValues, { mode, gpus, evalArgs }: { mode: EvalMode; gpus?: string; evalArgs: string[] }): boolean {
+  if (flags.shard !== true) {
+    if (stringFlag(flags, 'merge-module') !== undefined) throw new UsageError('--merge-module goes with --shard: add --shard, or drop it.')
+    return false
+  }
+  if (mode.kind !== 'run')
+    throw new UsageError(
+      `--shard starts shards and follows them to the end: it does not go with --${mode.kind === 'module' ? 'run-module' : mode.kind}.`,
+    )
+  if (new Set(gpus?.split(',').map(Number)).size < 2)
+    throw new UsageError('--shard splits the suite across the GPUs of --gpus: give two or more, e.g. --gpus 0,1.')
+  if (evalArgs.some((arg) => arg === '--dataset' || arg.startsWith('--dataset=')))
+    throw new UsageError('--shard gives each shard its own --dataset list: drop --eval-arg=--dataset, or drop --shard.')
+  if (stringFlag(flags, 'runtime') !== 'cuda') throw new UsageError('--shard gives each shard a GPU of its own: add --runtime cuda.')
+  if (flags['dry-run'] === true) throw new UsageError('--dry-run does not show a sharded run yet: drop --dry-run, or --shard.')
+  return true
 }
 
 /** --baseline PATH (read now: a bad one is exit 2 before anything connects), --no-baseline, or the previous run. */

@@ -1,7 +1,6 @@
 import { lstatSync } from 'node:fs'
 import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { clearDatasetsCache } from '../assets/prepare.ts'
 import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
 import { CliResult } from '../core/result.ts'
@@ -13,7 +12,8 @@ import { kindOf } from '../transport/kinds.ts'
 import { recordingTransport, tripSummary, type RoundTrip } from '../transport/recording.ts'
 import type { Transport } from '../transport/types.ts'
 import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
-import { guardRun } from './interrupt.ts'
+import { guardRun, oneRun } from './interrupt.ts'
+import { runSharded } from './sharded.ts'
 import { OUTPUT_DIR, REMOTE_RUN_ID, type EvalMode, type EvalOptions } from './options.ts'
 import { attachHint, detachedRun, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
 import {
@@ -33,8 +33,8 @@ import { reportDeltas } from './deltas.ts'
 import { checkAssetsOnTarget, listOnTarget, pruneOnTarget } from './housekeeping.ts'
 import { metricsTable } from './summary.ts'
 import { RunTimeline } from './timeline.ts'
-import { codeVersion, pointLatest, writeRunRecord } from './record.ts'
-import { writeHistoryPage } from './history.ts'
+import { codeVersion, writeRunRecord } from './record.ts'
+import { publishRun } from './history.ts'
 import { toolVersion } from '../core/version.ts'
 
 // The run, the same for SSH and kubectl: preflight, sync, deps, assets, run, fetch, summary.
@@ -141,6 +141,7 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
     if (options.freshCache) await clearDatasetsCache({ transport, datasetsDir: options.datasetsDir, needs: options.datasets, logger })
     await prepareAssets(run, facts)
     timeline.end('assets')
+    if (options.shard) return await runSharded(run, { tokenPath, release: () => void lock.release() })
     if (!options.online) timeline.skip('assets', 'complete, checked against their manifests')
     let disarm = () => {}
     const follow = options.mode.kind === 'run'
@@ -195,7 +196,15 @@ async function controlRuns(
 function guard({ transport, options, logger, signal }: TargetContext, runId: string): () => void {
   const stop = (graceSeconds: number) => stopRun(transport, { remoteDir: options.remoteDir, runId, graceSeconds, logger })
   const detached = detachedRun(transport.target, options.remoteDir, runId)
-  return guardRun({ runId, target: transport.target, signal, logger, graceSeconds: options.stopGraceSeconds, stop, detached })
+  return guardRun({
+    guarded: oneRun(runId),
+    target: transport.target,
+    signal,
+    logger,
+    graceSeconds: options.stopGraceSeconds,
+    stop,
+    detached,
+  })
 }
 
 /** After a run: check and fetch its report directory, print the metrics; exit 0, or 1 when it failed. */
@@ -295,16 +304,7 @@ async function recordRun(
     ...run.timeline?.json(),
   }
   await writeRunRecord(run.localRunDir, record, end.log)
-  const reportsDir = path.dirname(run.localRunDir)
-  await pointLatest(reportsDir, path.basename(run.localRunDir))
-  // The report is fetched and recorded: a page that cannot be written is a warning, not a failed run.
-  try {
-    const page = await writeHistoryPage(reportsDir)
-    return `history of the ${page.runs} local run(s): ${pathToFileURL(page.path).href}`
-  } catch (error) {
-    logger.step('warn', `could not write the history page in ${reportsDir}: ${(error as Error).message}`)
-    return null
-  }
+  return publishRun(path.dirname(run.localRunDir), path.basename(run.localRunDir), logger)
 }
 
 /** The eval's paths, as they are on the target, kept under remote_* keys; its own keys point here. */

@@ -1,6 +1,7 @@
 // Tables for people, on stderr: the metrics of a fetched metrics.csv, and the runs on a target.
 import { escapeControls } from '../core/filenames.ts'
 import { formatBytes } from '../core/units.ts'
+import { SCORES, type MetricRow } from './metrics.ts'
 import type { RunInfo } from './runs.ts'
 
 /** Parses CSV as Python's csv module writes it (quotes around fields with commas or quotes). */
@@ -76,6 +77,14 @@ export function metricsTable(csv: string): string {
   const index = columns.map(([name]) => header.indexOf(name))
   // Cells are the eval's text: a line break or an escape sequence in one must not forge a line of the table.
   return table([columns.map(([, title]) => title), ...rows.map((r) => index.map((i) => escapeControls(r[i] ?? '')))], columns.length - 3)
+}
+
+/** The table of metric rows read from a report.json (a merged one has no metrics.csv). */
+export function rowsTable(rows: readonly MetricRow[]): string {
+  const score = (value: number | null) => (value === null ? '' : String(Number(value.toFixed(6))))
+  const cells = rows.map((r) => [r.task, r.scope, r.label, r.metric_family, ...SCORES.map((s) => score(r.scores[s]))])
+  const columns = COLUMNS.filter(([name]) => name !== 'dataset').map(([, title]) => title)
+  return table([columns, ...cells.map((r) => r.map((v) => escapeControls(v)))], columns.length - 3)
 }
 
 /** The table of --list: one run per line, oldest first. */

@@ -42,6 +42,20 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
     ['bad --eval-module', ['--eval-module', 'app.eval;rm'], /--eval-module "app\.eval;rm" is not a Python module name/],
     ['a line break in --eval-arg', ['--eval-arg', 'a\nb'], /--eval-arg "a\\nb" holds a line break/],
     ['bad --gpus', ['--gpus', '0;id'], /--gpus "0;id" is not a list of GPU indices/],
+    ['--shard on the cpu runtime', ['--shard', '--gpus', '0,1'], /--shard gives each shard a GPU of its own: add --runtime cuda/],
+    ['--shard on one GPU', ['--shard', '--gpus', '0,00'], /--shard splits the suite across the GPUs of --gpus: give two or more/],
+    [
+      '--shard with --detach',
+      ['--shard', '--gpus', '0,1', '--detach'],
+      /--shard starts shards and follows them to the end: it does not go with --detach/,
+    ],
+    [
+      '--shard with a --dataset of its own',
+      ['--shard', '--gpus', '0,1', '--eval-arg=--dataset', '--eval-arg=ru_pii_chat'],
+      /--shard gives each shard its own --dataset list/,
+    ],
+    ['--merge-module without --shard', ['--merge-module', 'app.tools.merge'], /--merge-module goes with --shard/],
+    ['a --merge-module that is no module name', ['--merge-module', 'a;b'], /--merge-module "a;b" is not a Python module name/],
     ['bad --workers', ['--workers', 'many'], /--workers "many" is not a whole number/],
     [
       'hex --workers',

@@ -21,7 +21,8 @@ Switches for testing the runner (not part of the contract): --fail-after-report 
 after writing its report; --claim-run-dir PATH prints PATH as run_dir instead of the real one;
 --sleep S waits S seconds before scoring; --print-token prints the token in use to stderr;
 GR_MINI_DATASET_SECONDS="id=S,..." makes scoring each listed dataset take S seconds more (uneven
-datasets, for sharding). The report keeps the real one's shape where the runner and the merger
+datasets, for sharding); GR_MINI_FAIL_DATASETS="id,..." fails a run that scores a listed dataset,
+after writing its report (one failing shard). The report keeps the real one's shape where the runner and the merger
 read it: tasks.span_detection.metrics.combined (counts, precision, recall, f1) and .datasets (one
 entry per dataset with its sample_count and elapsed_seconds).
 """
@@ -328,6 +329,9 @@ def main(argv=None):
         }
         if args.fail_after_report:
             raise RuntimeError("failing on purpose after scoring (--fail-after-report)")
+        doomed = set(filter(None, os.environ.get("GR_MINI_FAIL_DATASETS", "").split(","))) & {d["dataset_id"] for d in per_dataset}
+        if doomed:
+            raise RuntimeError("failing on purpose after scoring %s (GR_MINI_FAIL_DATASETS)" % ", ".join(sorted(doomed)))
     except BaseException as error:  # the report is still written, as in the real CLI
         fatal = error
         log("failed: %s" % error)

@@ -1,0 +1,294 @@
+import { readFileSync } from 'node:fs'
+import { mkdir, rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { readManifestText } from '../assets/manifest.ts'
+import { ExitCode, RemoteEvalError, TransportError } from '../core/errors.ts'
+import { prefixedLogger } from '../core/log.ts'
+import { CliResult } from '../core/result.ts'
+import { lastLine } from '../core/text.ts'
+import { pythonCommand } from '../target/uv.ts'
+import { publishRun } from './history.ts'
+import { guardRun } from './interrupt.ts'
+import { metricsFromReport } from './metrics.ts'
+import { OUTPUT_DIR } from './options.ts'
+import { localRuns, writeRunRecord } from './record.ts'
+import { attachHint, detachedRun, followRun, newRunId, reportsDirOf, stopRun, type RunEnd } from './runs.ts'
+import { datasetCosts, planShards, timedDatasets, type ShardPlan, type TimedDataset } from './shards.ts'
+import { checkRunDir, pullRunDir, SCRIPTS, startEval, type RunContext } from './steps.ts'
+import { rowsTable } from './summary.ts'
+
+// --shard: the suite's datasets split across the GPUs of --gpus, one eval per GPU, each started
+// after the shared work (preflight, sync, deps, assets) was done once; followed together; their
+// reports merged on the target by the repo's own merger and brought home under one folder.
+
+/** One shard as planned and started: its GPU, its datasets, what it is expected to cost, its run. */
+export interface ShardRun {
+  number: number
+  gpu: string
+  datasets: string[]
+  expected: number
+  runId: string
+}
+
+/** The suite's datasets with their rows in the split, from the target's datasets manifest. */
+async function suiteDatasets({ transport, options }: RunContext): Promise<Array<{ id: string; rows: number }>> {
+  const text = await readManifestText(transport, options.datasetsDir)
+  let entries: unknown
+  try {
+    entries = text === null ? null : (JSON.parse(text) as { datasets?: unknown }).datasets
+  } catch {
+    entries = null
+  }
+  const rows = new Map<string, number>()
+  for (const entry of Array.isArray(entries) ? (entries as Array<Record<string, unknown>>) : []) {
+    if (entry.split === options.split && typeof entry.dataset_id === 'string' && typeof entry.rows === 'number')
+      rows.set(entry.dataset_id, entry.rows)
+  }
+  // A dataset the manifest does not count (a Python tool's older manifest) costs as much as the largest one.
+  const fallback = Math.max(1, ...rows.values())
+  return options.datasets.datasets.map((d) => ({ id: d.id, rows: rows.get(d.id) ?? fallback }))
+}
+
+/** The timed datasets of the newest finished local run of this suite and split, and its folder. */
+function earlierTimes(run: RunContext): { folder: string; times: TimedDataset[] } | null {
+  const reportsDir = path.join(run.options.projectDir, OUTPUT_DIR)
+  const earlier = localRuns(reportsDir).filter(
+    (r) => r.suite === run.options.suite && r.split === run.options.split && r.state === 'finished',
+  )
+  for (const local of earlier.reverse()) {
+    try {
+      const times = timedDatasets(JSON.parse(readFileSync(path.join(local.dir, 'report.json'), 'utf8')))
+      if (times.length) return { folder: local.folder, times }
+    } catch {
+      // No readable report there: an older run may have one.
+    }
+  }
+  return null
+}
+
+/** The plan for the GPUs of --gpus, printed as it will run. */
+export async function planFor(run: RunContext): Promise<{ plan: ShardPlan; shards: Omit<ShardRun, 'runId'>[] }> {
+  const gpus = [...new Set(run.options.gpus!.split(',').map((id) => String(Number(id))))]
+  const earlier = earlierTimes(run)
+  const plan = planShards(datasetCosts(await suiteDatasets(run), earlier?.times ?? []), gpus.length)
+  const shards = plan.shards.map((shard, i) => ({ number: i + 1, gpu: gpus[i]!, ...shard }))
+  const unit = (n: number) => (plan.unit === 'rows' ? `${Math.round(n)} rows` : n < 1 ? 'under 1 s' : `${Math.round(n)} s`)
+  const basis = earlier ? `times of the earlier run ${earlier.folder}` : 'rows in the datasets manifest (no earlier run timed them)'
+  run.logger.step(
+    'run',
+    [
+      `plan: ${shards.length} shards on GPUs ${shards.map((s) => s.gpu).join(',')} of ${run.transport.target}, by ${basis}; expected ${unit(plan.makespan)} in all`,
+      ...shards.map((s) => `  shard ${s.number} on GPU ${s.gpu}: ${s.datasets.join(', ')} (${unit(s.expected)})`),
+      ...(gpus.length > shards.length ? [`  GPU(s) ${gpus.slice(shards.length).join(', ')} idle: fewer datasets than GPUs`] : []),
+    ].join('\n'),
+  )
+  return { plan, shards }
+}
+
+/** Starts every shard of the plan detached, on the lock's session; the last start frees the lock. */
+async function startShards(run: RunContext, shards: Omit<ShardRun, 'runId'>[], tokenPath?: string): Promise<ShardRun[]> {
+  const started: ShardRun[] = []
+  for (const shard of shards) {
+    const runId = newRunId()
+    const options = {
+      ...run.options,
+      gpus: shard.gpu,
+      evalArgs: [...run.options.evalArgs, ...shard.datasets.flatMap((id) => ['--dataset', id])],
+    }
+    await startEval(
+      { ...run, options, logger: prefixedLogger(run.logger, shardPrefix(shard)) },
+      { id: runId, follow: false, onStarted: () => {}, tokenPath },
+    )
+    started.push({ ...shard, runId })
+  }
+  return started
+}
+
+const shardPrefix = (shard: { number: number; gpu: string }) => `[shard ${shard.number} gpu ${shard.gpu}]`
+
+/** A sharded run, after the shared work: plan, start, follow together, merge, fetch under one folder. */
+export async function runSharded(run: RunContext, context: { tokenPath?: string; release: () => void }): Promise<CliResult> {
+  const { transport, options, logger, signal } = run
+  const startedAt = new Date().toISOString()
+  const { shards: planned, plan } = await planFor(run)
+  let shards: ShardRun[] = []
+  try {
+    shards = await startShards(run, planned, context.tokenPath)
+  } finally {
+    context.release()
+  }
+  const group = `shards-${shards[0]!.runId}`
+  const disarm = guardRun({
+    guarded: {
+      name: `${shards.length} shards (runs ${shards.map((s) => s.runId).join(', ')})`,
+      plural: true,
+      comeBack: `for each, ${shards.map((s) => attachHint(s.runId)).join('; ')}`,
+    },
+    target: transport.target,
+    signal,
+    logger,
+    graceSeconds: options.stopGraceSeconds,
+    stop: async (grace) => {
+      const ended = await Promise.all(
+        shards.map((s) => stopRun(transport, { remoteDir: options.remoteDir, runId: s.runId, graceSeconds: grace, logger })),
+      )
+      return { state: ended.map((e) => e.state).join(', '), exitCode: null }
+    },
+    detached: { group, runs: shards.map((s) => detachedRun(transport.target, options.remoteDir, s.runId)) },
+  })
+  let ends: RunEnd[]
+  try {
+    ends = await Promise.all(
+      shards.map((s) =>
+        followRun(transport, {
+          remoteDir: options.remoteDir,
+          runId: s.runId,
+          fromEnd: false,
+          logger: prefixedLogger(logger, shardPrefix(s)),
+          signal,
+        }),
+      ),
+    )
+  } finally {
+    disarm()
+  }
+  return fetchShards(run, { group, shards, ends, plan, startedAt })
+}
+
+/** Each shard's report under the group's folder here; with all of them finished, the merged report too. */
+async function fetchShards(
+  run: RunContext,
+  { group, shards, ends, plan, startedAt }: { group: string; shards: ShardRun[]; ends: RunEnd[]; plan: ShardPlan; startedAt: string },
+): Promise<CliResult> {
+  const { transport, options, logger } = run
+  const localGroup = path.join(options.projectDir, OUTPUT_DIR, group)
+  const fetched: Array<Record<string, unknown>> = []
+  const remoteReports: string[] = []
+  for (const [i, shard] of shards.entries()) {
+    const end = ends[i]!
+    const shardLogger = prefixedLogger(logger, shardPrefix(shard))
+    const entry: Record<string, unknown> = {
+      shard: shard.number,
+      gpu: shard.gpu,
+      datasets: shard.datasets,
+      expected: shard.expected,
+      remote_run_id: shard.runId,
+      state: end.state,
+      exit_code: end.exitCode,
+      run_id: null,
+      local_run_dir: null,
+    }
+    fetched.push(entry)
+    if (!end.json) {
+      shardLogger.step('error', `ended ${end.state} (exit ${end.exitCode ?? 'unknown'}) without the JSON that names its report`)
+      continue
+    }
+    try {
+      const checked = await checkRunDir({ ...run, logger: shardLogger }, { json: end.json, reportDir: end.reportDir })
+      const localDir = path.join(localGroup, checked.runId)
+      const files = await pullRunDir({ ...run, logger: shardLogger }, checked, localDir)
+      shardLogger.step('fetch', `${files} files of ${checked.remote} -> ${localDir}`)
+      Object.assign(entry, { run_id: checked.runId, local_run_dir: localDir })
+      remoteReports.push(`${checked.remote}/report.json`)
+    } catch (error) {
+      if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error
+      shardLogger.step('error', error.message)
+    }
+  }
+  const failed = fetched.filter((f) => f.exit_code !== 0 || f.local_run_dir === null)
+  const output = {
+    group,
+    target: transport.target,
+    local_run_dir: localGroup,
+    plan: { unit: plan.unit, makespan: plan.makespan },
+    shards: fetched,
+  }
+  if (failed.length) {
+    logger.step(
+      'error',
+      `${failed.length} of ${shards.length} shards failed (shard ${failed.map((f) => f.shard).join(', ')}): no merged report, as it would miss their datasets. The shards' reports are in ${localGroup}`,
+    )
+    await writeGroupRecord(run, { localGroup, shards: fetched, state: 'failed', startedAt })
+    return new CliResult({ ...output, merged_report: null }, ExitCode.evalFailed)
+  }
+  const merged = await mergeOnTarget(run, { group, reports: remoteReports })
+  const mergedLocal = path.join(localGroup, 'report.json')
+  const checked = { remote: path.posix.dirname(merged), runId: group, skipped: [] }
+  const shardDirs = fetched.map((f) => String(f.local_run_dir))
+  // The merged report's folder holds only its report.json; the shards' folders go back inside it.
+  await pullMerged(run, checked, { localGroup, shardDirs })
+  const rows = metricsFromReport(JSON.parse(readFileSync(mergedLocal, 'utf8')))
+  logger.step('done', `merged metrics of ${shards.length} shards (${options.suite} / ${options.split}):\n${rowsTable(rows)}`)
+  await writeGroupRecord(run, { localGroup, shards: fetched, state: 'finished', startedAt })
+  const history = await publishRun(path.dirname(localGroup), group, logger)
+  if (history) logger.step('done', history)
+  logger.step('done', `merged report in ${mergedLocal}; each shard's report beside it`)
+  return new CliResult({ ...output, merged_report: mergedLocal }, ExitCode.ok)
+}
+
+/** Runs the repo's merger on the target over the shards' report.json; returns the merged report's path there. */
+async function mergeOnTarget(
+  { transport, options, python, logger, signal }: RunContext,
+  run: { group: string; reports: string[] },
+): Promise<string> {
+  const folder = `${reportsDirOf(options.remoteDir)}/${run.group}`
+  const out = `${folder}/report.json`
+  // The real merger writes --out where it is told, into a folder that must exist.
+  const made = await transport.run('mkdir -p -- "$1"', [folder], { signal })
+  if (made.exitCode !== 0) throw new TransportError(`Cannot make ${folder} on ${transport.target}: ${lastLine(made.stderrTail)}`)
+  const command = pythonCommand(python, ['-m', options.mergeModule, '--out', out, ...run.reports], { sync: false })
+  logger.step('run', `merging: ${command.join(' ')}`)
+  const result = await transport.run(SCRIPTS.module, [options.remoteDir, '--', ...command], {
+    onStderrLine: (line) => logger.step('run', `[merge] ${line}`),
+    signal,
+  })
+  if (result.exitCode !== 0)
+    throw new RemoteEvalError(
+      `The merger (python -m ${options.mergeModule}) failed on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The shards' reports are fetched; merge them by hand, or fix --merge-module.`,
+      ExitCode.evalFailed,
+    )
+  return out
+}
+
+/** Pulls the merged report's folder into localGroup, keeping the shards' folders fetched there already. */
+async function pullMerged(
+  run: RunContext,
+  checked: { remote: string; runId: string; skipped: string[] },
+  { localGroup, shardDirs }: { localGroup: string; shardDirs: string[] },
+): Promise<void> {
+  const staging = `${localGroup}.merged`
+  await pullRunDir(run, checked, staging)
+  try {
+    for (const dir of shardDirs) await rename(dir, path.join(staging, path.basename(dir)))
+    await rm(localGroup, { recursive: true, force: true })
+    await rename(staging, localGroup)
+  } catch (error) {
+    throw new TransportError(`Could not put the merged report beside the shards' in ${localGroup}: ${(error as Error).message}`, {
+      cause: error,
+    })
+  }
+}
+
+/** run.json of the group's folder: a local run of the suite and split, whose merged report times the next plan. */
+async function writeGroupRecord(
+  { transport, options }: RunContext,
+  group: { localGroup: string; shards: Array<Record<string, unknown>>; state: string; startedAt: string },
+): Promise<void> {
+  await mkdir(group.localGroup, { recursive: true })
+  await writeRunRecord(
+    group.localGroup,
+    {
+      target: transport.target,
+      remote_dir: options.remoteDir,
+      suite: options.suite,
+      split: options.split,
+      runtime: options.runtime,
+      gpus: options.gpus ?? null,
+      started_at: group.startedAt,
+      state: group.state,
+      exit_code: group.state === 'finished' ? 0 : 1,
+      shards: group.shards,
+    },
+    undefined,
+  )
+}
