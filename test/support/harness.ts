@@ -449,7 +449,10 @@ export function startScriptOnPty(script: string, args: string[], env: NodeJS.Pro
 export async function startOnPty(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<PtyScript> {
   const { spawn } = await import('node:child_process')
   const { shellQuote } = await import('../../lib/core/shell.ts')
-  const command = argv.map(shellQuote).join(' ')
+  // exec: script(1) runs the command with $SHELL -c, /bin/sh where SHELL is unset (CI); dash does
+  // not exec a lone command itself, and Ctrl-C would kill that shell too, making the exit code 130
+  // whatever the runner chose.
+  const command = `exec ${argv.map(shellQuote).join(' ')}`
   const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: path.dirname(SCRIPTS), env, stdio: ['pipe', 'pipe', 'pipe'] })
   let output = ''
   const waiters: Array<{ pattern: RegExp; resolve: (text: string) => void; reject: (error: Error) => void }> = []
