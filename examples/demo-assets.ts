@@ -48,13 +48,23 @@ async function copyRepo(repo: string, dest: string, base: string): Promise<Manif
   return files
 }
 
-/** Prepares modelsDir and datasetsDir for the example's suite, with manifests, from examples/hub-repos. */
+/** The example suites' datasets: the suite's id of each, and the Hub repo it comes from. */
+export const EXAMPLE_DATASETS: ReadonlyArray<readonly [string, string]> = [
+  ['ru_pii_chat', 'org/ru-pii-chat'],
+  ['ru_pii_forms', 'org/ru-pii-forms'],
+]
+
+/**
+ * Prepares modelsDir and datasetsDir for a suite of the example, with manifests, from
+ * examples/hub-repos; `datasets`: its datasets, when not the example's own (bench:fanout's suite).
+ */
 export async function layOutExampleAssets(
   hubRepos: string,
   modelsDir: string,
   datasetsDir: string,
   suite: string,
   splits: string[],
+  datasets: ReadonlyArray<readonly [string, string]> = EXAMPLE_DATASETS,
 ): Promise<void> {
   const transport = new LocalTransport()
   const model = 'org/ru-pii-detector'
@@ -70,12 +80,9 @@ export async function layOutExampleAssets(
     }),
   )
 
-  const files: ManifestFile[] = []
-  const datasets: DatasetEntry[] = []
-  for (const [datasetId, hfId] of [
-    ['ru_pii_chat', 'org/ru-pii-chat'],
-    ['ru_pii_forms', 'org/ru-pii-forms'],
-  ] as const) {
+  const files = new Map<string, ManifestFile>()
+  const entries: DatasetEntry[] = []
+  for (const [datasetId, hfId] of datasets) {
     const source = path.join(hubRepos, 'datasets', hfId)
     const sha = await repoSha(source)
     const [org, name] = hfId.split('/') as [string, string]
@@ -84,8 +91,9 @@ export async function layOutExampleAssets(
       const file = path.join(datasetsDir, 'hf_cache', `${org}___${name}`, 'default', 'jsonl', `${name}-${split}.jsonl`)
       await mkdir(path.dirname(file), { recursive: true })
       await writeFile(file, text)
-      files.push(entry(datasetsDir, file, text))
-      datasets.push({ dataset_id: datasetId, hf_id: hfId, split, sha, fingerprint: null, rows: text.split('\n').filter(Boolean).length })
+      // Datasets of one Hub repo share its files.
+      files.set(file, entry(datasetsDir, file, text))
+      entries.push({ dataset_id: datasetId, hf_id: hfId, split, sha, fingerprint: null, rows: text.split('\n').filter(Boolean).length })
     }
   }
   await writeManifest(
@@ -96,8 +104,8 @@ export async function layOutExampleAssets(
       registryPath: 'examples/guardrails-mini/configs/eval/suites.yaml',
       suite,
       splits,
-      datasets,
-      files,
+      datasets: entries,
+      files: [...files.values()],
     }),
   )
 }

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs'
+import { realpathSync, statSync } from 'node:fs'
 import path from 'node:path'
 import {
   DEFAULT_POLICY,
@@ -38,6 +38,7 @@ export const DEFAULT_SUITE = 'guardrails_ru'
 export const DEFAULT_SPLIT = 'fast'
 export const DEFAULT_EVAL_MODULE = 'app.eval.cli'
 export const DEFAULT_MERGE_MODULE = 'app.tools.merge_eval_reports'
+export const DEFAULT_COMPARE_MODULE = 'app.eval.compare'
 export const OUTPUT_DIR = 'reports/evaluations'
 
 const EVAL_FLAGS: readonly FlagSpec[] = [
@@ -163,6 +164,19 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'no-baseline', kind: 'boolean', description: 'no comparison with an earlier run after the metrics' },
   {
+    name: 'compare-to',
+    kind: 'string',
+    value: 'DIR|latest',
+    description:
+      "after the run, the repo's compare module compares its report with that fetched run's (latest: the newest here) on the target; diff.md comes home and is printed",
+  },
+  {
+    name: 'compare-module',
+    kind: 'string',
+    value: 'MODULE',
+    description: `with --compare-to: the repo's compare module, run as python -m MODULE --base B.json --new N.json --out DIR (default: ${DEFAULT_COMPARE_MODULE})`,
+  },
+  {
     name: 'stop-grace',
     kind: 'string',
     value: 'SECONDS',
@@ -265,6 +279,8 @@ export interface EvalOptions {
   adoptAssetDirs: boolean
   /** What the metrics are compared with: the previous local run, a --baseline read already, or nothing. */
   baseline: 'previous run' | Baseline | null
+  /** --compare-to: the local report.json the repo's compare module compares the run's with, on the target. */
+  compareTo: { report: string; module: string } | null
 }
 
 /** The flags the bash runner refused to start without. */
@@ -364,6 +380,7 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
     throw new UsageError(`--min-free-disk ${JSON.stringify(stringFlag(flags, 'min-free-disk'))} is not a size, e.g. 1G or 500M.`)
   const projectDir = projectDirFrom(flags)
   const baseline = baselineFrom(flags, mode)
+  const compareTo = compareToFrom(flags, mode, projectDir)
   if (!statSync(projectDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--project-dir ${projectDir} is not a directory. Run from the eval repo or pass --project-dir.`)
   }
@@ -414,6 +431,7 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
     allowSecrets: listFlag(flags, 'allow-secret'),
     adoptAssetDirs: flags['adopt-asset-dirs'] === true,
     baseline,
+    compareTo,
   }
 }
 
@@ -434,6 +452,37 @@ function shardFrom(flags: FlagValues, { mode, gpus, evalArgs }: { mode: EvalMode
   if (stringFlag(flags, 'runtime') !== 'cuda') throw new UsageError('--shard gives each shard a GPU of its own: add --runtime cuda.')
   if (flags['dry-run'] === true) throw new UsageError('--dry-run does not show a sharded run yet: drop --dry-run, or --shard.')
   return true
+}
+
+/** --compare-to DIR|latest and --compare-module: a fetched run's report.json, found now (exit 2 before anything connects). */
+function compareToFrom(flags: FlagValues, mode: EvalMode, projectDir: string): EvalOptions['compareTo'] {
+  const given = stringFlag(flags, 'compare-to')
+  const module = stringFlag(flags, 'compare-module')
+  if (given === undefined) {
+    if (module !== undefined) throw new UsageError('--compare-module goes with --compare-to DIR|latest: add it, or drop --compare-module.')
+    return null
+  }
+  if (mode.kind !== 'run' && mode.kind !== 'attach')
+    throw new UsageError(`--compare-to goes with a run that fetches its report (a plain run, or --attach); not with --${mode.kind}.`)
+  if (module !== undefined && !MODULE.test(module))
+    throw new UsageError(`--compare-module ${JSON.stringify(module)} is not a Python module name, e.g. ${DEFAULT_COMPARE_MODULE}.`)
+  const where = given === 'latest' ? path.join(projectDir, OUTPUT_DIR, 'latest') : path.resolve(given)
+  let real: string
+  try {
+    real = realpathSync(where)
+  } catch {
+    throw new UsageError(
+      given === 'latest'
+        ? `--compare-to latest: there is no fetched run in ${path.join(projectDir, OUTPUT_DIR)} yet. Run once without it, or give a report directory.`
+        : `--compare-to ${given} does not exist. Give a fetched report directory (reports/evaluations/<run_id>), its report.json, or latest.`,
+    )
+  }
+  const report = statSync(real).isDirectory() ? path.join(real, 'report.json') : real
+  if (!statSync(report, { throwIfNoEntry: false })?.isFile() || !report.endsWith('.json'))
+    throw new UsageError(
+      `--compare-to ${given} has no report.json. Give a fetched report directory (reports/evaluations/<run_id>), its report.json, or latest.`,
+    )
+  return { report, module: module ?? DEFAULT_COMPARE_MODULE }
 }
 
 /** --baseline PATH (read now: a bad one is exit 2 before anything connects), --no-baseline, or the previous run. */

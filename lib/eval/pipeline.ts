@@ -30,6 +30,7 @@ import {
   type TargetContext,
 } from './steps.ts'
 import { reportDeltas } from './deltas.ts'
+import { compareOnTarget } from './repo-compare.ts'
 import { checkAssetsOnTarget, listOnTarget, pruneOnTarget } from './housekeeping.ts'
 import { metricsTable } from './summary.ts'
 import { RunTimeline } from './timeline.ts'
@@ -227,9 +228,11 @@ async function fetchReport(target: TargetContext, run: { runId: string; end: Run
   )
   const json: Record<string, unknown> = { ...end.json, remote_run_id: runId }
   let localRunDir: string | null = null
+  let remoteRunDir: string | null = null
   let history: string | null = null
   try {
     const checked = await checkRunDir(target, { json: end.json, reportDir: end.reportDir })
+    remoteRunDir = checked.remote
     // The eval's own id of the run: the name of its report's folder (the real CLI prints no run_id).
     json.run_id ??= checked.runId
     localRunDir = path.join(options.projectDir, OUTPUT_DIR, checked.runId)
@@ -255,10 +258,14 @@ async function fetchReport(target: TargetContext, run: { runId: string; end: Run
   if (metrics !== null) logger.step('done', `metrics (${suite} / ${split}):\n${metricsTable(metrics)}`)
   const compared =
     metrics === null ? { baseline: null, deltas: null } : compareWithBaseline(options, logger, { localRunDir, suite, split, end, metrics })
+  const repoCompare =
+    options.compareTo && !failed && remoteRunDir
+      ? await compareOnTarget(target, { id: runId, newReport: `${remoteRunDir}/report.json`, localDir: localRunDir })
+      : null
   if (history) logger.step('done', history)
   logger.step(failed ? 'error' : 'done', failed ? `the eval failed; its report is in ${localRunDir}` : `report in ${localRunDir}`)
   return new CliResult(
-    { ...localPaths(json, localRunDir), local_run_dir: localRunDir, ...compared },
+    { ...localPaths(json, localRunDir), local_run_dir: localRunDir, ...compared, ...(options.compareTo ? { compare: repoCompare } : {}) },
     failed ? ExitCode.evalFailed : ExitCode.ok,
   )
 }

@@ -9,6 +9,7 @@ import { lastLine } from '../core/text.ts'
 import { pythonCommand } from '../target/uv.ts'
 import { publishRun } from './history.ts'
 import { guardRun } from './interrupt.ts'
+import { compareOnTarget } from './repo-compare.ts'
 import { metricsFromReport } from './metrics.ts'
 import { OUTPUT_DIR } from './options.ts'
 import { localRuns, writeRunRecord } from './record.ts'
@@ -220,10 +221,11 @@ async function fetchShards(
   const rows = metricsFromReport(JSON.parse(readFileSync(mergedLocal, 'utf8')))
   logger.step('done', `merged metrics of ${shards.length} shards (${options.suite} / ${options.split}):\n${rowsTable(rows)}`)
   await writeGroupRecord(run, { localGroup, shards: fetched, state: 'finished', startedAt })
+  const compare = options.compareTo ? await compareOnTarget(run, { id: group, newReport: merged, localDir: localGroup }) : null
   const history = await publishRun(path.dirname(localGroup), group, logger)
   if (history) logger.step('done', history)
   logger.step('done', `merged report in ${mergedLocal}; each shard's report beside it`)
-  return new CliResult({ ...output, merged_report: mergedLocal }, ExitCode.ok)
+  return new CliResult({ ...output, merged_report: mergedLocal, ...(options.compareTo ? { compare } : {}) }, ExitCode.ok)
 }
 
 /** Runs the repo's merger on the target over the shards' report.json; returns the merged report's path there. */

@@ -129,6 +129,34 @@ describe('one suite in shards across the GPUs of one host (ssh)', () => {
     assert.match(again.stderr, new RegExp(`^\\[run\\] plan: .*by times of the earlier run ${out.group}`, 'm'))
   })
 
+  test("--compare-to: the repo's compare module on the target against an earlier run; diff.md comes home and is printed", async () => {
+    const reports = path.join(project, 'reports/evaluations')
+    const earlier = path.join(reports, await readlink(path.join(reports, 'latest')))
+    // A plain run against the latest (the group above), then the shards against that plain run.
+    const plain = await runScript(SCRIPT, args(['--gpus', '0', '--compare-to', 'latest']), env)
+    assert.equal(plain.code, 0, plain.stderr)
+    const plainOut = JSON.parse(plain.stdout)
+    assert.equal(plainOut.compare.base, path.join(earlier, 'report.json'))
+    assert.equal(plainOut.compare.diff_md, path.join(plainOut.local_run_dir, 'compare', 'diff.md'))
+    const diffMd = await readFile(plainOut.compare.diff_md, 'utf8')
+    assert.match(plain.stderr, new RegExp(`^\\[done\\] app\\.eval\\.compare against ${earlier}/report\\.json:$`, 'm'))
+    assert.ok(plain.stderr.includes(`[done] ${diffMd.split('\n')[0]}`), 'diff.md is printed')
+    const result = await runScript(SCRIPT, sharded(['--compare-to', plainOut.local_run_dir]), env)
+    assert.equal(result.code, 0, result.stderr)
+    const out = JSON.parse(result.stdout)
+    assert.equal(out.compare.base, path.join(plainOut.local_run_dir, 'report.json'))
+    assert.ok(existsSync(path.join(out.local_run_dir, 'compare', 'diff.json')))
+    // Same data, same counts: the compare module finds no label changed.
+    const diff = JSON.parse(await readFile(path.join(out.local_run_dir, 'compare', 'diff.json'), 'utf8'))
+    assert.equal(diff.headline.delta, 0)
+    const labels = diff.span_detection.per_label_char_recall as Array<{ label: string; delta: number }>
+    assert.ok(labels.length > 0)
+    assert.deepEqual(
+      labels.filter((l) => l.delta !== 0),
+      [],
+    )
+  })
+
   test('one failing shard: exit 1, every report fetched, no merged report', async () => {
     const result = await runScript(SCRIPT, sharded(['--env', 'GR_MINI_FAIL_DATASETS=ru_pii_forms']), env)
     assert.equal(result.code, 1, result.stderr)
