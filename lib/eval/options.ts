@@ -441,6 +441,8 @@ function shardFrom(flags: FlagValues, { mode, gpus, evalArgs }: { mode: EvalMode
     if (stringFlag(flags, 'merge-module') !== undefined) throw new UsageError('--merge-module goes with --shard: add --shard, or drop it.')
     return false
   }
+  // The same command with --attach GROUP, --stop GROUP or --list comes back to a sharded run.
+  if (mode.kind === 'attach' || mode.kind === 'stop' || mode.kind === 'list') return false
   if (mode.kind !== 'run')
     throw new UsageError(
       `--shard starts shards and follows them to the end: it does not go with --${mode.kind === 'module' ? 'run-module' : mode.kind}.`,
@@ -500,6 +502,8 @@ function baselineFrom(flags: FlagValues, mode: EvalMode): EvalOptions['baseline'
 /** The tool's run ids (runs.ts newRunId), not the eval's report ids. */
 /** The runner's id of a run on the target (remote_run_id). */
 export const REMOTE_RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
+/** A --shard run's group of runs, named by its first shard's run id. */
+export const GROUP_ID = /^shards-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
 /** The eval's run_id, which names the report's folder (eval_guardrails_ru_fast_20261128T134256Z_3f2a...). */
 export const REPORT_RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,200}$/
 

@@ -13,8 +13,8 @@ import { recordingTransport, tripSummary, type RoundTrip } from '../transport/re
 import type { Transport } from '../transport/types.ts'
 import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
 import { guardRun, oneRun } from './interrupt.ts'
-import { runSharded } from './sharded.ts'
-import { OUTPUT_DIR, REMOTE_RUN_ID, type EvalMode, type EvalOptions } from './options.ts'
+import { attachShards, runSharded, stopGroup } from './sharded.ts'
+import { GROUP_ID, OUTPUT_DIR, REMOTE_RUN_ID, type EvalMode, type EvalOptions } from './options.ts'
 import { attachHint, detachedRun, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
 import {
   checkRunDir,
@@ -176,6 +176,10 @@ async function controlRuns(
   { logger, signal, open = openTarget }: EvalContext,
 ): Promise<CliResult> {
   const transport = await open(options, logger)
+  if (GROUP_ID.test(mode.runId)) {
+    const target: TargetContext = { transport, options, logger, signal }
+    return mode.kind === 'stop' ? stopGroup(target, mode.runId) : attachShards(target, mode.runId)
+  }
   const runId = await remoteRunIdOf({ transport, remoteDir: options.remoteDir, given: mode.runId, logger })
   if (mode.kind === 'stop') {
     logger.step(

@@ -4,9 +4,7 @@ import { escapeControls } from '../core/filenames.ts'
 import { TOOL_DIR } from '../core/layout.ts'
 import { lastLine } from '../core/text.ts'
 import { pythonCommand } from '../target/uv.ts'
-import type { PythonEnv } from '../target/uv.ts'
-import type { EvalOptions } from './options.ts'
-import { extrasFor, pullRunDir, SCRIPTS, type TargetContext } from './steps.ts'
+import { pullRunDir, pythonOnTarget, SCRIPTS, type TargetContext } from './steps.ts'
 
 // --compare-to: the repo's own compare module (python -m app.eval.compare --base B --new N --out
 // DIR, writing diff.json and diff.md) run on the target, as the runbook does it by hand: the base
@@ -28,7 +26,7 @@ export async function compareOnTarget(
   run: { id: string; newReport: string; localDir: string },
 ): Promise<RepoComparison | null> {
   const { transport, options, logger, signal } = context
-  const python = pythonOf(options)
+  const python = pythonOnTarget(options)
   const { report: base, module } = options.compareTo!
   const dir = `${options.remoteDir}/${TOOL_DIR}/compare/${run.id}`
   const fail = (why: string) => {
@@ -59,11 +57,4 @@ export async function compareOnTarget(
     logger.step('done', `${module} against ${base}:\n${lines.join('\n')}`)
   } else logger.step('warn', `--compare-to: python -m ${module} wrote no diff.md (what it wrote is in ${local})`)
   return { base, module, dir: local, diff_md: diffMd, diff_json: diffJson }
-}
-
-/** The repo's Python on the target, as the preflight finds it: the --venv's, else uv in the remote directory. */
-function pythonOf(options: EvalOptions): PythonEnv {
-  return options.venv
-    ? { kind: 'venv', python: `${options.venv}/bin/python` }
-    : { kind: 'uv', projectDir: options.remoteDir, extras: extrasFor(options) }
 }

@@ -59,6 +59,10 @@ export interface RunInfo {
   gpus: string | null
   /** A CUDA run's embedded PyTriton ports: HTTP, gRPC, metrics. */
   ports: string | null
+  /** A shard's group (a --shard run), its number in it and its datasets. */
+  group: string | null
+  shard: number | null
+  datasets: string[] | null
   /** What its record and its report directory take on the target's disk. */
   bytes: number | null
 }
@@ -273,6 +277,9 @@ export async function listRuns(transport: Transport, remoteDir: string): Promise
       split: fields.get('split') ?? null,
       gpus: fields.get('gpus') ?? null,
       ports: fields.get('ports') ?? null,
+      group: fields.get('group') ?? null,
+      shard: /^\d+$/.test(fields.get('shard') ?? '') ? Number(fields.get('shard')) : null,
+      datasets: fields.get('datasets')?.split(',') ?? null,
       bytes: /^\d+$/.test(fields.get('bytes') ?? '') ? Number(fields.get('bytes')) : null,
     })
   }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { mkdir, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { readManifestText } from '../assets/manifest.ts'
-import { ExitCode, RemoteEvalError, TransportError } from '../core/errors.ts'
+import { ExitCode, RemoteEvalError, TransportError, UsageError } from '../core/errors.ts'
 import { prefixedLogger } from '../core/log.ts'
 import { CliResult } from '../core/result.ts'
 import { lastLine } from '../core/text.ts'
@@ -13,9 +13,9 @@ import { compareOnTarget } from './repo-compare.ts'
 import { metricsFromReport } from './metrics.ts'
 import { OUTPUT_DIR } from './options.ts'
 import { localRuns, writeRunRecord } from './record.ts'
-import { attachHint, detachedRun, followRun, newRunId, reportsDirOf, stopRun, type RunEnd } from './runs.ts'
+import { attachHint, detachedRun, followRun, listRuns, newRunId, reportsDirOf, stopRun, type RunEnd } from './runs.ts'
 import { datasetCosts, planShards, timedDatasets, type ShardPlan, type TimedDataset } from './shards.ts'
-import { checkRunDir, pullRunDir, SCRIPTS, startEval, type RunContext } from './steps.ts'
+import { checkRunDir, pullRunDir, pythonOnTarget, SCRIPTS, startEval, type RunContext, type TargetContext } from './steps.ts'
 import { rowsTable } from './summary.ts'
 
 // --shard: the suite's datasets split across the GPUs of --gpus, one eval per GPU, each started
@@ -86,65 +86,58 @@ export async function planFor(run: RunContext): Promise<{ plan: ShardPlan; shard
   return { plan, shards }
 }
 
-/** Starts every shard of the plan detached, on the lock's session; the last start frees the lock. */
-async function startShards(run: RunContext, shards: Omit<ShardRun, 'runId'>[], tokenPath?: string): Promise<ShardRun[]> {
-  const started: ShardRun[] = []
-  for (const shard of shards) {
-    const runId = newRunId()
+/** Starts every shard of the plan detached, on the lock's session, each recorded as one of `group`. */
+async function startShards(run: RunContext, plan: { group: string; shards: ShardRun[] }, tokenPath?: string): Promise<void> {
+  for (const shard of plan.shards) {
     const options = {
       ...run.options,
       gpus: shard.gpu,
       evalArgs: [...run.options.evalArgs, ...shard.datasets.flatMap((id) => ['--dataset', id])],
     }
+    const meta = { group: plan.group, number: shard.number, datasets: shard.datasets }
     await startEval(
       { ...run, options, logger: prefixedLogger(run.logger, shardPrefix(shard)) },
-      { id: runId, follow: false, onStarted: () => {}, tokenPath },
+      { id: shard.runId, follow: false, onStarted: () => {}, tokenPath, shard: meta },
     )
-    started.push({ ...shard, runId })
   }
-  return started
 }
 
 const shardPrefix = (shard: { number: number; gpu: string }) => `[shard ${shard.number} gpu ${shard.gpu}]`
 
 /** A sharded run, after the shared work: plan, start, follow together, merge, fetch under one folder. */
 export async function runSharded(run: RunContext, context: { tokenPath?: string; release: () => void }): Promise<CliResult> {
-  const { transport, options, logger, signal } = run
   const startedAt = new Date().toISOString()
   const { shards: planned, plan } = await planFor(run)
-  let shards: ShardRun[] = []
+  const shards = planned.map((shard) => ({ ...shard, runId: newRunId() }))
+  const group = `shards-${shards[0]!.runId}`
   try {
-    shards = await startShards(run, planned, context.tokenPath)
+    await startShards(run, { group, shards }, context.tokenPath)
   } finally {
     context.release()
   }
-  const group = `shards-${shards[0]!.runId}`
+  const ends = await followShards(run, { group, shards, fromEnd: false })
+  return fetchShards(run, { group, shards, ends, plan, startedAt })
+}
+
+/** Follows the shards together, their lines prefixed; Ctrl-C stops (or detaches from) all of them. */
+async function followShards(run: RunContext, { group, shards, fromEnd }: { group: string; shards: ShardRun[]; fromEnd: boolean }) {
+  const { transport, options, logger, signal } = run
   const disarm = guardRun({
-    guarded: {
-      name: `${shards.length} shards (runs ${shards.map((s) => s.runId).join(', ')})`,
-      plural: true,
-      comeBack: `for each, ${shards.map((s) => attachHint(s.runId)).join('; ')}`,
-    },
+    guarded: { name: `${shards.length} shards (runs ${shards.map((s) => s.runId).join(', ')})`, plural: true, comeBack: attachHint(group) },
     target: transport.target,
     signal,
     logger,
     graceSeconds: options.stopGraceSeconds,
-    stop: async (grace) => {
-      const ended = await Promise.all(
-        shards.map((s) => stopRun(transport, { remoteDir: options.remoteDir, runId: s.runId, graceSeconds: grace, logger })),
-      )
-      return { state: ended.map((e) => e.state).join(', '), exitCode: null }
-    },
+    stop: (grace) => stopShards(run, { shards, graceSeconds: grace }),
     detached: { group, runs: shards.map((s) => detachedRun(transport.target, options.remoteDir, s.runId)) },
   })
-  let ends: RunEnd[]
   try {
-    ends = await Promise.all(
+    return await Promise.all(
       shards.map((s) =>
         followRun(transport, {
           remoteDir: options.remoteDir,
           runId: s.runId,
-          fromEnd: false,
+          fromEnd,
           logger: prefixedLogger(logger, shardPrefix(s)),
           signal,
         }),
@@ -153,13 +146,72 @@ export async function runSharded(run: RunContext, context: { tokenPath?: string;
   } finally {
     disarm()
   }
-  return fetchShards(run, { group, shards, ends, plan, startedAt })
+}
+
+/** Stops every shard at once; their states, in shard order. */
+async function stopShards(
+  { transport, options, logger }: TargetContext,
+  { shards, graceSeconds }: { shards: ShardRun[]; graceSeconds: number },
+) {
+  const ended = await Promise.all(
+    shards.map((s) =>
+      stopRun(transport, { remoteDir: options.remoteDir, runId: s.runId, graceSeconds, logger: prefixedLogger(logger, shardPrefix(s)) }),
+    ),
+  )
+  return { state: ended.map((e) => e.state).join(', '), exitCode: null, each: ended }
+}
+
+/** The shards of `group` on the target, from their records (exit 2 when there are none). */
+async function shardsOf({ transport, options }: TargetContext, group: string): Promise<ShardRun[]> {
+  const runs = (await listRuns(transport, options.remoteDir)).filter((r) => r.group === group)
+  if (!runs.length)
+    throw new UsageError(
+      `There is no sharded run ${group} in ${options.remoteDir} on ${transport.target}. See the runs there, with their groups, with --list.`,
+    )
+  return runs
+    .map((r, i) => ({ number: r.shard ?? i + 1, gpu: r.gpus ?? '?', datasets: r.datasets ?? [], expected: 0, runId: r.id }))
+    .sort((a, b) => a.number - b.number)
+}
+
+/** --attach GROUP: follows its shards from their last lines, then fetches and merges as a sharded run does. */
+export async function attachShards(target: TargetContext, group: string): Promise<CliResult> {
+  const run: RunContext = { ...target, python: pythonOnTarget(target.options) }
+  const shards = await shardsOf(run, group)
+  target.logger.step(
+    'run',
+    `attached to the ${shards.length} shards of ${group} on ${target.transport.target}; their last lines, then what they write`,
+  )
+  const ends = await followShards(run, { group, shards, fromEnd: true })
+  const started = ends
+    .map((e) => e.meta.started)
+    .filter((t): t is string => Boolean(t))
+    .sort()[0]
+  return fetchShards(run, { group, shards, ends, plan: null, startedAt: started ?? new Date().toISOString() })
+}
+
+/** --stop GROUP: stops every shard of it. */
+export async function stopGroup(target: TargetContext, group: string): Promise<CliResult> {
+  const shards = await shardsOf(target, group)
+  target.logger.step(
+    'run',
+    `stopping the ${shards.length} shards of ${group} on ${target.transport.target}: SIGTERM to their process groups, SIGKILL after ${target.options.stopGraceSeconds} s`,
+  )
+  const stopped = await stopShards(target, { shards, graceSeconds: target.options.stopGraceSeconds })
+  target.logger.step('done', `${group}: ${stopped.state}`)
+  const runs = shards.map((s, i) => ({ remote_run_id: s.runId, state: stopped.each[i]!.state, exit_code: stopped.each[i]!.exitCode }))
+  return new CliResult({ group, runs }, ExitCode.ok)
 }
 
 /** Each shard's report under the group's folder here; with all of them finished, the merged report too. */
 async function fetchShards(
   run: RunContext,
-  { group, shards, ends, plan, startedAt }: { group: string; shards: ShardRun[]; ends: RunEnd[]; plan: ShardPlan; startedAt: string },
+  {
+    group,
+    shards,
+    ends,
+    plan,
+    startedAt,
+  }: { group: string; shards: ShardRun[]; ends: RunEnd[]; plan: ShardPlan | null; startedAt: string },
 ): Promise<CliResult> {
   const { transport, options, logger } = run
   const localGroup = path.join(options.projectDir, OUTPUT_DIR, group)
@@ -201,7 +253,7 @@ async function fetchShards(
     group,
     target: transport.target,
     local_run_dir: localGroup,
-    plan: { unit: plan.unit, makespan: plan.makespan },
+    plan: plan && { unit: plan.unit, makespan: plan.makespan },
     shards: fetched,
   }
   if (failed.length) {

@@ -59,6 +59,13 @@ export const SCRIPTS = {
 /** The eval's extras: eval, plus cuda on a GPU. */
 export const extrasFor = (options: EvalOptions) => (options.runtime === 'cuda' ? ['eval', 'cuda'] : ['eval'])
 
+/** The repo's Python on the target where no preflight asked (--attach): the --venv's, else uv in the remote directory. */
+export function pythonOnTarget(options: EvalOptions): PythonEnv {
+  return options.venv
+    ? { kind: 'venv', python: `${options.venv}/bin/python` }
+    : { kind: 'uv', projectDir: options.remoteDir, extras: extrasFor(options) }
+}
+
 export function preflightArgs(options: EvalOptions): string[] {
   return [options.remoteDir, options.venv ?? '', options.runtime, options.online ? '1' : '0', options.modelsDir, options.datasetsDir]
 }
@@ -426,7 +433,14 @@ export function evalCommand(options: EvalOptions, python: PythonEnv): string[] {
   return pythonCommand(python, [...args, ...options.evalArgs], { sync: false })
 }
 
-export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: string; follow: boolean }): string[] {
+/** A shard of a --shard run, as its record on the target names it. */
+export interface ShardMeta {
+  group: string
+  number: number
+  datasets: string[]
+}
+
+export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: string; follow: boolean; shard?: ShardMeta }): string[] {
   const cacheRoot = `${options.datasetsDir}/${DATASETS_CACHE}`
   const meta = runMeta({
     suite: options.suite,
@@ -434,6 +448,7 @@ export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: stri
     gpus: options.gpus,
     runner: `${hostname()} pid ${process.pid}`,
     stop_grace: String(options.stopGraceSeconds),
+    ...(run.shard && { group: run.shard.group, shard: String(run.shard.number), datasets: run.shard.datasets.join(',') }),
   })
   // The overlay for a read-only cache is the run's own: another run may be reading its own.
   const overlay = `${options.remoteDir}/${TOOL_DIR}/datasets-cache/${run.id}`
@@ -457,7 +472,7 @@ export function runArgs(options: EvalOptions, python: PythonEnv, run: { id: stri
  */
 export async function startEval(
   { transport, options, python, logger, signal, session }: RunContext,
-  run: { id: string; follow: boolean; onStarted: () => void; tokenPath?: string },
+  run: { id: string; follow: boolean; onStarted: () => void; tokenPath?: string; shard?: ShardMeta },
 ): Promise<RunEnd | null> {
   logger.step('run', `${evalCommand(options, python).join(' ')}  (in ${options.remoteDir} on ${transport.target}, run ${run.id})`)
   let started = false

@@ -101,5 +101,10 @@ export function runsTable(runs: readonly RunInfo[]): string {
     r.ports ?? '-',
     r.bytes === null ? '-' : formatBytes(r.bytes),
   ])
-  return table([['run', 'report folder (run_id)', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus', 'ports', 'size'], ...rows], 9)
+  // A column for the shards' groups only where there are some (--shard runs).
+  const header = ['run', 'report folder (run_id)', 'state', 'exit', 'started', 'ended', 'suite/split', 'gpus', 'ports', 'size']
+  if (!runs.some((r) => r.group !== null)) return table([header, ...rows], 9)
+  const group = (r: RunInfo) => (r.group ? `${r.group} #${r.shard ?? '?'}` : '-')
+  const withGroup = (row: string[], name: string) => [...row.slice(0, 9), name, row[9]!]
+  return table([withGroup(header, 'group'), ...rows.map((row, i) => withGroup(row, group(runs[i]!)))], 10)
 }

@@ -188,4 +188,52 @@ describe('one suite in shards across the GPUs of one host (ssh)', () => {
       [],
     )
   })
+
+  test('a sharded run detached (SIGHUP) is one group: --list names it, --attach GROUP merges, --stop GROUP stops every shard', async () => {
+    const detach = async (seconds: number) => {
+      const sleep = sleepFor(seconds)
+      const runner = await startScript(SCRIPT, sharded(sleep.args), env)
+      await runner.waitFor(/\[shard 1 gpu 0\] \[guardrails-mini\] sleeping/)
+      await runner.waitFor(/\[shard 2 gpu 1\] \[guardrails-mini\] sleeping/)
+      runner.kill('SIGHUP')
+      const result = await runner.result
+      assert.equal(result.code, 0, result.stderr)
+      const group = JSON.parse(result.stdout).group as string
+      assert.match(
+        result.stderr,
+        new RegExp(`^\\[done\\] 2 shards \\(runs .*\\) go on on ssh .*; to come back, run the same command with --attach ${group}`, 'm'),
+      )
+      return { group, marker: sleep.marker }
+    }
+    const control = (flags: string[]) => runScript(SCRIPT, sharded(flags), env)
+    // Come back to it: the same command with --attach GROUP follows both shards, then merges.
+    const short = await detach(6)
+    const listed = await control(['--list'])
+    assert.equal(listed.code, 0, listed.stderr)
+    const members = (JSON.parse(listed.stdout).runs as Array<{ group: string | null; shard: number; datasets: string[] }>).filter(
+      (r) => r.group === short.group,
+    )
+    assert.deepEqual(members.map((r) => r.shard).sort(), [1, 2])
+    assert.deepEqual(members.flatMap((r) => r.datasets).sort(), ['ru_pii_chat', 'ru_pii_forms'])
+    assert.match(listed.stderr, new RegExp(`\\s${short.group} #2\\s`))
+    const attached = await control(['--attach', short.group])
+    assert.equal(attached.code, 0, attached.stderr)
+    const out = JSON.parse(attached.stdout)
+    assert.equal(out.group, short.group)
+    assert.ok(existsSync(out.merged_report), attached.stderr)
+    assert.match(attached.stderr, /^\[done\] merged metrics of 2 shards/m)
+    // Or stop it: --stop GROUP ends every process of every shard.
+    const long = await detach(60)
+    assert.ok((await livingProcesses(long.marker)).length > 0)
+    const stopped = await control(['--stop', long.group, '--stop-grace', '1'])
+    assert.equal(stopped.code, 0, stopped.stderr)
+    assert.deepEqual(
+      (JSON.parse(stopped.stdout).runs as Array<{ state: string }>).map((r) => r.state),
+      ['stopped', 'stopped'],
+    )
+    assert.deepEqual(await livingProcesses(long.marker), [])
+    const unknown = await control(['--stop', 'shards-20990101-000000-beef'])
+    assert.equal(unknown.code, 2, unknown.stderr)
+    assert.match(unknown.stderr, /There is no sharded run shards-20990101-000000-beef .*--list/)
+  })
 })
