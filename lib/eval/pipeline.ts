@@ -360,13 +360,27 @@ async function dryRun(options: EvalOptions, { logger, signal }: EvalContext): Pr
   logger.step('preflight', `[dry-run] nothing is sent to ${target.name}. The round trips of a real run, answered as by ${DRY_RUN_ASSUMES}:`)
   // The pipeline's own lines would tell the simulated answers as facts: only the round trips are shown.
   const quiet: Logger = { step() {}, addSecrets: (values) => logger.addSecrets(values), redact: logger.redact }
-  await startRun(options, { logger: quiet, signal, open: async () => recordingTransport(simulatedTarget(options, kind), record) })
+  const ran = await startRun(options, {
+    logger: quiet,
+    signal,
+    open: async () => recordingTransport(simulatedTarget(options, kind), record),
+  })
+  // --shard: the plan the shards were started by (a fresh target's manifest counts no rows).
+  const plan = (ran.output as { plan?: { lines: string[] } } | undefined)?.plan
+  if (plan) logger.step('run', `[dry-run] ${plan.lines.join('\n')}`)
   logger.step(
     'done',
     `dry run: ${trips.length} round trips, each script in full in the JSON on stdout (round_trips[].script); nothing was touched on ${target.name}`,
   )
   return new CliResult(
-    { dry_run: true, target: target.name, remote_dir: options.remoteDir, assumes: DRY_RUN_ASSUMES, round_trips: trips },
+    {
+      dry_run: true,
+      target: target.name,
+      remote_dir: options.remoteDir,
+      assumes: DRY_RUN_ASSUMES,
+      ...(plan && { plan }),
+      round_trips: trips,
+    },
     ExitCode.ok,
   )
 }

@@ -32,7 +32,7 @@ export interface ShardRun {
 }
 
 /** The suite's datasets with their rows in the split, from the target's datasets manifest. */
-async function suiteDatasets({ transport, options }: RunContext): Promise<Array<{ id: string; rows: number }>> {
+async function suiteDatasets({ transport, options }: RunContext): Promise<{ rows: Array<{ id: string; rows: number }>; counted: boolean }> {
   const text = await readManifestText(transport, options.datasetsDir)
   let entries: unknown
   try {
@@ -47,7 +47,7 @@ async function suiteDatasets({ transport, options }: RunContext): Promise<Array<
   }
   // A dataset the manifest does not count (a Python tool's older manifest) costs as much as the largest one.
   const fallback = Math.max(1, ...rows.values())
-  return options.datasets.datasets.map((d) => ({ id: d.id, rows: rows.get(d.id) ?? fallback }))
+  return { rows: options.datasets.datasets.map((d) => ({ id: d.id, rows: rows.get(d.id) ?? fallback })), counted: rows.size > 0 }
 }
 
 /** The timed datasets of the newest finished local run of this suite and split, and its folder. */
@@ -68,22 +68,25 @@ function earlierTimes(run: RunContext): { folder: string; times: TimedDataset[] 
 }
 
 /** The plan for the GPUs of --gpus, printed as it will run. */
-export async function planFor(run: RunContext): Promise<{ plan: ShardPlan; shards: Omit<ShardRun, 'runId'>[] }> {
+export async function planFor(run: RunContext): Promise<{ plan: ShardPlan; shards: Omit<ShardRun, 'runId'>[]; lines: string[] }> {
   const gpus = [...new Set(run.options.gpus!.split(',').map((id) => String(Number(id))))]
   const earlier = earlierTimes(run)
-  const plan = planShards(datasetCosts(await suiteDatasets(run), earlier?.times ?? []), gpus.length)
+  const datasets = await suiteDatasets(run)
+  const plan = planShards(datasetCosts(datasets.rows, earlier?.times ?? []), gpus.length)
   const shards = plan.shards.map((shard, i) => ({ number: i + 1, gpu: gpus[i]!, ...shard }))
   const unit = (n: number) => (plan.unit === 'rows' ? `${Math.round(n)} rows` : n < 1 ? 'under 1 s' : `${Math.round(n)} s`)
-  const basis = earlier ? `times of the earlier run ${earlier.folder}` : 'rows in the datasets manifest (no earlier run timed them)'
-  run.logger.step(
-    'run',
-    [
-      `plan: ${shards.length} shards on GPUs ${shards.map((s) => s.gpu).join(',')} of ${run.transport.target}, by ${basis}; expected ${unit(plan.makespan)} in all`,
-      ...shards.map((s) => `  shard ${s.number} on GPU ${s.gpu}: ${s.datasets.join(', ')} (${unit(s.expected)})`),
-      ...(gpus.length > shards.length ? [`  GPU(s) ${gpus.slice(shards.length).join(', ')} idle: fewer datasets than GPUs`] : []),
-    ].join('\n'),
-  )
-  return { plan, shards }
+  const basis = earlier
+    ? `times of the earlier run ${earlier.folder}`
+    : datasets.counted
+      ? 'rows in the datasets manifest (no earlier run timed them)'
+      : 'equal shares (no earlier run timed the datasets, and the datasets manifest counts no rows)'
+  const lines = [
+    `plan: ${shards.length} shards on GPUs ${shards.map((s) => s.gpu).join(',')} of ${run.transport.target}, by ${basis}; expected ${unit(plan.makespan)} in all`,
+    ...shards.map((s) => `  shard ${s.number} on GPU ${s.gpu}: ${s.datasets.join(', ')} (${unit(s.expected)})`),
+    ...(gpus.length > shards.length ? [`  GPU(s) ${gpus.slice(shards.length).join(', ')} idle: fewer datasets than GPUs`] : []),
+  ]
+  run.logger.step('run', lines.join('\n'))
+  return { plan, shards, lines }
 }
 
 /** Starts every shard of the plan detached, on the lock's session, each recorded as one of `group`. */
@@ -107,7 +110,7 @@ const shardPrefix = (shard: { number: number; gpu: string }) => `[shard ${shard.
 /** A sharded run, after the shared work: plan, start, follow together, merge, fetch under one folder. */
 export async function runSharded(run: RunContext, context: { tokenPath?: string; release: () => void }): Promise<CliResult> {
   const startedAt = new Date().toISOString()
-  const { shards: planned, plan } = await planFor(run)
+  const { shards: planned, plan, lines } = await planFor(run)
   const shards = planned.map((shard) => ({ ...shard, runId: newRunId() }))
   const group = `shards-${shards[0]!.runId}`
   try {
@@ -115,6 +118,8 @@ export async function runSharded(run: RunContext, context: { tokenPath?: string;
   } finally {
     context.release()
   }
+  // A dry run shows the plan and each shard's start; following and merging send nothing new to see.
+  if (run.options.dryRun) return new CliResult({ plan: { ...plan, lines } }, ExitCode.ok)
   const ends = await followShards(run, { group, shards, fromEnd: false })
   return fetchShards(run, { group, shards, ends, plan, startedAt })
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { chmod, cp, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { before, describe, test } from 'node:test'
+import { $ } from 'zx'
 import { layOutExampleAssets } from '../../examples/demo-assets.ts'
 import { EXAMPLE_HUB, copyExample, harness, makePod, remoteDir, runScript } from '../support/harness.ts'
 
@@ -33,8 +34,8 @@ describe('the CUDA preflight', () => {
   })
 
   /** A pod whose /usr/local/sbin holds the nvidia-smi double told `conf` (none: no nvidia-smi at all). */
-  async function cudaRun(conf: string | null, gpus?: string, extra: string[] = []) {
-    const binds = [`ro ${harness().venv} /opt/venv`, `ro ${assets.models} /mnt/models`, `ro ${assets.datasets} /mnt/datasets`]
+  async function cudaRun(conf: string | null, gpus?: string, extra: string[] = [], venv = harness().venv) {
+    const binds = [`ro ${venv} /opt/venv`, `ro ${assets.models} /mnt/models`, `ro ${assets.datasets} /mnt/datasets`]
     if (conf !== null) {
       const bin = await mkdtemp(path.join(tmpdir(), 'gre-gpu-bin-'))
       await cp(path.join(harness().fixturesBin, 'nvidia-smi'), path.join(bin, 'nvidia-smi'))
@@ -119,5 +120,30 @@ describe('the CUDA preflight', () => {
     assert.match(result.stderr, /^\[preflight\] .*, 4 GPU\(s\)/m)
     const report = JSON.parse(await readFile(path.join(JSON.parse(result.stdout).local_run_dir, 'report.json'), 'utf8'))
     assert.equal(report.run.env.CUDA_VISIBLE_DEVICES, '3')
+  })
+
+  test('a pod with two GPUs and --shard: one eval per GPU through kubectl, merged in the pod', async () => {
+    // A bare venv: without the datasets package the example reads the JSONL export laid out above.
+    const bare = await mkdtemp(path.join(tmpdir(), 'gre-bare-venv-'))
+    await $`/usr/bin/python3 -m venv ${bare}`.quiet()
+    const result = await cudaRun('gpus=2\n', '0,1', ['--shard', '--env', 'GR_ENABLE_NEMOTRON=true'], bare).finally(() =>
+      rm(bare, { recursive: true, force: true }),
+    )
+    assert.equal(result.code, 0, result.stderr)
+    const out = JSON.parse(result.stdout) as {
+      merged_report: string
+      shards: Array<{ gpu: string; datasets: string[]; exit_code: number }>
+    }
+    assert.deepEqual(
+      out.shards.map((s) => [s.gpu, s.exit_code]),
+      [
+        ['0', 0],
+        ['1', 0],
+      ],
+    )
+    assert.deepEqual(out.shards.flatMap((s) => s.datasets).sort(), ['ru_pii_chat', 'ru_pii_forms'])
+    assert.match(result.stderr, /^\[run\] \[shard 2 gpu 1\] \[guardrails-mini\] runtime cuda, .*CUDA_VISIBLE_DEVICES=1$/m)
+    const merged = JSON.parse(await readFile(out.merged_report, 'utf8'))
+    assert.equal(merged.tasks.span_detection.sample_count, 20, 'the 12 chat and 8 forms samples, merged')
   })
 })

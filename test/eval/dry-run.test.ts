@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { runCleanups } from '../../lib/core/cleanup.ts'
@@ -155,6 +156,34 @@ describe('--dry-run prints what a real run sends', () => {
       python.length >= 5 && python.every((trip) => trip.kind === 'run' && trip.script.includes("'--extra' 'eval' '--extra' 'cuda'")),
     )
     assert.ok(dry.some((trip) => trip.kind === 'run' && trip.fn === 'fresh_datasets_cache'))
+  })
+
+  test('SSH, --shard on GPUs 0,1: the plan, then one start per shard with its datasets; nothing followed or touched', async () => {
+    const host = await sshHost({ env: { HF_TOKEN: TOKEN }, tools: ['nvidia-smi'] })
+    const dir = remoteDir('dry-shard')
+    const fresh = await copyExample()
+    const argv = [
+      ...host.flags,
+      ...['--remote-dir', dir, '--runtime', 'cuda', '--gpus', '0,1', '--shard', '--project-dir', fresh],
+      ...['--remote-has-internet', 'yes', '--models-dir', `${dir}/.models`, '--datasets-dir', `${dir}/.datasets`, '--dry-run'],
+    ]
+    const result = await runScript('remote_eval/ssh_eval.ts', argv, env, { raw: true })
+    assert.equal(result.code, 0, result.stderr)
+    // No earlier run here, and a fresh target's manifest counts no rows.
+    assert.match(result.stderr, /^\[run\] \[dry-run\] plan: 2 shards on GPUs 0,1 of ssh .*, by equal shares/m)
+    const out = JSON.parse(result.stdout) as { plan: { shards: Array<{ datasets: string[] }> }; round_trips: RoundTrip[] }
+    const starts = out.round_trips.filter((trip) => trip.kind === 'run' && trip.fn === 'eval_run')
+    assert.equal(starts.length, 2)
+    out.plan.shards.forEach((shard, i) => {
+      const args = (starts[i] as { args: string[] }).args
+      assert.deepEqual(
+        args.flatMap((arg, k) => (args[k - 1] === '--dataset' ? [arg] : [])),
+        shard.datasets,
+      )
+    })
+    assert.deepEqual(out.plan.shards.flatMap((s) => s.datasets).sort(), ['ru_pii_chat', 'ru_pii_forms'])
+    assert.ok(!existsSync(dir), 'nothing on the target')
+    assert.ok(!existsSync(path.join(fresh, 'reports')), 'nothing written here')
   })
 
   test('SSH, air-gapped, with --venv: the check of the prepared directories instead of downloads', async () => {
