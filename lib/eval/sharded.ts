@@ -220,6 +220,8 @@ async function fetchShards(
 ): Promise<CliResult> {
   const { transport, options, logger } = run
   const localGroup = path.join(options.projectDir, OUTPUT_DIR, group)
+  // An attached group's suite and split are its runs', not this command's defaults.
+  const { suite = options.suite, split = options.split } = ends[0]?.meta ?? {}
   const fetched: Array<Record<string, unknown>> = []
   const remoteReports: string[] = []
   for (const [i, shard] of shards.entries()) {
@@ -266,7 +268,7 @@ async function fetchShards(
       'error',
       `${failed.length} of ${shards.length} shards failed (shard ${failed.map((f) => f.shard).join(', ')}): no merged report, as it would miss their datasets. The shards' reports are in ${localGroup}`,
     )
-    await writeGroupRecord(run, { localGroup, shards: fetched, state: 'failed', startedAt })
+    await writeGroupRecord(run, { localGroup, shards: fetched, state: 'failed', startedAt, suite, split })
     return new CliResult({ ...output, merged_report: null }, ExitCode.evalFailed)
   }
   const merged = await mergeOnTarget(run, { group, reports: remoteReports })
@@ -275,14 +277,27 @@ async function fetchShards(
   const shardDirs = fetched.map((f) => String(f.local_run_dir))
   // The merged report's folder holds only its report.json; the shards' folders go back inside it.
   await pullMerged(run, checked, { localGroup, shardDirs })
-  const rows = metricsFromReport(JSON.parse(readFileSync(mergedLocal, 'utf8')))
-  logger.step('done', `merged metrics of ${shards.length} shards (${options.suite} / ${options.split}):\n${rowsTable(rows)}`)
-  await writeGroupRecord(run, { localGroup, shards: fetched, state: 'finished', startedAt })
+  const rows = metricsFromReport(readMerged(mergedLocal, options.mergeModule))
+  logger.step('done', `merged metrics of ${shards.length} shards (${suite} / ${split}):\n${rowsTable(rows)}`)
+  await writeGroupRecord(run, { localGroup, shards: fetched, state: 'finished', startedAt, suite, split })
   const compare = options.compareTo ? await compareOnTarget(run, { id: group, newReport: merged, localDir: localGroup }) : null
   const history = await publishRun(path.dirname(localGroup), group, logger)
   if (history) logger.step('done', history)
   logger.step('done', `merged report in ${mergedLocal}; each shard's report beside it`)
   return new CliResult({ ...output, merged_report: mergedLocal, ...(options.compareTo ? { compare } : {}) }, ExitCode.ok)
+}
+
+/** The merged report, read: one that is not there or not JSON is the merger's failure, said as such. */
+function readMerged(file: string, module: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'))
+  } catch (error) {
+    throw new RemoteEvalError(
+      `python -m ${module} ended well but left no readable ${file} (${(error as Error).message}). The shards' reports are beside it; check the merger, or --merge-module.`,
+      ExitCode.evalFailed,
+      { cause: error },
+    )
+  }
 }
 
 /** Runs the repo's merger on the target over the shards' report.json; returns the merged report's path there. */
@@ -331,7 +346,7 @@ async function pullMerged(
 /** run.json of the group's folder: a local run of the suite and split, whose merged report times the next plan. */
 async function writeGroupRecord(
   { transport, options }: RunContext,
-  group: { localGroup: string; shards: Array<Record<string, unknown>>; state: string; startedAt: string },
+  group: { localGroup: string; shards: Array<Record<string, unknown>>; state: string; startedAt: string; suite: string; split: string },
 ): Promise<void> {
   await mkdir(group.localGroup, { recursive: true })
   await writeRunRecord(
@@ -339,8 +354,8 @@ async function writeGroupRecord(
     {
       target: transport.target,
       remote_dir: options.remoteDir,
-      suite: options.suite,
-      split: options.split,
+      suite: group.suite,
+      split: group.split,
       runtime: options.runtime,
       gpus: options.gpus ?? null,
       started_at: group.startedAt,
