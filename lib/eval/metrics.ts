@@ -2,7 +2,7 @@
 // The real eval writes one row per (task, scope, dataset, label, metric_family), with precision,
 // recall and f1 where the metric has them (mask_leakage has a `value` instead); report.json holds
 // the same figures, which metricsFromReport reads when a baseline is a report.json alone.
-import { parseCsv } from './summary.ts'
+import { parseCsv } from './csv.ts'
 
 /** The scores compared between runs. */
 export const SCORES = ['precision', 'recall', 'f1'] as const

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { $ } from 'zx'
 import type { RunInfo } from '../../lib/eval/runs.ts'
-import { metricsTable, parseCsv, rowsTable, runsTable } from '../../lib/eval/summary.ts'
+import { parseCsv } from '../../lib/eval/csv.ts'
+import { metricsTable, rowsTable, runsTable } from '../../lib/eval/summary.ts'
 import { metricsFromReport } from '../../lib/eval/metrics.ts'
 
 // metrics.csv as Python's csv module writes it: quoted fields (commas, quotes, line breaks, CRLF
