@@ -89,8 +89,8 @@ export interface ReadManifest {
   files: ManifestFile[] | null
   /** Models: name, directory relative to the manifest's, revision and commit (ours), tree checksum. */
   models: Array<{ name: string; path: string; revision?: string; sha?: string; tree?: TreeChecksum }>
-  /** Datasets: each split prepared, and the commit it came from. */
-  datasets: Array<{ hf_id: string; split: string; sha: string | null }>
+  /** Datasets: each split prepared, the commit it came from, and (where recorded) the suite's id and rows. */
+  datasets: Array<{ hf_id: string; split: string; sha: string | null; dataset_id?: string; rows?: number }>
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -146,7 +146,13 @@ export function parseManifest(text: string, kind: Manifest['kind']): ReadManifes
     if (!Array.isArray(data.datasets)) return { invalid: '"datasets" list is missing; is this a models manifest?' }
     for (const entry of data.datasets) {
       if (isRecord(entry) && typeof entry.hf_id === 'string' && typeof entry.split === 'string') {
-        read.datasets.push({ hf_id: entry.hf_id, split: entry.split, sha: typeof entry.sha === 'string' ? entry.sha : null })
+        read.datasets.push({
+          hf_id: entry.hf_id,
+          split: entry.split,
+          sha: typeof entry.sha === 'string' ? entry.sha : null,
+          ...(typeof entry.dataset_id === 'string' && { dataset_id: entry.dataset_id }),
+          ...(typeof entry.rows === 'number' && { rows: entry.rows }),
+        })
       }
     }
   }

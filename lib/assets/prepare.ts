@@ -318,6 +318,7 @@ function reportFor(request: CheckRequest, read: { text: string | null; listing: 
   const manifest = parseManifest(text, kind)
   if ('invalid' in manifest) return { ...report, noManifest: `${MANIFEST_NAME} is not usable: ${manifest.invalid}` }
   report.writer = manifest.writer
+  if (kind === 'datasets') report.datasets = manifest.datasets
   report.problems = checkFiles(manifest, listing)
   report.checkedFiles = manifest.files?.length ?? 0
   report.checkedBytes = (manifest.files ?? []).reduce((sum, f) => sum + f.size, 0)

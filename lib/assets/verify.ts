@@ -161,6 +161,8 @@ export interface VerifyReport {
   checksums: boolean
   /** Who wrote the manifest, and so how deep the check could go. */
   writer?: ReadManifest['writer']
+  /** A datasets manifest's splits as it lists them (their rows plan a --shard run). */
+  datasets?: ReadManifest['datasets']
 }
 
 export const isComplete = (r: VerifyReport) =>

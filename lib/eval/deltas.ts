@@ -6,8 +6,8 @@ import pc from 'picocolors'
 import { UsageError } from '../core/errors.ts'
 import type { Logger } from '../core/log.ts'
 import { escapeControls } from '../core/filenames.ts'
-import { metricsFromReport, parseMetrics, rowKey, rowName, SCORES, type MetricRow, type Score } from './metrics.ts'
-import { localRuns, readRunRecord } from './record.ts'
+import { parseMetrics, readMetricRows, rowKey, rowName, SCORES, type MetricRow, type Score } from './metrics.ts'
+import { finishedRuns, readRunRecord } from './record.ts'
 
 /** The run compared against: where its metrics came from, and what is known of it. */
 export interface Baseline {
@@ -36,10 +36,8 @@ const regularFile = (file: string) => lstatSync(file, { throwIfNoEntry: false })
 
 /** The rows of a report.json (metrics.csv beside it first, as the eval writes both). */
 function rowsOfReport(file: string): MetricRow[] {
-  const csv = path.join(path.dirname(file), 'metrics.csv')
-  if (regularFile(csv)) return parseMetrics(readFileSync(csv, 'utf8'))
   try {
-    return metricsFromReport(JSON.parse(readFileSync(file, 'utf8')))
+    return readMetricRows(file) ?? []
   } catch (error) {
     throw new UsageError(`--baseline ${file} is not a report.json the eval wrote (${(error as Error).message}). ${BASELINE_HINT}`, {
       cause: error,
@@ -81,8 +79,8 @@ export function previousRun(
   reportsDir: string,
   run: { suite: string; split: string; current: string; startedAt: string | null },
 ): Baseline | null {
-  const earlier = localRuns(reportsDir)
-    .filter((r) => r.folder !== run.current && r.suite === run.suite && r.split === run.split && r.state === 'finished')
+  const earlier = finishedRuns(reportsDir, run)
+    .filter((r) => r.folder !== run.current)
     .filter((r) => run.startedAt === null || (r.started_at !== null && r.started_at < run.startedAt))
     .filter((r) => regularFile(path.join(r.dir, 'metrics.csv')))
   const newest = earlier.at(-1)

@@ -3,12 +3,12 @@
 // a run.json of ours; what is in a run's metrics.csv came from the target, so one that is not a
 // regular file (a link could point anywhere) is not read.
 import { randomBytes } from 'node:crypto'
-import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { lstat, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { historyHtml, type HistoryRun } from './history-html.ts'
 import type { Logger } from '../core/log.ts'
-import { headlineRows, metricsFromReport, parseMetrics, type MetricRow } from './metrics.ts'
+import { headlineRows, readMetricRows, type MetricRow } from './metrics.ts'
 import { localRuns, pointLatest, type LocalRun } from './record.ts'
 
 const isRegular = (file: string) =>
@@ -17,13 +17,10 @@ const isRegular = (file: string) =>
     () => false,
   )
 
-/** A run's metric rows: its metrics.csv, else its report.json (a merged report has no metrics.csv); none when unreadable. */
-async function metricRows(dir: string): Promise<MetricRow[]> {
-  const csv = path.join(dir, 'metrics.csv')
-  if (await isRegular(csv)) return parseMetrics(await readFile(csv, 'utf8'))
-  const report = path.join(dir, 'report.json')
+/** A run's metric rows (readMetricRows); none when unreadable. */
+function metricRows(dir: string): MetricRow[] {
   try {
-    return (await isRegular(report)) ? metricsFromReport(JSON.parse(await readFile(report, 'utf8'))) : []
+    return readMetricRows(path.join(dir, 'report.json')) ?? []
   } catch {
     return []
   }
@@ -34,7 +31,7 @@ async function withScores(run: LocalRun): Promise<HistoryRun> {
   return {
     ...run,
     hasReport: await isRegular(path.join(run.dir, 'report.md')),
-    headline: headlineRows(await metricRows(run.dir)),
+    headline: headlineRows(metricRows(run.dir)),
   }
 }
 

@@ -2,6 +2,8 @@
 // The real eval writes one row per (task, scope, dataset, label, metric_family), with precision,
 // recall and f1 where the metric has them (mask_leakage has a `value` instead); report.json holds
 // the same figures, which metricsFromReport reads when a baseline is a report.json alone.
+import { lstatSync, readFileSync } from 'node:fs'
+import path from 'node:path'
 import { parseCsv } from './csv.ts'
 
 /** The scores compared between runs. */
@@ -96,4 +98,18 @@ export function headlineRows(rows: readonly MetricRow[]): MetricRow[] {
     const own = scored.filter((row) => row.task === task)
     return own.find((row) => row.scope === 'combined') ?? own[0]!
   })
+}
+
+const regularFile = (file: string) => lstatSync(file, { throwIfNoEntry: false })?.isFile() === true
+
+/**
+ * A fetched run's rows: the metrics.csv beside `report` (as the eval writes both), else the report
+ * itself (a merged report has no metrics.csv). Only regular files are read; null when neither is
+ * there; a report that is not JSON throws.
+ */
+export function readMetricRows(report: string): MetricRow[] | null {
+  const csv = path.join(path.dirname(report), 'metrics.csv')
+  if (regularFile(csv)) return parseMetrics(readFileSync(csv, 'utf8'))
+  if (!regularFile(report)) return null
+  return metricsFromReport(JSON.parse(readFileSync(report, 'utf8')))
 }

@@ -140,9 +140,9 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
       return new CliResult(undefined, code)
     }
     if (options.freshCache) await clearDatasetsCache({ transport, datasetsDir: options.datasetsDir, needs: options.datasets, logger })
-    await prepareAssets(run, facts)
+    const splits = await prepareAssets(run, facts)
     timeline.end('assets')
-    if (options.shard) return await runSharded(run, { tokenPath, release: () => void lock.release() })
+    if (options.shard) return await runSharded(run, { tokenPath, prepared: splits, release: () => void lock.release() })
     if (!options.online) timeline.skip('assets', 'complete, checked against their manifests')
     let disarm = () => {}
     const follow = options.mode.kind === 'run'

@@ -82,6 +82,11 @@ export function readRunRecord(dir: string): LocalRun | null {
   }
 }
 
+/** The finished local runs of a suite and split, oldest first. */
+export function finishedRuns(reportsDir: string, of: { suite: string; split: string }): LocalRun[] {
+  return localRuns(reportsDir).filter((r) => r.suite === of.suite && r.split === of.split && r.state === 'finished')
+}
+
 /** The runs fetched into reportsDir (its real directories with a run.json of ours), oldest first. */
 export function localRuns(reportsDir: string): LocalRun[] {
   let names: string[]

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs'
-import { mkdir, rename, rm } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { readManifestText } from '../assets/manifest.ts'
-import { ExitCode, RemoteEvalError, TransportError, UsageError } from '../core/errors.ts'
+import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
 import { prefixedLogger } from '../core/log.ts'
 import { CliResult } from '../core/result.ts'
 import { lastLine } from '../core/text.ts'
@@ -11,11 +10,21 @@ import { publishRun } from './history.ts'
 import { guardRun } from './interrupt.ts'
 import { compareOnTarget } from './repo-compare.ts'
 import { metricsFromReport } from './metrics.ts'
-import { OUTPUT_DIR } from './options.ts'
-import { localRuns, writeRunRecord } from './record.ts'
+import { OUTPUT_DIR, type EvalOptions } from './options.ts'
+import { finishedRuns, writeRunRecord } from './record.ts'
 import { attachHint, detachedRun, followRun, listRuns, newRunId, reportsDirOf, stopRun, type RunEnd } from './runs.ts'
 import { datasetCosts, planShards, timedDatasets, type ShardPlan, type TimedDataset } from './shards.ts'
-import { checkRunDir, pullRunDir, pythonOnTarget, SCRIPTS, startEval, type RunContext, type TargetContext } from './steps.ts'
+import {
+  checkRunDir,
+  pullRunDir,
+  pythonOnTarget,
+  SCRIPTS,
+  startEval,
+  type CheckedRunDir,
+  type PreparedSplits,
+  type RunContext,
+  type TargetContext,
+} from './steps.ts'
 import { rowsTable } from './summary.ts'
 
 // --shard: the suite's datasets split across the GPUs of --gpus, one eval per GPU, each started
@@ -31,20 +40,12 @@ export interface ShardRun {
   runId: string
 }
 
-/** The suite's datasets with their rows in the split, from the target's datasets manifest. */
-async function suiteDatasets({ transport, options }: RunContext): Promise<{ rows: Array<{ id: string; rows: number }>; counted: boolean }> {
-  const text = await readManifestText(transport, options.datasetsDir)
-  let entries: unknown
-  try {
-    entries = text === null ? null : (JSON.parse(text) as { datasets?: unknown }).datasets
-  } catch {
-    entries = null
-  }
+/** The suite's datasets with their rows in the split, from the datasets manifest the assets step read or wrote. */
+function suiteDatasets(options: EvalOptions, prepared: PreparedSplits): { rows: Array<{ id: string; rows: number }>; counted: boolean } {
   const rows = new Map<string, number>()
-  for (const entry of Array.isArray(entries) ? (entries as Array<Record<string, unknown>>) : []) {
-    if (entry.split === options.split && typeof entry.dataset_id === 'string' && typeof entry.rows === 'number')
-      rows.set(entry.dataset_id, entry.rows)
-  }
+  // A fresh target's (a dry run's) manifest counts no rows: none is counted.
+  for (const entry of prepared)
+    if (entry.split === options.split && entry.dataset_id !== undefined && (entry.rows ?? 0) > 0) rows.set(entry.dataset_id, entry.rows!)
   // A dataset the manifest does not count (a Python tool's older manifest) costs as much as the largest one.
   const fallback = Math.max(1, ...rows.values())
   return { rows: options.datasets.datasets.map((d) => ({ id: d.id, rows: rows.get(d.id) ?? fallback })), counted: rows.size > 0 }
@@ -53,10 +54,7 @@ async function suiteDatasets({ transport, options }: RunContext): Promise<{ rows
 /** The timed datasets of the newest finished local run of this suite and split, and its folder. */
 function earlierTimes(run: RunContext): { folder: string; times: TimedDataset[] } | null {
   const reportsDir = path.join(run.options.projectDir, OUTPUT_DIR)
-  const earlier = localRuns(reportsDir).filter(
-    (r) => r.suite === run.options.suite && r.split === run.options.split && r.state === 'finished',
-  )
-  for (const local of earlier.reverse()) {
+  for (const local of finishedRuns(reportsDir, run.options).reverse()) {
     try {
       const times = timedDatasets(JSON.parse(readFileSync(path.join(local.dir, 'report.json'), 'utf8')))
       if (times.length) return { folder: local.folder, times }
@@ -68,10 +66,13 @@ function earlierTimes(run: RunContext): { folder: string; times: TimedDataset[] 
 }
 
 /** The plan for the GPUs of --gpus, printed as it will run. */
-export async function planFor(run: RunContext): Promise<{ plan: ShardPlan; shards: Omit<ShardRun, 'runId'>[]; lines: string[] }> {
+export function planFor(
+  run: RunContext,
+  prepared: PreparedSplits,
+): { plan: ShardPlan; shards: Omit<ShardRun, 'runId'>[]; lines: string[] } {
   const gpus = [...new Set(run.options.gpus!.split(',').map((id) => String(Number(id))))]
   const earlier = earlierTimes(run)
-  const datasets = await suiteDatasets(run)
+  const datasets = suiteDatasets(run.options, prepared)
   const plan = planShards(datasetCosts(datasets.rows, earlier?.times ?? []), gpus.length)
   const shards = plan.shards.map((shard, i) => ({ number: i + 1, gpu: gpus[i]!, ...shard }))
   const unit = (n: number) => (plan.unit === 'rows' ? `${Math.round(n)} rows` : n < 1 ? 'under 1 s' : `${Math.round(n)} s`)
@@ -108,9 +109,12 @@ async function startShards(run: RunContext, plan: { group: string; shards: Shard
 const shardPrefix = (shard: { number: number; gpu: string }) => `[shard ${shard.number} gpu ${shard.gpu}]`
 
 /** A sharded run, after the shared work: plan, start, follow together, merge, fetch under one folder. */
-export async function runSharded(run: RunContext, context: { tokenPath?: string; release: () => void }): Promise<CliResult> {
+export async function runSharded(
+  run: RunContext,
+  context: { tokenPath?: string; prepared: PreparedSplits; release: () => void },
+): Promise<CliResult> {
   const startedAt = new Date().toISOString()
-  const { shards: planned, plan, lines } = await planFor(run)
+  const { shards: planned, plan, lines } = planFor(run, context.prepared)
   const shards = planned.map((shard) => ({ ...shard, runId: newRunId() }))
   const group = `shards-${shards[0]!.runId}`
   try {
@@ -207,7 +211,10 @@ export async function stopGroup(target: TargetContext, group: string): Promise<C
   return new CliResult({ group, runs }, ExitCode.ok)
 }
 
-/** Each shard's report under the group's folder here; with all of them finished, the merged report too. */
+/**
+ * With every shard finished, their reports merged on the target and the merged folder brought
+ * here; then each shard's report into the group's folder beside it (also when one failed).
+ */
 async function fetchShards(
   run: RunContext,
   {
@@ -222,40 +229,28 @@ async function fetchShards(
   const localGroup = path.join(options.projectDir, OUTPUT_DIR, group)
   // An attached group's suite and split are its runs', not this command's defaults.
   const { suite = options.suite, split = options.split } = ends[0]?.meta ?? {}
-  const fetched: Array<Record<string, unknown>> = []
-  const remoteReports: string[] = []
-  for (const [i, shard] of shards.entries()) {
-    const end = ends[i]!
-    const shardLogger = prefixedLogger(logger, shardPrefix(shard))
-    const entry: Record<string, unknown> = {
-      shard: shard.number,
-      gpu: shard.gpu,
-      datasets: shard.datasets,
-      expected: shard.expected,
-      remote_run_id: shard.runId,
-      state: end.state,
-      exit_code: end.exitCode,
-      run_id: null,
-      local_run_dir: null,
-    }
-    fetched.push(entry)
-    if (!end.json) {
-      shardLogger.step('error', `ended ${end.state} (exit ${end.exitCode ?? 'unknown'}) without the JSON that names its report`)
-      continue
-    }
-    try {
-      const checked = await checkRunDir({ ...run, logger: shardLogger }, { json: end.json, reportDir: end.reportDir })
-      const localDir = path.join(localGroup, checked.runId)
-      const files = await pullRunDir({ ...run, logger: shardLogger }, checked, localDir)
-      shardLogger.step('fetch', `${files} files of ${checked.remote} -> ${localDir}`)
-      Object.assign(entry, { run_id: checked.runId, local_run_dir: localDir })
-      remoteReports.push(`${checked.remote}/report.json`)
-    } catch (error) {
-      if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error
-      shardLogger.step('error', error.message)
-    }
-  }
+  const checks = await Promise.all(shards.map((shard, i) => checkShard(run, shard, ends[i]!)))
+  const fetched = shards.map((shard, i) => ({
+    shard: shard.number,
+    gpu: shard.gpu,
+    datasets: shard.datasets,
+    expected: shard.expected,
+    remote_run_id: shard.runId,
+    state: ends[i]!.state,
+    exit_code: ends[i]!.exitCode,
+    run_id: checks[i]?.runId ?? null,
+    local_run_dir: checks[i] ? path.join(localGroup, checks[i].runId) : null,
+  }))
   const failed = fetched.filter((f) => f.exit_code !== 0 || f.local_run_dir === null)
+  // The merged folder first: its pull replaces the group's folder, into which the shards then come.
+  const merging = failed.length ? null : await mergeOnTarget(run, { group, reports: checks.map((c) => `${c!.remote}/report.json`) })
+  if (merging?.out) await pullRunDir(run, { remote: path.posix.dirname(merging.out), runId: group, skipped: [] }, localGroup)
+  for (const [i, checked] of checks.entries()) {
+    if (!checked) continue
+    const shardLogger = prefixedLogger(logger, shardPrefix(shards[i]!))
+    const files = await pullRunDir({ ...run, logger: shardLogger }, checked, fetched[i]!.local_run_dir!)
+    shardLogger.step('fetch', `${files} files of ${checked.remote} -> ${fetched[i]!.local_run_dir}`)
+  }
   const output = {
     group,
     target: transport.target,
@@ -263,28 +258,41 @@ async function fetchShards(
     plan: plan && { unit: plan.unit, makespan: plan.makespan },
     shards: fetched,
   }
+  const record = { localGroup, shards: fetched, startedAt, suite, split }
   if (failed.length) {
     logger.step(
       'error',
       `${failed.length} of ${shards.length} shards failed (shard ${failed.map((f) => f.shard).join(', ')}): no merged report, as it would miss their datasets. The shards' reports are in ${localGroup}`,
     )
-    await writeGroupRecord(run, { localGroup, shards: fetched, state: 'failed', startedAt, suite, split })
+    await writeGroupRecord(run, { ...record, state: 'failed' })
     return new CliResult({ ...output, merged_report: null }, ExitCode.evalFailed)
   }
-  const merged = await mergeOnTarget(run, { group, reports: remoteReports })
+  if (merging?.error) throw merging.error
   const mergedLocal = path.join(localGroup, 'report.json')
-  const checked = { remote: path.posix.dirname(merged), runId: group, skipped: [] }
-  const shardDirs = fetched.map((f) => String(f.local_run_dir))
-  // The merged report's folder holds only its report.json; the shards' folders go back inside it.
-  await pullMerged(run, checked, { localGroup, shardDirs })
   const rows = metricsFromReport(readMerged(mergedLocal, options.mergeModule))
   logger.step('done', `merged metrics of ${shards.length} shards (${suite} / ${split}):\n${rowsTable(rows)}`)
-  await writeGroupRecord(run, { localGroup, shards: fetched, state: 'finished', startedAt, suite, split })
-  const compare = options.compareTo ? await compareOnTarget(run, { id: group, newReport: merged, localDir: localGroup }) : null
+  await writeGroupRecord(run, { ...record, state: 'finished' })
+  const compare = options.compareTo ? await compareOnTarget(run, { id: group, newReport: merging!.out!, localDir: localGroup }) : null
   const history = await publishRun(path.dirname(localGroup), group, logger)
   if (history) logger.step('done', history)
   logger.step('done', `merged report in ${mergedLocal}; each shard's report beside it`)
   return new CliResult({ ...output, merged_report: mergedLocal, ...(options.compareTo ? { compare } : {}) }, ExitCode.ok)
+}
+
+/** A shard's report directory on the target, checked; null (said why) when there is none to fetch. */
+async function checkShard(run: RunContext, shard: ShardRun, end: RunEnd): Promise<CheckedRunDir | null> {
+  const shardLogger = prefixedLogger(run.logger, shardPrefix(shard))
+  if (!end.json) {
+    shardLogger.step('error', `ended ${end.state} (exit ${end.exitCode ?? 'unknown'}) without the JSON that names its report`)
+    return null
+  }
+  try {
+    return await checkRunDir({ ...run, logger: shardLogger }, { json: end.json, reportDir: end.reportDir })
+  } catch (error) {
+    if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error
+    shardLogger.step('error', error.message)
+    return null
+  }
 }
 
 /** The merged report, read: one that is not there or not JSON is the merger's failure, said as such. */
@@ -300,47 +308,29 @@ function readMerged(file: string, module: string): unknown {
   }
 }
 
-/** Runs the repo's merger on the target over the shards' report.json; returns the merged report's path there. */
+/**
+ * Runs the repo's merger on the target over the shards' report.json, in one round trip that makes
+ * the merged report's folder first (the real merger writes --out into a folder that must exist).
+ * Its failure comes back as `error`, to throw once the shards' own reports are home.
+ */
 async function mergeOnTarget(
   { transport, options, python, logger, signal }: RunContext,
   run: { group: string; reports: string[] },
-): Promise<string> {
+): Promise<{ out: string | null; error?: RemoteEvalError }> {
   const folder = `${reportsDirOf(options.remoteDir)}/${run.group}`
   const out = `${folder}/report.json`
-  // The real merger writes --out where it is told, into a folder that must exist.
-  const made = await transport.run('mkdir -p -- "$1"', [folder], { signal })
-  if (made.exitCode !== 0) throw new TransportError(`Cannot make ${folder} on ${transport.target}: ${lastLine(made.stderrTail)}`)
   const command = pythonCommand(python, ['-m', options.mergeModule, '--out', out, ...run.reports], { sync: false })
   logger.step('run', `merging: ${command.join(' ')}`)
-  const result = await transport.run(SCRIPTS.module, [options.remoteDir, '--', ...command], {
+  const result = await transport.run(SCRIPTS.moduleInto, [options.remoteDir, folder, '--', ...command], {
     onStderrLine: (line) => logger.step('run', `[merge] ${line}`),
     signal,
   })
-  if (result.exitCode !== 0)
-    throw new RemoteEvalError(
-      `The merger (python -m ${options.mergeModule}) failed on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The shards' reports are fetched; merge them by hand, or fix --merge-module.`,
-      ExitCode.evalFailed,
-    )
-  return out
-}
-
-/** Pulls the merged report's folder into localGroup, keeping the shards' folders fetched there already. */
-async function pullMerged(
-  run: RunContext,
-  checked: { remote: string; runId: string; skipped: string[] },
-  { localGroup, shardDirs }: { localGroup: string; shardDirs: string[] },
-): Promise<void> {
-  const staging = `${localGroup}.merged`
-  await pullRunDir(run, checked, staging)
-  try {
-    for (const dir of shardDirs) await rename(dir, path.join(staging, path.basename(dir)))
-    await rm(localGroup, { recursive: true, force: true })
-    await rename(staging, localGroup)
-  } catch (error) {
-    throw new TransportError(`Could not put the merged report beside the shards' in ${localGroup}: ${(error as Error).message}`, {
-      cause: error,
-    })
-  }
+  if (result.exitCode === 0) return { out }
+  const error = new RemoteEvalError(
+    `The merger (python -m ${options.mergeModule}) failed on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The shards' reports are fetched; merge them by hand, or fix --merge-module.`,
+    ExitCode.evalFailed,
+  )
+  return { out: null, error }
 }
 
 /** run.json of the group's folder: a local run of the suite and split, whose merged report times the next plan. */

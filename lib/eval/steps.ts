@@ -54,6 +54,7 @@ export const SCRIPTS = {
   run: callFunction(`${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
   reportDir: callFunction(RUNS_LIBRARY, 'run_report_dir', LAYOUT_VARS),
   module: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}`, 'eval_module', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
+  moduleInto: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}`, 'eval_module_into', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
 }
 
 /** The eval's extras: eval, plus cuda on a GPU. */
@@ -307,14 +308,17 @@ function fixCommand(options: EvalOptions, kind: 'models' | 'datasets'): string {
 /** This tool's scripts/, for commands printed to paste. */
 const TOOL_SCRIPTS = fileURLToPath(new URL('../../scripts', import.meta.url))
 
+/** The splits a datasets manifest lists, with the suite's id and rows where it records them. */
+export type PreparedSplits = ReadonlyArray<{ dataset_id?: string; split: string; rows?: number }>
+
 /**
  * Online: fetch what the directories lack, on the target. Air-gapped: check them (from the
- * preflight's listing); exit 10 or 11.
+ * preflight's listing); exit 10 or 11. Returns the datasets manifest's splits, as read or written.
  */
 export async function prepareAssets(
   { transport, options, python, logger }: RunContext,
   facts: Pick<TargetFacts, 'tokenPath' | 'assetListing'>,
-): Promise<void> {
+): Promise<PreparedSplits> {
   const { tokenPath } = facts
   if (options.online) {
     // The token stays on the target: fetch.py reads it from there (environment or .env.eval).
@@ -333,10 +337,14 @@ export async function prepareAssets(
     })
     // Every split the suite declares of fast and full, as download_datasets.py prepares them: the
     // directory is then a bundle an air-gapped run of either split can use.
-    await downloadDatasets({ ...common, datasetsDir: options.datasetsDir, needs: { ...options.datasets, splits: options.downloadSplits } })
-    return
+    const manifest = await downloadDatasets({
+      ...common,
+      datasetsDir: options.datasetsDir,
+      needs: { ...options.datasets, splits: options.downloadSplits },
+    })
+    return manifest.datasets
   }
-  await verifyAssetDirs(
+  const reports = await verifyAssetDirs(
     { transport, options, logger },
     {
       listed: facts.assetListing,
@@ -344,6 +352,7 @@ export async function prepareAssets(
       consequence: ' (air-gapped: nothing is downloaded there), so the eval was not started',
     },
   )
+  return reports.find((report) => report.kind === 'datasets')?.datasets ?? []
 }
 
 /**

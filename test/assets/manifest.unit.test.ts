@@ -74,7 +74,7 @@ describe('manifests', () => {
       ['token_classifier/org__m'],
     )
     const datasets = parseManifest(JSON.stringify(pythonDatasets), 'datasets') as ReadManifest
-    assert.deepEqual(datasets.datasets, [{ hf_id: 'org/a', split: 'fast', sha: 'f'.repeat(40) }])
+    assert.deepEqual(datasets.datasets, [{ hf_id: 'org/a', split: 'fast', sha: 'f'.repeat(40), dataset_id: 'a', rows: 3 }])
     const need = {
       suite: 'guardrails_ru',
       splits: ['fast', 'full'],
