@@ -169,15 +169,6 @@ eval_module() { # remote_dir -- command...
   envfile_exec "$PWD/.env.eval" HF_TOKEN -- "$@"
 }
 
-# eval_module writing into OUT_DIR, made first: a --shard run's merger (the real one writes --out
-# into a folder that must exist), in the merger's own round trip.
-eval_module_into() { # remote_dir out_dir -- command...
-  mkdir -p -- "$2" || return "$status_no_directory"
-  local dir=$1
-  shift 2
-  eval_module "$dir" "$@"
-}
-
 # The preflight and the code sync's inspection in one round trip: every session costs a login
 # shell, and ML hosts' shells are often slow to start (pyenv, conda in .bashrc). Air-gapped, the
 # listing of the models and datasets directories travels with it (checked against their

@@ -309,19 +309,18 @@ function readMerged(file: string, module: string): unknown {
 }
 
 /**
- * Runs the repo's merger on the target over the shards' report.json, in one round trip that makes
- * the merged report's folder first (the real merger writes --out into a folder that must exist).
- * Its failure comes back as `error`, to throw once the shards' own reports are home.
+ * Runs the repo's merger on the target over the shards' report.json, in one round trip (the real
+ * merger makes the folder of --out itself). Its failure comes back as `error`, to throw once the
+ * shards' own reports are home.
  */
 async function mergeOnTarget(
   { transport, options, python, logger, signal }: RunContext,
   run: { group: string; reports: string[] },
 ): Promise<{ out: string | null; error?: RemoteEvalError }> {
-  const folder = `${reportsDirOf(options.remoteDir)}/${run.group}`
-  const out = `${folder}/report.json`
+  const out = `${reportsDirOf(options.remoteDir)}/${run.group}/report.json`
   const command = pythonCommand(python, ['-m', options.mergeModule, '--out', out, ...run.reports], { sync: false })
   logger.step('run', `merging: ${command.join(' ')}`)
-  const result = await transport.run(SCRIPTS.moduleInto, [options.remoteDir, folder, '--', ...command], {
+  const result = await transport.run(SCRIPTS.module, [options.remoteDir, '--', ...command], {
     onStderrLine: (line) => logger.step('run', `[merge] ${line}`),
     signal,
   })

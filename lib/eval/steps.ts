@@ -54,7 +54,6 @@ export const SCRIPTS = {
   run: callFunction(`${REMOTE_SH}\n${RUNS_LIBRARY}`, 'eval_run', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
   reportDir: callFunction(RUNS_LIBRARY, 'run_report_dir', LAYOUT_VARS),
   module: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}`, 'eval_module', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
-  moduleInto: callFunction(`${ENVFILE_LIBRARY}\n${REMOTE_SH}`, 'eval_module_into', `${LAYOUT_VARS}\n${UV_ON_PATH}`),
 }
 
 /** The eval's extras: eval, plus cuda on a GPU. */
