@@ -124,3 +124,22 @@ describe('a bundle is fresh only while its inputs are as the build read them', (
     )
   })
 })
+
+test('a script run before npm ci says to run it, not a stack (exit 3)', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'gre-no-modules-'))
+  try {
+    await mkdir(path.join(root, 'bin'))
+    for (const file of ['launch.mjs', 'bundles.mjs'])
+      await writeFile(path.join(root, 'bin', file), await readFile(path.join(ROOT, 'bin', file)))
+    await mkdir(path.join(root, 'scripts/remote_eval'), { recursive: true })
+    const script = path.join(root, 'scripts/remote_eval/ssh_eval.ts')
+    await writeFile(script, await readFile(path.join(ROOT, 'scripts/remote_eval/ssh_eval.ts')))
+    const started = spawnSync(process.execPath, [path.join(root, 'bin/launch.mjs'), script, '--help'], { encoding: 'utf8' })
+    assert.equal(started.status, 3, started.stderr)
+    assert.match(started.stderr, /cannot start: the npm package \S+ is not installed in /)
+    assert.match(started.stderr, new RegExp(`Fix: run npm ci in ${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`))
+    assert.doesNotMatch(started.stderr, /ERR_MODULE_NOT_FOUND|\n\s+at /)
+  } finally {
+    await rm(root, { recursive: true, force: true })
+  }
+})
