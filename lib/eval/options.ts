@@ -25,6 +25,7 @@ import {
 import { KUBECTL_KIND } from '../transport/kubectl.ts'
 import { SSH_KIND } from '../transport/ssh.ts'
 import type { Target, TargetKind } from '../transport/types.ts'
+import { runnerFlags, targetsFromFlags } from '../transport/kinds.ts'
 import { SYNC_FLAGS, sizeLimitsFrom } from '../sync/flags.ts'
 import { validateRemoteDir } from '../core/remote-path.ts'
 import type { SizeLimits } from '../sync/guard.ts'
@@ -82,12 +83,24 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
     value: 'ARG',
     description: 'an argument passed through to the eval CLI (write --eval-arg=--flag for ones starting with -)',
   },
-  { name: 'gpus', kind: 'string', value: 'IDS', description: 'GPUs for the eval, e.g. 0 or 0,1 (sets CUDA_VISIBLE_DEVICES)' },
+  {
+    name: 'gpus',
+    kind: 'list',
+    value: 'IDS',
+    description:
+      'GPUs for the eval, e.g. 0, 0,1 or 0-7 (sets CUDA_VISIBLE_DEVICES); with several targets, once for all or once per target in their order',
+  },
   {
     name: 'shard',
     kind: 'boolean',
     description:
-      "one eval per GPU of --gpus (--runtime cuda), the suite's datasets split among them by expected time; their reports merged on the target with --merge-module",
+      "one eval per GPU of --gpus on every target named (--runtime cuda), the suite's datasets split among them by expected time; their reports merged on the first target with --merge-module",
+  },
+  {
+    name: 'skip-failed-targets',
+    kind: 'boolean',
+    description:
+      'with --shard on several targets: go on with those that passed their preflight and preparation (default: when one fails, nothing starts anywhere)',
   },
   {
     name: 'merge-module',
@@ -186,8 +199,18 @@ const EVAL_FLAGS: readonly FlagSpec[] = [
   },
 ]
 
-export const SSH_EVAL_FLAGS: readonly FlagSpec[] = [...SSH_KIND.flags, ...EVAL_FLAGS, ...SYNC_FLAGS, ...STANDARD_FLAGS]
-export const K8S_EVAL_FLAGS: readonly FlagSpec[] = [...KUBECTL_KIND.flags, ...EVAL_FLAGS, ...SYNC_FLAGS, ...STANDARD_FLAGS]
+export const SSH_EVAL_FLAGS: readonly FlagSpec[] = [
+  ...runnerFlags(SSH_KIND as unknown as TargetKind),
+  ...EVAL_FLAGS,
+  ...SYNC_FLAGS,
+  ...STANDARD_FLAGS,
+]
+export const K8S_EVAL_FLAGS: readonly FlagSpec[] = [
+  ...runnerFlags(KUBECTL_KIND as unknown as TargetKind),
+  ...EVAL_FLAGS,
+  ...SYNC_FLAGS,
+  ...STANDARD_FLAGS,
+]
 
 const PIPELINE_TEXT = `Runs the eval suite on the target: checks this machine and the target in one round trip, syncs
 the code only (never models, datasets or .env files), runs uv sync when pyproject.toml, uv.lock or
@@ -243,8 +266,12 @@ export interface EvalOptions {
   wait: boolean
   stopGraceSeconds: number
   freshCache: boolean
-  /** The target as its kind read it from the flags (lib/transport/kinds.ts). */
+  /** The target as its kind read it from the flags (lib/transport/kinds.ts); the first of targets. */
   target: Target
+  /** Every target named (--host or --pod repeated, --selector), each with its GPUs; one but for --shard, --list and groups. */
+  targets: TargetSlot[]
+  /** --skip-failed-targets: a sharded run goes on with the targets that prepared when others did not. */
+  skipFailedTargets: boolean
   remoteDir: string
   remoteDirFlag: string
   projectDir: string
@@ -282,6 +309,22 @@ export interface EvalOptions {
   /** --compare-to: the local report.json the repo's compare module compares the run's with, on the target. */
   compareTo: { report: string; module: string } | null
 }
+
+/** A target with the GPUs --gpus gives it there. */
+export interface TargetSlot {
+  target: Target
+  gpus?: string
+}
+
+/** The options of one target of several: its own target, remote directory and GPUs. */
+export const optionsFor = (options: EvalOptions, slot: TargetSlot): EvalOptions => ({
+  ...options,
+  target: slot.target,
+  remoteDir: slot.target.remoteDir,
+  remoteDirFlag: slot.target.remoteDirFlag,
+  gpus: slot.gpus,
+  targets: [slot],
+})
 
 /** The flags the bash runner refused to start without. */
 const REQUIRED = ['runtime', 'remote-has-internet', 'models-dir', 'datasets-dir'] as const
@@ -322,9 +365,10 @@ function named(flags: FlagValues, name: string, fallback: string): string {
 
 /** Every flag of ssh_eval.ts or k8s_eval.ts, checked; reads the local registry for suite and split. */
 export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOptions {
-  const target = kind.fromFlags(flags)
-  const remoteDir = target.remoteDir
   const mode = modeFrom(flags)
+  const targets = slotsFrom(flags, kind, mode)
+  const target = targets[0]!.target
+  const remoteDir = target.remoteDir
   // A new run (or its dry run) needs the four flags the bash runner required; whether the target is
   // air-gapped is the user's statement, never a default.
   if (mode.kind === 'run' || mode.kind === 'detach') {
@@ -367,13 +411,11 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
   const badArg = evalArgs.find((a) => /[\n\r\0]/.test(a))
   if (badArg !== undefined)
     throw new UsageError(`--eval-arg ${JSON.stringify(badArg)} holds a line break; give one argument per --eval-arg.`)
-  const gpus = stringFlag(flags, 'gpus')
-  if (gpus !== undefined && !/^\d+(,\d+)*$/.test(gpus))
-    throw new UsageError(`--gpus ${JSON.stringify(gpus)} is not a list of GPU indices, e.g. 0 or 0,1.`)
+  const gpus = targets[0]!.gpus
   const mergeModule = stringFlag(flags, 'merge-module') ?? DEFAULT_MERGE_MODULE
   if (!MODULE.test(mergeModule))
     throw new UsageError(`--merge-module ${JSON.stringify(mergeModule)} is not a Python module name, e.g. ${DEFAULT_MERGE_MODULE}.`)
-  const shard = shardFrom(flags, { mode, gpus, evalArgs })
+  const shard = shardFrom(flags, { mode, kind, targets, evalArgs })
   const workers = wholeNumberFlag(flags, 'workers', { min: 1, max: 1024, unit: 'workers', example: 4 })
   const minFree = parseSize(stringFlag(flags, 'min-free-disk') ?? '1G')
   if (minFree === null)
@@ -403,6 +445,8 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
     stopGraceSeconds,
     freshCache,
     target,
+    targets,
+    skipFailedTargets: flags['skip-failed-targets'] === true,
     remoteDir,
     remoteDirFlag: target.remoteDirFlag,
     projectDir,
@@ -435,10 +479,61 @@ export function evalOptionsFrom(flags: FlagValues, kind: TargetKind): EvalOption
   }
 }
 
+/** `0-3,6` as 0,1,2,3,6: GPU indices, each once, in the order given (exit 2 on anything else). */
+export function gpuList(text: string): string {
+  const bad = () =>
+    new UsageError(`--gpus ${JSON.stringify(text)} is not a list of GPU indices, e.g. 0, 0,1 or 0-7 (several: --gpus 0-3,6).`)
+  if (!/^\d{1,3}(-\d{1,3})?(,\d{1,3}(-\d{1,3})?)*$/.test(text)) throw bad()
+  const ids: number[] = []
+  for (const part of text.split(',')) {
+    const [from, to = from] = part.split('-').map(Number) as [number, number?]
+    if (to < from) throw bad()
+    for (let id = from; id <= to; id++) if (!ids.includes(id)) ids.push(id)
+  }
+  return ids.join(',')
+}
+
+/**
+ * The targets and each one's GPUs. Several (or a --selector) go with --shard, or with --list and a
+ * group's --attach or --stop; everything else works on one target.
+ */
+function slotsFrom(flags: FlagValues, kind: TargetKind, mode: EvalMode): TargetSlot[] {
+  const targets = targetsFromFlags(kind, flags)
+  const gpus = listFlag(flags, 'gpus').map(gpuList)
+  const naming = kind.perTarget[0]!
+  if (gpus.length > 1 && gpus.length !== targets.length)
+    throw new UsageError(
+      targets.length === 1
+        ? `--gpus was given ${gpus.length} times; give it once, e.g. --gpus 0,1.`
+        : `--gpus was given ${gpus.length} times for ${targets.length} --${naming}: give it once (the same GPUs on every target) or once per --${naming}, in their order.`,
+    )
+  const fleet = kind.fleetFlags.find((f) => flags[f.name] !== undefined)
+  if (fleet && flags['dry-run'] === true)
+    throw new UsageError(
+      `--dry-run connects nowhere, so it cannot find the targets --${fleet.name} names: name each with --${naming} for the dry run.`,
+    )
+  const several = targets.length > 1
+  const groupMode = (mode.kind === 'attach' || mode.kind === 'stop') && GROUP_ID.test(mode.runId)
+  if (several && !(flags.shard === true && mode.kind === 'run') && mode.kind !== 'list' && !groupMode) {
+    const what =
+      mode.kind === 'run' || mode.kind === 'detach'
+        ? 'share one suite with --shard (which follows its shards to the end)'
+        : `go with --shard, --list, or --attach/--stop of a group (shards-...); --${mode.kind === 'module' ? 'run-module' : mode.kind}${mode.kind === 'attach' || mode.kind === 'stop' ? ' of a run id' : ''} works on one`
+    throw new UsageError(
+      `${targets.length} targets (--${naming} given ${targets.length} times) ${what}: add --shard, or give one --${naming}.`,
+    )
+  }
+  return targets.map((target, i) => ({ target, gpus: gpus[i] ?? gpus[0] }))
+}
+
 /** --shard: a followed CUDA run on two GPUs or more, whose datasets this tool chooses. */
-function shardFrom(flags: FlagValues, { mode, gpus, evalArgs }: { mode: EvalMode; gpus?: string; evalArgs: string[] }): boolean {
+function shardFrom(
+  flags: FlagValues,
+  { mode, kind, targets, evalArgs }: { mode: EvalMode; kind: TargetKind; targets: TargetSlot[]; evalArgs: string[] },
+): boolean {
   if (flags.shard !== true) {
     if (stringFlag(flags, 'merge-module') !== undefined) throw new UsageError('--merge-module goes with --shard: add --shard, or drop it.')
+    if (flags['skip-failed-targets'] === true) throw new UsageError('--skip-failed-targets goes with --shard on several targets.')
     return false
   }
   // The same command with --attach GROUP, --stop GROUP or --list comes back to a sharded run.
@@ -447,8 +542,16 @@ function shardFrom(flags: FlagValues, { mode, gpus, evalArgs }: { mode: EvalMode
     throw new UsageError(
       `--shard starts shards and follows them to the end: it does not go with --${mode.kind === 'module' ? 'run-module' : mode.kind}.`,
     )
-  if (new Set(gpus?.split(',').map(Number)).size < 2)
-    throw new UsageError('--shard splits the suite across the GPUs of --gpus: give two or more, e.g. --gpus 0,1.')
+  if (targets.some((slot) => slot.gpus === undefined))
+    throw new UsageError(
+      '--shard gives each shard a GPU of --gpus: add --gpus, e.g. --gpus 0,1 (with several targets, once for all or once per target).',
+    )
+  // A --selector's pods are counted when it is asked; one pod found runs the suite as one shard.
+  const counted = !kind.fleetFlags.some((f) => flags[f.name] !== undefined)
+  if (counted && targets.reduce((n, slot) => n + slot.gpus!.split(',').length, 0) < 2)
+    throw new UsageError(
+      '--shard splits the suite across the GPUs of --gpus on the targets named: give two or more in all, e.g. --gpus 0,1, or a second target.',
+    )
   if (evalArgs.some((arg) => arg === '--dataset' || arg.startsWith('--dataset=')))
     throw new UsageError('--shard gives each shard its own --dataset list: drop --eval-arg=--dataset, or drop --shard.')
   if (stringFlag(flags, 'runtime') !== 'cuda') throw new UsageError('--shard gives each shard a GPU of its own: add --runtime cuda.')

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { clearDatasetsCache } from '../assets/prepare.ts'
 import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
 import { CliResult } from '../core/result.ts'
-import { secretValuesFromEnv, type Logger, type Step } from '../core/log.ts'
+import { prefixedLogger, secretValuesFromEnv, type Logger, type Step } from '../core/log.ts'
 import { bothOrFirstError } from '../core/async.ts'
 import { takeTargetLock } from '../sync/lock.ts'
 import { inspectionFor, prepareSync, pushPrepared } from '../sync/sync.ts'
@@ -14,7 +14,8 @@ import type { Transport } from '../transport/types.ts'
 import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
 import { guardRun, oneRun } from './interrupt.ts'
 import { attachShards, runSharded, stopGroup } from './sharded.ts'
-import { GROUP_ID, OUTPUT_DIR, REMOTE_RUN_ID, type EvalMode, type EvalOptions } from './options.ts'
+import type { HeldLock } from '../sync/lock.ts'
+import { GROUP_ID, OUTPUT_DIR, REMOTE_RUN_ID, optionsFor, type EvalMode, type EvalOptions, type TargetSlot } from './options.ts'
 import { attachHint, detachedRun, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
 import {
   checkRunDir,
@@ -23,6 +24,7 @@ import {
   prepareAssets,
   pullRunDir,
   readPreflight,
+  type PreparedSplits,
   runModule,
   startEval,
   syncDeps,
@@ -56,10 +58,12 @@ export interface EvalContext {
 export async function runRemoteEval(options: EvalOptions, context: EvalContext): Promise<CliResult> {
   // --env values named like secrets are hidden here too (on the target, the run's redaction does it).
   context.logger.addSecrets(secretValuesFromEnv(options.env))
+  // A dry run names no --selector (options.ts): finding targets connects nowhere there.
+  options = await findTargets(options, context.logger)
   const { mode } = options
-  if (mode.kind === 'prune' || mode.kind === 'check-assets' || mode.kind === 'list') {
+  if (mode.kind === 'list') return listTargets(options, context)
+  if (mode.kind === 'prune' || mode.kind === 'check-assets') {
     const upkeep = { transport: await (context.open ?? openTarget)(options, context.logger), options, logger: context.logger }
-    if (mode.kind === 'list') return listOnTarget(upkeep)
     if (mode.kind === 'prune') return pruneOnTarget(upkeep, mode)
     return checkAssetsOnTarget(upkeep, mode)
   }
@@ -90,9 +94,24 @@ async function remoteRunIdOf({
   return found.id
 }
 
-/** A new run: preflight and inspection under the lock, sync, deps, assets, the eval, its report. */
-async function startRun(options: EvalOptions, { logger, signal, open = openTarget }: EvalContext): Promise<CliResult> {
-  const timeline = new RunTimeline()
+/** A target made ready under its lock: preflight, sync, deps and (but for --run-module) assets done. */
+interface ReadyTarget {
+  run: RunContext
+  lock: HeldLock
+  tokenPath?: string
+  /** The splits the assets step prepared or checked; null for --run-module, which needs none. */
+  splits: PreparedSplits | null
+}
+
+/**
+ * Opens the target and takes its lock; under it the preflight and inspection, the push, deps and
+ * assets. The lock is held on return (released by the caller); on a failure it is released here.
+ */
+async function prepareTarget(
+  options: EvalOptions,
+  { logger, signal, open = openTarget }: EvalContext,
+  timeline: RunTimeline,
+): Promise<ReadyTarget> {
   const [transport, prepared] = await bothOrFirstError(
     open(options, logger),
     prepareSync({ projectDir: options.projectDir, remoteDir: options.remoteDir, limits: options.limits, logger }),
@@ -107,8 +126,6 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
     logger,
     step: 'preflight',
   })
-  const runId = newRunId()
-  let end: RunEnd | null
   try {
     const target: TargetContext = { transport, options, logger, signal }
     const preflight = locking.then((lock) => readPreflight(lock, target))
@@ -135,15 +152,32 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
     const deps = await syncDeps(run, facts.depsStamp)
     timeline.end('deps')
     if (deps !== 'synced') timeline.skip('deps', deps === 'venv' ? 'a prebuilt --venv' : 'pyproject.toml, uv.lock and extras unchanged')
+    if (options.mode.kind === 'module') return { run, lock, tokenPath, splits: null }
+    if (options.freshCache) await clearDatasetsCache({ transport, datasetsDir: options.datasetsDir, needs: options.datasets, logger })
+    const splits = await prepareAssets(run, facts)
+    timeline.end('assets')
+    if (!options.online) timeline.skip('assets', 'complete, checked against their manifests')
+    return { run, lock, tokenPath, splits }
+  } catch (error) {
+    await (await locking.catch(() => null))?.release()
+    throw error
+  }
+}
+
+/** A new run: the target made ready under its lock, then the eval, its report. */
+async function startRun(options: EvalOptions, context: EvalContext): Promise<CliResult> {
+  if (options.shard) return startShards(options, context)
+  const { logger } = context
+  const timeline = new RunTimeline()
+  const { run, lock, tokenPath } = await prepareTarget(options, context, timeline)
+  const { transport } = run
+  const runId = newRunId()
+  let end: RunEnd | null
+  try {
     if (options.mode.kind === 'module') {
       const code = await runModule(run, { ...options.mode, tokenPath })
       return new CliResult(undefined, code)
     }
-    if (options.freshCache) await clearDatasetsCache({ transport, datasetsDir: options.datasetsDir, needs: options.datasets, logger })
-    const splits = await prepareAssets(run, facts)
-    timeline.end('assets')
-    if (options.shard) return await runSharded(run, { tokenPath, prepared: splits, release: () => void lock.release() })
-    if (!options.online) timeline.skip('assets', 'complete, checked against their manifests')
     let disarm = () => {}
     const follow = options.mode.kind === 'run'
     end = await startEval(run, {
@@ -152,11 +186,11 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
       tokenPath,
       onStarted: () => {
         void lock.release()
-        if (follow) disarm = guard(target, runId)
+        if (follow) disarm = guard(run, runId)
       },
     }).finally(() => disarm())
   } finally {
-    await (await locking.catch(() => null))?.release()
+    await lock.release()
   }
   timeline.end('run')
   if (!end) {
@@ -164,9 +198,69 @@ async function startRun(options: EvalOptions, { logger, signal, open = openTarge
     logger.step('done', timeline.line())
     return new CliResult({ ...detachedRun(transport.target, options.remoteDir, runId), ...timeline.json() }, ExitCode.ok)
   }
-  const fetched = await fetchReport({ transport, options, logger, signal }, { runId, end, timeline })
+  const fetched = await fetchReport(run, { runId, end, timeline })
   logger.step('done', timeline.line())
   return new CliResult({ ...(fetched.output as Record<string, unknown>), ...timeline.json() }, fetched.exitCode)
+}
+
+/** The options with the targets named and a --selector's pods found (with their GPUs); several for --shard, --list and groups only. */
+async function findTargets(options: EvalOptions, logger: Logger): Promise<EvalOptions> {
+  const slots: TargetSlot[] = []
+  for (const slot of options.targets) {
+    const kind = kindOf(slot.target)
+    const found = kind.expand ? await kind.expand(slot.target, logger) : [slot.target]
+    slots.push(...found.map((target) => ({ target, gpus: slot.gpus })))
+  }
+  const several =
+    options.shard ||
+    options.mode.kind === 'list' ||
+    ((options.mode.kind === 'attach' || options.mode.kind === 'stop') && GROUP_ID.test(options.mode.runId))
+  if (slots.length > 1 && !several)
+    throw new UsageError(
+      `${slots.length} targets were found (${slots.map((s) => kindOf(s.target).name(s.target)).join(', ')}); this works on one: add --shard to share the suite between them, or name one.`,
+    )
+  return { ...optionsFor(options, slots[0]!), targets: slots }
+}
+
+/** Each target's own options and log (prefixed with its name when there are several). */
+function perTarget(options: EvalOptions, logger: Logger) {
+  const slots = options.targets
+  return slots.map((slot) => {
+    const name = kindOf(slot.target).name(slot.target)
+    return { slot, name, options: optionsFor(options, slot), logger: slots.length > 1 ? prefixedLogger(logger, `[${name}]`) : logger }
+  })
+}
+
+/**
+ * --shard: every target made ready at once, each under its own lock; when one fails, nothing
+ * starts anywhere (unless --skip-failed-targets), then the shards of the plan start on them all.
+ */
+async function startShards(options: EvalOptions, context: EvalContext): Promise<CliResult> {
+  const { logger } = context
+  const targets = perTarget(options, logger)
+  const settled = await Promise.allSettled(
+    targets.map((t) => prepareTarget(t.options, { ...context, logger: t.logger }, new RunTimeline())),
+  )
+  const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ name: targets[i]!.name, error: s.reason as unknown }] : []))
+  const ready = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [{ ...s.value, name: targets[i]!.name }] : []))
+  if (failed.length && targets.length > 1) {
+    for (const f of failed) logger.step('error', `${f.name}: ${(f.error as Error).message ?? String(f.error)}`)
+  }
+  if (failed.length && (!options.skipFailedTargets || !ready.length)) {
+    await Promise.all(ready.map((r) => r.lock.release()))
+    if (targets.length > 1)
+      logger.step(
+        'error',
+        `${failed.length} of ${targets.length} targets could not be made ready (${failed.map((f) => f.name).join(', ')}): nothing was started on any. Fix it and run again, or add --skip-failed-targets to go on with the others.`,
+      )
+    throw failed[0]!.error
+  }
+  if (failed.length)
+    logger.step('warn', `going on without ${failed.map((f) => f.name).join(', ')} (--skip-failed-targets): their GPUs get no shard`)
+  return runSharded(
+    ready.map((r) => ({ run: r.run, tokenPath: r.tokenPath, splits: r.splits ?? [], release: () => void r.lock.release() })),
+    { logger, skipped: failed.map((f) => ({ target: f.name, error: (f.error as Error).message ?? String(f.error) })) },
+  )
 }
 
 /** --attach and --stop: earlier runs on the target; nothing is synced. */
@@ -175,11 +269,13 @@ async function controlRuns(
   mode: Extract<EvalMode, { kind: 'attach' | 'stop' }>,
   { logger, signal, open = openTarget }: EvalContext,
 ): Promise<CliResult> {
-  const transport = await open(options, logger)
   if (GROUP_ID.test(mode.runId)) {
-    const target: TargetContext = { transport, options, logger, signal }
-    return mode.kind === 'stop' ? stopGroup(target, mode.runId) : attachShards(target, mode.runId)
+    const targets: TargetContext[] = []
+    for (const t of perTarget(options, logger))
+      targets.push({ transport: await open(t.options, t.logger), options: t.options, logger: t.logger, signal })
+    return mode.kind === 'stop' ? stopGroup(targets, mode.runId, logger) : attachShards(targets, mode.runId, logger)
   }
+  const transport = await open(options, logger)
   const runId = await remoteRunIdOf({ transport, remoteDir: options.remoteDir, given: mode.runId, logger })
   if (mode.kind === 'stop') {
     logger.step(
@@ -195,6 +291,16 @@ async function controlRuns(
   const disarm = guard(target, runId)
   const end = await followRun(transport, { remoteDir: options.remoteDir, runId, fromEnd: true, logger, signal }).finally(disarm)
   return fetchReport(target, { runId, end })
+}
+
+/** --list: the runs on each target named. */
+async function listTargets(options: EvalOptions, { logger, open = openTarget }: EvalContext): Promise<CliResult> {
+  const targets = perTarget(options, logger)
+  const listed: CliResult[] = []
+  for (const t of targets)
+    listed.push(await listOnTarget({ transport: await open(t.options, t.logger), options: t.options, logger: t.logger }))
+  if (listed.length === 1) return listed[0]!
+  return new CliResult({ targets: listed.map((l) => l.output) }, ExitCode.ok)
 }
 
 /** Arms Ctrl-C for a followed run (see interrupt.ts); returns the disarm. */
@@ -350,12 +456,13 @@ export function localPaths(json: Record<string, unknown>, localRunDir: string | 
  */
 async function dryRun(options: EvalOptions, { logger, signal }: EvalContext): Promise<CliResult> {
   const kind = kindOf(options.target)
-  const target = { kind, name: kind.name(options.target) }
-  const trips: Array<RoundTrip & { step: Step }> = []
-  const record = (trip: RoundTrip) => {
+  const target = { kind, name: options.targets.map((slot) => kind.name(slot.target)).join(', ') }
+  const several = options.targets.length > 1
+  const trips: Array<RoundTrip & { step: Step; target?: string }> = []
+  const recorder = (name: string) => (trip: RoundTrip) => {
     const step = stepOf(trip, options)
-    trips.push({ step, ...trip })
-    logger.step(step, `[dry-run] ${trips.length}. ${tripSummary(trip)}`)
+    trips.push({ step, ...(several && { target: name }), ...trip })
+    logger.step(step, `[dry-run] ${trips.length}. ${several ? `${name}: ` : ''}${tripSummary(trip)}`)
   }
   logger.step('preflight', `[dry-run] nothing is sent to ${target.name}. The round trips of a real run, answered as by ${DRY_RUN_ASSUMES}:`)
   // The pipeline's own lines would tell the simulated answers as facts: only the round trips are shown.
@@ -363,7 +470,7 @@ async function dryRun(options: EvalOptions, { logger, signal }: EvalContext): Pr
   const ran = await startRun(options, {
     logger: quiet,
     signal,
-    open: async () => recordingTransport(simulatedTarget(options, kind), record),
+    open: async (each) => recordingTransport(simulatedTarget(each, kind), recorder(kind.name(each.target))),
   })
   // --shard: the plan the shards were started by (a fresh target's manifest counts no rows).
   const plan = (ran.output as { plan?: { lines: string[] } } | undefined)?.plan

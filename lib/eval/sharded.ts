@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { copyFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
-import { prefixedLogger } from '../core/log.ts'
+import { prefixedLogger, type Logger } from '../core/log.ts'
+import type { Transport } from '../transport/types.ts'
 import { CliResult } from '../core/result.ts'
 import { lastLine } from '../core/text.ts'
 import { pythonCommand } from '../target/uv.ts'
@@ -13,6 +14,7 @@ import { metricsFromReport } from './metrics.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 import { finishedRuns, writeRunRecord } from './record.ts'
 import { attachHint, detachedRun, followRun, listRuns, newRunId, reportsDirOf, stopRun, type RunEnd } from './runs.ts'
+import { TOOL_DIR } from '../core/layout.ts'
 import { datasetCosts, planShards, timedDatasets, type ShardPlan, type TimedDataset } from './shards.ts'
 import {
   checkRunDir,
@@ -27,17 +29,37 @@ import {
 } from './steps.ts'
 import { rowsTable } from './summary.ts'
 
-// --shard: the suite's datasets split across the GPUs of --gpus, one eval per GPU, each started
-// after the shared work (preflight, sync, deps, assets) was done once; followed together; their
-// reports merged on the target by the repo's own merger and brought home under one folder.
+// --shard: the suite's datasets split across the GPUs of --gpus on every target named, one eval per
+// GPU, each started after its target's shared work (preflight, sync, deps, assets) was done once;
+// followed together; their reports merged by the repo's own merger on the first target (the
+// others' report.json sent there first) and brought home under one folder.
 
-/** One shard as planned and started: its GPU, its datasets, what it is expected to cost, its run. */
+/** One shard as planned and started: its target and GPU, its datasets, what it is expected to cost, its run. */
 export interface ShardRun {
   number: number
   gpu: string
   datasets: string[]
   expected: number
   runId: string
+  /** Its target's context. */
+  on: RunContext
+  /** Its lines, prefixed [shard N gpu G] (with the target's name when there are several). */
+  log: Logger
+}
+
+/** A target made ready for its shards: its context, its token, the splits its assets step saw, its lock's release. */
+export interface ShardTarget {
+  run: RunContext
+  tokenPath?: string
+  splits: PreparedSplits
+  release: () => void
+}
+
+/** The group's lines (the plan, the merge, the outcome) go to `logger`, each shard's to its own prefix of it. */
+interface Group {
+  id: string
+  shards: ShardRun[]
+  logger: Logger
 }
 
 /** The suite's datasets with their rows in the split, from the datasets manifest the assets step read or wrote. */
@@ -65,91 +87,114 @@ function earlierTimes(run: RunContext): { folder: string; times: TimedDataset[] 
   return null
 }
 
-/** The plan for the GPUs of --gpus, printed as it will run. */
+/** How a shard's lines are prefixed: its number and GPU, and its target when there are several. */
+const shardLog = (logger: Logger, shard: { number: number; gpu: string; on: TargetContext }, several: boolean) =>
+  prefixedLogger(logger, `[shard ${shard.number} ${several ? `${shard.on.transport.target} ` : ''}gpu ${shard.gpu}]`)
+
+/** The plan for the GPUs of every target, printed (to `logger`) as it will run. */
 export function planFor(
-  run: RunContext,
-  prepared: PreparedSplits,
-): { plan: ShardPlan; shards: Omit<ShardRun, 'runId'>[]; lines: string[] } {
-  const gpus = [...new Set(run.options.gpus!.split(',').map((id) => String(Number(id))))]
-  const earlier = earlierTimes(run)
-  const datasets = suiteDatasets(run.options, prepared)
-  const plan = planShards(datasetCosts(datasets.rows, earlier?.times ?? []), gpus.length)
-  const shards = plan.shards.map((shard, i) => ({ number: i + 1, gpu: gpus[i]!, ...shard }))
+  targets: readonly ShardTarget[],
+  logger: Logger,
+): { plan: ShardPlan; shards: Array<Omit<ShardRun, 'runId'>>; lines: string[] } {
+  const first = targets[0]!.run
+  const several = targets.length > 1
+  const slots = targets.flatMap(({ run }) =>
+    [...new Set(run.options.gpus!.split(',').map((id) => String(Number(id))))].map((gpu) => ({ on: run, gpu })),
+  )
+  const earlier = earlierTimes(first)
+  const datasets = suiteDatasets(
+    first.options,
+    targets.flatMap((t) => t.splits),
+  )
+  const plan = planShards(datasetCosts(datasets.rows, earlier?.times ?? []), slots.length)
+  const shards = plan.shards.map((shard, i) => {
+    const slot = { number: i + 1, ...slots[i]! }
+    return { ...slot, ...shard, log: shardLog(logger, slot, several) }
+  })
   const unit = (n: number) => (plan.unit === 'rows' ? `${Math.round(n)} rows` : n < 1 ? 'under 1 s' : `${Math.round(n)} s`)
   const basis = earlier
     ? `times of the earlier run ${earlier.folder}`
     : datasets.counted
       ? 'rows in the datasets manifest (no earlier run timed them)'
       : 'equal shares (no earlier run timed the datasets, and the datasets manifest counts no rows)'
+  const where = (slot: { on: RunContext; gpu: string }) => `${several ? `${slot.on.transport.target} ` : ''}GPU ${slot.gpu}`
+  const onWhat = several
+    ? `${slots.length} GPUs of ${targets.length} targets (${targets.map((t) => `${t.run.transport.target}: ${t.run.options.gpus}`).join('; ')})`
+    : `GPUs ${shards.map((s) => s.gpu).join(',')} of ${first.transport.target}`
+  const idle = slots.slice(shards.length)
   const lines = [
-    `plan: ${shards.length} shards on GPUs ${shards.map((s) => s.gpu).join(',')} of ${run.transport.target}, by ${basis}; expected ${unit(plan.makespan)} in all`,
-    ...shards.map((s) => `  shard ${s.number} on GPU ${s.gpu}: ${s.datasets.join(', ')} (${unit(s.expected)})`),
-    ...(gpus.length > shards.length ? [`  GPU(s) ${gpus.slice(shards.length).join(', ')} idle: fewer datasets than GPUs`] : []),
+    `plan: ${shards.length} shards on ${onWhat}, by ${basis}; expected ${unit(plan.makespan)} in all`,
+    ...shards.map((s) => `  shard ${s.number} on ${where(s)}: ${s.datasets.join(', ')} (${unit(s.expected)})`),
+    ...(idle.length ? [`  ${idle.map(where).join(', ')} idle: fewer datasets than GPUs`] : []),
   ]
-  run.logger.step('run', lines.join('\n'))
+  logger.step('run', lines.join('\n'))
   return { plan, shards, lines }
 }
 
-/** Starts every shard of the plan detached, on the lock's session, each recorded as one of `group`. */
-async function startShards(run: RunContext, plan: { group: string; shards: ShardRun[] }, tokenPath?: string): Promise<void> {
-  for (const shard of plan.shards) {
+/** Starts a target's shards of the group detached, on its lock's session, each recorded as one of the group. */
+async function startShards(group: Group, target: ShardTarget): Promise<void> {
+  const { run } = target
+  for (const shard of group.shards.filter((s) => s.on === run)) {
     const options = {
       ...run.options,
       gpus: shard.gpu,
       evalArgs: [...run.options.evalArgs, ...shard.datasets.flatMap((id) => ['--dataset', id])],
     }
-    const meta = { group: plan.group, number: shard.number, datasets: shard.datasets }
+    const meta = { group: group.id, number: shard.number, datasets: shard.datasets }
     await startEval(
-      { ...run, options, logger: prefixedLogger(run.logger, shardPrefix(shard)) },
-      { id: shard.runId, follow: false, onStarted: () => {}, tokenPath, shard: meta },
+      { ...run, options, logger: shard.log },
+      { id: shard.runId, follow: false, onStarted: () => {}, tokenPath: target.tokenPath, shard: meta },
     )
   }
 }
 
-const shardPrefix = (shard: { number: number; gpu: string }) => `[shard ${shard.number} gpu ${shard.gpu}]`
-
-/** A sharded run, after the shared work: plan, start, follow together, merge, fetch under one folder. */
+/** A sharded run, after each target's shared work: plan, start, follow together, merge, fetch under one folder. */
 export async function runSharded(
-  run: RunContext,
-  context: { tokenPath?: string; prepared: PreparedSplits; release: () => void },
+  targets: readonly ShardTarget[],
+  context: { logger: Logger; skipped: Array<{ target: string; error: string }> },
 ): Promise<CliResult> {
+  const { logger } = context
   const startedAt = new Date().toISOString()
-  const { shards: planned, plan, lines } = planFor(run, context.prepared)
+  const { shards: planned, plan, lines } = planFor(targets, logger)
   const shards = planned.map((shard) => ({ ...shard, runId: newRunId() }))
-  const group = `shards-${shards[0]!.runId}`
-  try {
-    await startShards(run, { group, shards }, context.tokenPath)
-  } finally {
-    context.release()
+  const group: Group = { id: `shards-${shards[0]!.runId}`, shards, logger }
+  const starts = await Promise.allSettled(targets.map((target) => startShards(group, target).finally(() => target.release())))
+  const failed = starts.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+  if (failed) {
+    // A target could not start its shards: the others' are stopped, so no half of the suite runs alone.
+    if (!targets[0]!.run.options.dryRun) await stopShards(shards, targets[0]!.run.options.stopGraceSeconds).catch(() => undefined)
+    throw failed.reason
   }
   // A dry run shows the plan and each shard's start; following and merging send nothing new to see.
-  if (run.options.dryRun) return new CliResult({ plan: { ...plan, lines } }, ExitCode.ok)
-  const ends = await followShards(run, { group, shards, fromEnd: false })
-  return fetchShards(run, { group, shards, ends, plan, startedAt })
+  if (targets[0]!.run.options.dryRun) return new CliResult({ plan: { ...plan, lines } }, ExitCode.ok)
+  const ends = await followShards(group, false)
+  return fetchShards(group, { ends, plan, startedAt, skipped: context.skipped })
 }
 
+/** The targets' names, as one line names them all. */
+const targetNames = (shards: readonly ShardRun[]) => [...new Set(shards.map((s) => s.on.transport.target))].join(', ')
+
 /** Follows the shards together, their lines prefixed; Ctrl-C stops (or detaches from) all of them. */
-async function followShards(run: RunContext, { group, shards, fromEnd }: { group: string; shards: ShardRun[]; fromEnd: boolean }) {
-  const { transport, options, logger, signal } = run
+async function followShards(group: Group, fromEnd: boolean): Promise<RunEnd[]> {
+  const { shards, logger } = group
+  const { options, signal } = shards[0]!.on
   const disarm = guardRun({
-    guarded: { name: `${shards.length} shards (runs ${shards.map((s) => s.runId).join(', ')})`, plural: true, comeBack: attachHint(group) },
-    target: transport.target,
+    guarded: {
+      name: `${shards.length} shards (runs ${shards.map((s) => s.runId).join(', ')})`,
+      plural: true,
+      comeBack: attachHint(group.id),
+    },
+    target: targetNames(shards),
     signal,
     logger,
     graceSeconds: options.stopGraceSeconds,
-    stop: (grace) => stopShards(run, { shards, graceSeconds: grace }),
-    detached: { group, runs: shards.map((s) => detachedRun(transport.target, options.remoteDir, s.runId)) },
+    stop: (grace) => stopShards(shards, grace),
+    detached: { group: group.id, runs: shards.map((s) => detachedRun(s.on.transport.target, s.on.options.remoteDir, s.runId)) },
   })
   try {
     return await Promise.all(
       shards.map((s) =>
-        followRun(transport, {
-          remoteDir: options.remoteDir,
-          runId: s.runId,
-          fromEnd,
-          logger: prefixedLogger(logger, shardPrefix(s)),
-          signal,
-        }),
+        followRun(s.on.transport, { remoteDir: s.on.options.remoteDir, runId: s.runId, fromEnd, logger: s.log, signal: s.on.signal }),
       ),
     )
   } finally {
@@ -157,81 +202,86 @@ async function followShards(run: RunContext, { group, shards, fromEnd }: { group
   }
 }
 
-/** Stops every shard at once; their states, in shard order. */
-async function stopShards(
-  { transport, options, logger }: TargetContext,
-  { shards, graceSeconds }: { shards: ShardRun[]; graceSeconds: number },
-) {
+/** Stops every shard at once, each on its target; their states, in shard order. */
+async function stopShards(shards: readonly ShardRun[], graceSeconds: number) {
   const ended = await Promise.all(
-    shards.map((s) =>
-      stopRun(transport, { remoteDir: options.remoteDir, runId: s.runId, graceSeconds, logger: prefixedLogger(logger, shardPrefix(s)) }),
-    ),
+    shards.map((s) => stopRun(s.on.transport, { remoteDir: s.on.options.remoteDir, runId: s.runId, graceSeconds, logger: s.log })),
   )
   return { state: ended.map((e) => e.state).join(', '), exitCode: null, each: ended }
 }
 
-/** The shards of `group` on the target, from their records (exit 2 when there are none). */
-async function shardsOf({ transport, options }: TargetContext, group: string): Promise<ShardRun[]> {
-  const runs = (await listRuns(transport, options.remoteDir)).filter((r) => r.group === group)
-  if (!runs.length)
-    throw new UsageError(
-      `There is no sharded run ${group} in ${options.remoteDir} on ${transport.target}. See the runs there, with their groups, with --list.`,
-    )
-  return runs
-    .map((r, i) => ({ number: r.shard ?? i + 1, gpu: r.gpus ?? '?', datasets: r.datasets ?? [], expected: 0, runId: r.id }))
-    .sort((a, b) => a.number - b.number)
+/** The shards of `group` on the targets, from their records (exit 2 when no target has one). */
+async function groupOn(targets: readonly TargetContext[], id: string, logger: Logger): Promise<Group> {
+  const several = targets.length > 1
+  const shards: ShardRun[] = []
+  for (const target of targets) {
+    const on: RunContext = { ...target, python: pythonOnTarget(target.options) }
+    for (const r of (await listRuns(target.transport, target.options.remoteDir)).filter((r) => r.group === id)) {
+      const slot = { number: r.shard ?? shards.length + 1, gpu: r.gpus ?? '?', on }
+      shards.push({ ...slot, datasets: r.datasets ?? [], expected: 0, runId: r.id, log: shardLog(logger, slot, several) })
+    }
+  }
+  if (!shards.length) {
+    const where = targets.map((t) => `${t.options.remoteDir} on ${t.transport.target}`).join(', ')
+    throw new UsageError(`There is no sharded run ${id} in ${where}. See the runs there, with their groups, with --list.`)
+  }
+  return { id, shards: shards.sort((a, b) => a.number - b.number), logger }
 }
 
-/** --attach GROUP: follows its shards from their last lines, then fetches and merges as a sharded run does. */
-export async function attachShards(target: TargetContext, group: string): Promise<CliResult> {
-  const run: RunContext = { ...target, python: pythonOnTarget(target.options) }
-  const shards = await shardsOf(run, group)
-  target.logger.step(
+/** --attach GROUP: follows its shards on every target from their last lines, then fetches and merges as a sharded run does. */
+export async function attachShards(targets: readonly TargetContext[], id: string, logger: Logger): Promise<CliResult> {
+  const group = await groupOn(targets, id, logger)
+  logger.step(
     'run',
-    `attached to the ${shards.length} shards of ${group} on ${target.transport.target}; their last lines, then what they write`,
+    `attached to the ${group.shards.length} shards of ${id} on ${targetNames(group.shards)}; their last lines, then what they write`,
   )
-  const ends = await followShards(run, { group, shards, fromEnd: true })
+  const ends = await followShards(group, true)
   const started = ends
     .map((e) => e.meta.started)
     .filter((t): t is string => Boolean(t))
     .sort()[0]
-  return fetchShards(run, { group, shards, ends, plan: null, startedAt: started ?? new Date().toISOString() })
+  return fetchShards(group, { ends, plan: null, startedAt: started ?? new Date().toISOString(), skipped: [] })
 }
 
-/** --stop GROUP: stops every shard of it. */
-export async function stopGroup(target: TargetContext, group: string): Promise<CliResult> {
-  const shards = await shardsOf(target, group)
-  target.logger.step(
+/** --stop GROUP: stops every shard of it, on every target. */
+export async function stopGroup(targets: readonly TargetContext[], id: string, logger: Logger): Promise<CliResult> {
+  const { shards } = await groupOn(targets, id, logger)
+  const grace = targets[0]!.options.stopGraceSeconds
+  logger.step(
     'run',
-    `stopping the ${shards.length} shards of ${group} on ${target.transport.target}: SIGTERM to their process groups, SIGKILL after ${target.options.stopGraceSeconds} s`,
+    `stopping the ${shards.length} shards of ${id} on ${targetNames(shards)}: SIGTERM to their process groups, SIGKILL after ${grace} s`,
   )
-  const stopped = await stopShards(target, { shards, graceSeconds: target.options.stopGraceSeconds })
-  target.logger.step('done', `${group}: ${stopped.state}`)
-  const runs = shards.map((s, i) => ({ remote_run_id: s.runId, state: stopped.each[i]!.state, exit_code: stopped.each[i]!.exitCode }))
-  return new CliResult({ group, runs }, ExitCode.ok)
+  const stopped = await stopShards(shards, grace)
+  logger.step('done', `${id}: ${stopped.state}`)
+  const runs = shards.map((s, i) => ({
+    remote_run_id: s.runId,
+    target: s.on.transport.target,
+    state: stopped.each[i]!.state,
+    exit_code: stopped.each[i]!.exitCode,
+  }))
+  return new CliResult({ group: id, runs }, ExitCode.ok)
 }
 
 /**
- * With every shard finished, their reports merged on the target and the merged folder brought
- * here; then each shard's report into the group's folder beside it (also when one failed).
+ * With every shard finished, their reports merged on the first shard's target (the others'
+ * report.json sent there) and the merged folder brought here; then each shard's report into the
+ * group's folder beside it (also when one failed).
  */
 async function fetchShards(
-  run: RunContext,
-  {
-    group,
-    shards,
-    ends,
-    plan,
-    startedAt,
-  }: { group: string; shards: ShardRun[]; ends: RunEnd[]; plan: ShardPlan | null; startedAt: string },
+  group: Group,
+  run: { ends: RunEnd[]; plan: ShardPlan | null; startedAt: string; skipped: Array<{ target: string; error: string }> },
 ): Promise<CliResult> {
-  const { transport, options, logger } = run
-  const localGroup = path.join(options.projectDir, OUTPUT_DIR, group)
+  const { shards, logger } = group
+  const { ends, plan } = run
+  const merger = shards[0]!.on
+  const { options } = merger
+  const localGroup = path.join(options.projectDir, OUTPUT_DIR, group.id)
   // An attached group's suite and split are its runs', not this command's defaults.
   const { suite = options.suite, split = options.split } = ends[0]?.meta ?? {}
-  const checks = await Promise.all(shards.map((shard, i) => checkShard(run, shard, ends[i]!)))
+  const checks = await Promise.all(shards.map((shard, i) => checkShard(shard, ends[i]!)))
   const fetched = shards.map((shard, i) => ({
     shard: shard.number,
+    target: shard.on.transport.target,
     gpu: shard.gpu,
     datasets: shard.datasets,
     expected: shard.expected,
@@ -243,51 +293,62 @@ async function fetchShards(
   }))
   const failed = fetched.filter((f) => f.exit_code !== 0 || f.local_run_dir === null)
   // The merged folder first: its pull replaces the group's folder, into which the shards then come.
-  const merging = failed.length ? null : await mergeOnTarget(run, { group, reports: checks.map((c) => `${c!.remote}/report.json`) })
-  if (merging?.out) await pullRunDir(run, { remote: path.posix.dirname(merging.out), runId: group, skipped: [] }, localGroup)
+  // A lone shard (fewer datasets than GPUs, or targets skipped) ran the whole suite: nothing to merge
+  // (the real merger wants two reports), its report is the group's.
+  const lone = shards.length === 1 && !failed.length ? `${checks[0]!.remote}/report.json` : null
+  const merging = failed.length || lone ? null : await mergeOnTarget(group, checks as CheckedRunDir[])
+  if (merging?.out) await pullRunDir(merger, { remote: path.posix.dirname(merging.out), runId: group.id, skipped: [] }, localGroup)
   for (const [i, checked] of checks.entries()) {
     if (!checked) continue
-    const shardLogger = prefixedLogger(logger, shardPrefix(shards[i]!))
-    const files = await pullRunDir({ ...run, logger: shardLogger }, checked, fetched[i]!.local_run_dir!)
-    shardLogger.step('fetch', `${files} files of ${checked.remote} -> ${fetched[i]!.local_run_dir}`)
+    const shard = shards[i]!
+    const files = await pullRunDir({ ...shard.on, logger: shard.log }, checked, fetched[i]!.local_run_dir!)
+    shard.log.step('fetch', `${files} files of ${checked.remote} -> ${fetched[i]!.local_run_dir}`)
   }
+  const several = new Set(shards.map((s) => s.on)).size > 1 || run.skipped.length > 0
   const output = {
-    group,
-    target: transport.target,
+    group: group.id,
+    target: targetNames(shards),
+    ...(several && { targets: [...new Set(fetched.map((f) => f.target))], skipped_targets: run.skipped }),
     local_run_dir: localGroup,
     plan: plan && { unit: plan.unit, makespan: plan.makespan },
     shards: fetched,
   }
-  const record = { localGroup, shards: fetched, startedAt, suite, split }
+  const record = { localGroup, shards: fetched, startedAt: run.startedAt, suite, split }
   if (failed.length) {
     logger.step(
       'error',
       `${failed.length} of ${shards.length} shards failed (shard ${failed.map((f) => f.shard).join(', ')}): no merged report, as it would miss their datasets. The shards' reports are in ${localGroup}`,
     )
-    await writeGroupRecord(run, { ...record, state: 'failed' })
+    await writeGroupRecord(group, { ...record, state: 'failed' })
     return new CliResult({ ...output, merged_report: null }, ExitCode.evalFailed)
   }
   if (merging?.error) throw merging.error
   const mergedLocal = path.join(localGroup, 'report.json')
+  if (lone) await copyFile(path.join(fetched[0]!.local_run_dir!, 'report.json'), mergedLocal)
   const rows = metricsFromReport(readMerged(mergedLocal, options.mergeModule))
-  logger.step('done', `merged metrics of ${shards.length} shards (${suite} / ${split}):\n${rowsTable(rows)}`)
-  await writeGroupRecord(run, { ...record, state: 'finished' })
-  const compare = options.compareTo ? await compareOnTarget(run, { id: group, newReport: merging!.out!, localDir: localGroup }) : null
-  const history = await publishRun(path.dirname(localGroup), group, logger)
+  logger.step(
+    'done',
+    `${lone ? 'metrics of the one shard' : `merged metrics of ${shards.length} shards`} (${suite} / ${split}):\n${rowsTable(rows)}`,
+  )
+  await writeGroupRecord(group, { ...record, state: 'finished' })
+  const compare = options.compareTo
+    ? await compareOnTarget({ ...merger, logger }, { id: group.id, newReport: lone ?? merging!.out!, localDir: localGroup })
+    : null
+  const history = await publishRun(path.dirname(localGroup), group.id, logger)
   if (history) logger.step('done', history)
   logger.step('done', `merged report in ${mergedLocal}; each shard's report beside it`)
   return new CliResult({ ...output, merged_report: mergedLocal, ...(options.compareTo ? { compare } : {}) }, ExitCode.ok)
 }
 
 /** A shard's report directory on the target, checked; null (said why) when there is none to fetch. */
-async function checkShard(run: RunContext, shard: ShardRun, end: RunEnd): Promise<CheckedRunDir | null> {
-  const shardLogger = prefixedLogger(run.logger, shardPrefix(shard))
+async function checkShard(shard: ShardRun, end: RunEnd): Promise<CheckedRunDir | null> {
+  const shardLogger = shard.log
   if (!end.json) {
     shardLogger.step('error', `ended ${end.state} (exit ${end.exitCode ?? 'unknown'}) without the JSON that names its report`)
     return null
   }
   try {
-    return await checkRunDir({ ...run, logger: shardLogger }, { json: end.json, reportDir: end.reportDir })
+    return await checkRunDir({ ...shard.on, logger: shardLogger }, { json: end.json, reportDir: end.reportDir })
   } catch (error) {
     if (!(error instanceof RemoteEvalError) || error.exitCode !== ExitCode.evalFailed) throw error
     shardLogger.step('error', error.message)
@@ -309,17 +370,29 @@ function readMerged(file: string, module: string): unknown {
 }
 
 /**
- * Runs the repo's merger on the target over the shards' report.json, in one round trip (the real
- * merger makes the folder of --out itself). Its failure comes back as `error`, to throw once the
- * shards' own reports are home.
+ * Runs the repo's merger on the first shard's target over the shards' report.json, those of other
+ * targets sent there first (the real merger makes the folder of --out itself). Its failure comes
+ * back as `error`, to throw once the shards' own reports are home.
  */
-async function mergeOnTarget(
-  { transport, options, python, logger, signal }: RunContext,
-  run: { group: string; reports: string[] },
-): Promise<{ out: string | null; error?: RemoteEvalError }> {
-  const out = `${reportsDirOf(options.remoteDir)}/${run.group}/report.json`
-  const command = pythonCommand(python, ['-m', options.mergeModule, '--out', out, ...run.reports], { sync: false })
-  logger.step('run', `merging: ${command.join(' ')}`)
+async function mergeOnTarget(group: Group, checks: readonly CheckedRunDir[]): Promise<{ out: string | null; error?: RemoteEvalError }> {
+  const { shards, logger } = group
+  const { transport, options, python, signal } = shards[0]!.on
+  const inbox = `${options.remoteDir}/${TOOL_DIR}/merge/${group.id}`
+  const reports: string[] = []
+  for (const [i, shard] of shards.entries()) {
+    const report = `${checks[i]!.remote}/report.json`
+    if (shard.on.transport === transport) {
+      reports.push(report)
+      continue
+    }
+    const copy = `${inbox}/${shard.runId}.json`
+    const sent = await copyBetween(shard.on, { from: report, to: { transport, file: copy, signal } })
+    if (sent) return { out: null, error: sent }
+    reports.push(copy)
+  }
+  const out = `${reportsDirOf(options.remoteDir)}/${group.id}/report.json`
+  const command = pythonCommand(python, ['-m', options.mergeModule, '--out', out, ...reports], { sync: false })
+  logger.step('run', `merging on ${transport.target}: ${command.join(' ')}`)
   const result = await transport.run(SCRIPTS.module, [options.remoteDir, '--', ...command], {
     onStderrLine: (line) => logger.step('run', `[merge] ${line}`),
     signal,
@@ -332,25 +405,44 @@ async function mergeOnTarget(
   return { out: null, error }
 }
 
+/** Copies one file from a target to another through this machine (reports are small); an error to throw later, or null. */
+async function copyBetween(
+  from: TargetContext,
+  copy: { from: string; to: { transport: Transport; file: string; signal: AbortSignal } },
+): Promise<RemoteEvalError | null> {
+  const read = await from.transport.run('cat -- "$1"', [copy.from], { signal: from.signal })
+  const sent =
+    read.exitCode === 0
+      ? await copy.to.transport.run('mkdir -p -- "${1%/*}" && cat > "$1"', [copy.to.file], { stdin: read.stdout, signal: copy.to.signal })
+      : read
+  if (sent.exitCode === 0) return null
+  return new RemoteEvalError(
+    `Could not send ${copy.from} from ${from.transport.target} to ${copy.to.transport.target} for the merger: ${lastLine(sent.stderrTail)}. The shards' reports are fetched; merge them by hand.`,
+    ExitCode.evalFailed,
+  )
+}
+
 /** run.json of the group's folder: a local run of the suite and split, whose merged report times the next plan. */
 async function writeGroupRecord(
-  { transport, options }: RunContext,
-  group: { localGroup: string; shards: Array<Record<string, unknown>>; state: string; startedAt: string; suite: string; split: string },
+  group: Group,
+  record: { localGroup: string; shards: Array<Record<string, unknown>>; state: string; startedAt: string; suite: string; split: string },
 ): Promise<void> {
-  await mkdir(group.localGroup, { recursive: true })
+  const { options } = group.shards[0]!.on
+  const targets = [...new Set(group.shards.map((s) => s.on))]
+  await mkdir(record.localGroup, { recursive: true })
   await writeRunRecord(
-    group.localGroup,
+    record.localGroup,
     {
-      target: transport.target,
-      remote_dir: options.remoteDir,
-      suite: group.suite,
-      split: group.split,
+      target: targetNames(group.shards),
+      remote_dir: targets.length > 1 ? targets.map((t) => t.options.remoteDir) : options.remoteDir,
+      suite: record.suite,
+      split: record.split,
       runtime: options.runtime,
-      gpus: options.gpus ?? null,
-      started_at: group.startedAt,
-      state: group.state,
-      exit_code: group.state === 'finished' ? 0 : 1,
-      shards: group.shards,
+      gpus: targets.length > 1 ? targets.map((t) => t.options.gpus ?? null) : (options.gpus ?? null),
+      started_at: record.startedAt,
+      state: record.state,
+      exit_code: record.state === 'finished' ? 0 : 1,
+      shards: record.shards,
     },
     undefined,
   )

@@ -1,5 +1,5 @@
 import { UsageError } from '../core/errors.ts'
-import { UsageWithHelpError } from '../core/flags.ts'
+import { listFlag, UsageWithHelpError, type FlagSpec, type FlagValues } from '../core/flags.ts'
 import { KUBECTL_KIND } from './kubectl.ts'
 import { SSH_KIND } from './ssh.ts'
 import type { Target, TargetKind } from './types.ts'
@@ -39,3 +39,62 @@ export function kindNamedBy(argv: readonly string[]): TargetKind {
   }
   return kind
 }
+
+/**
+ * A kind's flags as the runners take them: its per-target flags repeatable (one target each, or
+ * several), then the flags that name several targets at once.
+ */
+export function runnerFlags(kind: TargetKind): FlagSpec[] {
+  const per = new Set(kind.perTarget)
+  const naming = kind.perTarget[0]!
+  const flags = kind.flags.map((f) =>
+    per.has(f.name)
+      ? {
+          ...f,
+          kind: 'list' as const,
+          description: `${f.description}${f.name === naming ? '; several with --shard' : `; once for all, or once per --${naming} in their order`}`,
+        }
+      : f,
+  )
+  return [...flags, ...kind.fleetFlags]
+}
+
+/**
+ * The targets the runners' flags name: one per value of the kind's naming flag (--host, --pod),
+ * each with the Nth value of the other per-target flags (or their one value); a target standing
+ * for others (--selector) stays one here and is expanded when the run opens it.
+ */
+export function targetsFromFlags(kind: TargetKind, flags: FlagValues): Target[] {
+  const [naming, ...paired] = kind.perTarget as [string, ...string[]]
+  const names = listFlag(flags, naming)
+  const one = (values: Record<string, string | undefined>) => kind.fromFlags({ ...flags, ...values })
+  const twice = paired.find((f) => listFlag(flags, f).length > 1)
+  if (names.length <= 1 && twice)
+    throw new UsageError(
+      `--${twice} was given ${listFlag(flags, twice).length} times for one --${naming}: give it once, or a --${naming} for each.`,
+    )
+  if (names.length <= 1) return [one(Object.fromEntries(kind.perTarget.map((f) => [f, listFlag(flags, f)[0] ?? defaultOf(kind, f)])))]
+  for (const flag of paired) {
+    const given = listFlag(flags, flag).length
+    if (given > 1 && given !== names.length)
+      throw new UsageError(
+        `--${flag} was given ${given} times for ${names.length} --${naming}: give it once (the same for every --${naming}) or once per --${naming}, in their order.`,
+      )
+  }
+  const targets = names.map((name, i) =>
+    one({
+      [naming]: name,
+      ...Object.fromEntries(paired.map((f) => [f, listFlag(flags, f)[i] ?? listFlag(flags, f)[0] ?? defaultOf(kind, f)])),
+    }),
+  )
+  const seen = new Set<string>()
+  for (const target of targets) {
+    const key = `${kind.name(target)}\0${target.remoteDir}`
+    if (seen.has(key))
+      throw new UsageError(`${kind.name(target)} is named twice with ${target.remoteDirFlag} ${target.remoteDir}: name each target once.`)
+    seen.add(key)
+  }
+  return targets
+}
+
+const defaultOf = (kind: TargetKind, flag: string) => kind.flags.find((f) => f.name === flag)?.default

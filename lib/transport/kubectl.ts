@@ -9,6 +9,7 @@ import { onCleanup } from '../core/cleanup.ts'
 import { required, stringFlag } from '../core/flags.ts'
 import { validateRemoteDir } from '../core/remote-path.ts'
 import { pasteWord } from '../core/shell.ts'
+import { spawnProcess } from '../core/process.ts'
 
 // A running pod as the target: `kubectl exec -i POD -- bash -s`, the script on stdin. Files move as
 // tar streams over the same exec, so the pod needs neither rsync nor `kubectl cp` (which itself
@@ -34,7 +35,8 @@ export function validateKubeTarget(options: KubectlTransportOptions): void {
     ['--container', options.container, DNS_NAME, 'container name (lowercase letters, digits, -)'],
   ]
   for (const [flag, value, pattern, what] of rules) {
-    if (value !== undefined && (!pattern.test(value) || value.length > 253)) {
+    // '' is a pod that --selector will name.
+    if (value !== undefined && value !== '' && (!pattern.test(value) || value.length > 253)) {
       throw new UsageError(`${flag} ${JSON.stringify(value)} is not a valid ${what}.`)
     }
   }
@@ -171,8 +173,57 @@ export interface PodTarget extends Target {
   kind: 'kubectl'
   context: string
   namespace: string
+  /** '' while the target stands for --selector's pods, which expand finds. */
   pod: string
   container?: string
+  /** --selector: the running pods of the namespace with these labels, each a target (the runners only). */
+  selector?: string
+}
+
+// Label selectors as people write them (app=eval,tier!=cpu, gpu in (a100,h100), !spot); kubectl gets
+// the value as one argument of its own, so this only keeps out what no selector holds.
+const SELECTOR = /^[A-Za-z0-9!=(),. _/-]+$/
+
+/** The running pods that --selector names, sorted by name (kubectl get pods --selector). */
+async function podsMatching(target: PodTarget, logger: Logger): Promise<PodTarget[]> {
+  const { context, namespace, selector } = target
+  await requireLocalTools(['kubectl'], `to find the pods of --selector ${selector}`)
+  const listed = await spawnProcess('kubectl', [
+    '--context',
+    context,
+    '--namespace',
+    namespace,
+    'get',
+    'pods',
+    '--selector',
+    selector!,
+    '--output',
+    'jsonpath={range .items[*]}{.metadata.name}{" "}{.status.phase}{"\\n"}{end}',
+  ])
+  const failure = listed.stderrTail.find((line) => KUBECTL_ERROR.test(line))
+  if (failure && /\(BadRequest\)/.test(failure))
+    throw new UsageError(
+      `--selector ${selector} is not a label selector the cluster accepts (kubectl: ${failure}). Write it as app=eval,tier!=cpu or 'gpu in (a100,h100)'.`,
+    )
+  if (listed.exitCode !== 0)
+    throw failure
+      ? kubectlFailure(failure, target, `the pods of --selector ${selector}`)
+      : new TransportError(`kubectl get pods --selector ${selector} failed: ${listed.stderrTail.join(' ')}`)
+  const pods = listed.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split(' ') as [string, string])
+  const running = pods
+    .filter(([, phase]) => phase === 'Running')
+    .map(([pod]) => pod)
+    .sort()
+  const list = `kubectl --context ${context} --namespace ${namespace} get pods --selector ${pasteWord(selector!)}`
+  if (!running.length)
+    throw new UsageError(
+      `No running pod in namespace ${namespace} of context ${context} has the labels ${selector} (${pods.length ? `${pods.length} found, none Running` : 'none found'}). See \`${list}\`; fix --selector, or run again when they are Running.`,
+    )
+  logger.step('kubectl', `--selector ${selector}: ${running.length} running pod(s) in ${namespace}: ${running.join(', ')}`)
+  return running.map((pod) => ({ ...target, pod, selector: undefined }))
 }
 
 /** A pod, reached with kubectl exec, as a kind of target (see kinds.ts). */
@@ -183,6 +234,15 @@ export const KUBECTL_KIND: TargetKind<PodTarget> = {
   namedBy: 'pod',
   dirFlag: '--workdir',
   usage: '--context C --namespace NS --pod POD',
+  perTarget: ['pod'],
+  fleetFlags: [
+    {
+      name: 'selector',
+      kind: 'string',
+      value: 'LABELS',
+      description: 'instead of --pod: every running pod of the namespace with these labels (e.g. app=guardrails-eval), one target each',
+    },
+  ],
   flags: [
     { name: 'context', kind: 'string', value: 'CONTEXT', description: 'kubeconfig context (kubectl --context)' },
     { name: 'namespace', kind: 'string', value: 'NAMESPACE', description: 'namespace of the pod' },
@@ -197,17 +257,26 @@ export const KUBECTL_KIND: TargetKind<PodTarget> = {
     },
   ],
   fromFlags(flags) {
+    const selector = stringFlag(flags, 'selector')
+    if (selector !== undefined && stringFlag(flags, 'pod') !== undefined)
+      throw new UsageError('Give --pod POD (repeatable) or --selector LABELS, not both.')
+    if (selector !== undefined && (!SELECTOR.test(selector) || selector.length > 1024))
+      throw new UsageError(
+        `--selector ${JSON.stringify(selector)} is not a label selector, e.g. --selector app=guardrails-eval or 'gpu in (a100,h100)'.`,
+      )
     const target = {
       context: required(flags, 'context', 'the kubeconfig context of the cluster'),
       namespace: required(flags, 'namespace', 'the namespace of the pod'),
-      pod: required(flags, 'pod', 'the running pod to exec into'),
+      pod: selector === undefined ? required(flags, 'pod', 'the running pod to exec into') : '',
       container: stringFlag(flags, 'container'),
     }
     validateKubeTarget(target)
     const remoteDir = validateRemoteDir(stringFlag(flags, 'workdir') ?? DEFAULT_WORKDIR, '--workdir')
-    return { kind: 'kubectl', ...target, remoteDir, remoteDirFlag: '--workdir' }
+    return { kind: 'kubectl', ...target, ...(selector !== undefined && { selector }), remoteDir, remoteDirFlag: '--workdir' }
   },
-  name: (target) => podTargetName(target),
+  name: (target) =>
+    target.selector === undefined ? podTargetName(target) : `the pods of ${target.namespace} with labels ${target.selector}`,
+  expand: (target, logger) => (target.selector === undefined ? Promise.resolve([target]) : podsMatching(target, logger)),
   async open(target, logger) {
     const { context, namespace, pod, container } = target
     const transport = await KubectlTransport.open({ context, namespace, pod, container, logger })

@@ -380,6 +380,8 @@ export const SSH_KIND: TargetKind<SshTarget> = {
   namedBy: 'host',
   dirFlag: '--remote-dir',
   usage: '--host HOST --remote-dir DIR',
+  perTarget: ['host', 'remote-dir'],
+  fleetFlags: [],
   flags: [
     { name: 'host', kind: 'string', value: 'HOST', description: 'SSH target: an alias from ~/.ssh/config, host or user@host' },
     { name: 'remote-dir', kind: 'string', value: 'DIR', description: 'absolute directory on the host that receives the code' },

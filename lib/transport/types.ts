@@ -138,6 +138,15 @@ export interface TargetKind<T extends Target = Target> {
   namedBy: string
   /** The flag of the directory that receives the code there: --remote-dir, --workdir. */
   dirFlag: string
+  /**
+   * The runners' flags given once per target when they name several (the naming flag first:
+   * --host, --remote-dir); each is repeatable there, given once for all or once per target in order.
+   */
+  perTarget: readonly string[]
+  /** The runners' flags that name several targets at once (kubectl: --selector); sync_code.ts takes one target. */
+  fleetFlags: readonly FlagSpec[]
+  /** A target that stands for others found only when asked (a label selector's pods); absent: each target is itself. */
+  expand?(target: T, logger: Logger): Promise<T[]>
   /** The flags a command line needs for it, for messages: "--host HOST --remote-dir DIR". */
   usage: string
   /** Whether pushes may go by rsync there (its transport's pushesByRsync, known before it opens). */

@@ -43,7 +43,45 @@ describe('ssh_eval.ts refuses bad input before touching the remote', () => {
     ['a line break in --eval-arg', ['--eval-arg', 'a\nb'], /--eval-arg "a\\nb" holds a line break/],
     ['bad --gpus', ['--gpus', '0;id'], /--gpus "0;id" is not a list of GPU indices/],
     ['--shard on the cpu runtime', ['--shard', '--gpus', '0,1'], /--shard gives each shard a GPU of its own: add --runtime cuda/],
-    ['--shard on one GPU', ['--shard', '--gpus', '0,00'], /--shard splits the suite across the GPUs of --gpus: give two or more/],
+    [
+      '--shard on one GPU',
+      ['--shard', '--gpus', '0,00'],
+      /--shard splits the suite across the GPUs of --gpus on the targets named: give two or more in all/,
+    ],
+    ['--shard without --gpus', ['--shard'], /--shard gives each shard a GPU of --gpus: add --gpus/],
+    ['a --gpus range backwards', ['--gpus', '3-1'], /--gpus "3-1" is not a list of GPU indices, e\.g\. 0, 0,1 or 0-7/],
+    [
+      'two hosts without --shard',
+      ['--host', 'gr-test', '--host', 'gpu-b'],
+      /2 targets \(--host given 2 times\) share one suite with --shard \(which follows its shards to the end\): add --shard, or give one --host\./,
+    ],
+    [
+      'a run id on two hosts',
+      ['--host', 'gr-test', '--host', 'gpu-b', '--attach', '20261204-101010-abcd'],
+      /2 targets .* go with --shard, --list, or --attach\/--stop of a group \(shards-\.\.\.\); --attach of a run id works on one/,
+    ],
+    [
+      'the same host twice',
+      ['--host', 'gr-test', '--host', 'gr-test', '--shard', '--gpus', '0'],
+      /ssh gr-test is named twice with --remote-dir .*: name each target once/,
+    ],
+    [
+      'a --remote-dir per host, miscounted',
+      // The test host's --host stays: three in all.
+      ['--remote-dir', '/srv/eval/a', '--remote-dir', '/srv/eval/b', '--host', 'gpu-b', '--host', 'gpu-c', '--shard'],
+      /--remote-dir was given 2 times for 3 --host: give it once \(the same for every --host\) or once per --host, in their order/,
+    ],
+    [
+      'two --remote-dir for one host',
+      ['--remote-dir', '/srv/eval/a', '--remote-dir', '/srv/eval/b'],
+      /--remote-dir was given 2 times for one --host/,
+    ],
+    [
+      'a --gpus per host, miscounted',
+      ['--host', 'gr-test', '--host', 'gpu-b', '--shard', '--gpus', '0', '--gpus', '1', '--gpus', '2'],
+      /--gpus was given 3 times for 2 --host: give it once \(the same GPUs on every target\) or once per --host, in their order/,
+    ],
+    ['--skip-failed-targets without --shard', ['--skip-failed-targets'], /--skip-failed-targets goes with --shard on several targets/],
     [
       '--shard with --detach',
       ['--shard', '--gpus', '0,1', '--detach'],

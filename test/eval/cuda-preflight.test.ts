@@ -5,7 +5,7 @@ import path from 'node:path'
 import { before, describe, test } from 'node:test'
 import { $ } from 'zx'
 import { layOutExampleAssets } from '../../examples/demo-assets.ts'
-import { EXAMPLE_HUB, copyExample, harness, makePod, remoteDir, runScript } from '../support/harness.ts'
+import { AIR_GAPPED_POD_FLAGS, EXAMPLE_HUB, copyExample, harness, makePod, remoteDir, runScript } from '../support/harness.ts'
 
 // --runtime cuda looks at the GPUs before anything is sent: nvidia-smi -L must list them (its
 // failure, or no GPU, is exit 4 quoting it), and each --gpus id must be one it lists (exit 2). The
@@ -51,18 +51,11 @@ describe('the CUDA preflight', () => {
       pod.namespace,
       '--pod',
       pod.pod,
-      '--venv',
-      '/opt/venv',
+      ...AIR_GAPPED_POD_FLAGS,
       '--project-dir',
       project,
       '--runtime',
       'cuda',
-      '--remote-has-internet',
-      'no',
-      '--models-dir',
-      '/mnt/models',
-      '--datasets-dir',
-      '/mnt/datasets',
       ...(gpus ? ['--gpus', gpus] : []),
       ...extra,
     ]

@@ -14,6 +14,7 @@ import {
   sshHost,
   startScript,
   writeAsTestUser,
+  type ShardEntry,
   type SshHost,
 } from '../support/harness.ts'
 
@@ -23,15 +24,6 @@ import {
 
 const TOKEN = 'hf_remote_secret_shards_4417'
 const SCRIPT = 'remote_eval/ssh_eval.ts'
-
-interface ShardEntry {
-  shard: number
-  gpu: string
-  datasets: string[]
-  remote_run_id: string
-  exit_code: number | null
-  local_run_dir: string | null
-}
 
 describe('one suite in shards across the GPUs of one host (ssh)', () => {
   let hub: HubServer

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -73,6 +73,10 @@ export interface PodOptions {
   phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed'
   /** The image has no bash (nothing on its PATH). */
   noBash?: boolean
+  /** The pod's labels (what `kubectl get pods --selector` picks by). */
+  labels?: Record<string, string>
+  /** A context the caller made with addKubeContext, to put several pods in one namespace. */
+  context?: string
 }
 
 /**
@@ -87,10 +91,13 @@ export async function addKubeContext(context: string, server = harness().kubeSer
   return file
 }
 
-/** Creates a pod on the Kubernetes API server double, in a context of its own that kubectl knows. */
+/**
+ * Creates a pod on the Kubernetes API server double, in a context of its own that kubectl knows
+ * (or in options.context).
+ */
 export async function makePod(containers: string[] = ['main'], options: PodOptions = {}): Promise<TestPod> {
   const h = harness()
-  const context = unique('ctx')
+  const context = options.context ?? unique('ctx')
   const namespace = 'ml'
   const pod = unique('eval')
   const podDir = path.join(h.kubeRoot, 'contexts', context, 'namespaces', namespace, 'pods', pod)
@@ -108,7 +115,14 @@ export async function makePod(containers: string[] = ['main'], options: PodOptio
     if (options.noBash) await writeFile(path.join(dir, 'no-bash'), '')
   }
   if (options.phase) await writeFile(path.join(podDir, 'phase'), options.phase)
-  await addKubeContext(context)
+  if (options.labels)
+    await writeFile(
+      path.join(podDir, 'labels'),
+      Object.entries(options.labels)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+    )
+  if (!options.context) await addKubeContext(context)
   return {
     context,
     namespace,
@@ -116,6 +130,32 @@ export async function makePod(containers: string[] = ['main'], options: PodOptio
     containers,
     workdir: (container = containers[0]!) => path.join(podDir, 'containers', container, 'workdir'),
   }
+}
+
+/**
+ * A pod's flags for an air-gapped run as the pod tests bind it: the venv at /opt/venv, the
+ * prepared models and datasets at /mnt/models and /mnt/datasets.
+ */
+export const AIR_GAPPED_POD_FLAGS = [
+  '--venv',
+  '/opt/venv',
+  '--remote-has-internet',
+  'no',
+  '--models-dir',
+  '/mnt/models',
+  '--datasets-dir',
+  '/mnt/datasets',
+] as const
+
+/** A shard as a --shard run's JSON lists it. */
+export interface ShardEntry {
+  shard: number
+  target: string
+  gpu: string
+  datasets: string[]
+  remote_run_id: string
+  exit_code: number | null
+  local_run_dir: string | null
 }
 
 export function openTestPod(pod: TestPod, container?: string): Promise<KubectlTransport> {
@@ -339,6 +379,21 @@ export async function sshHost(
   await $`chown -R ${sshd.user}: ${dir}`.quiet()
   const sshOptions = [`BindAddress=${address}`]
   return { flags: sshFlags(sshOptions), sshOptions, home, remove: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/**
+ * An ssh config naming each host by an alias of its own (the test sshd, from the host's address),
+ * as a user's ~/.ssh/config names their GPU hosts: the runners reach several with --host A --host B.
+ */
+export async function sshAliases(hosts: Record<string, SshHost>): Promise<string> {
+  const { sshd } = harness()
+  const base = await readFile(sshd.configFile, 'utf8')
+  const entries = Object.entries(hosts).map(([alias, host]) =>
+    base.replace(/^Host \S+$/m, [`Host ${alias}`, ...host.sshOptions.map((o) => `  ${o.replace('=', ' ')}`)].join('\n')),
+  )
+  const file = path.join(await mkdtemp(path.join(tmpdir(), 'gre-ssh-aliases-')), 'ssh_config')
+  await writeFile(file, entries.join('\n'))
+  return file
 }
 
 /**

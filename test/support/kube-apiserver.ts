@@ -6,10 +6,12 @@ import type { Duplex } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseLabelSelector, type Labels } from './label-selector.ts'
 
 // TEST DOUBLE of a Kubernetes API server: no cluster can run on these machines, but the real
-// `kubectl` client can talk to this. It serves what `kubectl exec` needs and nothing else:
-// discovery (/version, /api, /apis, /api/v1), GET of a namespace and a pod, and the pod's `exec` subresource over
+// `kubectl` client can talk to this. It serves what `kubectl exec` and `kubectl get pods --selector`
+// need and nothing else: discovery (/version, /api, /apis, /api/v1), GET of a namespace and a pod,
+// LIST of a namespace's pods by label selector (label-selector.ts), and the pod's `exec` subresource over
 // WebSocket (protocol v5.channel.k8s.io: stdin, stdout, stderr, the status channel with the exit
 // code, and the close signal for stdin). Each command runs in a bubblewrap sandbox per container
 // (test/support/pod-sandbox.sh).
@@ -21,6 +23,8 @@ import { fileURLToPath } from 'node:url'
 //                          `no-bash` there plays an image without bash (nothing on PATH)
 //     default-container    optional: the kubectl.kubernetes.io/default-container annotation
 //     phase                optional: Pending, Running (default), Succeeded or Failed
+//     labels               optional: the pod's labels, one key=value a line, which
+//                          `kubectl get pods --selector` picks pods by
 // Every exec that ran appends "CTX NS POD CONTAINER STDIN_BYTES" to ROOT/exec.log when it ends.
 
 const SANDBOX = fileURLToPath(new URL('./pod-sandbox.sh', import.meta.url))
@@ -43,6 +47,7 @@ interface Pod {
   containers: string[]
   defaultContainer?: string
   phase: string
+  labels: Labels
 }
 
 type Status = { code: number; reason: string; message: string; details?: object }
@@ -73,7 +78,27 @@ async function readPod(root: string, context: string, namespace: string, name: s
     containers,
     defaultContainer: await text('default-container'),
     phase: (await text('phase')) ?? 'Running',
+    labels: parseLabels((await text('labels')) ?? ''),
   }
+}
+
+/** The `labels` file: key=value lines (the value may hold '='), blank lines skipped. */
+function parseLabels(text: string): Labels {
+  const labels: Labels = {}
+  for (const line of text.split('\n').map((l) => l.trim())) {
+    if (!line) continue
+    const eq = line.indexOf('=')
+    if (eq < 0) labels[line] = ''
+    else labels[line.slice(0, eq)] = line.slice(eq + 1)
+  }
+  return labels
+}
+
+/** The namespace's pods, sorted by name as the API server lists them (its storage's key order). */
+async function listPods(root: string, context: string, namespace: string): Promise<Pod[]> {
+  const names = await readdir(path.join(root, 'contexts', context, 'namespaces', namespace, 'pods')).catch(() => [])
+  const pods = await Promise.all(names.filter((n) => new RegExp(`^${NAME}$`).test(n)).map((n) => readPod(root, context, namespace, n)))
+  return pods.filter((p) => p !== undefined).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
 function podObject(pod: Pod): object {
@@ -85,6 +110,7 @@ function podObject(pod: Pod): object {
       name: pod.name,
       namespace: pod.namespace,
       uid: createHash('sha1').update(pod.dir).digest('hex'),
+      ...(Object.keys(pod.labels).length ? { labels: pod.labels } : {}),
       ...(pod.defaultContainer ? { annotations: { 'kubectl.kubernetes.io/default-container': pod.defaultContainer } } : {}),
     },
     spec: { nodeName: 'sandbox-node', containers: pod.containers.map((name) => ({ name, image: `example/${name}` })) },
@@ -119,6 +145,7 @@ const NAME = '([A-Za-z0-9][A-Za-z0-9_.:@-]*)'
 const EXEC_URL = new RegExp(`^/ctx/${NAME}/api/v1/namespaces/${NAME}/pods/${NAME}/exec$`)
 const NAMESPACE_URL = new RegExp(`^/ctx/${NAME}/api/v1/namespaces/${NAME}$`)
 const POD_URL = new RegExp(`^/ctx/${NAME}/api/v1/namespaces/${NAME}/pods/${NAME}$`)
+const PODS_URL = new RegExp(`^/ctx/${NAME}/api/v1/namespaces/${NAME}/pods$`)
 
 /** Starts the server on a free port of 127.0.0.1, serving the pods under root. */
 export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
@@ -149,6 +176,25 @@ export async function startKubeApiServer(root: string): Promise<KubeApiServer> {
         const pod = await readPod(root, context, namespace, name)
         if (pod) return send(200, JSON.stringify(podObject(pod)))
         return send(404, statusBody(notFound('pods', name)))
+      }
+      const list = PODS_URL.exec(url.pathname)
+      if (req.method === 'GET' && list) {
+        const [context, namespace] = list.slice(1) as [string, string]
+        let selected: (labels: Labels) => boolean
+        try {
+          selected = parseLabelSelector(url.searchParams.get('labelSelector') ?? '')
+        } catch (error) {
+          return send(400, statusBody({ code: 400, reason: 'BadRequest', message: (error as Error).message }))
+        }
+        // As the real server: a namespace that does not exist lists no pods (200, not 404: a list
+        // reads its storage's prefix and never looks the namespace up); kubectl's table then says
+        // "No resources found in NS namespace.", and -o jsonpath prints nothing. `limit` (kubectl
+        // asks for 500) is not honoured: the API lets a server answer every item without a
+        // `continue` token, and kubectl then asks no more. The answer is a PodList even when the
+        // Accept header asks for a Table first (kubectl's table output): kubectl then prints its
+        // built-in NAME and AGE columns instead of the server's.
+        const items = (await listPods(root, context, namespace)).filter((pod) => selected(pod.labels)).map(podObject)
+        return send(200, JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items }))
       }
       send(404, statusBody(NO_RESOURCE))
     })()
