@@ -2,10 +2,11 @@
 // Benchmark (not a test): one suite in shards. A suite of 11 datasets whose scoring takes uneven
 // times (6, 5, 4, 4, 3, 3, 2, 2, 1, 1, 1 units: 32 in all, and the best 4-shard plan takes 8),
 // run by ssh_eval.ts on a host with four GPUs (the nvidia-smi double) over the real sshd: on one
-// GPU as today, then with --shard on 2 and 4. Prints each one's median wall time, its speedup
-// against one GPU in the same round, and its plan's makespan (in units, from the datasets each
-// shard got) against the best possible for those times. Goals: speedup >= 3.2 on 4 shards,
-// makespan within 10 % of the optimum.
+// GPU as today, then with --shard on 2 and 4, and on two hosts of two GPUs each (the second host
+// is the same sshd reached from another address, with its own remote directory). Prints each one's
+// median wall time, its speedup against one GPU in the same round, and its plan's makespan (in
+// units, from the datasets each shard got) against the best possible for those times. Goals:
+// speedup >= 3.2 on 4 shards, makespan within 10 % of the optimum.
 //
 //   npm run bench:fanout [-- --unit 2 --rounds 2]      (needs root: it starts sshd with its test user)
 import { spawn } from 'node:child_process'
@@ -23,7 +24,17 @@ const ROUNDS = Number(flags.rounds)
 const UNITS = [6, 5, 4, 4, 3, 3, 2, 2, 1, 1, 1]
 const IDS = UNITS.map((_, i) => `d${String(i + 1).padStart(2, '0')}`)
 const cost = new Map(IDS.map((id, i) => [id, UNITS[i]!]))
-const GPU_SETS = ['0', '0,1', '0,1,2,3']
+/** What each configuration adds to the common flags (the first host and its remote directory). */
+const CONFIGS: ReadonlyArray<{ name: string; shards: number; args: (second: { remoteDir: string }) => string[] }> = [
+  { name: '1 GPU', shards: 1, args: () => ['--gpus', '0'] },
+  { name: '2 GPUs', shards: 2, args: () => ['--gpus', '0,1', '--shard'] },
+  { name: '4 GPUs', shards: 4, args: () => ['--gpus', '0,1,2,3', '--shard'] },
+  {
+    name: '2 hosts x 2 GPUs',
+    shards: 4,
+    args: ({ remoteDir }) => ['--host', 'gr-test-b', '--remote-dir', remoteDir, '--gpus', '0,1', '--shard'],
+  },
+]
 
 /** The least makespan of any split of the units among `count` shards (exhaustive, pruned). */
 function optimum(units: readonly number[], count: number): number {
@@ -46,11 +57,20 @@ function optimum(units: readonly number[], count: number): number {
 const { info: sshd, stop } = await startSshd()
 const work = path.join(sshd.home, `bench-fanout-${process.pid}`)
 try {
-  // The host's four GPUs: the nvidia-smi double on the test user's PATH for logins from 127.0.0.1.
-  const hostBin = path.join(sshd.home, HOSTS_DIR, '127.0.0.1', 'bin')
-  await mkdir(hostBin, { recursive: true })
-  await $`install -m 755 ${path.join(REPO, 'test/fixtures/bin/nvidia-smi')} ${path.join(hostBin, 'nvidia-smi')}`.quiet()
-  await writeFile(path.join(hostBin, 'nvidia-smi.conf'), 'gpus=4\n')
+  // The hosts' GPUs: the nvidia-smi double on the test user's PATH for logins from 127.0.0.1 (four)
+  // and 127.0.0.2 (two), which an ssh config names gr-test and gr-test-b.
+  for (const [address, gpus] of [
+    ['127.0.0.1', 4],
+    ['127.0.0.2', 2],
+  ] as const) {
+    const hostBin = path.join(sshd.home, HOSTS_DIR, address, 'bin')
+    await mkdir(hostBin, { recursive: true })
+    await $`install -m 755 ${path.join(REPO, 'test/fixtures/bin/nvidia-smi')} ${path.join(hostBin, 'nvidia-smi')}`.quiet()
+    await writeFile(path.join(hostBin, 'nvidia-smi.conf'), `gpus=${gpus}\n`)
+  }
+  const sshConfig = path.join(sshd.home, `bench-fanout-${process.pid}.ssh_config`)
+  const harnessConfig = await readFile(sshd.configFile, 'utf8')
+  await writeFile(sshConfig, `${harnessConfig}\n${harnessConfig.replace(/^Host \S+$/m, 'Host gr-test-b\n  BindAddress 127.0.0.2')}`)
   // The example repo with a suite of the 11 datasets (each the chat dataset under its own id).
   const project = path.join(work, 'project')
   await mkdir(work, { recursive: true })
@@ -83,15 +103,16 @@ try {
   await chmod(work, 0o755)
 
   const seconds = IDS.map((id) => `${id}=${cost.get(id)! * UNIT}`).join(',')
+  const second = { remoteDir: path.join(work, 'remote-b') }
   const base = [
-    ...['--host', sshd.alias, '--ssh-config', sshd.configFile, '--remote-dir', path.join(work, 'remote')],
+    ...['--host', sshd.alias, '--ssh-config', sshConfig, '--remote-dir', path.join(work, 'remote')],
     ...['--runtime', 'cuda', '--remote-has-internet', 'no', '--models-dir', models, '--datasets-dir', datasets],
     ...['--venv', venv, '--suite', 'fanout', '--split', 'fast', '--project-dir', project, '--no-baseline'],
     ...['--env', `GR_MINI_DATASET_SECONDS=${seconds}`],
   ]
-  const run = (gpus: string) =>
+  const run = (config: (typeof CONFIGS)[number]) =>
     new Promise<{ ms: number; out: { shards?: Array<{ datasets: string[] }> } }>((resolve, reject) => {
-      const args = [...base, '--gpus', gpus, ...(gpus.includes(',') ? ['--shard'] : [])]
+      const args = [...base, ...config.args(second)]
       const started = performance.now()
       const child = spawn(path.join(REPO, 'scripts/remote_eval/ssh_eval.ts'), args, { stdio: ['ignore', 'pipe', 'pipe'] })
       let stdout = ''
@@ -101,44 +122,47 @@ try {
       child.on('close', (code) =>
         code === 0
           ? resolve({ ms: performance.now() - started, out: JSON.parse(stdout) })
-          : reject(new Error(`--gpus ${gpus}: exit ${code}\n${stderr}`)),
+          : reject(new Error(`${config.name}: exit ${code}\n${stderr}`)),
       )
     })
 
-  // Round 0 syncs the code and times each dataset for the plans: not counted.
-  await run('0')
-  const times = new Map(GPU_SETS.map((g) => [g, [] as number[]]))
-  const speedups = new Map(GPU_SETS.map((g) => [g, [] as number[]]))
-  const makespans = new Map(GPU_SETS.map((g) => [g, 0]))
+  // Round 0 syncs the code to both hosts and times each dataset for the plans: not counted.
+  await run(CONFIGS[0]!)
+  await $`${path.join(REPO, 'scripts/remote_eval/sync_code.ts')} --host gr-test-b --ssh-config ${sshConfig} --remote-dir ${second.remoteDir} --project-dir ${project}`.quiet()
+  const times = new Map(CONFIGS.map((c) => [c.name, [] as number[]]))
+  const speedups = new Map(CONFIGS.map((c) => [c.name, [] as number[]]))
+  const makespans = new Map(CONFIGS.map((c) => [c.name, 0]))
   for (let round = 1; round <= ROUNDS; round++) {
-    const order = round % 2 ? GPU_SETS : [...GPU_SETS].reverse()
-    const round_ms = new Map<string, number>()
-    for (const gpus of order) {
-      const { ms, out } = await run(gpus)
-      round_ms.set(gpus, ms)
-      times.get(gpus)!.push(ms)
+    const order = round % 2 ? CONFIGS : [...CONFIGS].reverse()
+    const roundMs = new Map<string, number>()
+    for (const config of order) {
+      const { ms, out } = await run(config)
+      roundMs.set(config.name, ms)
+      times.get(config.name)!.push(ms)
       const shards = out.shards?.map((s) => s.datasets) ?? [IDS]
-      makespans.set(gpus, Math.max(...shards.map((d) => d.reduce((sum, id) => sum + cost.get(id)!, 0))))
-      process.stderr.write(`[bench] round ${round}: ${gpus.split(',').length} GPU(s) ${(ms / 1000).toFixed(1)} s\n`)
+      makespans.set(config.name, Math.max(...shards.map((d) => d.reduce((sum, id) => sum + cost.get(id)!, 0))))
+      process.stderr.write(`[bench] round ${round}: ${config.name} ${(ms / 1000).toFixed(1)} s\n`)
     }
-    for (const gpus of GPU_SETS) speedups.get(gpus)!.push(round_ms.get('0')! / round_ms.get(gpus)!)
+    for (const config of CONFIGS) speedups.get(config.name)!.push(roundMs.get(CONFIGS[0]!.name)! / roundMs.get(config.name)!)
   }
 
   console.log(`bench:fanout: ${UNITS.join(', ')} units of ${UNIT} s (${UNITS.reduce((a, b) => a + b, 0)} in all), ${ROUNDS} round(s)`)
-  console.log('shards  median wall  speedup vs 1  plan makespan  optimum  plan / optimum')
-  for (const gpus of GPU_SETS) {
-    const count = gpus.split(',').length
-    const best = optimum(UNITS, count)
+  console.log('where              shards  median wall  speedup vs 1  plan makespan  optimum  plan / optimum')
+  for (const config of CONFIGS) {
+    const best = optimum(UNITS, config.shards)
+    const makespan = makespans.get(config.name)!
     console.log(
-      `${String(count).padStart(6)}  ${(median(times.get(gpus)!) / 1000).toFixed(1).padStart(9)} s  ${median(speedups.get(gpus)!).toFixed(2).padStart(12)}  ${String(makespans.get(gpus)).padStart(13)}  ${String(best).padStart(7)}  ${(makespans.get(gpus)! / best).toFixed(2).padStart(14)}`,
+      `${config.name.padEnd(17)}  ${String(config.shards).padStart(6)}  ${(median(times.get(config.name)!) / 1000).toFixed(1).padStart(9)} s  ${median(speedups.get(config.name)!).toFixed(2).padStart(12)}  ${String(makespan).padStart(13)}  ${String(best).padStart(7)}  ${(makespan / best).toFixed(2).padStart(14)}`,
     )
   }
-  const four = GPU_SETS.at(-1)!
-  const speedup = median(speedups.get(four)!)
-  const ratio = makespans.get(four)! / optimum(UNITS, 4)
-  console.log(`goal: speedup on 4 shards >= 3.2: ${speedup.toFixed(2)} (${speedup >= 3.2 ? 'met' : 'missed'})`)
-  console.log(`goal: makespan within 10 % of the optimum: ${ratio.toFixed(2)} (${ratio <= 1.1 ? 'met' : 'missed'})`)
+  for (const config of CONFIGS.filter((c) => c.shards === 4)) {
+    const speedup = median(speedups.get(config.name)!)
+    const ratio = makespans.get(config.name)! / optimum(UNITS, 4)
+    console.log(`goal (${config.name}): speedup on 4 shards >= 3.2: ${speedup.toFixed(2)} (${speedup >= 3.2 ? 'met' : 'missed'})`)
+    console.log(`goal (${config.name}): makespan within 10 % of the optimum: ${ratio.toFixed(2)} (${ratio <= 1.1 ? 'met' : 'missed'})`)
+  }
 } finally {
-  await $`rm -rf ${work} ${path.join(sshd.home, HOSTS_DIR, '127.0.0.1')}`.quiet().nothrow()
+  await $`rm -rf ${work} ${path.join(sshd.home, HOSTS_DIR, '127.0.0.1')} ${path.join(sshd.home, HOSTS_DIR, '127.0.0.2')}`.quiet().nothrow()
+  await $`rm -f ${path.join(sshd.home, `bench-fanout-${process.pid}.ssh_config`)}`.quiet().nothrow()
   await stop()
 }

@@ -98,9 +98,12 @@ export function planFor(
 ): { plan: ShardPlan; shards: Array<Omit<ShardRun, 'runId'>>; lines: string[] } {
   const first = targets[0]!.run
   const several = targets.length > 1
-  const slots = targets.flatMap(({ run }) =>
-    [...new Set(run.options.gpus!.split(',').map((id) => String(Number(id))))].map((gpu) => ({ on: run, gpu })),
-  )
+  // The GPUs taken in turn from each target (a0, b0, a1, b1, ...): with fewer datasets than GPUs, the
+  // shards still spread over the targets rather than fill the first.
+  const perTarget = targets.map(({ run }) => [...new Set(run.options.gpus!.split(',').map((id) => String(Number(id))))])
+  const slots = Array.from({ length: Math.max(...perTarget.map((g) => g.length)) }, (_, i) =>
+    perTarget.flatMap((gpus, t) => (i < gpus.length ? [{ on: targets[t]!.run, gpu: gpus[i]! }] : [])),
+  ).flat()
   const earlier = earlierTimes(first)
   const datasets = suiteDatasets(
     first.options,

@@ -213,8 +213,9 @@ async function podsMatching(target: PodTarget, logger: Logger): Promise<PodTarge
     .split('\n')
     .filter(Boolean)
     .map((line) => line.split(' ') as [string, string])
+  // What the cluster says is checked as a flag would be: a pod is a DNS name.
   const running = pods
-    .filter(([, phase]) => phase === 'Running')
+    .filter(([pod, phase]) => phase === 'Running' && DNS_NAME.test(pod))
     .map(([pod]) => pod)
     .sort()
   const list = `kubectl --context ${context} --namespace ${namespace} get pods --selector ${pasteWord(selector!)}`

@@ -186,6 +186,34 @@ describe('--dry-run prints what a real run sends', () => {
     assert.ok(!existsSync(path.join(fresh, 'reports')), 'nothing written here')
   })
 
+  test('SSH, --shard on two hosts: the round trips of each host named, one start on each; nothing touched', async () => {
+    const dirs = [remoteDir('dry-fleet-a'), remoteDir('dry-fleet-b')]
+    const fresh = await copyExample()
+    const argv = [
+      ...['--host', 'gpu-a', '--host', 'gpu-b', '--remote-dir', dirs[0]!, '--remote-dir', dirs[1]!],
+      ...['--runtime', 'cuda', '--gpus', '0', '--shard', '--project-dir', fresh, '--dry-run'],
+      ...['--remote-has-internet', 'yes', '--models-dir', '/srv/eval/models', '--datasets-dir', '/srv/eval/datasets'],
+    ]
+    const result = await runScript('remote_eval/ssh_eval.ts', argv, env, { raw: true })
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(
+      result.stderr,
+      /^\[run\] \[dry-run\] plan: 2 shards on 2 GPUs of 2 targets \(ssh gpu-a: 0; ssh gpu-b: 0\), by equal shares/m,
+    )
+    assert.match(result.stderr, /^\[preflight\] \[dry-run\] nothing is sent to ssh gpu-a, ssh gpu-b\./m)
+    const out = JSON.parse(result.stdout) as { round_trips: Array<RoundTrip & { target: string }> }
+    for (const host of ['ssh gpu-a', 'ssh gpu-b']) {
+      const trips = out.round_trips.filter((trip) => trip.target === host)
+      assert.ok(
+        trips.some((trip) => trip.kind === 'run' && trip.fn === 'lock_hold'),
+        `${host}: its lock and preflight`,
+      )
+      assert.equal(trips.filter((trip) => trip.kind === 'run' && trip.fn === 'eval_run').length, 1, `${host}: one shard`)
+      assert.match(result.stderr, new RegExp(`^\\[preflight\\] \\[dry-run\\] \\d+\\. ${host}: lock_hold `, 'm'))
+    }
+    for (const dir of dirs) assert.ok(!existsSync(dir), 'nothing on the targets')
+  })
+
   test('SSH, air-gapped, with --venv: the check of the prepared directories instead of downloads', async () => {
     const host = await sshHost()
     const dir = remoteDir('dry-offline')

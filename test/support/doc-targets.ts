@@ -7,7 +7,7 @@ import { startHub, type HubServer } from './hub-server.ts'
 import { EXAMPLE_HUB, SCRIPTS, addKubeContext, copyExample, harness, sshHost, type SshHost } from './harness.ts'
 
 // The machines the docs talk about, made real for the doc test: the SSH alias `gpu-box` (and
-// `cpu-box`) reaches the test sshd, the pod eval-0 in namespace ml of context gpu-cluster is a
+// `cpu-box`, `gpu-box-2`) reaches the test sshd, the pod eval-0 in namespace ml of context gpu-cluster is a
 // sandbox on the API server double (reached with the real kubectl), both with two (double) GPUs,
 // the Hub is the Hub double, and the docs' example paths exist. The SSH target is this machine,
 // so "there" and "here" share one filesystem: the docs' fixed paths below are created by this test
@@ -28,7 +28,7 @@ const TOKEN = 'hf_doc_test_token_9031'
  * may run at the same time and expect no GPU; the test user's ~/.zshenv gives a host's tools only
  * to sessions coming from its address (~/.gre-test-hosts/ADDRESS), that is, to the docs' commands.
  */
-const SOURCE = { 'gpu-box': '127.0.0.7', 'cpu-box': '127.0.0.8' }
+const SOURCE = { 'gpu-box': '127.0.0.7', 'cpu-box': '127.0.0.8', 'gpu-box-2': '127.0.0.9' }
 
 export interface DocTargets {
   /** Environment for a doc block: our ssh first on PATH, the doubles, HF_ENDPOINT at the Hub double. */
@@ -97,7 +97,7 @@ async function sshWrapper(dir: string): Promise<void> {
 }
 
 /**
- * uv (the double) on both docs' hosts and nvidia-smi on gpu-box, on the PATH the test user's login
+ * uv (the double) on the docs' hosts and nvidia-smi on gpu-box and gpu-box-2, on the PATH the test user's login
  * shell (zsh) sets up for sessions from their addresses, as a GPU host's would.
  */
 async function docHosts(): Promise<SshHost[]> {
@@ -105,6 +105,7 @@ async function docHosts(): Promise<SshHost[]> {
   return [
     await sshHost({ address: SOURCE['gpu-box'], tools: ['uv', 'nvidia-smi'], env }),
     await sshHost({ address: SOURCE['cpu-box'], tools: ['uv'], env }),
+    await sshHost({ address: SOURCE['gpu-box-2'], tools: ['uv', 'nvidia-smi'], env }),
   ]
 }
 
@@ -157,6 +158,9 @@ export async function startDocTargets(): Promise<DocTargets> {
     for (const p of [DOC_PATHS.root, ...DOC_PATHS.staging]) await rm(p, { recursive: true, force: true })
     for (const d of ['guardrails', 'models', 'datasets']) await mkdir(path.join(DOC_PATHS.root, d), { recursive: true })
     await writeFile(path.join(DOC_PATHS.remoteDir, '.env.eval'), `HF_TOKEN=${TOKEN}\n`)
+    // gpu-box-2's directory (the runbook's second host), its token there too.
+    await mkdir(`${DOC_PATHS.remoteDir}-2`, { recursive: true })
+    await writeFile(`${DOC_PATHS.remoteDir}-2/.env.eval`, `HF_TOKEN=${TOKEN}\n`)
     // The docs' prebuilt venv on the target (--venv /srv/eval/venv): the test venv.
     await symlink(h.venv, path.join(DOC_PATHS.root, 'venv'))
     await $`chown -R -h ${h.sshd.user}: ${DOC_PATHS.root}`.quiet()
