@@ -6,7 +6,7 @@ import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
 import { CliResult } from '../core/result.ts'
 import { prefixedLogger, secretValuesFromEnv, type Logger, type Step } from '../core/log.ts'
 import { bothOrFirstError } from '../core/async.ts'
-import { takeTargetLock } from '../sync/lock.ts'
+import { takeTargetLock, type HeldLock } from '../sync/lock.ts'
 import { inspectionFor, prepareSync, pushPrepared } from '../sync/sync.ts'
 import { kindOf } from '../transport/kinds.ts'
 import { recordingTransport, tripSummary, type RoundTrip } from '../transport/recording.ts'
@@ -14,7 +14,6 @@ import type { Transport } from '../transport/types.ts'
 import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
 import { guardRun, oneRun } from './interrupt.ts'
 import { attachShards, runSharded, stopGroup } from './sharded.ts'
-import type { HeldLock } from '../sync/lock.ts'
 import { GROUP_ID, OUTPUT_DIR, REMOTE_RUN_ID, optionsFor, type EvalMode, type EvalOptions, type TargetSlot } from './options.ts'
 import { attachHint, detachedRun, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
 import {
@@ -241,10 +240,12 @@ async function startShards(options: EvalOptions, context: EvalContext): Promise<
   const settled = await Promise.allSettled(
     targets.map((t) => prepareTarget(t.options, { ...context, logger: t.logger }, new RunTimeline())),
   )
-  const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ name: targets[i]!.name, error: s.reason as unknown }] : []))
+  const failed = settled.flatMap((s, i) =>
+    s.status === 'rejected' ? [{ name: targets[i]!.name, error: s.reason as unknown, message: messageOf(s.reason) }] : [],
+  )
   const ready = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [{ ...s.value, name: targets[i]!.name }] : []))
   if (failed.length && targets.length > 1) {
-    for (const f of failed) logger.step('error', `${f.name}: ${(f.error as Error).message ?? String(f.error)}`)
+    for (const f of failed) logger.step('error', `${f.name}: ${f.message}`)
   }
   if (failed.length && (!options.skipFailedTargets || !ready.length)) {
     await Promise.all(ready.map((r) => r.lock.release()))
@@ -259,9 +260,11 @@ async function startShards(options: EvalOptions, context: EvalContext): Promise<
     logger.step('warn', `going on without ${failed.map((f) => f.name).join(', ')} (--skip-failed-targets): their GPUs get no shard`)
   return runSharded(
     ready.map((r) => ({ run: r.run, tokenPath: r.tokenPath, splits: r.splits ?? [], release: () => void r.lock.release() })),
-    { logger, skipped: failed.map((f) => ({ target: f.name, error: (f.error as Error).message ?? String(f.error) })) },
+    { logger, skipped: failed.map((f) => ({ target: f.name, error: f.message })) },
   )
 }
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /** --attach and --stop: earlier runs on the target; nothing is synced. */
 async function controlRuns(
