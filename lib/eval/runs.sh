@@ -404,14 +404,17 @@ run_prune() { # remote_dir reports_dir max_age_minutes keep dry
     [[ ${run##*/} =~ ^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$ ]] && [ -f "$run/meta" ] || continue
     printf '%s %s\n' "$(sed -n 's/^started=//p' -- "$run/meta" | tr -cd '0-9TZ:-')" "${run##*/}"
   done | sort -r | {
-    local index=0 when id ended report
+    local index=0 when id ended report group
     local -a gone=()
-    local -A kept_reports=()
+    local -A kept_reports=() kept_groups=() groups=()
     while read -r when id; do
       [[ $id =~ ^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$ ]] || continue
       index=$((index + 1))
       run=$runs/$id
       report=$(run_own_report "$run" "$2") && report=${report%/} || report=''
+      # A shard's group: its merged report (and the reports sent for the merge) go with its last run.
+      group=$(sed -n 's/^group=//p' -- "$run/meta")
+      [[ $group =~ ^shards-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$ ]] || group=''
       # Its age from its end (a lost run's: from its start). A run that is starting has no pid
       # file yet, so it looks lost for a moment: one without is left alone for two minutes.
       ended=$run/exit
@@ -420,18 +423,33 @@ run_prune() { # remote_dir reports_dir max_age_minutes keep dry
         || { [ ! -f "$run/exit" ] && [ ! -f "$run/pid" ] && [ -z "$(find "$run/meta" -maxdepth 0 -mmin +2)" ]; } \
         || { { [ "$4" = - ] || [ "$index" -le "$4" ]; } && { [ "$3" = - ] || [ -z "$(find "$ended" -maxdepth 0 -mmin "+$3")" ]; }; }; then
         [ -z "$report" ] || kept_reports["$report"]=1
+        [ -z "$group" ] || kept_groups["$group"]=1
         continue
       fi
-      gone+=("$id" "$report")
+      gone+=("$id" "$report" "$group")
     done
-    local i
-    for ((i = 0; i < ${#gone[@]}; i += 2)); do
-      id=${gone[i]} report=${gone[i + 1]}
+    local i merged
+    local -a also
+    for ((i = 0; i < ${#gone[@]}; i += 3)); do
+      id=${gone[i]} report=${gone[i + 1]} group=${gone[i + 2]} also=()
       [ -z "$report" ] || [ -z "${kept_reports["$report"]+x}" ] || report=''
-      printf '@@pruned %s %s\n' "$id" "$(run_disk_bytes "$runs/$id" ${report:+"$report"})"
+      if [ -n "$group" ] && [ -z "${kept_groups["$group"]+x}" ] && [ -z "${groups["$group"]+x}" ]; then
+        groups["$group"]=1
+        merged=$(run_group_dir "$2" "$group") && also+=("$merged")
+        [ -d "$1/$tool_dir/merge/$group" ] && [ ! -L "$1/$tool_dir/merge/$group" ] && also+=("$1/$tool_dir/merge/$group")
+      fi
+      printf '@@pruned %s %s\n' "$id" "$(run_disk_bytes "$runs/$id" ${report:+"$report"} ${also[@]+"${also[@]}"})"
       [ "$5" = 1 ] && continue
       [ -z "$report" ] || rm -rf -- "$report"
+      [ ${#also[@]} -eq 0 ] || rm -rf -- "${also[@]}"
       rm -rf -- "${runs:?}/$id"
     done
   }
+}
+
+# The folder of a group's merged report in the reports directory, reached through no link.
+run_group_dir() { # reports_dir group
+  local out real
+  out=$(cd -P -- "$1" 2>/dev/null && printf '%s' "$PWD") && real=$(cd -P -- "$1/$2" 2>/dev/null && printf '%s' "$PWD") || return 1
+  [ "$real" = "$out/$2" ] && [ ! -L "$1/$2" ] && printf '%s' "$real"
 }

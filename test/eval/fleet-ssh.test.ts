@@ -205,4 +205,27 @@ describe('one suite across two hosts (ssh)', () => {
       [],
     )
   })
+
+  test("--prune takes a group's merged report, and the reports sent there for its merge, with the last of its runs", async () => {
+    const reports = path.join(dirs.a, 'reports/evaluations')
+    const inbox = path.join(dirs.a, '.remote-eval/merge')
+    const groups = async () => (await readdir(reports)).filter((name) => name.startsWith('shards-')).sort()
+    // Merged on gpu-a: the first test's group and the attached one; gpu-b's reports were sent there for both.
+    assert.equal((await groups()).length, 2)
+    assert.equal((await readdir(inbox)).length, 2)
+    const pruned = await runScript(
+      SCRIPT,
+      ['--host', 'gpu-a', '--ssh-config', config, '--remote-dir', dirs.a, '--prune', '--keep-last', '1'],
+      env,
+    )
+    assert.equal(pruned.code, 0, pruned.stderr)
+    // The newest run there stays (the stopped group's shard, never merged): every merged group went with its runs.
+    const left = await runsOn('a')
+    assert.equal(left.length, 1)
+    assert.match(left[0]!.group ?? '', /^shards-/)
+    assert.deepEqual(await groups(), [])
+    assert.deepEqual(await readdir(inbox), [])
+    // gpu-b is another target: its runs are its own to prune.
+    assert.ok((await runsOn('b')).length >= 3)
+  })
 })
