@@ -500,7 +500,7 @@ export function gpuList(text: string): string {
 function slotsFrom(flags: FlagValues, kind: TargetKind, mode: EvalMode): TargetSlot[] {
   const targets = targetsFromFlags(kind, flags)
   const gpus = listFlag(flags, 'gpus').map(gpuList)
-  const naming = kind.perTarget[0]!
+  const naming = kind.namedBy
   if (gpus.length > 1 && gpus.length !== targets.length)
     throw new UsageError(
       targets.length === 1

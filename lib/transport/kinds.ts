@@ -45,8 +45,8 @@ export function kindNamedBy(argv: readonly string[]): TargetKind {
  * several), then the flags that name several targets at once.
  */
 export function runnerFlags(kind: TargetKind): FlagSpec[] {
-  const per = new Set(kind.perTarget)
-  const naming = kind.perTarget[0]!
+  const naming = kind.namedBy
+  const per = new Set([naming, ...kind.perTarget])
   const flags = kind.flags.map((f) =>
     per.has(f.name)
       ? {
@@ -65,7 +65,7 @@ export function runnerFlags(kind: TargetKind): FlagSpec[] {
  * for others (--selector) stays one here and is expanded when the run opens it.
  */
 export function targetsFromFlags(kind: TargetKind, flags: FlagValues): Target[] {
-  const [naming, ...paired] = kind.perTarget as [string, ...string[]]
+  const [naming, paired] = [kind.namedBy, kind.perTarget]
   const names = listFlag(flags, naming)
   const one = (values: Record<string, string | undefined>) => kind.fromFlags({ ...flags, ...values })
   const twice = paired.find((f) => listFlag(flags, f).length > 1)
@@ -73,7 +73,7 @@ export function targetsFromFlags(kind: TargetKind, flags: FlagValues): Target[] 
     throw new UsageError(
       `--${twice} was given ${listFlag(flags, twice).length} times for one --${naming}: give it once, or a --${naming} for each.`,
     )
-  if (names.length <= 1) return [one(Object.fromEntries(kind.perTarget.map((f) => [f, listFlag(flags, f)[0] ?? defaultOf(kind, f)])))]
+  if (names.length <= 1) return [one(Object.fromEntries([naming, ...paired].map((f) => [f, listFlag(flags, f)[0] ?? defaultOf(kind, f)])))]
   for (const flag of paired) {
     const given = listFlag(flags, flag).length
     if (given > 1 && given !== names.length)

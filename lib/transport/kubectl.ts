@@ -235,7 +235,7 @@ export const KUBECTL_KIND: TargetKind<PodTarget> = {
   namedBy: 'pod',
   dirFlag: '--workdir',
   usage: '--context C --namespace NS --pod POD',
-  perTarget: ['pod'],
+  perTarget: [],
   fleetFlags: [
     {
       name: 'selector',

@@ -380,7 +380,7 @@ export const SSH_KIND: TargetKind<SshTarget> = {
   namedBy: 'host',
   dirFlag: '--remote-dir',
   usage: '--host HOST --remote-dir DIR',
-  perTarget: ['host', 'remote-dir'],
+  perTarget: ['remote-dir'],
   fleetFlags: [],
   flags: [
     { name: 'host', kind: 'string', value: 'HOST', description: 'SSH target: an alias from ~/.ssh/config, host or user@host' },

@@ -139,8 +139,8 @@ export interface TargetKind<T extends Target = Target> {
   /** The flag of the directory that receives the code there: --remote-dir, --workdir. */
   dirFlag: string
   /**
-   * The runners' flags given once per target when they name several (the naming flag first:
-   * --host, --remote-dir); each is repeatable there, given once for all or once per target in order.
+   * The runners' flags that go with each of several targets named by namedBy (ssh: --remote-dir):
+   * repeatable there, given once for all or once per target, in their order.
    */
   perTarget: readonly string[]
   /** The runners' flags that name several targets at once (kubectl: --selector); sync_code.ts takes one target. */

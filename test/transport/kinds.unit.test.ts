@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { parseFlags } from '../../lib/core/flags.ts'
-import { TARGET_KINDS, kindNamed, kindNamedBy, kindOf } from '../../lib/transport/kinds.ts'
+import { TARGET_KINDS, kindNamed, kindNamedBy, kindOf, runnerFlags, targetsFromFlags } from '../../lib/transport/kinds.ts'
+import { gpuList } from '../../lib/eval/options.ts'
 
 // The kinds of target, each registered once: what the rest of the code asks of them, without a
 // connection.
@@ -62,4 +63,45 @@ test('each kind reads its target from the flags, names it, and says how to copy 
     /^UsageError: --namespace "ML" is not a valid namespace name/,
   )
   assert.throws(() => ssh.fromFlags(flagsOf(['--host', 'h'])), /^UsageError: --remote-dir is required/)
+})
+
+test("the runners' targets: one per --host or --pod, each with its own or the shared --remote-dir; miscounts refused", () => {
+  const ssh = kindNamed('ssh')
+  const read = (argv: string[]) => targetsFromFlags(ssh, parseFlags(argv, runnerFlags(ssh))).map((t) => [ssh.name(t), t.remoteDir])
+  assert.deepEqual(read(['--host', 'a', '--remote-dir', '/srv/g']), [['ssh a', '/srv/g']])
+  assert.deepEqual(read(['--host', 'a', '--host', 'b', '--remote-dir', '/srv/g']), [
+    ['ssh a', '/srv/g'],
+    ['ssh b', '/srv/g'],
+  ])
+  assert.deepEqual(read(['--host', 'a', '--remote-dir', '/srv/a', '--host', 'b', '--remote-dir', '/srv/b']), [
+    ['ssh a', '/srv/a'],
+    ['ssh b', '/srv/b'],
+  ])
+  assert.throws(
+    () => read(['--host', 'a', '--host', 'b', '--host', 'c', '--remote-dir', '/x/a', '--remote-dir', '/x/b']),
+    /was given 2 times for 3 --host/,
+  )
+  assert.throws(() => read(['--host', 'a', '--remote-dir', '/x/a', '--remote-dir', '/x/b']), /was given 2 times for one --host/)
+  assert.throws(() => read(['--host', 'a', '--host', 'a', '--remote-dir', '/srv/g']), /ssh a is named twice with --remote-dir \/srv\/g/)
+  // The same host with two directories is two targets (two checkouts, each its own lock).
+  assert.equal(read(['--host', 'a', '--host', 'a', '--remote-dir', '/srv/a', '--remote-dir', '/srv/b']).length, 2)
+  const k8s = kindNamed('kubectl')
+  const pods = (argv: string[]) => targetsFromFlags(k8s, parseFlags(['--context', 'c', '--namespace', 'ml', ...argv], runnerFlags(k8s)))
+  assert.deepEqual(
+    pods(['--pod', 'eval-0', '--pod', 'eval-1']).map((t) => k8s.name(t)),
+    ['pod ml/eval-0', 'pod ml/eval-1'],
+  )
+  assert.deepEqual(
+    pods(['--selector', 'app=eval']).map((t) => k8s.name(t)),
+    ['the pods of ml with labels app=eval'],
+  )
+  assert.throws(() => pods(['--pod', 'eval-0', '--selector', 'app=eval']), /Give --pod POD \(repeatable\) or --selector LABELS, not both/)
+  assert.throws(() => pods(['--selector', 'app=$(id)']), /--selector "app=\$\(id\)" is not a label selector/)
+})
+
+test('--gpus: indices and ranges, each once, in the order given', () => {
+  assert.equal(gpuList('0'), '0')
+  assert.equal(gpuList('0-3,6'), '0,1,2,3,6')
+  assert.equal(gpuList('2,0-2'), '2,0,1')
+  for (const bad of ['3-1', '0;id', '-1', '0,', '1-2-3', '0x1']) assert.throws(() => gpuList(bad), /is not a list of GPU indices/, bad)
 })
