@@ -413,10 +413,14 @@ async function copyBetween(
   from: TargetContext,
   copy: { from: string; to: { transport: Transport; file: string; signal: AbortSignal } },
 ): Promise<RemoteEvalError | null> {
-  const read = await from.transport.run('cat -- "$1"', [copy.from], { signal: from.signal })
+  // Byte for byte: latin1 maps each byte to one character and back.
+  const read = await from.transport.run('cat -- "$1"', [copy.from], { signal: from.signal, stdoutEncoding: 'latin1' })
   const sent =
     read.exitCode === 0
-      ? await copy.to.transport.run('mkdir -p -- "${1%/*}" && cat > "$1"', [copy.to.file], { stdin: read.stdout, signal: copy.to.signal })
+      ? await copy.to.transport.run('mkdir -p -- "${1%/*}" && cat > "$1"', [copy.to.file], {
+          stdin: Buffer.from(read.stdout, 'latin1'),
+          signal: copy.to.signal,
+        })
       : read
   if (sent.exitCode === 0) return null
   return new RemoteEvalError(

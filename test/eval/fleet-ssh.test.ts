@@ -113,7 +113,11 @@ describe('one suite across two hosts (ssh)', () => {
     }
     // gpu-b's report went to gpu-a, where the merger ran over both.
     const gpuB = out.shards.find((s) => s.target === 'ssh gpu-b')!
-    assert.ok(existsSync(path.join(dirs.a, '.remote-eval/merge', out.group, `${gpuB.remote_run_id}.json`)))
+    assert.deepEqual(
+      await readFile(path.join(dirs.a, '.remote-eval/merge', out.group, `${gpuB.remote_run_id}.json`)),
+      await readFile(path.join(dirs.b, 'reports/evaluations', path.basename(gpuB.local_run_dir!), 'report.json')),
+      'byte for byte',
+    )
     assert.match(result.stderr, /^\[run\] merging on ssh gpu-a: /m)
     const merged = JSON.parse(await readFile(out.merged_report, 'utf8'))
     assert.deepEqual(merged.tasks.span_detection.metrics.combined, wholeReport.tasks.span_detection.metrics.combined)
