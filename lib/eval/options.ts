@@ -228,7 +228,7 @@ export const SSH_EVAL_USAGE = `Usage: scripts/remote_eval/ssh_eval.ts --host HOS
          [--split P] --remote-has-internet yes|no --models-dir DIR --datasets-dir DIR [options]
 
 ${PIPELINE_TEXT}
-One SSH connection carries the whole run.
+One SSH connection per host carries the whole run.
 
 Options:
 ${formatFlags(SSH_EVAL_FLAGS)}
