@@ -1,6 +1,6 @@
 // The label selector of a LIST (?labelSelector=) for the Kubernetes API server double
-// (kube-apiserver.ts), parsed as the real server parses it (labels.Parse of k8s.io/apimachinery,
-// ported token for token): `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`, `k>1`,
+// (kube-apiserver.ts), read by the grammar the real server reads it with (labels.Parse of
+// k8s.io/apimachinery; our own code): `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`, `k>1`,
 // `k<1`, comma-separated. A selector it cannot parse throws the server's own words, which kubectl
 // prints after "Error from server (BadRequest):"; a test may match them, so they are kept verbatim.
 
