@@ -214,13 +214,23 @@ export function quietRunHeartbeat(logger: Logger): { saw(): void; stop(): void }
   return { saw: () => void (last = Date.now()), stop: () => clearInterval(timer) }
 }
 
-/** Streams a run's log as [run] lines until it ends (from its last lines when fromEnd). */
+/**
+ * Streams a run's log as [run] lines until it ends (from its last lines when fromEnd). `heartbeat`:
+ * one shared by runs followed together (a sharded run's: one line for all), else its own.
+ */
 export async function followRun(
   transport: Transport,
-  options: { remoteDir: string; runId: string; fromEnd: boolean; logger: Logger; signal?: AbortSignal },
+  options: {
+    remoteDir: string
+    runId: string
+    fromEnd: boolean
+    logger: Logger
+    signal?: AbortSignal
+    heartbeat?: { saw(): void }
+  },
 ): Promise<RunEnd> {
   const log: string[] = []
-  const beat = quietRunHeartbeat(options.logger)
+  const beat = options.heartbeat ? { saw: () => options.heartbeat!.saw(), stop() {} } : quietRunHeartbeat(options.logger)
   const result = await transport
     .run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0', ...reportArgs(options.remoteDir)], {
       stdoutEncoding: 'latin1',

@@ -13,7 +13,7 @@ import { compareOnTarget } from './repo-compare.ts'
 import { metricsFromReport } from './metrics.ts'
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 import { finishedRuns, writeRunRecord } from './record.ts'
-import { attachHint, detachedRun, followRun, listRuns, newRunId, reportsDirOf, stopRun, type RunEnd } from './runs.ts'
+import { attachHint, detachedRun, followRun, listRuns, newRunId, quietRunHeartbeat, reportsDirOf, stopRun, type RunEnd } from './runs.ts'
 import { TOOL_DIR } from '../core/layout.ts'
 import { datasetCosts, planShards, timedDatasets, type ShardPlan, type TimedDataset } from './shards.ts'
 import {
@@ -194,13 +194,23 @@ async function followShards(group: Group, fromEnd: boolean): Promise<RunEnd[]> {
     stop: (grace) => stopShards(shards, grace),
     detached: { group: group.id, runs: shards.map((s) => detachedRun(s.on.transport.target, s.on.options.remoteDir, s.runId)) },
   })
+  // One heartbeat for the group, while no shard prints: not one line per quiet shard.
+  const heartbeat = quietRunHeartbeat(logger)
   try {
     return await Promise.all(
       shards.map((s) =>
-        followRun(s.on.transport, { remoteDir: s.on.options.remoteDir, runId: s.runId, fromEnd, logger: s.log, signal: s.on.signal }),
+        followRun(s.on.transport, {
+          remoteDir: s.on.options.remoteDir,
+          runId: s.runId,
+          fromEnd,
+          logger: s.log,
+          signal: s.on.signal,
+          heartbeat,
+        }),
       ),
     )
   } finally {
+    heartbeat.stop()
     disarm()
   }
 }

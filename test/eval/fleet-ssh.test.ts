@@ -14,6 +14,8 @@ import {
   sshAliases,
   sshHost,
   startScript,
+  startScriptOnPty,
+  lastLines,
   writeAsTestUser,
   type ShardEntry,
 } from '../support/harness.ts'
@@ -172,6 +174,31 @@ describe('one suite across two hosts (ssh)', () => {
     const result = await runner.result
     assert.equal(result.code, 130, result.stderr)
     assert.match(result.stderr, /^\[run\] stopping 2 shards \(runs \S+, \S+\) on ssh gpu-a, ssh gpu-b: SIGTERM/m)
+    assert.deepEqual(await livingProcesses(sleep.marker), [])
+  })
+
+  test('on a terminal: one heartbeat for the group while no shard prints; d at the Ctrl-C prompt detaches every shard', async () => {
+    const sleep = sleepFor(60)
+    // NO_COLOR: the lines are matched from their start; a heartbeat every second (30 s by default).
+    const runner = await startScriptOnPty(SCRIPT, sharded(['a', 'b'], sleep.args), {
+      ...env,
+      NO_COLOR: '1',
+      REMOTE_EVAL_HEARTBEAT_MS: '1000',
+    })
+    await runner.waitFor(/\[shard 1 ssh gpu-a gpu 0\] \[guardrails-mini\] sleeping/)
+    await runner.waitFor(/\[shard 2 ssh gpu-b gpu 0\] \[guardrails-mini\] sleeping/)
+    await runner.waitFor(/^\[run\] still running: \d+ s so far, nothing printed for [1-9]\d* s\r?$/m)
+    runner.type('\x03')
+    await runner.waitFor(/\[s\]top them or \[d\]etach and leave them running\? \[S\/d\]/)
+    runner.type('d\r')
+    const { code, output } = await runner.result
+    assert.equal(code, 0, lastLines(output))
+    assert.doesNotMatch(output, /\[shard \d+ [^\]]*\] still running/, 'no heartbeat of its own per shard')
+    const group = /--attach (shards-[0-9a-f-]+)/.exec(output)?.[1]
+    assert.ok(group, lastLines(output))
+    assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the shards go on')
+    const stopped = await runScript(SCRIPT, sharded(['a', 'b'], ['--stop', group]), env)
+    assert.equal(stopped.code, 0, stopped.stderr)
     assert.deepEqual(await livingProcesses(sleep.marker), [])
   })
 
