@@ -169,7 +169,7 @@ def scores(tp, fp, fn):
 
 def stable_run_tag(payload):
     """Two runs at once (other GPUs, other ports) get other run ids, as in the real CLI."""
-    return hashlib.sha1(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()[:10]
+    return hashlib.sha1(json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()[:10]
 
 
 def write_outputs(report, output_dir, run_id):
@@ -235,9 +235,10 @@ def main(argv=None):
     if policy_name not in policy.get("policies", {}):
         raise RuntimeError("unknown policy '%s'" % policy_name)
 
+    enable_nemotron = os.environ.get("GR_ENABLE_NEMOTRON", "true").lower() in TRUE
     run_tag = stable_run_tag({
         "suite": args.suite, "split": split, "datasets": sorted(dataset_ids), "policy_name": policy_name, "tasks": tasks,
-        "runtime": runtime, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "runtime": runtime, "enable_nemotron": enable_nemotron, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "pytriton_url": os.environ.get("GR_PYTRITON_URL"), "pytriton_grpc_port": os.environ.get("GR_PYTRITON_GRPC_PORT"),
         "pytriton_metrics_port": os.environ.get("GR_PYTRITON_METRICS_PORT"),
     })
@@ -262,7 +263,7 @@ def main(argv=None):
         except OSError:
             pass
 
-    server = pytriton.start() if runtime == "cuda" and os.environ.get("GR_ENABLE_NEMOTRON", "true").lower() in TRUE else None
+    server = pytriton.start() if runtime == "cuda" and enable_nemotron else None
     if server:
         log("embedded PyTriton on %s (grpc %d, metrics %d)" % (server["url"], server["ports"]["grpc"], server["ports"]["metrics"]))
 
