@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs'
-import { copyFile, mkdir } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
 import { prefixedLogger, type Logger } from '../core/log.ts'
-import type { Transport } from '../transport/types.ts'
 import { CliResult } from '../core/result.ts'
 import { lastLine } from '../core/text.ts'
 import { pythonCommand } from '../target/uv.ts'
@@ -276,9 +275,9 @@ export async function stopGroup(targets: readonly TargetContext[], id: string, l
 }
 
 /**
- * With every shard finished, their reports merged on the first shard's target (the others'
- * report.json sent there) and the merged folder brought here; then each shard's report into the
- * group's folder beside it (also when one failed).
+ * With every shard finished, each one's report brought into the group's folder (also when one
+ * failed); when all succeeded, merged on the first shard's target (the other targets' report.json
+ * sent there from here) and the merged report.json brought beside them.
  */
 async function fetchShards(
   group: Group,
@@ -305,12 +304,7 @@ async function fetchShards(
     local_run_dir: checks[i] ? path.join(localGroup, checks[i].runId) : null,
   }))
   const failed = fetched.filter((f) => f.exit_code !== 0 || f.local_run_dir === null)
-  // The merged folder first: its pull replaces the group's folder, into which the shards then come.
-  // A lone shard (fewer datasets than GPUs, or targets skipped) ran the whole suite: nothing to merge
-  // (the real merger wants two reports), its report is the group's.
-  const lone = shards.length === 1 && !failed.length ? `${checks[0]!.remote}/report.json` : null
-  const merging = failed.length || lone ? null : await mergeOnTarget(group, checks as CheckedRunDir[])
-  if (merging?.out) await pullRunDir(merger, { remote: path.posix.dirname(merging.out), runId: group.id, skipped: [] }, localGroup)
+  // Every shard's report home first (also when one failed): the merger's inputs from other targets go from here.
   for (const [i, checked] of checks.entries()) {
     if (!checked) continue
     const shard = shards[i]!
@@ -335,8 +329,17 @@ async function fetchShards(
     await writeGroupRecord(group, { ...record, state: 'failed' })
     return new CliResult({ ...output, merged_report: null }, ExitCode.evalFailed)
   }
-  if (merging?.error) throw merging.error
   const mergedLocal = path.join(localGroup, 'report.json')
+  // A lone shard (fewer datasets than GPUs, or targets skipped) ran the whole suite: nothing to merge
+  // (the real merger wants two reports), its report is the group's.
+  const lone = shards.length === 1
+  const mergedRemote = lone
+    ? `${checks[0]!.remote}/report.json`
+    : await mergeOnTarget(group, {
+        reports: checks as CheckedRunDir[],
+        localRunDirs: fetched.map((f) => f.local_run_dir!),
+        out: mergedLocal,
+      })
   if (lone) await copyFile(path.join(fetched[0]!.local_run_dir!, 'report.json'), mergedLocal)
   const rows = metricsFromReport(readMerged(mergedLocal, options.mergeModule))
   logger.step(
@@ -345,7 +348,7 @@ async function fetchShards(
   )
   await writeGroupRecord(group, { ...record, state: 'finished' })
   const compare = options.compareTo
-    ? await compareOnTarget({ ...merger, logger }, { id: group.id, newReport: lone ?? merging!.out!, localDir: localGroup })
+    ? await compareOnTarget({ ...merger, logger }, { id: group.id, newReport: mergedRemote, localDir: localGroup })
     : null
   const history = await publishRun(path.dirname(localGroup), group.id, logger)
   if (history) logger.step('done', history)
@@ -384,59 +387,56 @@ function readMerged(file: string, module: string): unknown {
 
 /**
  * Runs the repo's merger on the first shard's target over the shards' report.json, those of other
- * targets sent there first (the real merger makes the folder of --out itself). Its failure comes
- * back as `error`, to throw once the shards' own reports are home.
+ * targets sent there from their fetched copies (the real merger makes the folder of --out itself),
+ * then brings the merged report to `out`; returns its path on the target. The shards' reports are
+ * home already, so a failure is thrown as it comes.
  */
-async function mergeOnTarget(group: Group, checks: readonly CheckedRunDir[]): Promise<{ out: string | null; error?: RemoteEvalError }> {
+async function mergeOnTarget(
+  group: Group,
+  files: { reports: readonly CheckedRunDir[]; localRunDirs: readonly string[]; out: string },
+): Promise<string> {
   const { shards, logger } = group
   const { transport, options, python, signal } = shards[0]!.on
-  const inbox = `${options.remoteDir}/${TOOL_DIR}/merge/${group.id}`
-  const reports: string[] = []
+  const fail = (why: string) =>
+    new RemoteEvalError(`${why}. The shards' reports are fetched; merge them by hand, or fix --merge-module.`, ExitCode.evalFailed)
+  const inputs: string[] = []
   for (const [i, shard] of shards.entries()) {
-    const report = `${checks[i]!.remote}/report.json`
     if (shard.on.transport === transport) {
-      reports.push(report)
+      inputs.push(`${files.reports[i]!.remote}/report.json`)
       continue
     }
-    const copy = `${inbox}/${shard.runId}.json`
-    const sent = await copyBetween(shard.on, { from: report, to: { transport, file: copy, signal } })
-    if (sent) return { out: null, error: sent }
-    reports.push(copy)
+    const copy = `${options.remoteDir}/${TOOL_DIR}/merge/${group.id}/${shard.runId}.json`
+    const sent = await transport.run('mkdir -p -- "${1%/*}" && cat > "$1"', [copy], {
+      stdin: await readFile(path.join(files.localRunDirs[i]!, 'report.json')),
+      signal,
+    })
+    if (sent.exitCode !== 0)
+      throw fail(`Could not send shard ${shard.number}'s report.json to ${transport.target} for the merger: ${lastLine(sent.stderrTail)}`)
+    inputs.push(copy)
   }
   const out = `${reportsDirOf(options.remoteDir)}/${group.id}/report.json`
-  const command = pythonCommand(python, ['-m', options.mergeModule, '--out', out, ...reports], { sync: false })
+  const command = pythonCommand(python, ['-m', options.mergeModule, '--out', out, ...inputs], { sync: false })
   logger.step('run', `merging on ${transport.target}: ${command.join(' ')}`)
-  const result = await transport.run(SCRIPTS.module, [options.remoteDir, '--', ...command], {
+  const merged = await transport.run(SCRIPTS.module, [options.remoteDir, '--', ...command], {
     onStderrLine: (line) => logger.step('run', `[merge] ${line}`),
     signal,
   })
-  if (result.exitCode === 0) return { out }
-  const error = new RemoteEvalError(
-    `The merger (python -m ${options.mergeModule}) failed on ${transport.target} (exit ${result.exitCode}): ${lastLine(result.stderrTail)}. The shards' reports are fetched; merge them by hand, or fix --merge-module.`,
-    ExitCode.evalFailed,
-  )
-  return { out: null, error }
-}
-
-/** Copies one file from a target to another through this machine (reports are small); an error to throw later, or null. */
-async function copyBetween(
-  from: TargetContext,
-  copy: { from: string; to: { transport: Transport; file: string; signal: AbortSignal } },
-): Promise<RemoteEvalError | null> {
-  // Byte for byte: latin1 maps each byte to one character and back.
-  const read = await from.transport.run('cat -- "$1"', [copy.from], { signal: from.signal, stdoutEncoding: 'latin1' })
-  const sent =
-    read.exitCode === 0
-      ? await copy.to.transport.run('mkdir -p -- "${1%/*}" && cat > "$1"', [copy.to.file], {
-          stdin: Buffer.from(read.stdout, 'latin1'),
-          signal: copy.to.signal,
-        })
-      : read
-  if (sent.exitCode === 0) return null
-  return new RemoteEvalError(
-    `Could not send ${copy.from} from ${from.transport.target} to ${copy.to.transport.target} for the merger: ${lastLine(sent.stderrTail)}. The shards' reports are fetched; merge them by hand.`,
-    ExitCode.evalFailed,
-  )
+  if (merged.exitCode !== 0)
+    throw fail(
+      `The merger (python -m ${options.mergeModule}) failed on ${transport.target} (exit ${merged.exitCode}): ${lastLine(merged.stderrTail)}`,
+    )
+  // Byte for byte (latin1 maps each byte to one character and back), and only a regular file.
+  const read = await transport.run('[ -f "$1" ] && [ ! -L "$1" ] || { echo "no regular file $1" >&2; exit 1; }; cat -- "$1"', [out], {
+    stdoutEncoding: 'latin1',
+    signal,
+  })
+  if (read.exitCode !== 0)
+    throw fail(
+      `python -m ${options.mergeModule} ended well but left no readable ${out} on ${transport.target} (${lastLine(read.stderrTail)})`,
+    )
+  await writeFile(files.out, Buffer.from(read.stdout, 'latin1'))
+  logger.step('fetch', `${out} -> ${files.out}`)
+  return out
 }
 
 /** run.json of the group's folder: a local run of the suite and split, whose merged report times the next plan. */

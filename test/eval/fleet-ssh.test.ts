@@ -259,4 +259,18 @@ describe('one suite across two hosts (ssh)', () => {
     // gpu-b is another target: its runs are its own to prune.
     assert.ok((await runsOn('b')).length >= 3)
   })
+
+  test('a merger that fails: exit 1 naming it, the reports of both shards fetched, no merged report', async () => {
+    const result = await runScript(SCRIPT, sharded(['a', 'b'], ['--merge-module', 'app.tools.no_such_merger']), env)
+    assert.equal(result.code, 1, result.stderr)
+    assert.match(result.stderr, /The merger \(python -m app\.tools\.no_such_merger\) failed on ssh gpu-a \(exit 1\): .*No module named/)
+    assert.match(result.stderr, /The shards' reports are fetched; merge them by hand, or fix --merge-module\./)
+    const group = /merging on ssh gpu-a: .* --out \S+\/(shards-[0-9a-f-]+)\/report\.json/.exec(result.stderr)?.[1]
+    assert.ok(group, result.stderr)
+    const local = path.join(project, 'reports/evaluations', group)
+    const shardDirs = (await readdir(local, { withFileTypes: true })).filter((e) => e.isDirectory())
+    assert.equal(shardDirs.length, 2)
+    for (const dir of shardDirs) assert.ok(existsSync(path.join(local, dir.name, 'report.json')))
+    assert.ok(!existsSync(path.join(local, 'report.json')), 'no merged report')
+  })
 })
