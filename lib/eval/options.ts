@@ -512,9 +512,7 @@ function slotsFrom(flags: FlagValues, kind: TargetKind, mode: EvalMode): TargetS
     throw new UsageError(
       `--dry-run connects nowhere, so it cannot find the targets --${fleet.name} names: name each with --${naming} for the dry run.`,
     )
-  const several = targets.length > 1
-  const groupMode = (mode.kind === 'attach' || mode.kind === 'stop') && GROUP_ID.test(mode.runId)
-  if (several && !(flags.shard === true && mode.kind === 'run') && mode.kind !== 'list' && !groupMode) {
+  if (targets.length > 1 && !takesSeveralTargets(mode, flags.shard === true)) {
     const what =
       mode.kind === 'run' || mode.kind === 'detach'
         ? 'share one suite with --shard (which follows its shards to the end)'
@@ -525,6 +523,10 @@ function slotsFrom(flags: FlagValues, kind: TargetKind, mode: EvalMode): TargetS
   }
   return targets.map((target, i) => ({ target, gpus: gpus[i] ?? gpus[0] }))
 }
+
+/** Whether a command works on several targets: a --shard run, --list, and a group's --attach or --stop. */
+export const takesSeveralTargets = (mode: EvalMode, shard: boolean): boolean =>
+  (shard && mode.kind === 'run') || mode.kind === 'list' || ((mode.kind === 'attach' || mode.kind === 'stop') && GROUP_ID.test(mode.runId))
 
 /** --shard: a followed CUDA run on two GPUs or more, whose datasets this tool chooses. */
 function shardFrom(

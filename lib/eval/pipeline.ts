@@ -14,7 +14,16 @@ import type { Transport } from '../transport/types.ts'
 import { DRY_RUN_ASSUMES, simulatedTarget, stepOf } from './dry-run.ts'
 import { guardRun, oneRun } from './interrupt.ts'
 import { attachShards, runSharded, stopGroup } from './sharded.ts'
-import { GROUP_ID, OUTPUT_DIR, REMOTE_RUN_ID, optionsFor, type EvalMode, type EvalOptions, type TargetSlot } from './options.ts'
+import {
+  GROUP_ID,
+  OUTPUT_DIR,
+  REMOTE_RUN_ID,
+  optionsFor,
+  takesSeveralTargets,
+  type EvalMode,
+  type EvalOptions,
+  type TargetSlot,
+} from './options.ts'
 import { attachHint, detachedRun, followRun, listRuns, newRunId, runDirOf, runEndedError, stopRun, type RunEnd } from './runs.ts'
 import {
   checkRunDir,
@@ -165,7 +174,7 @@ async function prepareTarget(
 
 /** A new run: the target made ready under its lock, then the eval, its report. */
 async function startRun(options: EvalOptions, context: EvalContext): Promise<CliResult> {
-  if (options.shard) return startShards(options, context)
+  if (options.shard) return startShardedRun(options, context)
   const { logger } = context
   const timeline = new RunTimeline()
   const { run, lock, tokenPath } = await prepareTarget(options, context, timeline)
@@ -210,11 +219,7 @@ async function findTargets(options: EvalOptions, logger: Logger): Promise<EvalOp
     const found = kind.expand ? await kind.expand(slot.target, logger) : [slot.target]
     slots.push(...found.map((target) => ({ target, gpus: slot.gpus })))
   }
-  const several =
-    options.shard ||
-    options.mode.kind === 'list' ||
-    ((options.mode.kind === 'attach' || options.mode.kind === 'stop') && GROUP_ID.test(options.mode.runId))
-  if (slots.length > 1 && !several)
+  if (slots.length > 1 && !takesSeveralTargets(options.mode, options.shard))
     throw new UsageError(
       `${slots.length} targets were found (${slots.map((s) => kindOf(s.target).name(s.target)).join(', ')}); this works on one: add --shard to share the suite between them, or name one.`,
     )
@@ -234,7 +239,7 @@ function perTarget(options: EvalOptions, logger: Logger) {
  * --shard: every target made ready at once, each under its own lock; when one fails, nothing
  * starts anywhere (unless --skip-failed-targets), then the shards of the plan start on them all.
  */
-async function startShards(options: EvalOptions, context: EvalContext): Promise<CliResult> {
+async function startShardedRun(options: EvalOptions, context: EvalContext): Promise<CliResult> {
   const { logger } = context
   const targets = perTarget(options, logger)
   const settled = await Promise.allSettled(

@@ -65,27 +65,22 @@ export function runnerFlags(kind: TargetKind): FlagSpec[] {
  * for others (--selector) stays one here and is expanded when the run opens it.
  */
 export function targetsFromFlags(kind: TargetKind, flags: FlagValues): Target[] {
-  const [naming, paired] = [kind.namedBy, kind.perTarget]
+  const naming = kind.namedBy
   const names = listFlag(flags, naming)
-  const one = (values: Record<string, string | undefined>) => kind.fromFlags({ ...flags, ...values })
-  const twice = paired.find((f) => listFlag(flags, f).length > 1)
-  if (names.length <= 1 && twice)
-    throw new UsageError(
-      `--${twice} was given ${listFlag(flags, twice).length} times for one --${naming}: give it once, or a --${naming} for each.`,
-    )
-  if (names.length <= 1) return [one(Object.fromEntries([naming, ...paired].map((f) => [f, listFlag(flags, f)[0] ?? defaultOf(kind, f)])))]
-  for (const flag of paired) {
+  // None named: one target, whose reading says the naming flag is required.
+  const count = Math.max(names.length, 1)
+  for (const flag of kind.perTarget) {
     const given = listFlag(flags, flag).length
-    if (given > 1 && given !== names.length)
+    if (given > 1 && given !== count)
       throw new UsageError(
-        `--${flag} was given ${given} times for ${names.length} --${naming}: give it once (the same for every --${naming}) or once per --${naming}, in their order.`,
+        count === 1
+          ? `--${flag} was given ${given} times for one --${naming}: give it once, or a --${naming} for each.`
+          : `--${flag} was given ${given} times for ${count} --${naming}: give it once (the same for every --${naming}) or once per --${naming}, in their order.`,
       )
   }
-  const targets = names.map((name, i) =>
-    one({
-      [naming]: name,
-      ...Object.fromEntries(paired.map((f) => [f, listFlag(flags, f)[i] ?? listFlag(flags, f)[0] ?? defaultOf(kind, f)])),
-    }),
+  const nth = (flag: string, i: number) => listFlag(flags, flag)[i] ?? listFlag(flags, flag)[0] ?? defaultOf(kind, flag)
+  const targets = Array.from({ length: count }, (_, i) =>
+    kind.fromFlags({ ...flags, [naming]: names[i], ...Object.fromEntries(kind.perTarget.map((f) => [f, nth(f, i)])) }),
   )
   const seen = new Set<string>()
   for (const target of targets) {

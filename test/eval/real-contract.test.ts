@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import { $ } from 'zx'
 import { startHub, type HubServer } from '../support/hub-server.ts'
 import {
+  PREPARED_POD_ASSETS,
   EXAMPLE_HUB,
   copyExample,
   harness,
@@ -385,18 +386,7 @@ describe('the real eval contract in pods', () => {
     })
     const result = await runScript(
       K8S,
-      podArgs(pod, await copyExample(), [
-        '--runtime',
-        'cpu',
-        '--remote-has-internet',
-        'no',
-        '--models-dir',
-        '/mnt/models',
-        '--datasets-dir',
-        '/mnt/datasets',
-        '--split',
-        'full',
-      ]),
+      podArgs(pod, await copyExample(), ['--runtime', 'cpu', ...PREPARED_POD_ASSETS, '--split', 'full']),
       { ...env(), HF_ENDPOINT: 'http://127.0.0.1:9' },
     )
     assert.equal(result.code, 0, result.stderr)
@@ -418,12 +408,7 @@ describe('the real eval contract in pods', () => {
         'cuda',
         '--gpus',
         gpu,
-        '--remote-has-internet',
-        'no',
-        '--models-dir',
-        '/mnt/models',
-        '--datasets-dir',
-        '/mnt/datasets',
+        ...PREPARED_POD_ASSETS,
         '--eval-arg=--sleep',
         '--eval-arg=2',
         '--env',
@@ -473,18 +458,7 @@ describe('the real eval contract in pods', () => {
       })
       const result = await runScript(
         K8S,
-        podArgs(pod, await copyExample(), [
-          '--runtime',
-          'cuda',
-          '--remote-has-internet',
-          'no',
-          '--models-dir',
-          '/mnt/models',
-          '--datasets-dir',
-          '/mnt/datasets',
-          '--env',
-          `GR_PYTRITON_URL=127.0.0.1:${port}`,
-        ]),
+        podArgs(pod, await copyExample(), ['--runtime', 'cuda', ...PREPARED_POD_ASSETS, '--env', `GR_PYTRITON_URL=127.0.0.1:${port}`]),
         env(),
       )
       assert.equal(result.code, 1, result.stderr)

@@ -133,12 +133,10 @@ export async function makePod(containers: string[] = ['main'], options: PodOptio
 }
 
 /**
- * A pod's flags for an air-gapped run as the pod tests bind it: the venv at /opt/venv, the
- * prepared models and datasets at /mnt/models and /mnt/datasets.
+ * A pod's flags for an air-gapped run as the pod tests bind it: the prepared models and datasets
+ * at /mnt/models and /mnt/datasets (and the venv at /opt/venv).
  */
-export const AIR_GAPPED_POD_FLAGS = [
-  '--venv',
-  '/opt/venv',
+export const PREPARED_POD_ASSETS = [
   '--remote-has-internet',
   'no',
   '--models-dir',
@@ -146,6 +144,7 @@ export const AIR_GAPPED_POD_FLAGS = [
   '--datasets-dir',
   '/mnt/datasets',
 ] as const
+export const AIR_GAPPED_POD_FLAGS = ['--venv', '/opt/venv', ...PREPARED_POD_ASSETS] as const
 
 /** A shard as a --shard run's JSON lists it. */
 export interface ShardEntry {
