@@ -194,12 +194,18 @@ export function followEnd(
   )
 }
 
+/** A run's heartbeat: told of each line the run prints, stopped when following ends. */
+export type Heartbeat = { saw(): void; stop(): void }
+
+/** The heartbeat of a run nobody watches for silence (not a terminal, or a start that does not follow). */
+export const NO_HEARTBEAT: Heartbeat = { saw() {}, stop() {} }
+
 /**
  * On a terminal, a line every 30 s while a followed run prints nothing: how long it has run, and
  * how long since its last line (REMOTE_EVAL_HEARTBEAT_MS changes the period, for the tests).
  */
-export function quietRunHeartbeat(logger: Logger): { saw(): void; stop(): void } {
-  if (!process.stderr.isTTY) return { saw() {}, stop() {} }
+export function quietRunHeartbeat(logger: Logger): Heartbeat {
+  if (!process.stderr.isTTY) return NO_HEARTBEAT
   const setting = process.env.REMOTE_EVAL_HEARTBEAT_MS ?? ''
   const everyMs = /^[1-9]\d{0,7}$/.test(setting) ? Number(setting) : 30_000
   const started = Date.now()

@@ -30,6 +30,7 @@ import { INSTALL_UV_HINT, pythonCommand, syncCommand, UV_ON_PATH, type PythonEnv
 import { OUTPUT_DIR, type EvalOptions } from './options.ts'
 import {
   followEnd,
+  NO_HEARTBEAT,
   quietRunHeartbeat,
   reportArgs,
   reportsDirOf,
@@ -486,7 +487,8 @@ export async function startEval(
   let started = false
   let staleSplits = false
   const log: string[] = []
-  const beat = quietRunHeartbeat(logger)
+  // A start that does not follow (a shard's) has no heartbeat: the group's follow has one for all.
+  const beat = run.follow ? quietRunHeartbeat(logger) : NO_HEARTBEAT
   const result = await transport
     .run(SCRIPTS.run, runArgs(options, python, run), {
       env: evalEnvironment(options, run.tokenPath),

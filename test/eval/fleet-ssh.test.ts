@@ -179,11 +179,13 @@ describe('one suite across two hosts (ssh)', () => {
 
   test('on a terminal: one heartbeat for the group while no shard prints; d at the Ctrl-C prompt detaches every shard', async () => {
     const sleep = sleepFor(60)
-    // NO_COLOR: the lines are matched from their start; a heartbeat every second (30 s by default).
+    // NO_COLOR: the lines are matched from their start. A heartbeat every 100 ms (30 s by default):
+    // shorter than any shard's start over ssh, so a heartbeat of a shard's own, while it starts or
+    // after, would show.
     const runner = await startScriptOnPty(SCRIPT, sharded(['a', 'b'], sleep.args), {
       ...env,
       NO_COLOR: '1',
-      REMOTE_EVAL_HEARTBEAT_MS: '1000',
+      REMOTE_EVAL_HEARTBEAT_MS: '100',
     })
     await runner.waitFor(/\[shard 1 ssh gpu-a gpu 0\] \[guardrails-mini\] sleeping/)
     await runner.waitFor(/\[shard 2 ssh gpu-b gpu 0\] \[guardrails-mini\] sleeping/)
@@ -192,14 +194,16 @@ describe('one suite across two hosts (ssh)', () => {
     await runner.waitFor(/\[s\]top them or \[d\]etach and leave them running\? \[S\/d\]/)
     runner.type('d\r')
     const { code, output } = await runner.result
-    assert.equal(code, 0, lastLines(output))
-    assert.doesNotMatch(output, /\[shard \d+ [^\]]*\] still running/, 'no heartbeat of its own per shard')
     const group = /--attach (shards-[0-9a-f-]+)/.exec(output)?.[1]
     assert.ok(group, lastLines(output))
-    assert.ok((await livingProcesses(sleep.marker)).length > 0, 'the shards go on')
+    const goingOn = (await livingProcesses(sleep.marker)).length
+    // Stopped before the other checks, so a failing one leaves no group running for the tests after.
     const stopped = await runScript(SCRIPT, sharded(['a', 'b'], ['--stop', group]), env)
     assert.equal(stopped.code, 0, stopped.stderr)
     assert.deepEqual(await livingProcesses(sleep.marker), [])
+    assert.equal(code, 0, lastLines(output))
+    assert.ok(goingOn > 0, 'the shards went on after d')
+    assert.doesNotMatch(output, /\[shard \d+ [^\]]*\] still running/, 'no heartbeat of its own per shard')
   })
 
   test('detached (SIGHUP), the group is on both hosts: --attach GROUP follows and merges, --stop GROUP stops both', async () => {
