@@ -99,9 +99,14 @@ describe("the lock's session", () => {
       const held = transport.run('sleep 1', [], { session: lock.session })
       assert.equal(await busy(), true, 'held while a script runs in the session')
       await held
-      const freed = transport.run('sleep 1', [], { session: lock.session, releaseLock: true })
-      await new Promise((r) => setTimeout(r, 300))
-      assert.equal(await busy(), false, 'free while the releasing script runs')
+      // Asked until free (no fixed wait: a loaded machine starts the script late), then checked that
+      // the script still runs: freed as it started, not as it ended.
+      let ended = false
+      const freed = transport.run('sleep 5', [], { session: lock.session, releaseLock: true }).finally(() => (ended = true))
+      let free = false
+      for (let i = 0; i < 50 && !free; i++) free = !(await busy())
+      assert.equal(free, true, 'freed by the releasing script')
+      assert.equal(ended, false, 'free while the releasing script runs')
       assert.equal((await freed).exitCode, 0)
     } finally {
       await lock.release()
