@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 export const LAYERS: readonly (readonly string[])[] = [
   ['core'], // exit codes and typed errors, cleanup, logging, processes, flags, small helpers
   ['transport'], // how bytes and scripts reach a target: ssh, kubectl, local; each kind's flags
-  ['target'], // what the target offers a run: its Python (uv or a venv), its .env.eval
+  ['target'], // what the target offers a run: its Python (uv or a venv), its .env.eval, its locks
   ['sync', 'assets'], // code sync; models and datasets
   ['eval'], // the eval pipeline
   ['cli'], // the scripts' commands: flags in, one call out

@@ -47,7 +47,7 @@ import { kindOf } from '../transport/kinds.ts'
 // the eval itself, and the check of the run directory before it is fetched.
 
 const REMOTE_SH = loadBashLibrary(new URL('./remote.sh', import.meta.url))
-/** The functions of the preflight round trip (run under the target's lock, see lib/sync/lock.ts). */
+/** The functions of the preflight round trip (run under the target's lock, see lib/target/lock.ts). */
 export const PREFLIGHT_LIBRARY = `${ENVFILE_LIBRARY}\n${REMOTE_SH}\n${INSPECT_LIBRARY}\n${PREPARED_DIRS_LIBRARY}`
 export const SCRIPTS = {
   preflight: callFunction(PREFLIGHT_LIBRARY, 'eval_preflight_and_inspect', LAYOUT_VARS),

@@ -6,7 +6,7 @@ import { remoteFingerprints } from '../transport/tree.ts'
 import type { HeldSession, PushReport, Transport } from '../transport/types.ts'
 import { formatBytes } from '../core/units.ts'
 import { DEFAULT_LIMITS, checkSizes, type SizeLimits } from './guard.ts'
-import { takeTargetLock } from './lock.ts'
+import { takeTargetLock } from '../target/lock.ts'
 import {
   INSPECT_LIBRARY,
   decideOwnership,

@@ -25,7 +25,7 @@ export interface RunOptions {
   releaseLock?: boolean
 }
 
-/** An open session that runs further scripts, one at a time (lib/sync/lock.ts). */
+/** An open session that runs further scripts, one at a time (lib/target/lock.ts). */
 export interface HeldSession {
   call(script: string, args: readonly string[], options: RunOptions): Promise<RunResult>
 }
