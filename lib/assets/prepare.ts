@@ -3,6 +3,7 @@ import { silentLogger, type Logger } from '../core/log.ts'
 import { lastLine } from '../core/text.ts'
 import type { Transport } from '../transport/types.ts'
 import type { PythonEnv } from '../target/uv.ts'
+import { takeTargetLock } from '../target/lock.ts'
 import {
   fetchAll,
   hubEnv,
@@ -83,6 +84,31 @@ interface Common {
   /** The target's .env.eval: HF_TOKEN is read from it when the target's environment has none. */
   envFile?: string
   logger?: Logger
+  /** false (--no-wait): fail at once when another runner is downloading into the directory. */
+  wait?: boolean
+}
+
+/**
+ * Runs `work` holding the directory's download lock on the target, so runners downloading into one
+ * directory (from this host, or from any host or pod that mounts it) take turns: the next one
+ * finds the repos the first fetched recorded, and fetches nothing again.
+ */
+async function underDownloadLock<T>(options: Common & { dir: string; step: 'models' | 'datasets' }, work: () => Promise<T>): Promise<T> {
+  const lock = await takeTargetLock(options.transport, {
+    remoteDir: options.dir,
+    downloads: true,
+    wait: options.wait ?? true,
+    library: '',
+    fn: 'true',
+    args: [],
+    logger: options.logger ?? silentLogger,
+    step: options.step,
+  })
+  try {
+    return await work()
+  } finally {
+    await lock.release()
+  }
 }
 
 /** A record counts only when every file it lists is there at its size. */
@@ -204,6 +230,10 @@ async function writeAndVerify(
 export async function downloadModels(
   options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string },
 ): Promise<ModelsManifest> {
+  return underDownloadLock({ ...options, dir: options.modelsDir, step: 'models' }, () => fetchModels(options))
+}
+
+async function fetchModels(options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string }): Promise<ModelsManifest> {
   const dir = options.modelsDir
   const { entries, inPlace } = await fetchMissing<ModelRef, ModelRecord>(
     { ...options, dir },
@@ -237,8 +267,20 @@ export async function downloadModels(
   return manifest
 }
 
-/** Prepares every split of the suite's datasets under datasetsDir/hf_cache, then its manifest. */
-export async function downloadDatasets(options: Common & { datasetsDir: string; needs: DatasetNeeds }): Promise<DatasetsManifest> {
+/**
+ * Prepares every split of the suite's datasets under datasetsDir/hf_cache, then its manifest;
+ * with fresh (--fresh-cache), after forgetting what was prepared of them.
+ */
+export async function downloadDatasets(
+  options: Common & { datasetsDir: string; needs: DatasetNeeds; fresh?: boolean },
+): Promise<DatasetsManifest> {
+  return underDownloadLock({ ...options, dir: options.datasetsDir, step: 'datasets' }, async () => {
+    if (options.fresh) await clearDatasetsCache(options)
+    return fetchDatasets(options)
+  })
+}
+
+async function fetchDatasets(options: Common & { datasetsDir: string; needs: DatasetNeeds }): Promise<DatasetsManifest> {
   const { datasetsDir: dir, needs } = options
   const { entries, inPlace } = await fetchMissing<DatasetRef, DatasetRecord>(
     { ...options, dir },
@@ -393,7 +435,7 @@ export async function staleDatasets(options: Common & { datasetsDir: string; nee
 }
 
 /** --fresh-cache: forgets the datasets' caches, the manifest and the download records in datasetsDir (nothing else there). */
-export async function clearDatasetsCache(options: {
+async function clearDatasetsCache(options: {
   transport: Transport
   datasetsDir: string
   needs: DatasetNeeds

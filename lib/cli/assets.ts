@@ -15,7 +15,7 @@ import { envFilePairs, parseEnvFile, readEnvFileText } from '../target/envfile.t
 import type { Logger } from '../core/log.ts'
 import { LocalTransport } from '../transport/local.ts'
 import { findPythonEnv } from '../target/uv.ts'
-import { checkPreparedDir, clearDatasetsCache, downloadDatasets, downloadModels, staleDatasets } from '../assets/prepare.ts'
+import { checkPreparedDir, downloadDatasets, downloadModels, staleDatasets } from '../assets/prepare.ts'
 import { DEFAULT_POLICY, DEFAULT_SPLITS, DEFAULT_SUITE, DEFAULT_SUITES, readDatasetNeeds, readModelNeeds } from '../assets/registry.ts'
 import { describeReport, isComplete, type VerifyReport } from '../assets/verify.ts'
 
@@ -33,6 +33,7 @@ const COMMON: readonly FlagSpec[] = [
   { name: 'jobs', kind: 'string', value: 'N', description: 'repos fetched at once', default: '4' },
   { name: 'check', kind: 'boolean', description: 'only check the directory against its manifest; download nothing' },
   { name: 'verify-checksums', kind: 'boolean', description: "with --check: also compare every file's sha256 (reads all data)" },
+  { name: 'no-wait', kind: 'boolean', description: 'fail at once (exit 12) when another runner is downloading into the directory' },
   ...STANDARD_FLAGS,
 ]
 
@@ -116,7 +117,7 @@ downloaded: the directory is checked against its manifest (exit 10 when incomple
 Options:
 ${formatFlags(MODELS_FLAGS)}
 
-${exitCodesHelp(['ok', 'usage', 'localPrereq', 'remotePrereq', 'transport', 'modelsMissing', 'interrupted'])}
+${exitCodesHelp(['ok', 'usage', 'localPrereq', 'remotePrereq', 'transport', 'modelsMissing', 'targetBusy', 'interrupted'])}
 `
 
 export const DATASETS_USAGE = `Usage: scripts/download_datasets.ts --datasets-dir DIR [options]
@@ -131,7 +132,7 @@ manifest (exit 11 when incomplete).
 Options:
 ${formatFlags(DATASETS_FLAGS)}
 
-${exitCodesHelp(['ok', 'usage', 'localPrereq', 'remotePrereq', 'transport', 'datasetsMissing', 'interrupted'])}
+${exitCodesHelp(['ok', 'usage', 'localPrereq', 'remotePrereq', 'transport', 'datasetsMissing', 'targetBusy', 'interrupted'])}
 `
 
 /**
@@ -214,7 +215,17 @@ export async function modelsCommand(flags: FlagValues, { logger }: { logger: Log
     logger.step('models', `${policyPath} lists no token_classifier recognizer and no --model was given: nothing to download`)
   const token = hfTokenFrom(projectDir, logger)
   const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
-  const manifest = await downloadModels({ transport, python, modelsDir, needs, policyPath, concurrency: jobs, token, logger })
+  const manifest = await downloadModels({
+    transport,
+    python,
+    modelsDir,
+    needs,
+    policyPath,
+    concurrency: jobs,
+    token,
+    logger,
+    wait: flags['no-wait'] !== true,
+  })
   logger.step('done', `models ready in ${modelsDir}`)
   return { models_dir: modelsDir, manifest: path.join(modelsDir, 'manifest.json'), models: manifest.token_classifier_models }
 }
@@ -263,8 +274,9 @@ export async function datasetsCommand(flags: FlagValues, { logger }: { logger: L
   }
   const token = hfTokenFrom(projectDir, logger, tokenName)
   const python = await findPythonEnv(transport, { projectDir, venv: stringFlag(flags, 'venv'), extras: ['eval'] })
-  if (flags['fresh-cache']) await clearDatasetsCache({ transport, datasetsDir, needs, logger })
-  const manifest = await downloadDatasets({ transport, python, datasetsDir, needs, concurrency: jobs, token, logger })
+  const wait = flags['no-wait'] !== true
+  const fresh = flags['fresh-cache'] === true
+  const manifest = await downloadDatasets({ transport, python, datasetsDir, needs, fresh, concurrency: jobs, token, logger, wait })
   logger.step('done', `datasets ready in ${datasetsDir}`)
   return {
     datasets_dir: datasetsDir,

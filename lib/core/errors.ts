@@ -12,7 +12,7 @@ export const EXIT_CODES = {
   transport: [5, 'the connection or transport failed'],
   modelsMissing: [10, 'models missing or incomplete (on an air-gapped remote: nothing is downloaded there)'],
   datasetsMissing: [11, 'datasets missing or incomplete (on an air-gapped remote: nothing is downloaded there)'],
-  targetBusy: [12, "another runner holds the target's lock and --no-wait was given"],
+  targetBusy: [12, "another runner holds the target's lock (or an asset directory's download lock) and --no-wait was given"],
   interrupted: [130, 'interrupted (Ctrl-C, SIGTERM)'],
 } as const satisfies Record<string, readonly [number, string]>
 

@@ -106,10 +106,10 @@ export function simulatedTarget(options: EvalOptions, kind: TargetKind): Transpo
     target: kind.name(options.target),
     async run(script: string, args: readonly string[] = [], run: RunOptions = {}): Promise<RunResult> {
       const fn = calledFunction(script)
-      if (fn === 'lock_hold') {
-        // The lock's session: the function's output, its trailer, then held until released.
+      if (fn === 'lock_hold' || fn === 'asset_lock_hold') {
+        // The lock's session: the function's output (a download lock runs none), its trailer, then held until released.
         if (run.stdin && typeof (run.stdin as NodeJS.ReadableStream).resume === 'function') (run.stdin as NodeJS.ReadableStream).resume()
-        run.stdoutSink?.write(`${preflightAnswer(options, kind)}\0@@locked 0\0`)
+        run.stdoutSink?.write(`${fn === 'lock_hold' ? preflightAnswer(options, kind) : ''}\0@@locked 0\0`)
         return answer('')
       }
       if (fn === 'envfile_exec') return answer(`${fetchAnswer(args)}\n`)

@@ -262,7 +262,7 @@ export type EvalMode =
 
 export interface EvalOptions {
   mode: EvalMode
-  /** false (--no-wait): fail at once when another runner holds the target's lock. */
+  /** false (--no-wait): fail at once when another runner holds the target's lock, or an asset directory's download lock. */
   wait: boolean
   stopGraceSeconds: number
   freshCache: boolean

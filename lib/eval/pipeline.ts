@@ -1,7 +1,6 @@
 import { lstatSync } from 'node:fs'
 import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { clearDatasetsCache } from '../assets/prepare.ts'
 import { ExitCode, RemoteEvalError, UsageError } from '../core/errors.ts'
 import { CliResult } from '../core/result.ts'
 import { prefixedLogger, secretValuesFromEnv, type Logger, type Step } from '../core/log.ts'
@@ -161,7 +160,6 @@ async function prepareTarget(
     timeline.end('deps')
     if (deps !== 'synced') timeline.skip('deps', deps === 'venv' ? 'a prebuilt --venv' : 'pyproject.toml, uv.lock and extras unchanged')
     if (options.mode.kind === 'module') return { run, lock, tokenPath, splits: null }
-    if (options.freshCache) await clearDatasetsCache({ transport, datasetsDir: options.datasetsDir, needs: options.datasets, logger })
     const splits = await prepareAssets(run, facts)
     timeline.end('assets')
     if (!options.online) timeline.skip('assets', 'complete, checked against their manifests')

@@ -328,6 +328,7 @@ export async function prepareAssets(
       logger,
       envFile: `${options.remoteDir}/.env.eval`,
       extraEnv: { ...pickToken(options.env), ...tokenPathEnv(tokenPath) },
+      wait: options.wait,
     }
     await downloadModels({
       ...common,
@@ -341,6 +342,7 @@ export async function prepareAssets(
       ...common,
       datasetsDir: options.datasetsDir,
       needs: { ...options.datasets, splits: options.downloadSplits },
+      fresh: options.freshCache,
     })
     return manifest.datasets
   }

@@ -25,7 +25,8 @@ export const SYNC_FLAGS: readonly FlagSpec[] = [
   {
     name: 'no-wait',
     kind: 'boolean',
-    description: 'when another runner is syncing into the same directory, fail at once (exit 12) instead of waiting',
+    description:
+      'when another runner is syncing into the same directory (or, for an eval, downloading into its models or datasets directory), fail at once (exit 12) instead of waiting',
   },
 ]
 

@@ -1,5 +1,6 @@
-# The target's lock for one remote directory: syncs and dependency installs into it take turns.
-# The lock is flock on a file in the target user's own ~/.remote-eval/locks (mode 700, the file
+# The target's locks. One per remote directory: syncs and dependency installs into it take turns.
+# One per asset directory (asset_lock_hold): downloads into it take turns.
+# A remote directory's lock is flock on a file in the target user's own ~/.remote-eval/locks (mode 700, the file
 # 600): no other user can take, read or block it, and taking it touches nothing in a directory
 # not yet checked. It is held by the session that took it, which then waits on its stdin:
 # the runner releases it by closing that stdin, and a runner that dies or loses its connection
@@ -14,14 +15,30 @@
 # "\0@@done-NONCE STATUS\0" and its stderr by "@@done-NONCE" (the runner waits for both ends).
 # RELEASE=1 frees the lock before it runs (the eval's start).
 lock_hold() { # key wait(1|0) holder silence -- function args...
-  local dir=$HOME/.remote-eval/locks wait=$2 holder=$3 silence=$4 status lock
-  lock=$dir/$1.lock
-  shift 5
-  command -v flock >/dev/null 2>&1 || { echo "flock is not on the target's PATH: install util-linux there" >&2; return "$status_missing_tool"; }
+  local dir=$HOME/.remote-eval/locks
   ( umask 077; mkdir -p -- "$dir" ) 2>/dev/null && [ -O "$dir" ] && [ ! -L "$dir" ] \
     || { echo "cannot make $dir, a directory of the target user's own for the lock: make \$HOME there writable" >&2; return "$status_lock_unusable"; }
+  lock_file_hold "$dir/$1.lock" 077 "${@:2}"
+}
+
+# The download lock of a models or datasets directory, in that directory's .remote-eval: runners
+# on every host that mounts it (NFS, a volume shared by pods) take turns, since flock on NFS is a
+# lock the server keeps. The file takes the login's umask, so a team sharing the directory shares
+# its lock. Same calling convention as lock_hold, the directory in place of the key.
+asset_lock_hold() { # dir wait(1|0) holder silence -- function args...
+  local dir=$1/.remote-eval
+  mkdir -p -- "$dir" 2>/dev/null && [ ! -L "$dir" ] \
+    || { echo "cannot make $dir for the download lock: make $1 writable there" >&2; return "$status_lock_unusable"; }
+  lock_file_hold "$dir/download.lock" "$(umask)" "${@:2}"
+}
+
+# lock_hold's work on a given lock file, made with the given umask.
+lock_file_hold() { # lockfile umask wait holder silence -- function args...
+  local lock=$1 mask=$2 wait=$3 holder=$4 silence=$5 status
+  shift 6
+  command -v flock >/dev/null 2>&1 || { echo "flock is not on the target's PATH: install util-linux there" >&2; return "$status_missing_tool"; }
   [ ! -L "$lock" ] || { echo "the lock file $lock is a symlink, which this tool does not follow: remove it" >&2; return "$status_lock_unusable"; }
-  ( umask 077; exec 9>>"$lock" ) 2>/dev/null || { echo "cannot open the lock file $lock: make $dir writable" >&2; return "$status_lock_unusable"; }
+  ( umask "$mask"; exec 9>>"$lock" ) 2>/dev/null || { echo "cannot open the lock file $lock: make it (or its directory) writable there" >&2; return "$status_lock_unusable"; }
   exec 9>>"$lock" || return "$status_lock_unusable"
   if ! flock -n 9; then
     if [ "$wait" != 1 ]; then printf '@@busy %s\n' "$(head -n 1 -- "$lock")" >&2; return "$status_busy"; fi

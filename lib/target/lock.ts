@@ -10,8 +10,9 @@ import { callFunction, frameScript, loadBashLibrary } from '../transport/script.
 import type { HeldSession, RunOptions, RunResult, Transport } from '../transport/types.ts'
 import { RemoteStatus } from '../core/remote-status.ts'
 
-// One runner at a time syncs code and installs dependencies into a remote directory: a second one
-// waits for the first (and says so), or with --no-wait gives up at once. The lock is taken in the
+// One runner at a time syncs code and installs dependencies into a remote directory, and one at a
+// time downloads into a models or datasets directory: a second one waits for the first (and says
+// so), or with --no-wait gives up at once. The lock is taken in the
 // same round trip as the first look at the target, and held by that session until released; the
 // look's output arrives on the session's stdout, ended by a trailer, while the session stays open.
 
@@ -41,7 +42,10 @@ export interface HeldLock {
 }
 
 export interface LockOptions {
+  /** The remote directory whose lock this is; with `downloads`, the asset directory. */
   remoteDir: string
+  /** The download lock of an asset directory (kept in that directory), not a remote directory's. */
+  downloads?: boolean
   /** false: fail at once (exit 12) when another runner holds the lock. */
   wait: boolean
   /** Bash functions the call needs (the lock library is added). */
@@ -92,11 +96,20 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
     },
   })
   const stopSession = new AbortController()
-  const script = callFunction(`${LOCK_LIBRARY}\n${options.library}`, 'lock_hold', LAYOUT_VARS)
+  const script = callFunction(`${LOCK_LIBRARY}\n${options.library}`, options.downloads ? 'asset_lock_hold' : 'lock_hold', LAYOUT_VARS)
+  const doing = options.downloads ? 'is downloading into it' : 'is syncing there'
   const beat = heartbeat()
   const session = transport.run(
     script,
-    [lockKey(options.remoteDir), options.wait ? '1' : '0', holderText(), String(beat.silenceS), '--', options.fn, ...options.args],
+    [
+      options.downloads ? options.remoteDir : lockKey(options.remoteDir),
+      options.wait ? '1' : '0',
+      holderText(),
+      String(beat.silenceS),
+      '--',
+      options.fn,
+      ...options.args,
+    ],
     {
       stdin: hold,
       stdoutSink: stdout,
@@ -104,7 +117,7 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
         if (line.startsWith('@@waiting ')) {
           logger.step(
             step,
-            `waiting for the lock on ${options.remoteDir} (${transport.target}): ${line.slice('@@waiting '.length) || 'another runner'} is syncing there; pass --no-wait to give up instead`,
+            `waiting for the lock on ${options.remoteDir} (${transport.target}): ${line.slice('@@waiting '.length) || 'another runner'} ${doing}; pass --no-wait to give up instead`,
           )
         } else if (line.startsWith('@@busy ')) {
           busyHolder = line.slice('@@busy '.length) || 'another runner'
@@ -138,7 +151,7 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
     if (gotLock) return null
     if (busyHolder !== null) {
       throw new RemoteEvalError(
-        `${options.remoteDir} on ${transport.target} is busy: ${busyHolder} is syncing there (--no-wait). Try again later, or drop --no-wait to wait for it.`,
+        `${options.remoteDir} on ${transport.target} is busy: ${busyHolder} ${doing} (--no-wait). Try again later, or drop --no-wait to wait for it.`,
         ExitCode.targetBusy,
       )
     }

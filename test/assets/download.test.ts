@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -8,7 +9,7 @@ import { datasetsCacheEnv } from '../../lib/assets/prepare.ts'
 import { startProcess } from '../../lib/core/process.ts'
 import { DATASETS, GATED_MODEL_REPO, MODEL_REPO, SECOND_MODEL_REPO, WEIGHTS_BYTES } from '../support/hub-fixtures.ts'
 import { startHub, type HubServer } from '../support/hub-server.ts'
-import { SCRIPTS, harness, makeEvalProject, runMake, runScript, startOnPty, lastLines } from '../support/harness.ts'
+import { SCRIPTS, harness, makeEvalProject, runMake, runScript, startOnPty, startScript, lastLines } from '../support/harness.ts'
 
 // make download-models / download-datasets / check-* against the Hub double, with Hugging Face's
 // real Python clients, then the prepared directories used offline by a separate Python process.
@@ -158,6 +159,37 @@ describe('model and dataset directories', () => {
       /^\[datasets\] all in place, nothing fetched: org\/\S+@main, org\/\S+@main at their recorded commits; datasets in .*: complete/m,
     )
     for (const { stderr } of [models, datasets]) assert.doesNotMatch(stderr, /skipped \(already complete\)|^\[\w+\] repo\s+status/m)
+  })
+
+  test('another runner downloading into the directory: --no-wait gives up (exit 12); else it waits, then finds it all in place', async () => {
+    // The other runner is flock(1) on the directory's download lock, as a runner on any host that
+    // mounts the directory would hold it.
+    const lockFile = path.join(dirs().MODELS_DIR, '.remote-eval/download.lock')
+    await writeFile(lockFile, 'a runner on gpu-box-2 (pid 4242) since 2026-12-04T00:00:00Z\n')
+    // It holds the lock until its stdin ends (-o: the command itself does not inherit the lock).
+    const holder = spawn('flock', ['-o', lockFile, '-c', 'echo held; read -r _'], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const held = new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()))
+    const ended = new Promise((resolve) => holder.on('close', resolve))
+    const args = ['--models-dir', dirs().MODELS_DIR, '--project-dir', project]
+    try {
+      await held
+      const before = hub.requests.length
+      const refused = await runScript('download_models.ts', [...args, '--no-wait'], env)
+      assert.equal(refused.code, 12, refused.stderr)
+      assert.match(refused.stderr, /is busy: a runner on gpu-box-2 \(pid 4242\) since \S+ is downloading into it \(--no-wait\)\./)
+      assert.equal(hub.requests.length, before, 'it asked the Hub nothing')
+      const waiting = await startScript('download_models.ts', args, env)
+      await waiting.waitFor(
+        /^\[models\] waiting for the lock on \S+ \(this machine\): a runner on gpu-box-2 .* is downloading into it; pass --no-wait/,
+      )
+      holder.stdin.end()
+      const result = await waiting.result
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stderr, /^\[models\] all in place, nothing fetched/m)
+    } finally {
+      holder.kill('SIGKILL')
+      await ended
+    }
   })
 
   test('on a terminal, a download shows one line that updates: bytes, of how many, rate and time left', async () => {

@@ -24,8 +24,8 @@ test("each script's --help lists the codes it can return and no others", () => {
   assert.deepEqual(codesIn(SSH_EVAL_USAGE), all)
   assert.deepEqual(codesIn(K8S_EVAL_USAGE), all)
   assert.deepEqual(codesIn(SYNC_USAGE), [0, 2, 3, 4, 5, 12, 130])
-  assert.deepEqual(codesIn(MODELS_USAGE), [0, 2, 3, 4, 5, 10, 130])
-  assert.deepEqual(codesIn(DATASETS_USAGE), [0, 2, 3, 4, 5, 11, 130])
+  assert.deepEqual(codesIn(MODELS_USAGE), [0, 2, 3, 4, 5, 10, 12, 130])
+  assert.deepEqual(codesIn(DATASETS_USAGE), [0, 2, 3, 4, 5, 11, 12, 130])
   assert.deepEqual(codesIn(ADOPT_USAGE), [0, 2, 130])
 })
 

@@ -35,7 +35,7 @@ describe('one suite across two hosts (ssh)', () => {
   const dirs = { a: '', b: '', bare: '' }
   let env: NodeJS.ProcessEnv
   /** Flags of a run on the named hosts (gpu-a, gpu-b, gpu-bare), each with its own remote directory. */
-  const on = (hosts: Array<keyof typeof dirs>, extra: string[] = []) => [
+  const on = (hosts: Array<keyof typeof dirs>, extra: string[] = [], assets = `${dirs.a}/.`) => [
     ...hosts.flatMap((h) => ['--host', `gpu-${h}`]),
     '--ssh-config',
     config,
@@ -48,12 +48,13 @@ describe('one suite across two hosts (ssh)', () => {
     'GR_ENABLE_NEMOTRON=true',
     // The hosts share this machine's disk: the assets the first run put in gpu-a's directory serve both.
     '--models-dir',
-    `${dirs.a}/.models`,
+    `${assets}models`,
     '--datasets-dir',
-    `${dirs.a}/.datasets`,
+    `${assets}datasets`,
     ...extra,
   ]
-  const sharded = (hosts: Array<keyof typeof dirs>, extra: string[] = []) => on(hosts, ['--gpus', '0', '--shard', ...extra])
+  const sharded = (hosts: Array<keyof typeof dirs>, extra: string[] = [], assets?: string) =>
+    on(hosts, ['--gpus', '0', '--shard', ...extra], assets)
   const runsOn = async (host: keyof typeof dirs) =>
     JSON.parse(
       (await runScript(SCRIPT, ['--host', `gpu-${host}`, '--ssh-config', config, '--remote-dir', dirs[host], '--list'], env)).stdout,
@@ -276,5 +277,29 @@ describe('one suite across two hosts (ssh)', () => {
     assert.equal(shardDirs.length, 2)
     for (const dir of shardDirs) assert.ok(existsSync(path.join(local, dir.name, 'report.json')))
     assert.ok(!existsSync(path.join(local, 'report.json')), 'no merged report')
+  })
+  test('two hosts downloading into one shared directory take turns: one fetches, the other finds it all in place', async () => {
+    // A slow Hub: each host's downloads take seconds, so without the download lock the two would
+    // fetch into the directories at once.
+    const slowHub = await startHub({ root: EXAMPLE_HUB, tokens: [TOKEN], bytesPerSecond: 40_000 })
+    try {
+      const shared = `${remoteDir('fleet-shared-assets')}/`
+      const result = await runScript(SCRIPT, sharded(['a', 'b'], [], shared), { ...env, HF_ENDPOINT: slowHub.endpoint })
+      assert.equal(result.code, 0, result.stderr)
+      for (const kind of ['models', 'datasets']) {
+        const fetched = result.stderr.match(new RegExp(`^\\[${kind}\\] \\[ssh gpu-[ab]\\] wrote `, 'gm')) ?? []
+        const inPlace = result.stderr.match(new RegExp(`^\\[${kind}\\] \\[ssh gpu-[ab]\\] all in place, nothing fetched`, 'gm')) ?? []
+        assert.deepEqual([fetched.length, inPlace.length], [1, 1], `${kind}: one host fetched, the other found it done\n${result.stderr}`)
+      }
+      const downloads = slowHub.fileDownloads().map((r) => r.path)
+      assert.ok(downloads.length > 0)
+      assert.deepEqual(
+        downloads.filter((p, i) => downloads.indexOf(p) !== i),
+        [],
+        'no file came from the Hub twice',
+      )
+    } finally {
+      await slowHub.stop()
+    }
   })
 })
