@@ -93,7 +93,12 @@ interface Common {
  * directory (from this host, or from any host or pod that mounts it) take turns: the next one
  * finds the repos the first fetched recorded, and fetches nothing again.
  */
-async function underDownloadLock<T>(options: Common & { dir: string; step: 'models' | 'datasets' }, work: () => Promise<T>): Promise<T> {
+async function underDownloadLock<T>(
+  options: Common & { dir: string; step: 'models' | 'datasets'; flag: string },
+  work: () => Promise<T>,
+): Promise<T> {
+  // The directory is checked first: the lock lives in it, and a bad --models-dir is the user's to fix (exit 2).
+  await prepareAssetDir(options.transport, options.dir, options.flag)
   const lock = await takeTargetLock(options.transport, {
     remoteDir: options.dir,
     downloads: true,
@@ -145,7 +150,6 @@ function finish(
 interface FetchKind<Need, R extends { files: ManifestFile[] }> {
   kind: Manifest['kind']
   mode: 'model' | 'dataset'
-  flag: string
   needs: readonly Need[]
   /** The repo and revision of a need. */
   repo: (need: Need) => { repoId: string; revision: string }
@@ -168,7 +172,6 @@ async function fetchMissing<Need, R extends { files: ManifestFile[] }>(
 ): Promise<{ entries: R[]; inPlace: string[] | null }> {
   const { transport, dir } = options
   const logger = options.logger ?? silentLogger
-  await prepareAssetDir(transport, dir, spec.flag)
   const records = (await readRecords(transport, dir, spec.kind)) as Map<string, R>
   const listing = await listPreparedDir(transport, dir, null)
   const jobs: FetchJob[] = spec.needs.map((need) => {
@@ -230,7 +233,7 @@ async function writeAndVerify(
 export async function downloadModels(
   options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string },
 ): Promise<ModelsManifest> {
-  return underDownloadLock({ ...options, dir: options.modelsDir, step: 'models' }, () => fetchModels(options))
+  return underDownloadLock({ ...options, dir: options.modelsDir, step: 'models', flag: '--models-dir' }, () => fetchModels(options))
 }
 
 async function fetchModels(options: Common & { modelsDir: string; needs: ModelRef[]; policyPath: string }): Promise<ModelsManifest> {
@@ -240,7 +243,6 @@ async function fetchModels(options: Common & { modelsDir: string; needs: ModelRe
     {
       kind: 'models',
       mode: 'model',
-      flag: '--models-dir',
       needs: options.needs,
       env: { HF_HOME: `${dir}/.cache/huggingface` },
       repo: (need) => need,
@@ -274,7 +276,7 @@ async function fetchModels(options: Common & { modelsDir: string; needs: ModelRe
 export async function downloadDatasets(
   options: Common & { datasetsDir: string; needs: DatasetNeeds; fresh?: boolean },
 ): Promise<DatasetsManifest> {
-  return underDownloadLock({ ...options, dir: options.datasetsDir, step: 'datasets' }, async () => {
+  return underDownloadLock({ ...options, dir: options.datasetsDir, step: 'datasets', flag: '--datasets-dir' }, async () => {
     if (options.fresh) await clearDatasetsCache(options)
     return fetchDatasets(options)
   })
@@ -287,7 +289,6 @@ async function fetchDatasets(options: Common & { datasetsDir: string; needs: Dat
     {
       kind: 'datasets',
       mode: 'dataset',
-      flag: '--datasets-dir',
       needs: needs.datasets,
       env: datasetsCacheEnv(dir),
       // A record vouches for its repo only if it has every split asked for.

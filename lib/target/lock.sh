@@ -1,8 +1,8 @@
 # The target's locks. One per remote directory: syncs and dependency installs into it take turns.
-# One per asset directory (asset_lock_hold): downloads into it take turns.
-# A remote directory's lock is flock on a file in the target user's own ~/.remote-eval/locks (mode 700, the file
-# 600): no other user can take, read or block it, and taking it touches nothing in a directory
-# not yet checked. It is held by the session that took it, which then waits on its stdin:
+# One per asset directory (asset_lock_hold): downloads into it take turns. A remote directory's
+# lock is flock on a file in the target user's own ~/.remote-eval/locks (mode 700, the file 600):
+# no other user can take, read or block it, and taking it touches nothing in a directory not yet
+# checked. It is held by the session that took it, which then waits on its stdin:
 # the runner releases it by closing that stdin, and a runner that dies or loses its connection
 # releases it too, since its stdin ends then as well.
 
@@ -27,8 +27,8 @@ lock_hold() { # key wait(1|0) holder silence -- function args...
 # its lock. Same calling convention as lock_hold, the directory in place of the key.
 asset_lock_hold() { # dir wait(1|0) holder silence -- function args...
   local dir=$1/.remote-eval
-  mkdir -p -- "$dir" 2>/dev/null && [ ! -L "$dir" ] \
-    || { echo "cannot make $dir for the download lock: make $1 writable there" >&2; return "$status_lock_unusable"; }
+  [ ! -L "$dir" ] || { echo "$dir is a symlink, which this tool does not follow: remove it" >&2; return "$status_lock_unusable"; }
+  mkdir -p -- "$dir" 2>/dev/null || { echo "cannot make $dir for the download lock: make $1 writable there" >&2; return "$status_lock_unusable"; }
   lock_file_hold "$dir/download.lock" "$(umask)" "${@:2}"
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
 import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -190,6 +190,20 @@ describe('model and dataset directories', () => {
       holder.kill('SIGKILL')
       await ended
     }
+  })
+
+  test('a download lock behind a symlink is refused (exit 4, naming it), and nothing is asked of the Hub', async () => {
+    const scratchDir = await mkdtemp(path.join(tmpdir(), 'gre-lock-link-'))
+    const modelsDir = path.join(scratchDir, 'models')
+    await mkdir(path.join(scratchDir, 'elsewhere'), { recursive: true })
+    await mkdir(modelsDir)
+    await symlink(path.join(scratchDir, 'elsewhere'), path.join(modelsDir, '.remote-eval'))
+    const before = hub.requests.length
+    const result = await runScript('download_models.ts', ['--models-dir', modelsDir, '--project-dir', project], env)
+    assert.equal(result.code, 4, result.stderr)
+    assert.match(result.stderr, /\.remote-eval is a symlink, which this tool does not follow: remove it/)
+    assert.equal(hub.requests.length, before)
+    assert.deepEqual(await readdir(path.join(scratchDir, 'elsewhere')), [], 'nothing written through the link')
   })
 
   test('on a terminal, a download shows one line that updates: bytes, of how many, rate and time left', async () => {
