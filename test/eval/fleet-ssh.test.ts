@@ -278,6 +278,7 @@ describe('one suite across two hosts (ssh)', () => {
     for (const dir of shardDirs) assert.ok(existsSync(path.join(local, dir.name, 'report.json')))
     assert.ok(!existsSync(path.join(local, 'report.json')), 'no merged report')
   })
+
   test('two hosts downloading into one shared directory take turns: one fetches, the other finds it all in place', async () => {
     // A slow Hub: each host's downloads take seconds, so without the download lock the two would
     // fetch into the directories at once.
