@@ -9,7 +9,6 @@ import type { Transport } from '../transport/types.ts'
 import { formatBytes, formatDuration } from '../core/units.ts'
 import { pythonCommand, UV_ON_PATH, type PythonEnv } from '../target/uv.ts'
 import type { ManifestFile } from './manifest.ts'
-import { RemoteStatus } from '../core/remote-status.ts'
 
 // Running fetch.py on the target: one Python process per repo, several at once (a bounded pool),
 // progress turned into one line per repo, results and failures turned into messages. Completion
@@ -273,18 +272,12 @@ export function recordKey(repoId: string, revision: string): string {
   return `${repoId.replace('/', '__')}@${encodeURIComponent(revision)}`
 }
 
-/** Creates the directory if needed and checks it is writable; a UsageError (exit 2) otherwise. */
-export async function prepareAssetDir(transport: Transport, dir: string, flag: string): Promise<void> {
-  const result = await transport.run(
-    `[ -e "$1" ] && [ ! -d "$1" ] && { echo "exists and is not a directory" >&2; exit ${RemoteStatus.absent}; }; mkdir -p -- "$1" 2>/dev/null || { echo "cannot be created" >&2; exit ${RemoteStatus.absent}; }; [ -w "$1" ] || { echo "is not writable" >&2; exit ${RemoteStatus.absent}; }`,
-    [dir],
+/** A directory to download into that cannot be one (`why`: the target's reason), for the user to fix: exit 2. */
+export function badAssetDir(where: { flag: string; dir: string; target: string }, why: string): UsageError {
+  const { flag, dir, target } = where
+  return new UsageError(
+    `${flag} ${dir} ${why} on ${target}. Choose a directory you can write, or fix its permissions (ls -ld ${shellQuote(dir)}).`,
   )
-  if (result.exitCode === RemoteStatus.absent) {
-    throw new UsageError(
-      `${flag} ${dir} ${lastLine(result.stderrTail)} on ${transport.target}. Choose a directory you can write, or fix its permissions (ls -ld ${shellQuote(dir)}).`,
-    )
-  }
-  if (result.exitCode !== 0) throw new TransportError(`Cannot prepare ${dir} on ${transport.target}: ${lastLine(result.stderrTail)}`)
 }
 
 /** The final table: one row per repo with what happened, its size and time. */

@@ -7,7 +7,7 @@ import { takeTargetLock } from '../target/lock.ts'
 import {
   fetchAll,
   hubEnv,
-  prepareAssetDir,
+  badAssetDir,
   readRecords,
   recordKey,
   summaryTable,
@@ -97,11 +97,11 @@ async function underDownloadLock<T>(
   options: Common & { dir: string; step: 'models' | 'datasets'; flag: string },
   work: () => Promise<T>,
 ): Promise<T> {
-  // The directory is checked first: the lock lives in it, and a bad --models-dir is the user's to fix (exit 2).
-  await prepareAssetDir(options.transport, options.dir, options.flag)
-  const lock = await takeTargetLock(options.transport, {
-    remoteDir: options.dir,
-    downloads: true,
+  // The directory is made and checked in the same round trip, before the lock that lives in it.
+  const { transport, dir, flag } = options
+  const lock = await takeTargetLock(transport, {
+    remoteDir: dir,
+    downloads: { badDirectory: (why) => badAssetDir({ flag, dir, target: transport.target }, why) },
     wait: options.wait ?? true,
     library: '',
     fn: 'true',

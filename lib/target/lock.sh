@@ -24,9 +24,14 @@ lock_hold() { # key wait(1|0) holder silence -- function args...
 # The download lock of a models or datasets directory, in that directory's .remote-eval: runners
 # on every host that mounts it (NFS, a volume shared by pods) take turns, since flock on NFS is a
 # lock the server keeps. The file takes the login's umask, so a team sharing the directory shares
-# its lock. Same calling convention as lock_hold, the directory in place of the key.
+# its lock. Same calling convention as lock_hold, the directory in place of the key. The directory
+# is made and checked first (the lock lives in it): a bad one ends with status_absent, its reason
+# on stderr.
 asset_lock_hold() { # dir wait(1|0) holder silence -- function args...
   local dir=$1/.remote-eval
+  [ ! -e "$1" ] || [ -d "$1" ] || { echo "exists and is not a directory" >&2; return "$status_absent"; }
+  mkdir -p -- "$1" 2>/dev/null || { echo "cannot be created" >&2; return "$status_absent"; }
+  [ -w "$1" ] || { echo "is not writable" >&2; return "$status_absent"; }
   [ ! -L "$dir" ] || { echo "$dir is a symlink, which this tool does not follow: remove it" >&2; return "$status_lock_unusable"; }
   mkdir -p -- "$dir" 2>/dev/null || { echo "cannot make $dir for the download lock: make $1 writable there" >&2; return "$status_lock_unusable"; }
   lock_file_hold "$dir/download.lock" "$(umask)" "${@:2}"

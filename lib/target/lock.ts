@@ -44,8 +44,11 @@ export interface HeldLock {
 export interface LockOptions {
   /** The remote directory whose lock this is; with `downloads`, the asset directory. */
   remoteDir: string
-  /** The download lock of an asset directory (kept in that directory), not a remote directory's. */
-  downloads?: boolean
+  /**
+   * The download lock of an asset directory (kept in that directory), not a remote directory's;
+   * `badDirectory` is the error for a directory that cannot hold it (the target's reason given).
+   */
+  downloads?: { badDirectory: (why: string) => Error }
   /** false: fail at once (exit 12) when another runner holds the lock. */
   wait: boolean
   /** Bash functions the call needs (the lock library is added). */
@@ -158,6 +161,7 @@ export async function takeTargetLock(transport: Transport, options: LockOptions)
     if (result.exitCode === RemoteStatus.missingTool)
       throw new RemotePrerequisiteError(`${lastLine(result.stderrTail)} (flock serializes runners on one target).`)
     if (result.exitCode === RemoteStatus.lockUnusable) throw new RemotePrerequisiteError(lastLine(result.stderrTail))
+    if (result.exitCode === RemoteStatus.absent && options.downloads) throw options.downloads.badDirectory(lastLine(result.stderrTail))
     throw new TransportError(
       `The session holding the lock on ${transport.target} ended early (exit ${result.exitCode}): ${lastLine(result.stderrTail)}`,
     )
