@@ -236,7 +236,9 @@ export async function followRun(
   },
 ): Promise<RunEnd> {
   const log: string[] = []
-  const beat = options.heartbeat ? { saw: () => options.heartbeat!.saw(), stop() {} } : quietRunHeartbeat(options.logger)
+  // A shared heartbeat is its owner's to stop; only our own stops with this follow.
+  const own = options.heartbeat ? NO_HEARTBEAT : quietRunHeartbeat(options.logger)
+  const beat = options.heartbeat ?? own
   const result = await transport
     .run(SCRIPTS.follow, [runDirOf(options.remoteDir, options.runId), options.fromEnd ? '-1' : '0', ...reportArgs(options.remoteDir)], {
       stdoutEncoding: 'latin1',
@@ -250,7 +252,7 @@ export async function followRun(
     .catch((error: unknown) => {
       throw runGoesOn(error, options.runId, options.signal)
     })
-    .finally(() => beat.stop())
+    .finally(() => own.stop())
   return { ...(await followEnd(result, transport, options)), log }
 }
 

@@ -132,10 +132,7 @@ export async function makePod(containers: string[] = ['main'], options: PodOptio
   }
 }
 
-/**
- * A pod's flags for an air-gapped run as the pod tests bind it: the prepared models and datasets
- * at /mnt/models and /mnt/datasets (and the venv at /opt/venv).
- */
+/** A pod's flags for an air-gapped run on the prepared models and datasets the pod tests bind at /mnt/models and /mnt/datasets. */
 export const PREPARED_POD_ASSETS = [
   '--remote-has-internet',
   'no',
@@ -144,6 +141,7 @@ export const PREPARED_POD_ASSETS = [
   '--datasets-dir',
   '/mnt/datasets',
 ] as const
+/** The same with the venv the pod tests bind at /opt/venv. */
 export const AIR_GAPPED_POD_FLAGS = ['--venv', '/opt/venv', ...PREPARED_POD_ASSETS] as const
 
 /** A shard as a --shard run's JSON lists it. */
